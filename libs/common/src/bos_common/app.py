@@ -1,0 +1,204 @@
+"""Assembly of a BOS service: settings, database, bus, outbox relay, consumers,
+workers, middleware and the operational endpoints (`/healthz`, `/readyz`, `/metrics`).
+
+A service declares its tables on `runtime.metadata`, its event handlers with
+`@runtime.on_event(...)`, its background loops with `@runtime.worker`, and builds its
+FastAPI app with `runtime.create_app(router)`. Nothing here knows a domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.auth import Identity, request_identity
+from bos_common.bus import Bus, ConsumerSpec, RetryPolicy
+from bos_common.context import RequestContextMiddleware
+from bos_common.db import Database
+from bos_common.errors import ServiceUnavailable, install_error_handlers
+from bos_common.events import Envelope, Event
+from bos_common.idempotency import IdempotencyMiddleware
+from bos_common.inbox import SessionHandler, idempotent
+from bos_common.logging import configure_logging
+from bos_common.outbox import OutboxRelay, add_event
+from bos_common.settings import ServiceSettings
+from bos_common.telemetry import MetricsMiddleware, instrument_app, metrics_response, setup_tracing
+
+log = logging.getLogger("bos.app")
+
+Worker = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, metadata: MetaData) -> None:
+        """`metadata` is the service's (models.py), which declares the outbox, inbox
+        and idempotency tables next to its own."""
+        self.settings = settings
+        self.name = settings.service_name
+        self.metadata = metadata
+        schema = settings.db_schema
+        self.outbox = metadata.tables[f"{schema}.outbox"]
+        self.inbox = metadata.tables[f"{schema}.inbox"]
+        self.idempotency = metadata.tables[f"{schema}.idempotency_keys"]
+        self.db = Database(settings.database_url, settings.db_schema,
+                           pool_size=settings.db_pool_size)
+        self.bus = Bus(settings.amqp_url, self.name)
+        self.relay = OutboxRelay(self.db, self.outbox, self.bus, service=self.name)
+        self.consumers: list[ConsumerSpec] = []
+        self.workers: list[Worker] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # --- declaration ----------------------------------------------------------------
+
+    def on_event(
+        self, purpose: str, *event_types: str, retry: RetryPolicy | None = None
+    ) -> Callable[[SessionHandler], SessionHandler]:
+        """Register an idempotent handler on queue `<service>.<purpose>`."""
+        queue = f"{self.name}.{purpose}"
+
+        def decorator(fn: SessionHandler) -> SessionHandler:
+            self.consumers.append(
+                ConsumerSpec(
+                    queue=queue,
+                    routing_keys=event_types,
+                    handler=idempotent(self.db, self.inbox, queue, fn),
+                    retry=retry or RetryPolicy(),
+                    prefetch=self.settings.bus_prefetch,
+                )
+            )
+            return fn
+
+        return decorator
+
+    def worker(self, fn: Worker) -> Worker:
+        self.workers.append(fn)
+        return fn
+
+    async def publish(
+        self, session: AsyncSession, event: Event, *, org_id: str | None = None
+    ) -> Envelope:
+        """Record an event in the caller's transaction (the outbox relays it)."""
+        return await add_event(session, self.outbox, event, producer=self.name, org_id=org_id)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._start_bus(), name=f"{self.name}-bus"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
+        if self.settings.run_workers:
+            for worker in self.workers:
+                self._tasks.append(asyncio.create_task(worker(), name=worker.__name__))
+
+    async def _start_bus(self) -> None:
+        await self.bus.connect()
+        for spec in self.consumers:
+            await self.bus.consume(spec)
+        log.info("bus ready", extra={"consumers": [c.queue for c in self.consumers]})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.relay.close()
+        await self.bus.close()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        checks = {"database": "ok", "bus": "ok" if self.bus.is_connected else "down"}
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=2)
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["database"] = "down"
+        return checks
+
+    # --- the app ---------------------------------------------------------------------
+
+    def create_app(self, *routers: APIRouter, title: str | None = None) -> FastAPI:
+        configure_logging(self.name, self.settings.log_level, json=self.settings.log_json)
+        setup_tracing(self.name)
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            yield
+            await self.stop()
+
+        app = FastAPI(
+            title=title or f"BOS {self.name}",
+            lifespan=lifespan,
+        )
+        app.include_router(self.operations_router())
+        for router in routers:
+            app.include_router(router)
+        install_error_handlers(app)
+        instrument_app(app, self.name)
+        # Outermost first: request id, then metrics, then idempotency around the routes.
+        app.add_middleware(
+            IdempotencyMiddleware,
+            db=self.db,
+            table=self.idempotency,
+            secret=self.settings.internal_secret,
+        )
+        app.add_middleware(MetricsMiddleware, service=self.name)
+        app.add_middleware(RequestContextMiddleware)
+        app.state.runtime = self
+        return app
+
+    def operations_router(self) -> APIRouter:
+        router = APIRouter(include_in_schema=False)
+
+        @router.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": self.name}
+
+        @router.get("/readyz")
+        async def readyz() -> dict[str, Any]:
+            checks = await self.readiness()
+            if any(v != "ok" for v in checks.values()):
+                raise ServiceUnavailable(
+                    "not_ready", f"{self.name} is not ready: " + ", ".join(
+                        k for k, v in checks.items() if v != "ok")
+                )
+            return {"status": "ok", "service": self.name, "checks": checks}
+
+        @router.get("/metrics")
+        async def metrics() -> Response:
+            return metrics_response()
+
+        return router
+
+
+
+# --- request-scoped dependencies for routes (the runtime lives on app.state) -----------
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _runtime(request).db.transaction() as session:
+        yield session
+
+
+def _identity(request: Request) -> Identity:
+    return request_identity(request, _runtime(request).settings.internal_secret)
+
+
+Runtime = Annotated[ServiceRuntime, Depends(_runtime)]
+# The transaction commits when the route returns and before the response is sent
+# (scope="function"), so a failed commit is an error response, never a false success.
+Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+CurrentIdentity = Annotated[Identity, Depends(_identity)]

@@ -1,0 +1,248 @@
+"""The event bus on RabbitMQ (aio-pika).
+
+Topology, all declared idempotently by whoever needs it:
+- one durable topic exchange `bos.events`; the routing key is the event type;
+- per consumer queue `<service>.<purpose>`: a durable quorum queue bound to the event
+  types it handles, its dead-letter queue `<queue>.dlq`, and delayed retry tiers
+  `<queue>.retry.<ms>` (classic queues with a message TTL that dead-letter back into the
+  origin queue), so a failing message waits and comes back instead of spinning.
+
+Delivery rules: publisher confirms on every publish; consumers ack manually, only after
+their handler (which commits its own transaction) returns; a handler error re-publishes
+the message to the next retry tier with `x-bos-attempt` incremented, and after
+`max_attempts` to the DLQ, so a poison message never loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from bos_common.events import Envelope
+
+log = logging.getLogger("bos.bus")
+
+EXCHANGE = "bos.events"
+ATTEMPT_HEADER = "x-bos-attempt"
+ERROR_HEADER = "x-bos-last-error"
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+CONSUMED = Counter(
+    "bos_consumer_messages_total",
+    "Messages handled by a consumer queue, by outcome.",
+    ["service", "queue", "outcome"],
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delays between attempts; attempts past the last tier reuse it."""
+
+    delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000)
+    max_attempts: int = 5
+
+    def delay_for(self, attempt: int) -> int:
+        return self.delays_ms[min(attempt, len(self.delays_ms)) - 1]
+
+
+@dataclass
+class ConsumerSpec:
+    queue: str
+    routing_keys: Sequence[str]
+    handler: Handler
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    prefetch: int = 32
+
+
+def retry_queue_name(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}"
+
+
+class Bus:
+    def __init__(self, url: str, service: str) -> None:
+        self.url = url
+        self.service = service
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connected = asyncio.Event()
+
+    # --- connection ---------------------------------------------------------------
+
+    async def connect(self, *, retry_forever: bool = True) -> None:
+        """Connect (robustly: aio-pika restores channels, queues and consumers after a
+        broker restart). At start the broker may not be up yet: keep trying."""
+        delay = 0.2
+        while True:
+            try:
+                self._connection = await aio_pika.connect_robust(
+                    self.url, client_properties={"connection_name": self.service}
+                )
+                break
+            except (OSError, aio_pika.exceptions.AMQPError) as exc:
+                if not retry_forever:
+                    raise
+                log.warning("bus connect failed, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await self._publish_channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        self._connected.set()
+
+    @property
+    def is_connected(self) -> bool:
+        conn = self._connection
+        return conn is not None and not conn.is_closed and self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
+        self._connected.clear()
+
+    # --- publishing ---------------------------------------------------------------
+
+    async def publish(self, envelope: Envelope, *, body: bytes | None = None) -> None:
+        """Publish and wait for the broker's confirm (raises if not confirmed)."""
+        if self._exchange is None:
+            raise ConnectionError("bus is not connected")
+        headers: dict[str, Any] = {ATTEMPT_HEADER: 1}
+        if envelope.traceparent:
+            headers["traceparent"] = envelope.traceparent
+        message = aio_pika.Message(
+            body=body if body is not None else envelope.model_dump_json().encode(),
+            message_id=str(envelope.event_id),
+            type=envelope.event_type,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=headers,
+        )
+        await self._exchange.publish(message, routing_key=envelope.event_type)
+
+    async def _publish_to_queue(self, queue: str, message: AbstractIncomingMessage,
+                                headers: dict[str, Any]) -> None:
+        assert self._publish_channel is not None
+        copy = aio_pika.Message(
+            body=message.body,
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={**(message.headers or {}), **headers},
+        )
+        await self._publish_channel.default_exchange.publish(copy, routing_key=queue)
+
+    # --- topology and consuming ---------------------------------------------------
+
+    async def declare_topology(self, spec: ConsumerSpec) -> None:
+        channel = self._publish_channel
+        assert channel is not None
+        await channel.declare_queue(
+            f"{spec.queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        for delay in sorted(set(spec.retry.delays_ms)):
+            await channel.declare_queue(
+                retry_queue_name(spec.queue, delay),
+                durable=True,
+                arguments={
+                    "x-message-ttl": delay,
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": spec.queue,
+                },
+            )
+        queue = await channel.declare_queue(
+            spec.queue,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                # A message rejected without requeue (unparseable) goes to the DLQ.
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": f"{spec.queue}.dlq",
+                # Safety net for a consumer that crashes mid-message again and again.
+                "x-delivery-limit": spec.retry.max_attempts * 2,
+            },
+        )
+        for key in spec.routing_keys:
+            await queue.bind(EXCHANGE, routing_key=key)
+
+    async def consume(self, spec: ConsumerSpec) -> None:
+        assert self._connection is not None
+        await self.declare_topology(spec)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=spec.prefetch)
+        queue = await channel.get_queue(spec.queue, ensure=False)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            await self._handle(spec, message)
+
+        await queue.consume(on_message, no_ack=False)
+
+    async def _handle(self, spec: ConsumerSpec, message: AbstractIncomingMessage) -> None:
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1) or 1)
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+        except ValidationError:
+            log.error("unparseable message dead-lettered", extra={"queue": spec.queue})
+            CONSUMED.labels(self.service, spec.queue, "dead_letter").inc()
+            await message.reject(requeue=False)
+            return
+        try:
+            await spec.handler(envelope)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
+            await self._retry_or_dead_letter(spec, message, envelope, attempt, exc)
+            return
+        await message.ack()
+        CONSUMED.labels(self.service, spec.queue, "ok").inc()
+
+    async def _retry_or_dead_letter(
+        self,
+        spec: ConsumerSpec,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        attempt: int,
+        exc: Exception,
+    ) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if attempt >= spec.retry.max_attempts:
+            target, outcome = f"{spec.queue}.dlq", "dead_letter"
+            log.error(
+                "message dead-lettered after %d attempts", attempt,
+                extra={"queue": spec.queue, "event_id": str(envelope.event_id), "error": error},
+            )
+        else:
+            target = retry_queue_name(spec.queue, spec.retry.delay_for(attempt))
+            outcome = "retry"
+            log.warning(
+                "handler failed, retrying", exc_info=exc,
+                extra={"queue": spec.queue, "event_id": str(envelope.event_id), "attempt": attempt},
+            )
+        try:
+            await self._publish_to_queue(
+                target, message, {ATTEMPT_HEADER: attempt + 1, ERROR_HEADER: error}
+            )
+        except Exception:  # noqa: BLE001
+            # Could not park it: leave it unacked so the broker redelivers it.
+            log.exception("could not publish to %s; message will be redelivered", target)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        CONSUMED.labels(self.service, spec.queue, outcome).inc()

@@ -1,0 +1,84 @@
+"""Async database access for one service's schema.
+
+Each service owns one Postgres schema; its engine pins `search_path` to it so raw SQL
+cannot wander into another service's tables by accident. Service code never commits:
+the request scope (`session_dependency`) or the consumer scope (`Database.transaction`)
+commits once, at the end, or rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_metadata(schema: str) -> MetaData:
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain libpq-style DSN asyncpg wants (for LISTEN connections)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class Database:
+    def __init__(self, url: str, schema: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            pool_timeout=5,
+            echo=echo,
+            connect_args={
+                "server_settings": {"search_path": schema, "application_name": schema},
+                "timeout": 5,
+                "command_timeout": 30,
+            },
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on any exception."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def session_dependency(db_getter: Callable[[], Database]) -> Callable[[], Any]:
+    """A FastAPI dependency yielding a request-scoped session whose transaction
+    commits when the route returns, before the response is sent (use it with
+    `Depends(dep, scope="function")` so a failed commit becomes an error response,
+    never a success the database did not keep)."""
+
+    async def dependency() -> AsyncIterator[AsyncSession]:
+        async with db_getter().transaction() as session:
+            yield session
+
+    return dependency

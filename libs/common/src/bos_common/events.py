@@ -1,0 +1,114 @@
+"""Integration events: declared once here, versioned, routed by name.
+
+An event's name is its routing key, `<noun>.<past-verb>.v<N>`. A breaking change to a
+payload is a new class with a new version; `tests/contract/schemas/` holds the JSON
+Schema of every registered event and fails when one changes in place.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENT_NAME = re.compile(r"^[a-z_]+(\.[a-z_]+)+\.v[1-9][0-9]*$")
+
+
+class Event(BaseModel):
+    """Base of every event payload (the envelope's `data`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+
+
+_REGISTRY: dict[str, type[Event]] = {}
+E = TypeVar("E", bound=type[Event])
+
+
+def register(cls: E) -> E:
+    name = cls.event_type
+    if not EVENT_NAME.match(name):
+        raise ValueError(f"event name {name!r} must look like noun.past_verb.vN")
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"event {name!r} is registered twice")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Event]]:
+    return dict(_REGISTRY)
+
+
+def event_class(event_type: str) -> type[Event]:
+    try:
+        return _REGISTRY[event_type]
+    except KeyError:
+        raise LookupError(f"unknown event type {event_type!r}") from None
+
+
+class Envelope(BaseModel):
+    """What travels on the bus. `data` stays a dict so a consumer can receive an event
+    type it does not know (and dead-letter or ignore it) without failing to parse."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    event_type: str
+    occurred_at: datetime
+    producer: str
+    traceparent: str | None = None
+    org_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def payload(self) -> Event:
+        return event_class(self.event_type).model_validate(self.data)
+
+    @classmethod
+    def wrap(
+        cls,
+        event: Event,
+        *,
+        producer: str,
+        org_id: str | None = None,
+        traceparent: str | None = None,
+        occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        return cls(
+            event_id=event_id or uuid.uuid4(),
+            event_type=event.event_type,
+            occurred_at=occurred_at or datetime.now(UTC),
+            producer=producer,
+            traceparent=traceparent,
+            org_id=org_id,
+            data=event.model_dump(mode="json"),
+        )
+
+
+# --- The events -------------------------------------------------------------------
+
+
+@register
+class PaymentSucceededV1(Event):
+    """A Stripe PaymentIntent succeeded (translated by the webhooks service)."""
+
+    event_type: ClassVar[str] = "payment.succeeded.v1"
+
+    stripe_event_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    stripe_created: datetime
+    checkout_id: str | None = None
+    customer_id: str | None = None
+    invoice_id: str | None = None
+    stripe_account: str | None = None
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every registered event, by event type."""
+    return {name: cls.model_json_schema() for name, cls in sorted(_REGISTRY.items())}

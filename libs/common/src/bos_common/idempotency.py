@@ -1,0 +1,236 @@
+"""Idempotency-Key for public writes (API.md "Conventions").
+
+Same key + same principal + same request within 24 h replays the first response byte
+for byte (`Idempotent-Replayed: true`); the same key with a different request is 422
+`idempotency_key_reused`; while the first is still running, 409 `idempotency_key_in_use`.
+A 5xx is not remembered, so a client may retry after a transient failure. Implemented
+as pure ASGI middleware: it must see the raw body and the raw response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+import orjson
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bos_common.auth import IDENTITY_HEADER, verify_identity
+from bos_common.context import request_id_var
+from bos_common.db import Database
+from bos_common.errors import error_body
+
+HEADER = b"idempotency-key"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+RETENTION = timedelta(hours=24)
+# A request still "in progress" after this long was abandoned (its process died).
+ABANDONED_AFTER = timedelta(seconds=60)
+REPLAYED_HEADERS = {b"content-type", b"location"}
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("principal", String(200), primary_key=True),
+        Column("key", String(255), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer),
+        Column("headers", JSONB),
+        Column("body", LargeBinary),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("completed_at", DateTime(timezone=True)),
+    )
+
+
+def _error(status: int, type_: str, code: str, message: str) -> tuple[int, bytes]:
+    return status, orjson.dumps(error_body(type_, code, message, request_id_var.get()))
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, *, db: Database, table: Table, secret: str) -> None:
+        self.app = app
+        self.db = db
+        self.table = table
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(HEADER)
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1")
+        if not key or len(key) > 255:
+            status, body = _error(400, "invalid_request", "idempotency_key_invalid",
+                                  "Idempotency-Key must be 1 to 255 characters.")
+            await _send_json(send, status, body)
+            return
+        body = await _read_body(receive)
+        principal = self._principal(headers)
+        request_hash = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), scope["path"].encode(), body])
+        ).hexdigest()
+
+        outcome = await self._begin(principal, key, request_hash)
+        if outcome is not None:
+            await _send_stored(send, *outcome)
+            return
+
+        captured = _Capture(send)
+        try:
+            await self.app(scope, _replay_body(body, receive), captured)
+        except BaseException:
+            await self._forget(principal, key)
+            raise
+        if captured.status >= 500:
+            await self._forget(principal, key)
+        else:
+            await self._complete(principal, key, captured)
+
+    def _principal(self, headers: dict[bytes, bytes]) -> str:
+        raw = headers.get(IDENTITY_HEADER.encode())
+        identity = verify_identity(raw.decode(), self.secret) if raw else None
+        return identity.principal_key if identity else "anonymous"
+
+    async def _begin(
+        self, principal: str, key: str, request_hash: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """Claim the key, or return the stored/error response to send instead."""
+        t = self.table
+        now = datetime.now(UTC)
+        async with self.db.transaction() as s:
+            # Expired or abandoned claims are released so the key can be used again.
+            await s.execute(
+                delete(t).where(
+                    and_(t.c.principal == principal, t.c.key == key),
+                    or_(
+                        t.c.created_at < now - RETENTION,
+                        and_(t.c.completed_at.is_(None), t.c.created_at < now - ABANDONED_AFTER),
+                    ),
+                )
+            )
+            inserted = await s.execute(
+                insert(t)
+                .values(principal=principal, key=key, request_hash=request_hash)
+                .on_conflict_do_nothing()
+                .returning(t.c.key)
+            )
+            if inserted.first() is not None:
+                return None
+            row = (
+                await s.execute(select(t).where(t.c.principal == principal, t.c.key == key))
+            ).one()
+        if row.request_hash != request_hash:
+            status, body = _error(
+                422, "invalid_request", "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request.",
+            )
+            return status, [], body
+        if row.completed_at is None:
+            status, body = _error(
+                409, "conflict", "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed.",
+            )
+            return status, [], body
+        stored_headers = [(k.encode(), v.encode()) for k, v in (row.headers or [])]
+        stored_headers.append((b"idempotent-replayed", b"true"))
+        return row.status_code, stored_headers, row.body or b""
+
+    async def _complete(self, principal: str, key: str, captured: _Capture) -> None:
+        t = self.table
+        kept = [[k.decode(), v.decode()] for k, v in captured.headers if k in REPLAYED_HEADERS]
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(t)
+                .where(t.c.principal == principal, t.c.key == key)
+                .values(
+                    status_code=captured.status,
+                    headers=kept,
+                    body=bytes(captured.body),
+                    completed_at=func.now(),
+                )
+            )
+
+    async def _forget(self, principal: str, key: str) -> None:
+        t = self.table
+        async with self.db.transaction() as s:
+            await s.execute(delete(t).where(t.c.principal == principal, t.c.key == key))
+
+
+class _Capture:
+    """Passes the response through while keeping a copy of it."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body.extend(message.get("body", b""))
+        await self._send(message)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay_body(body: bytes, receive_rest: Receive) -> Receive:
+    """Hands the already-read body to the app, then the real channel (disconnects)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive_rest()
+
+    return receive
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await _send_stored(send, status, [], body)
+
+
+async def _send_stored(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    names = {k for k, _ in headers}
+    out = list(headers)
+    if b"content-type" not in names:
+        out.append((b"content-type", b"application/json"))
+    out.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,203 @@
+"""Transactional outbox.
+
+`add_event` writes the event row in the caller's (business) transaction and wakes the
+relay with NOTIFY, which Postgres delivers only on commit. `OutboxRelay` publishes
+pending rows with publisher confirms and marks them sent only after the confirm; rows
+are claimed with `FOR UPDATE SKIP LOCKED`, so several replicas share the work and a
+crash between confirm and update at worst publishes twice (consumers are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+from prometheus_client import Gauge
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.bus import Bus
+from bos_common.db import Database, asyncpg_dsn
+from bos_common.events import Envelope, Event
+from bos_common.telemetry import current_traceparent
+
+log = logging.getLogger("bos.outbox")
+
+OUTBOX_BACKLOG = Gauge(
+    "bos_outbox_backlog", "Outbox rows written but not yet confirmed by the broker.", ["service"]
+)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("event_type", String(200), nullable=False),
+        Column("org_id", String(64)),
+        Column("envelope", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", BigInteger, nullable=False, server_default=text("0")),
+        Column("last_error", Text),
+        Index("ix_outbox_pending", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def add_event(
+    session: AsyncSession,
+    table: Table,
+    event: Event,
+    *,
+    producer: str,
+    org_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    """Record `event` in the current transaction; it is published after commit."""
+    envelope = Envelope.wrap(
+        event,
+        producer=producer,
+        org_id=org_id,
+        traceparent=current_traceparent(),
+        occurred_at=occurred_at,
+    )
+    await session.execute(
+        insert(table).values(
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            org_id=org_id,
+            envelope=envelope.model_dump(mode="json"),
+        )
+    )
+    schema = table.schema or "public"
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(schema)})
+    return envelope
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        bus: Bus,
+        *,
+        service: str,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.bus = bus
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were confirmed."""
+        t = self.table
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.envelope)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            envelopes = [Envelope.model_validate(row.envelope) for row in rows]
+            # Sent in order on one channel; the confirms are awaited together.
+            results = await asyncio.gather(
+                *(self.bus.publish(env) for env in envelopes), return_exceptions=True
+            )
+            confirmed = [row.id for row, r in zip(rows, results, strict=True) if r is None]
+            failed = [(row.id, r) for row, r in zip(rows, results, strict=True) if r is not None]
+            if confirmed:
+                await session.execute(
+                    update(t).where(t.c.id.in_(confirmed)).values(published_at=datetime.now(UTC))
+                )
+            for row_id, exc in failed:
+                await session.execute(
+                    update(t)
+                    .where(t.c.id == row_id)
+                    .values(attempts=t.c.attempts + 1, last_error=str(exc)[:500])
+                )
+        if failed:
+            raise ConnectionError(f"{len(failed)} outbox rows not confirmed: {failed[0][1]!r}")
+        return len(confirmed)
+
+    async def backlog(self) -> int:
+        t = self.table
+        async with self.db.engine.connect() as conn:
+            n = (
+                await conn.execute(
+                    select(func.count()).select_from(t).where(t.c.published_at.is_(None))
+                )
+            ).scalar_one()
+        OUTBOX_BACKLOG.labels(self.service).set(n)
+        return int(n)
+
+    async def _listen(self) -> None:
+        try:
+            self._listener = await asyncpg.connect(asyncpg_dsn(self.db.url), timeout=5)
+            await self._listener.add_listener(
+                notify_channel(self.db.schema), lambda *_: self._wake.set()
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            # Polling still works without LISTEN; try again on the next loop.
+            log.warning("outbox LISTEN unavailable: %s", exc)
+            self._listener = None
+
+    async def run(self) -> None:
+        """Relay forever: drain, then sleep until NOTIFY or the poll interval."""
+        delay = self.poll_interval
+        while True:
+            try:
+                if self._listener is None or self._listener.is_closed():
+                    await self._listen()
+                await self.bus.wait_connected()
+                self._wake.clear()
+                while await self.publish_pending() == self.batch_size:
+                    pass
+                await self.backlog()
+                delay = self.poll_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or DB down: back off, never die
+                log.warning("outbox relay error, backing off: %s", exc)
+                delay = min(max(delay, 0.2) * 2, 10.0)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            await self._listener.close()

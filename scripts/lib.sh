@@ -1,0 +1,79 @@
+# Shared settings for the local stack scripts. Sourced, never run.
+# Two profiles share the same scripts with different ports and folders:
+#   dev  - `make up`   : persistent data in .var/dev, gateway on 8080
+#   test - `make test` : throwaway data in a temp dir, every port shifted by +10000 or so
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PROFILE="${BOS_PROFILE:-dev}"
+
+if [ "$PROFILE" = "test" ]; then
+  STATE_DIR="${BOS_STATE_DIR:-$ROOT/.var/test}"
+  PG_PORT="${PG_PORT:-55442}"
+  AMQP_PORT="${AMQP_PORT:-5692}"
+  EPMD_PORT="${EPMD_PORT:-4389}"
+  GATEWAY_PORT="${GATEWAY_PORT:-18080}"
+  SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-18000}"
+  STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12121}"
+  PG_FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+else
+  STATE_DIR="${BOS_STATE_DIR:-$ROOT/.var/dev}"
+  PG_PORT="${PG_PORT:-55432}"
+  AMQP_PORT="${AMQP_PORT:-5682}"
+  EPMD_PORT="${EPMD_PORT:-4379}"
+  GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+  SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-8000}"
+  STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12111}"
+  PG_FAST=""
+fi
+
+# Services in start order, with their port offsets from SERVICE_PORT_BASE.
+SERVICES=(tokens catalog checkout subscriptions webhooks)
+service_port() {
+  local i
+  for i in "${!SERVICES[@]}"; do
+    if [ "${SERVICES[$i]}" = "$1" ]; then echo $((SERVICE_PORT_BASE + i + 1)); return; fi
+  done
+  echo "unknown service $1" >&2; return 1
+}
+
+PG_DIR="$STATE_DIR/postgres"
+MQ_DIR="$STATE_DIR/rabbitmq"
+RUN_DIR="$STATE_DIR/run"
+LOG_DIR="$STATE_DIR/logs"
+DB_NAME="${DB_NAME:-bos}"
+
+pg_bin() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+  [ -n "$d" ] || { echo "PostgreSQL server binaries not found; run scripts/ensure-deps.sh" >&2; return 1; }
+  echo "$d"
+}
+
+# Environment every BOS process of this profile gets.
+stack_env() {
+  export DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/$DB_NAME"
+  export AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/"
+  export BOS_ADMIN_TOKEN="${BOS_ADMIN_TOKEN:-bos-dev-admin}"
+  export BOS_INTERNAL_SECRET="${BOS_INTERNAL_SECRET:-bos-dev-internal-secret-change-me}"
+  export BOS_SESSION_SECRETS="${BOS_SESSION_SECRETS:-k1:bos-dev-session-secret-1,k2:bos-dev-session-secret-2}"
+  export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_SIM_PORT"
+  export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_bos_simulator}"
+  export STRIPE_WEBHOOK_SECRETS="${STRIPE_WEBHOOK_SECRETS:-whsec_bos_dev_simulator}"
+  export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
+  local s
+  for s in "${SERVICES[@]}"; do
+    export "$(echo "$s" | tr a-z A-Z)_URL=http://127.0.0.1:$(service_port "$s")"
+  done
+}
+
+log() { printf '\033[1;34m[bos]\033[0m %s\n' "$*" >&2; }
+
+wait_http() { # url timeout_seconds
+  local url=$1 deadline=$(( $(date +%s) + ${2:-30} ))
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for $url" >&2; return 1; }
+    sleep 0.2
+  done
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make test`: throwaway Postgres and RabbitMQ (other ports, a temp dir), every test
+# level, then everything torn down; exits non-zero on any failure.
+export BOS_PROFILE=test
+export BOS_STATE_DIR="${BOS_STATE_DIR:-$(mktemp -d /tmp/bos-test.XXXXXX)}"
+source "$(dirname "$0")/lib.sh"
+BOS_WITH_BROWSER=1 "$ROOT/scripts/ensure-deps.sh"
+[ -x "$ROOT/scripts/ensure-deploy-tools.sh" ] && "$ROOT/scripts/ensure-deploy-tools.sh"
+chmod 755 "$BOS_STATE_DIR"
+
+cleanup() {
+  local rc=$?
+  "$ROOT/scripts/services.sh" stop || true
+  "$ROOT/scripts/rabbitmq.sh" stop || true
+  "$ROOT/scripts/postgres.sh" stop || true
+  if [ $rc -ne 0 ] && [ -d "$LOG_DIR" ]; then
+    log "logs of the stack under test:"; tail -n 30 "$LOG_DIR"/*.log >&2 || true
+  fi
+  rm -rf "$BOS_STATE_DIR"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+"$ROOT/scripts/postgres.sh" start
+"$ROOT/scripts/rabbitmq.sh" start
+# Two databases: `bos` for the running stack (e2e), `bos_it` for in-process integration
+# tests that migrate and truncate as they please.
+"$ROOT/scripts/postgres.sh" createdb bos_it
+stack_env
+"$VENV/bin/python" -m bos_common.migrate all >/dev/null
+"$ROOT/scripts/services.sh" start
+wait_http "$GATEWAY_URL/readyz" 60
+
+export BOS_TEST_STACK=1 BOS_STATE_DIR
+export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"
+cd "$ROOT"
+"$VENV/bin/pytest" "$@"

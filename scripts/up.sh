@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make up`: install what is missing, start Postgres, RabbitMQ, the Stripe simulator,
+# every service and the gateway, migrate, wait for /readyz, print where things are.
+# Running it twice is harmless: whatever already runs is left alone.
+source "$(dirname "$0")/lib.sh"
+"$ROOT/scripts/ensure-deps.sh"
+"$ROOT/scripts/postgres.sh" start
+"$ROOT/scripts/rabbitmq.sh" start
+stack_env
+"$VENV/bin/python" -m bos_common.migrate all >/dev/null
+"$ROOT/scripts/services.sh" start
+if ! wait_http "$GATEWAY_URL/readyz" "${BOS_READY_TIMEOUT:-60}"; then
+  log "the stack did not become ready; last log lines:"
+  tail -n 5 "$LOG_DIR"/*.log >&2 || true
+  exit 1
+fi
+if [ -x "$VENV/bin/bos-seed" ] && [ "${BOS_SEED:-1}" = 1 ]; then "$VENV/bin/bos-seed"; fi
+cat <<MSG
+
+BOS is up ($PROFILE profile)
+  gateway          $GATEWAY_URL   (docs: $GATEWAY_URL/docs, ready: $GATEWAY_URL/readyz)
+  stripe simulator $STRIPE_API_BASE
+  postgres         127.0.0.1:$PG_PORT db $DB_NAME  (psql -h 127.0.0.1 -p $PG_PORT -U postgres $DB_NAME)
+  rabbitmq         127.0.0.1:$AMQP_PORT
+  admin token      $BOS_ADMIN_TOKEN
+  logs             $LOG_DIR   (make logs)
+  stop             make down
+MSG

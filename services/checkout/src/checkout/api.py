@@ -1,0 +1,5 @@
+"""Public routes of the checkout service (thin: parse, call service.py, shape the response)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,25 @@
+"""Assembly only: settings, runtime, consumers, routes."""
+
+from fastapi import FastAPI
+
+from bos_common.app import ServiceRuntime
+
+from tokens import models
+from tokens.api import router
+from tokens.settings import TokensSettings
+
+
+def build_runtime(settings: TokensSettings | None = None) -> ServiceRuntime:
+    return ServiceRuntime(settings or TokensSettings(), metadata=models.metadata)
+
+
+def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
+    return (runtime or build_runtime()).create_app(router)
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn tokens.app:app` builds the app on first access, so importing this module
+    # (tests, migrations) does not read the environment.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
