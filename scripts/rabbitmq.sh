@@ -41,5 +41,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) running && echo running ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  vhost) ctl add_vhost "$2" >/dev/null 2>&1 || true; ctl set_permissions -p "$2" guest ".*" ".*" ".*" >/dev/null ;;
+  *) echo "usage: $0 start|stop|status|vhost NAME" >&2; exit 2 ;;
 esac

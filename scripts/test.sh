@@ -26,6 +26,7 @@ trap cleanup EXIT INT TERM
 # Two databases: `bos` for the running stack (e2e), `bos_it` for in-process integration
 # tests that migrate and truncate as they please.
 "$ROOT/scripts/postgres.sh" createdb bos_it
+"$ROOT/scripts/rabbitmq.sh" vhost bos_it
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 "$ROOT/scripts/services.sh" start
@@ -33,5 +34,6 @@ wait_http "$GATEWAY_URL/readyz" 60
 
 export BOS_TEST_STACK=1 BOS_STATE_DIR
 export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"
+export IT_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/bos_it"
 cd "$ROOT"
 "$VENV/bin/pytest" "$@"

@@ -91,17 +91,13 @@ class ServiceRuntime:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._start_bus(), name=f"{self.name}-bus"))
+        for spec in self.consumers:
+            await self.bus.consume(spec)
+        self.bus.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
         if self.settings.run_workers:
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(), name=worker.__name__))
-
-    async def _start_bus(self) -> None:
-        await self.bus.connect()
-        for spec in self.consumers:
-            await self.bus.consume(spec)
-        log.info("bus ready", extra={"consumers": [c.queue for c in self.consumers]})
 
     async def stop(self) -> None:
         for task in self._tasks:

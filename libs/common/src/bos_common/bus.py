@@ -16,6 +16,7 @@ the message to the next retry tier with `x-bos-attempt` incremented, and after
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractRobustConnection,
+    AbstractConnection,
 )
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -73,48 +74,87 @@ def retry_queue_name(queue: str, delay_ms: int) -> str:
 
 
 class Bus:
+    """One connection per process, supervised: when the broker goes away the supervisor
+    reconnects with backoff and declares the topology and consumers again. (aio-pika's
+    robust connection was seen here leaving channels closed after a broker restart, so
+    recovery is done explicitly.)"""
+
     def __init__(self, url: str, service: str) -> None:
         self.url = url
         self.service = service
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._connected = asyncio.Event()
+        self._consumers: list[ConsumerSpec] = []
+        self._supervisor: asyncio.Task[None] | None = None
 
     # --- connection ---------------------------------------------------------------
 
-    async def connect(self, *, retry_forever: bool = True) -> None:
-        """Connect (robustly: aio-pika restores channels, queues and consumers after a
-        broker restart). At start the broker may not be up yet: keep trying."""
+    def start(self) -> None:
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.service}-bus")
+
+    async def connect(self, timeout: float = 30.0) -> None:
+        """Start the supervisor and wait until the first connection is up."""
+        self.start()
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    async def _supervise(self) -> None:
         delay = 0.2
         while True:
             try:
-                self._connection = await aio_pika.connect_robust(
+                connection = await aio_pika.connect(
                     self.url, client_properties={"connection_name": self.service}
                 )
-                break
-            except (OSError, aio_pika.exceptions.AMQPError) as exc:
-                if not retry_forever:
-                    raise
-                log.warning("bus connect failed, retrying", extra={"error": str(exc)})
+            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as exc:
+                log.warning("bus connect failed, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+                continue
+            closed = asyncio.Event()
+            connection.close_callbacks.add(lambda *_: closed.set())
+            try:
+                self._connection = connection
+                await self._open_publisher(connection)
+                for spec in self._consumers:
+                    await self._start_consumer(connection, spec)
+                self._connected.set()
+                delay = 0.2
+                log.info("bus connected", extra={"consumers": [c.queue for c in self._consumers]})
+                await closed.wait()
+                log.warning("bus connection lost; reconnecting")
+            except (OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+                log.warning("bus setup failed: %s", exc)
+            finally:
+                self._connected.clear()
+                self._exchange = None
+                if not connection.is_closed:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _open_publisher(self, connection: AbstractConnection) -> None:
+        self._publish_channel = await connection.channel(publisher_confirms=True)
         self._exchange = await self._publish_channel.declare_exchange(
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        self._connected.set()
 
     @property
     def is_connected(self) -> bool:
-        conn = self._connection
-        return conn is not None and not conn.is_closed and self._connected.is_set()
+        return self._connected.is_set()
 
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
     async def close(self) -> None:
-        if self._connection is not None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self._connection is not None and not self._connection.is_closed:
             await self._connection.close()
         self._connection = None
         self._connected.clear()
@@ -123,8 +163,11 @@ class Bus:
 
     async def publish(self, envelope: Envelope, *, body: bytes | None = None) -> None:
         """Publish and wait for the broker's confirm (raises if not confirmed)."""
-        if self._exchange is None:
+        if self._exchange is None or self._connection is None:
             raise ConnectionError("bus is not connected")
+        if self._publish_channel is None or self._publish_channel.is_closed:
+            await self._open_publisher(self._connection)
+            assert self._exchange is not None
         headers: dict[str, Any] = {ATTEMPT_HEADER: 1}
         if envelope.traceparent:
             headers["traceparent"] = envelope.traceparent
@@ -185,9 +228,14 @@ class Bus:
             await queue.bind(EXCHANGE, routing_key=key)
 
     async def consume(self, spec: ConsumerSpec) -> None:
-        assert self._connection is not None
+        """Consume `spec.queue` now (when connected) and after every reconnect."""
+        self._consumers.append(spec)
+        if self._connection is not None and self.is_connected:
+            await self._start_consumer(self._connection, spec)
+
+    async def _start_consumer(self, connection: AbstractConnection, spec: ConsumerSpec) -> None:
         await self.declare_topology(spec)
-        channel = await self._connection.channel()
+        channel = await connection.channel()
         await channel.set_qos(prefetch_count=spec.prefetch)
         queue = await channel.get_queue(spec.queue, ensure=False)
 

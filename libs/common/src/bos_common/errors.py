@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bos_common.context import REQUEST_ID_HEADER, new_request_id, request_id_of
+from bos_common.context import REQUEST_ID_HEADER, SCOPE_KEY, new_request_id, request_id_of
 from bos_common.logging import get_logger, redact_text
 
 __all__ = [
@@ -205,6 +205,15 @@ def error_body(
     return {"error": error}
 
 
+def _request_id(request: Request) -> str:
+    """The request's id; minted (once) if RequestContextMiddleware is not installed."""
+    rid = request_id_of(request)
+    if rid is None:
+        rid = new_request_id()
+        request.scope[SCOPE_KEY] = rid
+    return rid
+
+
 def error_response(
     request: Request,
     status_code: int,
@@ -220,7 +229,7 @@ def error_response(
     The header is set here too because the catch-all handler runs outside
     RequestContextMiddleware (see bos_common.context.SCOPE_KEY).
     """
-    rid = request_id_of(request) or new_request_id()
+    rid = _request_id(request)
     body = error_body(type, code, message, request_id=rid, param=param)
     all_headers = {**(headers or {}), REQUEST_ID_HEADER: rid}
     return Response(
@@ -237,7 +246,13 @@ def error_response(
 async def _bos_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BOSError)
     if exc.status_code >= 500:
-        log.warning("bos_error", status=exc.status_code, code=exc.code, exc_info=exc)
+        log.warning(
+            "bos_error",
+            status=exc.status_code,
+            code=exc.code,
+            request_id=_request_id(request),
+            exc_info=exc,
+        )
     return error_response(
         request,
         exc.status_code,
@@ -401,12 +416,14 @@ def is_dependency_unavailable(exc: BaseException) -> bool:
 
 
 def _unavailable_response(request: Request, exc: BaseException) -> Response:
-    # The detail (which may hold SQL or a DSN) goes to the log, never to the body.
+    # The detail (which may hold SQL or a DSN) goes to the log, never to the body. No
+    # stack: during an outage every request lands here and the type says enough.
     log.warning(
         "dependency_unavailable",
         error=type(exc).__qualname__,
+        detail=str(exc)[:500],
         path=request.url.path,
-        exc_info=exc,
+        request_id=_request_id(request),
     )
     return error_response(
         request,
@@ -424,6 +441,8 @@ def _internal_response(request: Request, exc: BaseException) -> Response:
         error=type(exc).__qualname__,
         method=request.method,
         path=request.url.path,
+        # Explicit: this handler runs after RequestContextMiddleware reset the contextvar.
+        request_id=_request_id(request),
         exc_info=exc,
     )
     return error_response(request, 500, "internal_error", "internal_error", INTERNAL_MESSAGE)

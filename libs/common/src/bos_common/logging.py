@@ -55,6 +55,18 @@ _TOKEN_RE: Final = re.compile(
 )
 _BEARER_RE: Final = re.compile(r"\b(Bearer)\s+[A-Za-z0-9_.~+/=\-]+", re.IGNORECASE)
 _URL_PASSWORD_RE: Final = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
+# Stripe PaymentIntent / SetupIntent client secrets: pi_123_secret_456.
+_CLIENT_SECRET_RE: Final = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+_secret_)[A-Za-z0-9]+")
+# A Stripe-Signature value has commas in it ("t=...,v1=...,v0=...").
+_STRIPE_SIG_RE: Final = re.compile(
+    r"(stripe[_-]signature[\"']?\s*[:=]\s*[\"']?)[^\"'\s;&}]+", re.IGNORECASE
+)
+# key=value or 'key': 'value' pairs inside text (formatted dicts, query strings, DSNs).
+_KV_SECRET_RE: Final = re.compile(
+    r"((?:password|passwd|secret|api[_-]?key|token|cvc|cvv|cookie|signature)[\w-]*"
+    r"[\"']?\s*[:=]\s*[\"']?)[^\"'\s,;&}]+",
+    re.IGNORECASE,
+)
 # 13-19 digits in one run, or grouped by spaces/dashes like a printed card. Lookarounds
 # rather than \b so that "pm_4242..." is caught too, and 20+ digit runs are left alone.
 _CARD_RE: Final = re.compile(
@@ -67,13 +79,41 @@ def _mask_card(match: re.Match[str]) -> str:
     return "****" + digits[-4:]
 
 
+_KV_WORDS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "key",
+    "token",
+    "cvc",
+    "cvv",
+    "cookie",
+    "signature",
+)
+_FOUR_DIGITS: Final = re.compile(r"\d{4}")
+
+
 def redact_text(text: str) -> str:
-    """Masks API keys, webhook secrets, session tokens, bearer credentials, URL passwords
-    and card numbers (keeping the last 4 digits) inside free text."""
-    text = _TOKEN_RE.sub(r"\1***", text)
-    text = _BEARER_RE.sub(r"\1 ***", text)
-    text = _URL_PASSWORD_RE.sub(r"\1***@", text)
-    return _CARD_RE.sub(_mask_card, text)
+    """Masks API keys, webhook secrets, session tokens, bearer credentials, URL passwords,
+    secret-named key=value pairs and card numbers (keeping the last 4 digits) in text.
+
+    Each regex runs only when a cheap substring test says it could match: this runs on
+    every string of every log line.
+    """
+    lower = text.lower()
+    if "_" in text:
+        text = _TOKEN_RE.sub(r"\1***", text)
+        text = _CLIENT_SECRET_RE.sub(r"\1***", text)
+    if any(word in lower for word in _KV_WORDS):
+        text = _STRIPE_SIG_RE.sub(r"\1***", text)
+        text = _KV_SECRET_RE.sub(r"\1***", text)
+    if "bearer" in lower:
+        text = _BEARER_RE.sub(r"\1 ***", text)
+    if "://" in text:
+        text = _URL_PASSWORD_RE.sub(r"\1***@", text)
+    if _FOUR_DIGITS.search(text):
+        text = _CARD_RE.sub(_mask_card, text)
+    return text
 
 
 def is_secret_key(key: str) -> bool:
@@ -129,9 +169,15 @@ def _add_service(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
     return event_dict
 
 
+_LEADING_KEYS: Final = ("timestamp", "level", "service", "event", "request_id", "trace_id")
+
+
 def _dumps(obj: Any, **_: Any) -> str:
-    # default=str: a stray object (UUID subclass, Decimal, exception) must never break a log line.
-    return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    # Fixed leading keys make raw lines readable; the rest keep their order.
+    ordered = {k: obj[k] for k in _LEADING_KEYS if k in obj}
+    ordered.update(obj)
+    # default=str: a stray object (UUID subclass, Decimal, exception) must never break a line.
+    return orjson.dumps(ordered, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class _BOSHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -160,8 +206,10 @@ def _enrichers() -> list[Processor]:
     ]
 
 
-def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    # uvicorn passes an ANSI-coloured duplicate of its message as an `extra`.
+def _drop_record_noise(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    # ExtraAdder also picks up `message` (set on the record while formatting; same as
+    # `event`) and uvicorn's ANSI-coloured duplicate `color_message`.
+    event_dict.pop("message", None)
     event_dict.pop("color_message", None)
     return event_dict
 
@@ -177,7 +225,7 @@ def _formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:
         foreign_pre_chain=[
             *_enrichers(),
             structlog.stdlib.ExtraAdder(),
-            _drop_color_message,
+            _drop_record_noise,
         ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -222,7 +270,9 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # No caching: a module-level logger used before configure_logging() (at import,
+        # in tests) would otherwise keep structlog's default config for good.
+        cache_logger_on_first_use=False,
     )
     _install_root_handler(level, json)
     _route_library_loggers()

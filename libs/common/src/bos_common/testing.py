@@ -1,0 +1,120 @@
+"""Test infrastructure shared by every BOS test suite (a pytest plugin, loaded by the
+repository's root conftest).
+
+Integration tests get real servers, never fakes:
+- under `make test`, the throwaway Postgres and RabbitMQ that scripts/test.sh started
+  (`IT_DATABASE_URL`, `IT_AMQP_URL`, and `BOS_STATE_DIR` to stop/start them);
+- otherwise, when a Docker engine answers, testcontainers;
+- otherwise the test is skipped with the reason, except under CI or `make test`, where
+  missing infrastructure is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parents[4]
+SECRET = "test-internal-secret-0123456789"
+
+
+@dataclass(frozen=True)
+class Infra:
+    database_url: str
+    amqp_url: str
+    # Only for the servers scripts/test.sh started: stop/start them mid-test.
+    scripts_env: dict[str, str] | None = None
+
+    def rabbitmq(self, action: str) -> None:
+        if self.scripts_env is None:
+            pytest.skip("RabbitMQ restarts need the local servers of `make test`")
+        subprocess.run(
+            [str(ROOT / "scripts" / "rabbitmq.sh"), action],
+            env={**os.environ, **self.scripts_env},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.database_url,
+            "AMQP_URL": self.amqp_url,
+            "BOS_INTERNAL_SECRET": SECRET,
+            "LOG_JSON": "false",
+            "LOG_LEVEL": "WARNING",
+        }
+
+
+def _must_have_infra() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("BOS_TEST_STACK"))
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    db, amqp = os.environ.get("IT_DATABASE_URL"), os.environ.get("IT_AMQP_URL")
+    if db and amqp:
+        state = os.environ.get("BOS_STATE_DIR")
+        scripts_env = {"BOS_PROFILE": "test", "BOS_STATE_DIR": state} if state else None
+        yield Infra(db, amqp, scripts_env)
+        return
+    try:
+        from testcontainers.postgres import PostgresContainer
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with PostgresContainer("postgres:15", driver="asyncpg") as pg, RabbitMqContainer(
+            "rabbitmq:3.13"
+        ) as mq:
+            params = mq.get_connection_params()
+            yield Infra(
+                pg.get_connection_url(),
+                f"amqp://guest:guest@{params.host}:{params.port}/",
+            )
+            return
+    except Exception as exc:  # noqa: BLE001 - no Docker engine: DockerException etc.
+        reason = f"no IT_DATABASE_URL/IT_AMQP_URL and no Docker engine ({type(exc).__name__})"
+        if _must_have_infra():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+async def reset_schemas(database_url: str, *schemas: str) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        for schema in schemas:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+async def migrate(database_url: str, *services: str) -> None:
+    """Fresh schemas for these services, migrated to head (Alembic runs its own loop,
+    so it goes to a thread)."""
+    from bos_common.migrations import upgrade
+
+    await reset_schemas(database_url, *services)
+    for service in services:
+        await asyncio.to_thread(upgrade, service, database_url)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll `probe` until it returns a truthy value; fail with the last value seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    while loop.time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
