@@ -45,7 +45,13 @@ SERVICES: dict[str, int] = {
 }
 MIGRATED = ("tokens", "catalog", "checkout", "subscriptions", "webhooks")  # gateway owns no schema
 STRIPE_SIM_PORT = 12111
-COMMON_ENV = {"DATABASE_URL", "AMQP_URL", "BOS_INTERNAL_SECRET", "BOS_ADMIN_TOKEN", "BOS_SESSION_SECRETS"}
+COMMON_ENV = {
+    "DATABASE_URL",
+    "AMQP_URL",
+    "BOS_INTERNAL_SECRET",
+    "BOS_ADMIN_TOKEN",
+    "BOS_SESSION_SECRETS",
+}
 GATEWAY_ENV = {"TOKENS_URL", "CATALOG_URL", "CHECKOUT_URL", "SUBSCRIPTIONS_URL", "WEBHOOKS_URL"}
 STRIPE_ENV = {"STRIPE_API_BASE", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"}
 STRIPE_SERVICES = ("checkout", "webhooks")
@@ -90,15 +96,30 @@ def _which(tool: str) -> str:
     return str(found)
 
 
-def _run(args: list[str], *, stdin: str | None = None, cwd: Path = REPO, env: dict[str, str] | None = None,
-         timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, input=stdin, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def _run(
+    args: list[str],
+    *,
+    stdin: str | None = None,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    timeout: int = 120,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        input=stdin,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, (
-        f"{' '.join(proc.args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        f"{' '.join(proc.args)} exited {proc.returncode}\n"
+        f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     )
     return proc.stdout
 
@@ -149,7 +170,8 @@ def _workspace_members() -> list[str]:
     members: list[str] = []
     for pattern in root["tool"]["uv"]["workspace"]["members"]:
         members += sorted(
-            str(Path(p).relative_to(REPO)) for p in glob.glob(str(REPO / pattern))
+            str(Path(p).relative_to(REPO))
+            for p in glob.glob(str(REPO / pattern))
             if (Path(p) / "pyproject.toml").exists()
         )
     return members
@@ -162,7 +184,11 @@ def test_dockerfile_lints_clean() -> None:
 
 def test_dockerfile_is_multistage_slim_nonroot_and_frozen() -> None:
     ins = _dockerfile_instructions()
-    args = {rest.split("=", 1)[0]: rest.split("=", 1)[1] for op, rest in ins if op == "ARG" and "=" in rest}
+    args = {
+        rest.split("=", 1)[0]: rest.split("=", 1)[1]
+        for op, rest in ins
+        if op == "ARG" and "=" in rest
+    }
     froms = [rest for op, rest in ins if op == "FROM"]
     assert len(froms) >= 2, "multi-stage build expected"
     for frm in froms:
@@ -173,15 +199,19 @@ def test_dockerfile_is_multistage_slim_nonroot_and_frozen() -> None:
     runs = " ".join(rest for op, rest in ins if op == "RUN")
     assert re.search(r"pip install \"?uv(==|\b)", runs), "uv must come from PyPI through pip"
     sync = [m for op, rest in ins if op == "RUN" for m in re.findall(r"uv sync [^&;]*", rest)]
-    assert any("--frozen" in s and "--all-packages" in s and "--no-dev" in s and "--no-install" not in s
-               for s in sync), sync
+    assert any(
+        "--frozen" in s and "--all-packages" in s and "--no-dev" in s and "--no-install" not in s
+        for s in sync
+    ), sync
     assert all("--frozen" in s for s in sync), "every uv sync must honour uv.lock"
     users = [rest for op, rest in ins if op == "USER"]
     assert users, "the runtime stage must drop root"
-    final_stage = [op for op, _ in ins][[i for i, (op, _) in enumerate(ins) if op == "FROM"][-1]:]
+    final_stage = [op for op, _ in ins][[i for i, (op, _) in enumerate(ins) if op == "FROM"][-1] :]
     assert "USER" in final_stage, "USER must be set in the final stage"
     user = users[-1].split(":")[0]
-    assert user.isdigit() and int(user) >= 1000, f"numeric non-root uid expected (runAsNonRoot), got {user}"
+    assert user.isdigit() and int(user) >= 1000, (
+        f"numeric non-root uid expected (runAsNonRoot), got {user}"
+    )
     cmd = [rest for op, rest in ins if op == "CMD"][-1]
     assert json.loads(cmd)[:2] == ["uvicorn", "gateway.app:app"]
 
@@ -192,14 +222,19 @@ def test_dockerfile_copies_every_workspace_member() -> None:
     members = _workspace_members()
     assert set(members) >= {"libs/common", "tools/stripe-sim", *(f"services/{s}" for s in SERVICES)}
     for member in members:
-        assert f"{member}/pyproject.toml" in copies, f"Dockerfile does not copy {member}/pyproject.toml"
+        assert f"{member}/pyproject.toml" in copies, (
+            f"Dockerfile does not copy {member}/pyproject.toml"
+        )
         top = member.split("/")[0]
         assert f"{top} ./{top}" in copies, f"Dockerfile does not copy the sources of {top}/"
 
 
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
-    entries = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    entries = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     for must in (".venv", "**/.git", "**/__pycache__", "tests", "deploy", ".env"):
         assert must in entries, f".dockerignore should exclude {must}"
     for keep in ("pyproject.toml", "uv.lock", "libs", "services", "tools"):
@@ -230,8 +265,15 @@ def compose() -> dict[str, Any]:
 
 def _compose_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
-    for var in ("BOS_IMAGE", "BOS_INTERNAL_SECRET", "BOS_ADMIN_TOKEN", "BOS_SESSION_SECRETS",
-                "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS", "LOG_LEVEL"):
+    for var in (
+        "BOS_IMAGE",
+        "BOS_INTERNAL_SECRET",
+        "BOS_ADMIN_TOKEN",
+        "BOS_SESSION_SECRETS",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRETS",
+        "LOG_LEVEL",
+    ):
         env.pop(var, None)
     return env
 
@@ -240,7 +282,11 @@ def test_compose_config_validates() -> None:
     docker_compose = _which("docker-compose")
     _ok(_run([docker_compose, "-f", "docker-compose.yml", "config", "-q"], env=_compose_env()))
     # the observability profile is part of the file too
-    out = _ok(_run([docker_compose, "-f", "docker-compose.yml", "config", "--services"], env=_compose_env()))
+    out = _ok(
+        _run(
+            [docker_compose, "-f", "docker-compose.yml", "config", "--services"], env=_compose_env()
+        )
+    )
     assert {"prometheus", "grafana"} <= set(out.split())
 
 
@@ -260,8 +306,15 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
     for name, port in SERVICES.items():
         svc = services[name]
         images.add(svc["image"])
-        assert svc["command"] == ["uvicorn", f"{name}.app:app", "--host", "0.0.0.0", "--port", str(port),
-                                  "--no-access-log"]
+        assert svc["command"] == [
+            "uvicorn",
+            f"{name}.app:app",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
         assert _healthcheck_url(svc) == f"http://127.0.0.1:{port}/healthz"
         env = svc["environment"]
         assert COMMON_ENV <= env.keys(), f"{name} misses {COMMON_ENV - env.keys()}"
@@ -271,7 +324,9 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
             assert STRIPE_ENV <= env.keys()
             assert env["STRIPE_API_BASE"] == f"http://stripe-sim:{STRIPE_SIM_PORT}"
         else:
-            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env.keys()), f"{name} gets Stripe keys"
+            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env.keys()), (
+                f"{name} gets Stripe keys"
+            )
     gw_env = services["gateway"]["environment"]
     for var, target in GATEWAY_URL_TARGETS.items():
         assert gw_env[var] == f"http://{target}:{SERVICES[target]}"
@@ -279,12 +334,21 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
 
     sim = services["stripe-sim"]
     assert sim["image"] in images
-    assert sim["command"] == ["python", "-m", "stripe_sim", "--host", "0.0.0.0", "--port", str(STRIPE_SIM_PORT)]
+    assert sim["command"] == [
+        "python",
+        "-m",
+        "stripe_sim",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(STRIPE_SIM_PORT),
+    ]
     assert _healthcheck_url(sim) == f"http://127.0.0.1:{STRIPE_SIM_PORT}/healthz"
     endpoint, _, secret = sim["environment"]["STRIPE_SIM_WEBHOOK_ENDPOINTS"].partition("|")
     assert endpoint == "http://gateway:8080/v1/webhooks/stripe"
-    assert secret and secret in services["webhooks"]["environment"]["STRIPE_WEBHOOK_SECRETS"].split(","), \
-        "the simulator must sign with a secret the webhooks service accepts"
+    assert secret and secret in services["webhooks"]["environment"]["STRIPE_WEBHOOK_SECRETS"].split(
+        ","
+    ), "the simulator must sign with a secret the webhooks service accepts"
 
     migrate = services["migrate"]
     assert migrate["image"] in images
@@ -307,14 +371,18 @@ def test_compose_start_order_waits_for_health(compose: dict[str, Any]) -> None:
             assert dep in services, f"{name} depends on unknown {dep}"
             cond = spec["condition"]
             if cond == "service_healthy":
-                assert dep in with_health, f"{name} waits for {dep} to be healthy, but it has no healthcheck"
+                assert dep in with_health, (
+                    f"{name} waits for {dep} to be healthy, but it has no healthcheck"
+                )
             elif cond == "service_completed_successfully":
                 assert dep == "migrate", f"{name}: only the one-shot migrate job completes"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     for name in SERVICES:
         deps = services[name]["depends_on"]
         if name == "gateway":
-            assert {d for d, s in deps.items() if s["condition"] == "service_healthy"} >= set(SERVICES) - {"gateway"}
+            assert {d for d, s in deps.items() if s["condition"] == "service_healthy"} >= set(
+                SERVICES
+            ) - {"gateway"}
             continue
         assert deps["migrate"]["condition"] == "service_completed_successfully"
         assert deps["postgres"]["condition"] == "service_healthy"
@@ -392,8 +460,15 @@ def test_k8s_services_follow_the_contract(kubectl: str, overlay: str) -> None:
         assert dep["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
         [c] = _containers(dep)
         images.add(c["image"])
-        assert c["command"] == ["uvicorn", f"{name}.app:app", "--host", "0.0.0.0", "--port", str(port),
-                                "--no-access-log"]
+        assert c["command"] == [
+            "uvicorn",
+            f"{name}.app:app",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
         assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": port}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -431,8 +506,9 @@ def test_k8s_every_container_has_resources_and_runs_as_non_root(kubectl: str, ov
             res = c.get("resources", {})
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= res.get(kind, {}).keys(), f"{where}: {kind} missing"
-            non_root = c.get("securityContext", {}).get("runAsNonRoot",
-                                                         spec.get("securityContext", {}).get("runAsNonRoot"))
+            non_root = c.get("securityContext", {}).get(
+                "runAsNonRoot", spec.get("securityContext", {}).get("runAsNonRoot")
+            )
             assert non_root is True, f"{where} may run as root"
             assert c.get("securityContext", {}).get("allowPrivilegeEscalation") is False, where
 
@@ -460,7 +536,11 @@ def test_k8s_pdb_and_hpa_guard_gateway_and_checkout(kubectl: str, overlay: str) 
         pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert pdbs[name]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
         hpa = hpas[name]["spec"]
-        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert hpa["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
         assert 1 <= hpa["minReplicas"] < hpa["maxReplicas"]
         assert "replicas" not in deployments[name]["spec"], f"{name}: replicas belong to its HPA"
         if overlay == "prod":
@@ -479,13 +559,19 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
     [namespace] = namespaces
     for d in docs:
         if d["kind"] != "Namespace":
-            assert d["metadata"].get("namespace") == namespace, f"{d['kind']}/{d['metadata']['name']}"
+            assert d["metadata"].get("namespace") == namespace, (
+                f"{d['kind']}/{d['metadata']['name']}"
+            )
     configmaps = _by_kind(docs, "ConfigMap")
     secrets = _by_kind(docs, "Secret")
     if overlay == "prod":
         assert not secrets, "prod must not render secrets from the repository"
-    secret_keys = {n: set(s.get("data", {})) | set(s.get("stringData", {})) for n, s in secrets.items()}
-    known_secret_keys = {**{n: set(k) for n, k in EXTERNAL_SECRETS.items()}} if overlay == "prod" else secret_keys
+    secret_keys = {
+        n: set(s.get("data", {})) | set(s.get("stringData", {})) for n, s in secrets.items()
+    }
+    known_secret_keys = (
+        {**{n: set(k) for n, k in EXTERNAL_SECRETS.items()}} if overlay == "prod" else secret_keys
+    )
 
     def env_of(container: dict[str, Any]) -> set[str]:
         names = {e["name"] for e in container.get("env", [])}
@@ -513,7 +599,9 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         if name in STRIPE_SERVICES:
             assert STRIPE_ENV <= env, f"{name} misses {STRIPE_ENV - env}"
         else:
-            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env), f"{name} gets Stripe keys"
+            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env), (
+                f"{name} gets Stripe keys"
+            )
         if name == "gateway":
             assert GATEWAY_ENV <= env
     [migrate] = _containers(_by_kind(docs, "Job")["migrate"])
@@ -529,9 +617,13 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         [sim] = _containers(deployments["stripe-sim"])
         assert sim["command"][:3] == ["python", "-m", "stripe_sim"]
         sim_env = {e["name"]: e for e in sim["env"]}
-        assert sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"] == \
-            "http://gateway:8080/v1/webhooks/stripe|$(STRIPE_WEBHOOK_SECRETS)"
-        assert "STRIPE_WEBHOOK_SECRETS" in sim_env, "the $(...) reference needs the variable defined first"
+        assert (
+            sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"]
+            == "http://gateway:8080/v1/webhooks/stripe|$(STRIPE_WEBHOOK_SECRETS)"
+        )
+        assert "STRIPE_WEBHOOK_SECRETS" in sim_env, (
+            "the $(...) reference needs the variable defined first"
+        )
     else:
         assert config["data"]["STRIPE_API_BASE"] == "https://api.stripe.com"
         assert "stripe-sim" not in deployments, "the simulator is dev/test only"
@@ -541,21 +633,30 @@ def test_k8s_scrape_config_matches_the_pods(kubectl: str) -> None:
     """prometheus-k8s.yml keeps pods by labels/annotations that deploy/k8s actually sets."""
     cfg = _load_yaml(PROM / "prometheus-k8s.yml")
     [job] = [j for j in cfg["scrape_configs"] if j["job_name"] == "bos"]
-    keeps = {tuple(r["source_labels"]): re.compile(r["regex"]) for r in job["relabel_configs"]
-             if r.get("action") == "keep"}
+    keeps = {
+        tuple(r["source_labels"]): re.compile(r["regex"])
+        for r in job["relabel_configs"]
+        if r.get("action") == "keep"
+    }
     namespaces = set(job["kubernetes_sd_configs"][0]["namespaces"]["names"])
     for overlay in OVERLAYS:
         deployments = _by_kind(_docs(kubectl, overlay), "Deployment")
         for name in SERVICES:
             pod = deployments[name]["spec"]["template"]["metadata"]
             assert deployments[name]["metadata"]["namespace"] in namespaces
-            meta = {f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
-                    for k, v in pod["labels"].items()}
-            meta |= {f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
-                     for k, v in pod["annotations"].items()}
+            meta = {
+                f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+                for k, v in pod["labels"].items()
+            }
+            meta |= {
+                f"__meta_kubernetes_pod_annotation_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+                for k, v in pod["annotations"].items()
+            }
             for labels, regex in keeps.items():
                 value = ";".join(meta.get(label, "") for label in labels)
-                assert regex.fullmatch(value), f"{overlay}/{name} dropped by keep {labels}={regex.pattern}"
+                assert regex.fullmatch(value), (
+                    f"{overlay}/{name} dropped by keep {labels}={regex.pattern}"
+                )
 
 
 # ---------------------------------------------------------------------------- Prometheus
@@ -625,7 +726,9 @@ def test_rules_read_only_contract_metrics() -> None:
     recorded = _recorded()
     for rule in _rules():
         for name, labels in _promql_names(rule["expr"]):
-            assert name in allowed | recorded, f"{rule.get('record') or rule.get('alert')}: unknown metric {name}"
+            assert name in allowed | recorded, (
+                f"{rule.get('record') or rule.get('alert')}: unknown metric {name}"
+            )
             if name in CONTRACT_METRICS:
                 extra = set(labels) - CONTRACT_METRICS[name] - TARGET_LABELS
                 assert not extra, f"{name} has no label {extra}"
@@ -662,8 +765,14 @@ def test_k8s_scrape_config_with_promtool(promtool: str, tmp_path: Path) -> None:
     for job in cfg["scrape_configs"]:
         for sd in job.pop("kubernetes_sd_configs", []):
             assert sd["role"] in {"pod", "service", "endpoints", "endpointslice", "node", "ingress"}
-            assert set(sd) <= {"role", "namespaces", "selectors", "attach_metadata", "api_server",
-                               "kubeconfig_file"}, sd
+            assert set(sd) <= {
+                "role",
+                "namespaces",
+                "selectors",
+                "attach_metadata",
+                "api_server",
+                "kubeconfig_file",
+            }, sd
             assert set(sd.get("namespaces", {})) <= {"names", "own_namespace"}
             job["static_configs"] = [{"targets": ["placeholder:1"]}]
     cfg["rule_files"] = [str(f) for f in _rule_files()]
@@ -687,7 +796,9 @@ def _panels(dash: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _grafana_to_promql(expr: str) -> str:
     expr = re.sub(r"\$__(rate_interval|interval|range)", "5m", expr)
-    return re.sub(r"\$\{?\w+(?::\w+)?\}?", "x", expr)  # template variables (only inside strings here)
+    return re.sub(
+        r"\$\{?\w+(?::\w+)?\}?", "x", expr
+    )  # template variables (only inside strings here)
 
 
 def test_dashboard_json_is_well_formed() -> None:
@@ -702,7 +813,11 @@ def test_dashboard_json_is_well_formed() -> None:
         for p in _panels(dash):
             g = p["gridPos"]
             assert g["x"] + g["w"] <= 24, p["title"]
-            mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+            mine = {
+                (x, y)
+                for x in range(g["x"], g["x"] + g["w"])
+                for y in range(g["y"], g["y"] + g["h"])
+            }
             assert not cells & mine, f"panel {p['title']!r} overlaps another"
             cells |= mine
             if p["type"] == "row":
@@ -728,13 +843,19 @@ def test_dashboard_queries_use_only_known_metrics() -> None:
             names = _promql_names(_grafana_to_promql(expr))
             assert names, f"{title}: no metric in {expr}"
             for name, _ in names:
-                assert name in known, f"{path.name} / {title}: {name} is neither a contract metric nor recorded"
+                assert name in known, (
+                    f"{path.name} / {title}: {name} is neither a contract metric nor recorded"
+                )
 
 
 def test_dashboard_shows_the_required_views() -> None:
     dash = json.loads((GRAFANA / "dashboards" / "bos-overview.json").read_text())
-    used = {name for p in _panels(dash) for t in p.get("targets", [])
-            for name, _ in _promql_names(_grafana_to_promql(t["expr"]))}
+    used = {
+        name
+        for p in _panels(dash)
+        for t in p.get("targets", [])
+        for name, _ in _promql_names(_grafana_to_promql(t["expr"]))
+    }
     required = {
         "request rate": "service:http_requests:rate5m",
         "error ratio": "service:http_requests_5xx:ratio_rate5m",
@@ -754,10 +875,14 @@ def test_grafana_provisioning_matches_compose(compose: dict[str, Any]) -> None:
     mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["grafana"]["volumes"]}
     for provider in providers:
         path = provider["options"]["path"]
-        assert mounts.get(path) == "./deploy/grafana/dashboards", f"{path} is not mounted from the repo"
+        assert mounts.get(path) == "./deploy/grafana/dashboards", (
+            f"{path} is not mounted from the repo"
+        )
     ds = _load_yaml(GRAFANA / "provisioning" / "datasources" / "prometheus.yml")["datasources"]
     assert "PROMETHEUS_URL" in ds[0]["url"]
-    assert compose["services"]["grafana"]["environment"]["PROMETHEUS_URL"] == "http://prometheus:9090"
+    assert (
+        compose["services"]["grafana"]["environment"]["PROMETHEUS_URL"] == "http://prometheus:9090"
+    )
 
 
 # ---------------------------------------------------------------------------- tooling

@@ -68,17 +68,16 @@ def infra() -> Iterator[Infra]:
         yield Infra(db, amqp, scripts_env)
         return
     try:
-        from testcontainers.postgres import PostgresContainer
-        from testcontainers.rabbitmq import RabbitMqContainer
+        from testcontainers.community.postgres import PostgresContainer
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.waiting_utils import wait_for_logs
 
-        with PostgresContainer("postgres:15", driver="asyncpg") as pg, RabbitMqContainer(
+        with PostgresContainer("postgres:15", driver="asyncpg") as pg, DockerContainer(
             "rabbitmq:3.13"
-        ) as mq:
-            params = mq.get_connection_params()
-            yield Infra(
-                pg.get_connection_url(),
-                f"amqp://guest:guest@{params.host}:{params.port}/",
-            )
+        ).with_exposed_ports(5672) as mq:
+            wait_for_logs(mq, "Server startup complete", timeout=120)
+            host, port = mq.get_container_host_ip(), mq.get_exposed_port(5672)
+            yield Infra(pg.get_connection_url(), f"amqp://guest:guest@{host}:{port}/")
             return
     except Exception as exc:  # noqa: BLE001 - no Docker engine: DockerException etc.
         reason = f"no IT_DATABASE_URL/IT_AMQP_URL and no Docker engine ({type(exc).__name__})"

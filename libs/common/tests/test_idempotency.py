@@ -1,0 +1,152 @@
+"""Idempotency-Key semantics (API.md "Conventions") against real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+
+from bos_common.auth import Identity, sign_identity
+from bos_common.context import RequestContextMiddleware
+from bos_common.db import Database, make_metadata
+from bos_common.errors import install_error_handlers
+from bos_common.idempotency import IdempotencyMiddleware, idempotency_table
+from bos_common.testing import SECRET, Infra
+
+pytestmark = pytest.mark.integration
+SCHEMA = "idem_test"
+
+
+@pytest.fixture(scope="module")
+async def db(infra: Infra) -> AsyncIterator[Database]:
+    database = Database(infra.database_url, SCHEMA)
+    metadata = make_metadata(SCHEMA)
+    idempotency_table(metadata)
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        await conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.count = 0
+        self.gate: asyncio.Event | None = None
+        self.fail_next = False
+
+
+@pytest.fixture
+def app_and_calls(db: Database) -> tuple[FastAPI, Calls]:
+    calls = Calls()
+    app = FastAPI()
+
+    @app.post("/v1/things", status_code=201)
+    async def create(request: Request) -> dict[str, Any]:
+        calls.count += 1
+        if calls.gate is not None:
+            await calls.gate.wait()
+        if calls.fail_next:
+            calls.fail_next = False
+            raise RuntimeError("transient failure")
+        return {"id": f"thing_{calls.count}", "body": await request.json()}
+
+    install_error_handlers(app)
+    table = idempotency_table(make_metadata(SCHEMA))
+    app.add_middleware(IdempotencyMiddleware, db=db, table=table, secret=SECRET)
+    app.add_middleware(RequestContextMiddleware)
+    return app, calls
+
+
+def client(app: FastAPI, principal: str = "key_1") -> httpx.AsyncClient:
+    identity = sign_identity(
+        Identity(principal_type="api_key", principal_id=principal, org_id="org_1"), SECRET
+    )
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://t",
+        headers={"x-bos-identity": identity},
+    )
+
+
+async def test_same_key_same_body_replays_byte_for_byte(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    async with client(app) as c:
+        first = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-replay"})
+        second = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-replay"})
+    assert first.status_code == second.status_code == 201
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert calls.count == 1
+
+
+async def test_same_key_different_body_is_422(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    async with client(app) as c:
+        await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-reuse"})
+        again = await c.post("/v1/things", json={"a": 2}, headers={"Idempotency-Key": "k-reuse"})
+    assert again.status_code == 422
+    assert again.json()["error"]["code"] == "idempotency_key_reused"
+    assert calls.count == 1
+
+
+async def test_same_key_while_in_flight_is_409(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    calls.gate = asyncio.Event()
+    async with client(app) as c:
+        first = asyncio.create_task(
+            c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-inflight"})
+        )
+        while calls.count == 0:
+            await asyncio.sleep(0.01)
+        second = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-inflight"})
+        calls.gate.set()
+        assert (await first).status_code == 201
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "idempotency_key_in_use"
+    assert calls.count == 1
+
+
+async def test_keys_are_scoped_to_the_principal(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    async with client(app, "key_1") as a, client(app, "key_2") as b:
+        ra = await a.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-shared"})
+        rb = await b.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-shared"})
+    assert ra.status_code == rb.status_code == 201
+    assert ra.json()["id"] != rb.json()["id"]
+    assert calls.count == 2
+
+
+async def test_a_5xx_is_not_remembered_so_the_client_can_retry(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    calls.fail_next = True
+    async with client(app) as c:
+        failed = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-5xx"})
+        retried = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-5xx"})
+    assert failed.status_code == 500
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+
+
+async def test_overlong_key_is_rejected(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    async with client(app) as c:
+        r = await c.post("/v1/things", json={}, headers={"Idempotency-Key": "k" * 256})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "idempotency_key_invalid"
+    assert calls.count == 0
+
+
+async def test_requests_without_a_key_are_not_deduplicated(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    async with client(app) as c:
+        await c.post("/v1/things", json={"a": 1})
+        await c.post("/v1/things", json={"a": 1})
+    assert calls.count == 2
