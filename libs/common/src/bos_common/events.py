@@ -112,3 +112,62 @@ class PaymentSucceededV1(Event):
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of every registered event, by event type."""
     return {name: cls.model_json_schema() for name, cls in sorted(_REGISTRY.items())}
+
+
+class PriceSnapshot(BaseModel):
+    """What was bought, frozen at checkout creation (later catalog edits never change it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price_id: str
+    product_id: str
+    product_name: str
+    amount: int
+    currency: str
+    type: str  # "recurring" | "one_time"
+    interval: str | None = None  # "month" | "year"
+    trial_days: int = 0
+    setup_fee: int = 0
+    features: list[str] = Field(default_factory=list)
+
+
+class AppliedCoupon(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    coupon_id: str
+    code: str
+    percent_off: float | None = None
+    amount_off: int | None = None
+    currency: str | None = None
+    duration: str  # "once" | "forever" | "repeating"
+    duration_in_months: int | None = None
+    trial_extension_days: int = 0
+
+
+@register
+class CheckoutCompletedV1(Event):
+    """A checkout was paid (or was free) and must be fulfilled: subscriptions creates the
+    subscription, catalog counts the coupon redemption."""
+
+    event_type: ClassVar[str] = "checkout.completed.v1"
+
+    checkout_id: str
+    customer_id: str
+    customer_email: str
+    customer_name: str | None = None
+    external_user_id: str | None = None
+    price: PriceSnapshot
+    coupon: AppliedCoupon | None = None
+    amount_subtotal: int
+    amount_discount: int
+    amount_total: int
+    is_free: bool
+    trial_days: int = 0
+    payment_id: str | None = None
+    payment_intent_id: str | None = None
+    setup_intent_id: str | None = None
+    stripe_customer_id: str | None = None
+    payment_method_id: str | None = None
+    card_fingerprint: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    completed_at: datetime
