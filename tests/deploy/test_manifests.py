@@ -55,6 +55,8 @@ COMMON_ENV = {
 GATEWAY_ENV = {"TOKENS_URL", "CATALOG_URL", "CHECKOUT_URL", "SUBSCRIPTIONS_URL", "WEBHOOKS_URL"}
 STRIPE_ENV = {"STRIPE_API_BASE", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"}
 STRIPE_SERVICES = ("checkout", "webhooks")
+# The gateway owns no schema: it gets everything common but the database credentials.
+GATEWAY_COMMON_ENV = COMMON_ENV - {"DATABASE_URL"}
 GATEWAY_URL_TARGETS = {f"{name.upper()}_URL": name for name in SERVICES if name != "gateway"}
 # Secrets that overlays/prod expects to exist in the cluster (never rendered from the repo).
 EXTERNAL_SECRETS = {
@@ -78,6 +80,10 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod"}
 
 
 # ---------------------------------------------------------------------------- helpers
+def _common_env(service: str) -> set[str]:
+    return GATEWAY_COMMON_ENV if service == "gateway" else COMMON_ENV
+
+
 def _missing(tool: str, why: str = "not installed") -> None:
     msg = f"{tool} {why}: run scripts/ensure-deploy-tools.sh"
     if os.environ.get("BOS_REQUIRE_DEPLOY_TOOLS") == "1":
@@ -317,8 +323,12 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
         ]
         assert _healthcheck_url(svc) == f"http://127.0.0.1:{port}/healthz"
         env = svc["environment"]
-        assert COMMON_ENV <= env.keys(), f"{name} misses {COMMON_ENV - env.keys()}"
-        assert env["DATABASE_URL"] == "postgresql+asyncpg://bos:bos@postgres:5432/bos"
+        common = _common_env(name)
+        assert common <= env.keys(), f"{name} misses {common - env.keys()}"
+        if name == "gateway":
+            assert "DATABASE_URL" not in env, "the gateway must not get database credentials"
+        else:
+            assert env["DATABASE_URL"] == "postgresql+asyncpg://bos:bos@postgres:5432/bos"
         assert env["AMQP_URL"] == "amqp://bos:bos@rabbitmq:5672/"
         if name in STRIPE_SERVICES:
             assert STRIPE_ENV <= env.keys()
@@ -595,7 +605,10 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
     for name in SERVICES:
         [c] = _containers(deployments[name])
         env = env_of(c)
-        assert COMMON_ENV <= env, f"{name} misses {COMMON_ENV - env}"
+        common = _common_env(name)
+        assert common <= env, f"{name} misses {common - env}"
+        if name == "gateway":
+            assert "DATABASE_URL" not in env, "the gateway must not get database credentials"
         if name in STRIPE_SERVICES:
             assert STRIPE_ENV <= env, f"{name} misses {STRIPE_ENV - env}"
         else:
