@@ -91,22 +91,87 @@ class Envelope(BaseModel):
 # --- The events -------------------------------------------------------------------
 
 
+class StripeObjectEvent(Event):
+    """Fields every event translated from a Stripe webhook carries: where it came from,
+    Stripe's own time (so consumers can ignore stale transitions) and the BOS ids BOS put
+    in the Stripe object's metadata."""
+
+    stripe_event_id: str
+    stripe_created: datetime
+    stripe_account: str | None = None
+    status: str
+    checkout_id: str | None = None
+    customer_id: str | None = None
+    invoice_id: str | None = None
+    payment_id: str | None = None
+
+
 @register
-class PaymentSucceededV1(Event):
+class PaymentSucceededV1(StripeObjectEvent):
     """A Stripe PaymentIntent succeeded (translated by the webhooks service)."""
 
     event_type: ClassVar[str] = "payment.succeeded.v1"
 
-    stripe_event_id: str
     payment_intent_id: str
     amount: int
     currency: str
-    status: str
+    payment_method_id: str | None = None
+    stripe_customer_id: str | None = None
+
+
+@register
+class PaymentFailedV1(StripeObjectEvent):
+    event_type: ClassVar[str] = "payment.failed.v1"
+
+    payment_intent_id: str
+    amount: int
+    currency: str
+    failure_code: str | None = None
+    decline_code: str | None = None
+    failure_message: str | None = None
+
+
+@register
+class PaymentRequiresActionV1(StripeObjectEvent):
+    event_type: ClassVar[str] = "payment.requires_action.v1"
+
+    payment_intent_id: str
+    amount: int
+    currency: str
+
+
+@register
+class PaymentRefundedV1(StripeObjectEvent):
+    event_type: ClassVar[str] = "payment.refunded.v1"
+
+    payment_intent_id: str
+    charge_id: str
+    amount_refunded: int
+    currency: str
+
+
+@register
+class SetupSucceededV1(StripeObjectEvent):
+    """A SetupIntent saved a card (trials without a setup fee charge nothing)."""
+
+    event_type: ClassVar[str] = "setup.succeeded.v1"
+
+    setup_intent_id: str
+    payment_method_id: str | None = None
+    stripe_customer_id: str | None = None
+
+
+@register
+class AccountUpdatedV1(Event):
+    """A Connect account changed (e.g. verified: charges and payouts enabled)."""
+
+    event_type: ClassVar[str] = "account.updated.v1"
+
+    stripe_event_id: str
     stripe_created: datetime
-    checkout_id: str | None = None
-    customer_id: str | None = None
-    invoice_id: str | None = None
-    stripe_account: str | None = None
+    account_id: str
+    charges_enabled: bool
+    payouts_enabled: bool
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
