@@ -61,7 +61,14 @@ def stripe_payment_succeeded(amount: int = 5000) -> dict[str, Any]:
 async def runtimes(infra: Infra) -> AsyncIterator[tuple[Any, Any]]:
     await migrate(infra.database_url, "webhooks", "subscriptions")
     env = infra.env()
-    webhooks = build_webhooks(WebhooksSettings(**env, STRIPE_WEBHOOK_SECRETS="whsec_test"))
+    webhooks = build_webhooks(
+        WebhooksSettings(
+            **env,
+            STRIPE_WEBHOOK_SECRETS="whsec_test",
+            STRIPE_SECRET_KEY="sk_test_unused",
+            TOKENS_URL="http://127.0.0.1:9",
+        )
+    )
     subscriptions = build_subscriptions(SubscriptionsSettings(**env))
     # Fast polling so the restart case does not wait on the default interval.
     webhooks.relay.poll_interval = 0.2
@@ -106,8 +113,7 @@ async def outbox_envelope(webhooks: Any, stripe_event_id: str) -> tuple[Envelope
         row = (
             await session.execute(
                 select(webhooks_outbox.c.envelope, webhooks_outbox.c.published_at).where(
-                    webhooks_outbox.c.envelope["data"]["stripe_event_id"].astext
-                    == stripe_event_id
+                    webhooks_outbox.c.envelope["data"]["stripe_event_id"].astext == stripe_event_id
                 )
             )
         ).one()
@@ -157,9 +163,7 @@ async def _gt(a: float, b: float) -> bool:
     return a > b
 
 
-async def test_event_survives_a_rabbitmq_restart(
-    infra: Infra, runtimes: tuple[Any, Any]
-) -> None:
+async def test_event_survives_a_rabbitmq_restart(infra: Infra, runtimes: tuple[Any, Any]) -> None:
     webhooks, subscriptions = runtimes
     stripe_event = stripe_payment_succeeded()
     pi = stripe_event["data"]["object"]["id"]

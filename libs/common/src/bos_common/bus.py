@@ -25,9 +25,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractConnection,
 )
 from prometheus_client import Counter
 from pydantic import ValidationError
@@ -67,6 +67,12 @@ class ConsumerSpec:
     handler: Handler
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     prefetch: int = 32
+    # A per-process queue (e.g. a gateway replica's cache invalidations): non-durable,
+    # exclusive to its connection and deleted with it, so every replica gets its own copy
+    # of each event. It has no DLQ or retry tiers: a failing handler's message is logged
+    # and dropped, and whoever uses it reloads its state after every (re)connection
+    # (`Bus.on_connected`), when events sent while it was away are gone.
+    exclusive: bool = False
 
 
 def retry_queue_name(queue: str, delay_ms: int) -> str:
@@ -88,6 +94,8 @@ class Bus:
         self._connected = asyncio.Event()
         self._consumers: list[ConsumerSpec] = []
         self._supervisor: asyncio.Task[None] | None = None
+        self._on_connected: list[Callable[[], Awaitable[None]]] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
 
     # --- connection ---------------------------------------------------------------
 
@@ -107,19 +115,20 @@ class Bus:
                 connection = await aio_pika.connect(
                     self.url, client_properties={"connection_name": self.service}
                 )
-            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
                 log.warning("bus connect failed, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             closed = asyncio.Event()
-            connection.close_callbacks.add(lambda *_: closed.set())
+            connection.close_callbacks.add(lambda *_, ev=closed: ev.set())
             try:
                 self._connection = connection
                 await self._open_publisher(connection)
                 for spec in self._consumers:
                     await self._start_consumer(connection, spec)
                 self._connected.set()
+                self._run_connected_callbacks()
                 delay = 0.2
                 log.info("bus connected", extra={"consumers": [c.queue for c in self._consumers]})
                 await closed.wait()
@@ -141,6 +150,23 @@ class Bus:
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
 
+    def on_connected(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` (as a task) after every (re)connection, once the consumers are
+        declared and consuming: the place to reload state an exclusive queue may have
+        missed while disconnected."""
+        self._on_connected.append(callback)
+
+    def _run_connected_callbacks(self) -> None:
+        for callback in self._on_connected:
+            task = asyncio.create_task(callback(), name=f"{self.service}-bus-connected")
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_done)
+
+    def _callback_done(self, task: asyncio.Task[None]) -> None:
+        self._callback_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("bus on_connected callback failed", exc_info=task.exception())
+
     @property
     def is_connected(self) -> bool:
         return self._connected.is_set()
@@ -154,6 +180,8 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        for task in list(self._callback_tasks):
+            task.cancel()
         if self._connection is not None and not self._connection.is_closed:
             await self._connection.close()
         self._connection = None
@@ -181,8 +209,9 @@ class Bus:
         )
         await self._exchange.publish(message, routing_key=envelope.event_type)
 
-    async def _publish_to_queue(self, queue: str, message: AbstractIncomingMessage,
-                                headers: dict[str, Any]) -> None:
+    async def _publish_to_queue(
+        self, queue: str, message: AbstractIncomingMessage, headers: dict[str, Any]
+    ) -> None:
         assert self._publish_channel is not None
         copy = aio_pika.Message(
             body=message.body,
@@ -199,6 +228,13 @@ class Bus:
     async def declare_topology(self, spec: ConsumerSpec) -> None:
         channel = self._publish_channel
         assert channel is not None
+        if spec.exclusive:
+            exclusive = await channel.declare_queue(
+                spec.queue, durable=False, exclusive=True, auto_delete=True
+            )
+            for key in spec.routing_keys:
+                await exclusive.bind(EXCHANGE, routing_key=key)
+            return
         await channel.declare_queue(
             f"{spec.queue}.dlq", durable=True, arguments={"x-queue-type": "quorum"}
         )
@@ -256,6 +292,15 @@ class Bus:
         try:
             await spec.handler(envelope)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost
+            if spec.exclusive:
+                log.warning(
+                    "handler failed on an exclusive queue; message dropped",
+                    exc_info=exc,
+                    extra={"queue": spec.queue},
+                )
+                await message.ack()
+                CONSUMED.labels(self.service, spec.queue, "dropped").inc()
+                return
             await self._retry_or_dead_letter(spec, message, envelope, attempt, exc)
             return
         await message.ack()
@@ -273,14 +318,16 @@ class Bus:
         if attempt >= spec.retry.max_attempts:
             target, outcome = f"{spec.queue}.dlq", "dead_letter"
             log.error(
-                "message dead-lettered after %d attempts", attempt,
+                "message dead-lettered after %d attempts",
+                attempt,
                 extra={"queue": spec.queue, "event_id": str(envelope.event_id), "error": error},
             )
         else:
             target = retry_queue_name(spec.queue, spec.retry.delay_for(attempt))
             outcome = "retry"
             log.warning(
-                "handler failed, retrying", exc_info=exc,
+                "handler failed, retrying",
+                exc_info=exc,
                 extra={"queue": spec.queue, "event_id": str(envelope.event_id), "attempt": attempt},
             )
         try:

@@ -12,9 +12,11 @@ Integration tests get real servers, never fakes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +37,18 @@ class Infra:
     scripts_env: dict[str, str] | None = None
 
     def rabbitmq(self, action: str) -> None:
+        """Stop or start the broker mid-test (`make test`'s local servers only)."""
+        self._script("rabbitmq.sh", action)
+
+    def postgres(self, action: str) -> None:
+        """Stop or start Postgres mid-test (`make test`'s local servers only)."""
+        self._script("postgres.sh", action)
+
+    def _script(self, script: str, action: str) -> None:
         if self.scripts_env is None:
-            pytest.skip("RabbitMQ restarts need the local servers of `make test`")
+            pytest.skip("stopping servers mid-test needs the local servers of `make test`")
         subprocess.run(
-            [str(ROOT / "scripts" / "rabbitmq.sh"), action],
+            [str(ROOT / "scripts" / script), action],
             env={**os.environ, **self.scripts_env},
             check=True,
             capture_output=True,
@@ -72,9 +82,10 @@ def infra() -> Iterator[Infra]:
         from testcontainers.core.container import DockerContainer
         from testcontainers.core.waiting_utils import wait_for_logs
 
-        with PostgresContainer("postgres:15", driver="asyncpg") as pg, DockerContainer(
-            "rabbitmq:3.13"
-        ).with_exposed_ports(5672) as mq:
+        with (
+            PostgresContainer("postgres:15", driver="asyncpg") as pg,
+            DockerContainer("rabbitmq:3.13").with_exposed_ports(5672) as mq,
+        ):
             wait_for_logs(mq, "Server startup complete", timeout=120)
             host, port = mq.get_container_host_ip(), mq.get_exposed_port(5672)
             yield Infra(pg.get_connection_url(), f"amqp://guest:guest@{host}:{port}/")
@@ -117,3 +128,31 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on loopback (lifespan included) for peers that
+    must call it, such as the Stripe simulator delivering webhooks; yields its base URL."""
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

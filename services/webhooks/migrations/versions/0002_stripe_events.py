@@ -23,8 +23,9 @@ def upgrade() -> None:
         sa.Column("account", sa.String(255)),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
         sa.Column("payload", postgresql.JSONB, nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_stripe_events"),
         schema="webhooks",
     )

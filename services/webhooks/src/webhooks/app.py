@@ -1,19 +1,24 @@
-"""Assembly only: settings, runtime, consumers, routes."""
+"""Assembly only: settings, runtime, worker, routes."""
 
 from fastapi import FastAPI
 
-from bos_common.app import ServiceRuntime
-
-from webhooks import models
 from webhooks.api import router
+from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
+from webhooks.worker import reconcile_forever
 
 
-def build_runtime(settings: WebhooksSettings | None = None) -> ServiceRuntime:
-    return ServiceRuntime(settings or WebhooksSettings(), metadata=models.metadata)
+def build_runtime(settings: WebhooksSettings | None = None) -> WebhooksRuntime:
+    runtime = WebhooksRuntime(settings or WebhooksSettings())
+
+    @runtime.worker
+    async def reconcile() -> None:
+        await reconcile_forever(runtime)
+
+    return runtime
 
 
-def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
+def create_app(runtime: WebhooksRuntime | None = None) -> FastAPI:
     return (runtime or build_runtime()).create_app(router)
 
 

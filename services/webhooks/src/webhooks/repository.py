@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,3 +27,8 @@ async def insert_stripe_event(
         .returning(stripe_events.c.id)
     )
     return result.first() is not None
+
+
+async def known_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:
+    rows = await session.execute(select(stripe_events.c.id).where(stripe_events.c.id.in_(ids)))
+    return {row.id for row in rows}

@@ -1,55 +1,183 @@
 """Stripe event intake: store raw (deduplicated) and translate into domain events in the
 same transaction, so an accepted event is never half-recorded."""
 
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.app import ServiceRuntime
-from bos_common.events import Event, PaymentSucceededV1
+from bos_common.events import (
+    AccountUpdatedV1,
+    Event,
+    PaymentFailedV1,
+    PaymentRefundedV1,
+    PaymentRequiresActionV1,
+    PaymentSucceededV1,
+    SetupSucceededV1,
+)
 from webhooks import repository
 
+log = logging.getLogger("webhooks")
 
-def translate(stripe_event: dict[str, Any]) -> list[Event]:
-    """The domain events a Stripe event means (none for types BOS does not use)."""
-    obj = stripe_event.get("data", {}).get("object", {})
+EVENTS_RECEIVED = Counter(
+    "bos_webhook_events_total",
+    "Stripe events received, by type (known types only) and outcome.",
+    ["type", "outcome"],
+)
+
+StripeEvent = dict[str, Any]
+
+
+def _created(event: StripeEvent) -> datetime:
+    return datetime.fromtimestamp(int(event["created"]), UTC)
+
+
+def _object(event: StripeEvent) -> dict[str, Any]:
+    obj: dict[str, Any] = event.get("data", {}).get("object", {})
+    return obj
+
+
+def _common(event: StripeEvent) -> dict[str, Any]:
+    """Provenance, Stripe time, status and the BOS ids BOS put in the object's metadata."""
+    obj = _object(event)
     metadata = obj.get("metadata") or {}
-    created = datetime.fromtimestamp(int(stripe_event["created"]), UTC)
-    if stripe_event.get("type") == "payment_intent.succeeded":
-        return [
-            PaymentSucceededV1(
-                stripe_event_id=stripe_event["id"],
-                payment_intent_id=obj["id"],
-                amount=int(obj.get("amount_received") or obj.get("amount") or 0),
-                currency=obj.get("currency", ""),
-                status=obj.get("status", "succeeded"),
-                stripe_created=created,
-                checkout_id=metadata.get("checkout_id"),
-                customer_id=metadata.get("customer_id"),
-                invoice_id=metadata.get("invoice_id"),
-                stripe_account=stripe_event.get("account"),
-            )
-        ]
-    return []
+    return {
+        "stripe_event_id": event["id"],
+        "stripe_created": _created(event),
+        "stripe_account": event.get("account"),
+        "status": obj.get("status") or "",
+        "checkout_id": metadata.get("checkout_id"),
+        "customer_id": metadata.get("customer_id"),
+        "invoice_id": metadata.get("invoice_id"),
+        "payment_id": metadata.get("payment_id"),
+    }
 
 
-async def ingest(
-    runtime: ServiceRuntime, session: AsyncSession, stripe_event: dict[str, Any]
-) -> bool:
-    """Record a verified Stripe event; False when it was a duplicate (no new effect)."""
-    created = datetime.fromtimestamp(int(stripe_event["created"]), UTC)
+def _id_of(value: Any) -> str | None:
+    """A Stripe reference is an id or, when expanded, an object with one."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def _payment_succeeded(event: StripeEvent) -> Event:
+    pi = _object(event)
+    return PaymentSucceededV1(
+        **_common(event),
+        payment_intent_id=pi["id"],
+        amount=int(pi.get("amount_received") or pi.get("amount") or 0),
+        currency=pi.get("currency", ""),
+        payment_method_id=_id_of(pi.get("payment_method")),
+        stripe_customer_id=_id_of(pi.get("customer")),
+    )
+
+
+def _payment_failed(event: StripeEvent) -> Event:
+    pi = _object(event)
+    error = pi.get("last_payment_error") or {}
+    return PaymentFailedV1(
+        **_common(event),
+        payment_intent_id=pi["id"],
+        amount=int(pi.get("amount") or 0),
+        currency=pi.get("currency", ""),
+        failure_code=error.get("code"),
+        decline_code=error.get("decline_code"),
+        failure_message=error.get("message"),
+    )
+
+
+def _payment_requires_action(event: StripeEvent) -> Event:
+    pi = _object(event)
+    return PaymentRequiresActionV1(
+        **_common(event),
+        payment_intent_id=pi["id"],
+        amount=int(pi.get("amount") or 0),
+        currency=pi.get("currency", ""),
+    )
+
+
+def _setup_succeeded(event: StripeEvent) -> Event:
+    si = _object(event)
+    return SetupSucceededV1(
+        **_common(event),
+        setup_intent_id=si["id"],
+        payment_method_id=_id_of(si.get("payment_method")),
+        stripe_customer_id=_id_of(si.get("customer")),
+    )
+
+
+def _charge_refunded(event: StripeEvent) -> Event:
+    charge = _object(event)
+    return PaymentRefundedV1(
+        **_common(event),
+        payment_intent_id=_id_of(charge.get("payment_intent")) or "",
+        charge_id=charge["id"],
+        amount_refunded=int(charge.get("amount_refunded") or 0),
+        currency=charge.get("currency", ""),
+    )
+
+
+def _account_updated(event: StripeEvent) -> Event:
+    account = _object(event)
+    return AccountUpdatedV1(
+        stripe_event_id=event["id"],
+        stripe_created=_created(event),
+        account_id=account["id"],
+        charges_enabled=bool(account.get("charges_enabled")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
+    )
+
+
+TRANSLATIONS: dict[str, Callable[[StripeEvent], Event]] = {
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": _payment_failed,
+    "payment_intent.requires_action": _payment_requires_action,
+    "setup_intent.succeeded": _setup_succeeded,
+    "charge.refunded": _charge_refunded,
+    "account.updated": _account_updated,
+}
+
+
+def translate(event: StripeEvent) -> list[Event]:
+    """The domain events a Stripe event means (none for types BOS does not use)."""
+    translator = TRANSLATIONS.get(event.get("type", ""))
+    return [translator(event)] if translator else []
+
+
+def org_of(event: StripeEvent) -> str | None:
+    value = (_object(event).get("metadata") or {}).get("org_id")
+    return value if isinstance(value, str) else None
+
+
+async def ingest(runtime: ServiceRuntime, session: AsyncSession, event: StripeEvent) -> bool:
+    """Record a verified Stripe event and its domain events in the caller's transaction;
+    False when this Stripe id was already recorded (no new effect)."""
+    type_ = str(event.get("type", ""))
+    known = type_ in TRANSLATIONS
     is_new = await repository.insert_stripe_event(
         session,
-        event_id=stripe_event["id"],
-        type_=stripe_event["type"],
-        account=stripe_event.get("account"),
-        created=created,
-        payload=stripe_event,
+        event_id=event["id"],
+        type_=type_,
+        account=event.get("account"),
+        created=_created(event),
+        payload=event,
     )
+    label = type_ if known else "unknown"
     if not is_new:
+        EVENTS_RECEIVED.labels(label, "duplicate").inc()
         return False
-    org_id = (stripe_event.get("data", {}).get("object", {}).get("metadata") or {}).get("org_id")
-    for event in translate(stripe_event):
-        await runtime.publish(session, event, org_id=org_id)
+    if not known:
+        log.info(
+            "stored a Stripe event type BOS does not use",
+            extra={"type": type_, "stripe_event": event["id"]},
+        )
+    for domain_event in translate(event):
+        await runtime.publish(session, domain_event, org_id=org_of(event))
+    EVENTS_RECEIVED.labels(label, "accepted").inc()
     return True

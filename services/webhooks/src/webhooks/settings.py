@@ -10,6 +10,23 @@ class WebhooksSettings(ServiceSettings):
 
     # Comma-separated: during a rotation both the old and the new secret verify.
     stripe_webhook_secrets: str = Field(validation_alias="STRIPE_WEBHOOK_SECRETS", min_length=1)
+    stripe_secret_key: str = Field(validation_alias="STRIPE_SECRET_KEY", min_length=1)
+    stripe_api_base: str | None = Field(default=None, validation_alias="STRIPE_API_BASE")
+    # Events of the platform account itself carry no `account`, or this id.
+    stripe_platform_account_id: str | None = Field(
+        default=None, validation_alias="STRIPE_PLATFORM_ACCOUNT_ID"
+    )
+    tokens_url: str = Field(validation_alias="TOKENS_URL")
+    signature_tolerance_seconds: int = Field(
+        default=300, validation_alias="WEBHOOK_TOLERANCE_SECONDS"
+    )
+    reconcile_interval_seconds: float = Field(
+        default=300.0, validation_alias="RECONCILE_INTERVAL_SECONDS", gt=0
+    )
+    # How far back reconciliation looks (Stripe keeps events for 30 days).
+    reconcile_window_seconds: int = Field(
+        default=3 * 24 * 3600, validation_alias="RECONCILE_WINDOW_SECONDS", gt=0
+    )
 
     @property
     def webhook_secrets(self) -> list[str]:

@@ -1,0 +1,42 @@
+"""The official Stripe SDK, configured once for every service that talks to Stripe.
+
+Only the API base and the key change between real Stripe and `tools/stripe-sim`, so the
+services never know which one answers. Calls are async (`*_async` methods) over aiohttp.
+"""
+
+from __future__ import annotations
+
+import stripe
+
+from bos_common.errors import ServiceUnavailable
+
+PROVIDER_UNAVAILABLE = "Payment provider unavailable, please retry"
+
+
+def stripe_client(
+    api_key: str,
+    api_base: str | None = None,
+    *,
+    timeout: float = 20.0,
+    max_network_retries: int = 0,
+) -> stripe.StripeClient:
+    """`max_network_retries` stays 0 by default: BOS retries at its own level with the
+    same idempotency key, so a retry is never a second charge and never hidden."""
+    base = {"api": api_base} if api_base else None
+    return stripe.StripeClient(
+        api_key,
+        base_addresses=base,  # type: ignore[arg-type]
+        http_client=stripe.AIOHTTPClient(timeout=timeout),
+        max_network_retries=max_network_retries,
+    )
+
+
+def is_provider_outage(exc: BaseException) -> bool:
+    """Stripe could not be reached or answered 5xx/429: retryable, nothing decided."""
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    return isinstance(exc, stripe.APIError) and (exc.http_status or 500) >= 500
+
+
+def provider_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("payment_provider_unavailable", PROVIDER_UNAVAILABLE)

@@ -1,0 +1,42 @@
+"""The webhooks service's runtime: the common one plus the account directory and the
+Stripe client (for reconciliation)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import stripe
+from fastapi import Depends, Request
+
+from bos_common.app import ServiceRuntime
+from bos_common.internal import InternalClient
+from bos_common.stripe_api import stripe_client
+from webhooks import models
+from webhooks.accounts import AccountDirectory
+from webhooks.settings import WebhooksSettings
+
+
+class WebhooksRuntime(ServiceRuntime):
+    settings: WebhooksSettings
+
+    def __init__(self, settings: WebhooksSettings) -> None:
+        super().__init__(settings, metadata=models.metadata)
+        self.accounts = AccountDirectory(
+            InternalClient(settings.tokens_url, caller="webhooks", secret=settings.internal_secret),
+            settings.stripe_platform_account_id,
+        )
+        self.stripe: stripe.StripeClient = stripe_client(
+            settings.stripe_secret_key, settings.stripe_api_base
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.accounts.close()
+
+
+def _runtime(request: Request) -> WebhooksRuntime:
+    runtime: WebhooksRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[WebhooksRuntime, Depends(_runtime)]
