@@ -29,8 +29,9 @@ def create_infrastructure_tables_v1(op: Operations, schema: str) -> None:
         sa.Column("event_type", sa.String(200), nullable=False),
         sa.Column("org_id", sa.String(64)),
         sa.Column("envelope", postgresql.JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("published_at", sa.DateTime(timezone=True)),
         sa.Column("attempts", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("last_error", sa.Text),
@@ -38,15 +39,21 @@ def create_infrastructure_tables_v1(op: Operations, schema: str) -> None:
         sa.UniqueConstraint("event_id", name="uq_outbox_event_id"),
         schema=schema,
     )
-    op.create_index("ix_outbox_pending", "outbox", ["id"], schema=schema,
-                    postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_outbox_pending",
+        "outbox",
+        ["id"],
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.String(200), nullable=False),
         sa.Column("event_id", sa.Uuid, nullable=False),
         sa.Column("event_type", sa.String(200), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
         schema=schema,
     )
@@ -58,8 +65,9 @@ def create_infrastructure_tables_v1(op: Operations, schema: str) -> None:
         sa.Column("status_code", sa.Integer),
         sa.Column("headers", postgresql.JSONB),
         sa.Column("body", sa.LargeBinary),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.Column("completed_at", sa.DateTime(timezone=True)),
         sa.PrimaryKeyConstraint("principal", "key", name="pk_idempotency_keys"),
         schema=schema,
@@ -79,7 +87,9 @@ def run_env(target_metadata: MetaData, schema: str) -> None:
             connection=connection,
             target_metadata=target_metadata,
             version_table_schema=schema,
-            include_schemas=False,
+            # Autogenerate looks at this service's schema only, never another's.
+            include_schemas=True,
+            include_name=lambda name, type_, _: type_ != "schema" or name == schema,
             compare_type=True,
         )
         with context.begin_transaction():

@@ -1,5 +1,144 @@
-"""Public routes of the checkout service (thin: parse, call service.py, shape the response)."""
+"""Checkout routes (API.md "Checkout" and "Customers"): thin, the rules live in
+service.py and payments.py."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from bos_common.app import CurrentIdentity, Session
+from bos_common.auth import require
+from bos_common.errors import NotFound
+from checkout import payments, repository, service
+from checkout.runtime import Runtime
+from checkout.schemas import (
+    ApplyCoupon,
+    CheckoutSessionOut,
+    Confirm,
+    ConfirmOut,
+    CreateCheckoutSession,
+    CustomerList,
+    CustomerRecord,
+)
 
 router = APIRouter()
+# The hosted page authenticates with the checkout's client secret in this header.
+ClientSecret = Annotated[str | None, Header(alias="x-checkout-secret", include_in_schema=False)]
+
+
+@router.post("/v1/checkout-sessions", status_code=201, response_model=CheckoutSessionOut)
+async def create_checkout_session(
+    body: CreateCheckoutSession, session: Session, identity: CurrentIdentity, runtime: Runtime
+) -> CheckoutSessionOut:
+    require(identity, "api_key", "session")
+    row, client_secret = await service.create_checkout(runtime, session, identity, body)
+    return service.checkout_out(runtime, row, client_secret=client_secret)
+
+
+@router.get("/v1/checkout-sessions/{checkout_id}", response_model=CheckoutSessionOut)
+async def get_checkout_session(
+    checkout_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    client_secret: ClientSecret = None,
+) -> CheckoutSessionOut:
+    row = await service.load_checkout(session, identity, checkout_id, client_secret)
+    row = await service.expire_if_due(session, row)
+    payment = await repository.get_payment(session, row.payment_id) if row.payment_id else None
+    if payment is None and row.status in ("open", "processing"):
+        payment = await repository.latest_payment_of_checkout(session, row.id)
+    return service.checkout_out(runtime, row, payment)
+
+
+@router.post("/v1/checkout-sessions/{checkout_id}/coupon", response_model=CheckoutSessionOut)
+async def apply_coupon(
+    checkout_id: str,
+    body: ApplyCoupon,
+    session: Session,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    client_secret: ClientSecret = None,
+) -> CheckoutSessionOut:
+    row = await service.load_checkout(session, identity, checkout_id, client_secret)
+    updated = await service.apply_coupon(runtime, session, row, body.code)
+    return service.checkout_out(runtime, updated)
+
+
+@router.post("/v1/checkout-sessions/{checkout_id}/confirm", response_model=ConfirmOut)
+async def confirm_checkout(
+    checkout_id: str,
+    body: Confirm,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    client_secret: ClientSecret = None,
+) -> ConfirmOut:
+    # No request-scoped transaction: confirm commits its phases itself around the
+    # Stripe call, so no database connection is held while Stripe answers.
+    return await payments.confirm(
+        runtime, identity, checkout_id, body.payment_method, client_secret
+    )
+
+
+@router.post("/v1/checkout-sessions/{checkout_id}/confirm-free", response_model=ConfirmOut)
+async def confirm_free_checkout(
+    checkout_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    client_secret: ClientSecret = None,
+) -> ConfirmOut:
+    row = await service.load_checkout(session, identity, checkout_id, client_secret)
+    row = await service.confirm_free(runtime, session, row)
+    status = "complete" if row.status == "complete" else "processing"
+    return ConfirmOut(status=status, checkout_id=row.id)
+
+
+@router.post("/v1/checkout-sessions/{checkout_id}/cancel", response_model=CheckoutSessionOut)
+async def cancel_checkout_session(
+    checkout_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    client_secret: ClientSecret = None,
+) -> CheckoutSessionOut:
+    row = await service.load_checkout(session, identity, checkout_id, client_secret)
+    return service.checkout_out(runtime, await service.cancel_checkout(session, row))
+
+
+@router.get("/v1/customers", response_model=CustomerList)
+async def list_customers(
+    session: Session,
+    identity: CurrentIdentity,
+    email: str | None = None,
+    external_user_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: str | None = None,
+) -> CustomerList:
+    require(identity, "api_key")
+    assert identity.org_id
+    rows = await repository.list_customers(
+        session,
+        identity.org_id,
+        email=email,
+        external_user_id=external_user_id,
+        limit=limit + 1,
+        starting_after=starting_after,
+    )
+    return CustomerList(
+        data=[CustomerRecord.model_validate(r, from_attributes=True) for r in rows[:limit]],
+        has_more=len(rows) > limit,
+    )
+
+
+@router.get("/v1/customers/{customer_id}", response_model=CustomerRecord)
+async def get_customer(
+    customer_id: str, session: Session, identity: CurrentIdentity
+) -> CustomerRecord:
+    require(identity, "api_key")
+    assert identity.org_id
+    row = await repository.get_customer(session, identity.org_id, customer_id)
+    if row is None:
+        raise NotFound("customer_not_found", "Customer not found.")
+    return CustomerRecord.model_validate(row, from_attributes=True)

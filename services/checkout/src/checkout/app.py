@@ -1,20 +1,37 @@
-"""Assembly only: settings, runtime, consumers, routes."""
+"""Assembly only: settings, runtime, consumers, workers, routes."""
 
 from fastapi import FastAPI
 
-from bos_common.app import ServiceRuntime
-
-from checkout import models
+from checkout import consumers, worker
 from checkout.api import router
+from checkout.page import router as page_router
+from checkout.runtime import CheckoutRuntime
 from checkout.settings import CheckoutSettings
 
 
-def build_runtime(settings: CheckoutSettings | None = None) -> ServiceRuntime:
-    return ServiceRuntime(settings or CheckoutSettings(), metadata=models.metadata)
+def build_runtime(settings: CheckoutSettings | None = None) -> CheckoutRuntime:
+    runtime = CheckoutRuntime(settings or CheckoutSettings())
+    consumers.register(runtime)
+
+    @runtime.worker
+    async def expire_checkouts() -> None:
+        await worker.every(
+            runtime.settings.expiry_sweep_seconds, "expiry", lambda: worker.expire_once(runtime)
+        )
+
+    @runtime.worker
+    async def release_transfers() -> None:
+        await worker.every(
+            runtime.settings.transfer_sweep_seconds,
+            "transfers",
+            lambda: worker.release_transfers_once(runtime),
+        )
+
+    return runtime
 
 
-def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    return (runtime or build_runtime()).create_app(router)
+def create_app(runtime: CheckoutRuntime | None = None) -> FastAPI:
+    return (runtime or build_runtime()).create_app(router, page_router)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -1,4 +1,21 @@
-"""Tables of the checkout schema."""
+"""Tables of the checkout schema: customers, checkout sessions, payments, transfers and
+the Connect accounts this service has learned of."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from bos_common.db import make_metadata
 from bos_common.idempotency import idempotency_table
@@ -9,3 +26,129 @@ metadata = make_metadata("checkout")
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200)),
+    Column("external_user_id", String(255)),
+    Column("stripe_customer_id", String(255)),
+    Column("default_payment_method_id", String(255)),
+    Column("card_fingerprint", String(255)),
+    *_timestamps(),
+    # One customer per organization and email, whatever its case.
+    Index("uq_customers_org_email", "org_id", func.lower(text("email")), unique=True),
+    Index("ix_customers_org_external_user", "org_id", "external_user_id"),
+)
+
+CHECKOUT_STATUSES = ("open", "processing", "complete", "expired", "canceled")
+
+checkout_sessions = Table(
+    "checkout_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=False),
+    Column("status", String(20), nullable=False, server_default="open"),
+    Column("client_secret_hash", String(64), nullable=False),
+    Column("price_id", String(40), nullable=False),
+    Column("product_id", String(40), nullable=False),
+    Column("price", JSONB, nullable=False),  # bos_common.events.PriceSnapshot
+    Column("currency", String(3), nullable=False),
+    Column("amount_subtotal", BigInteger, nullable=False),
+    Column("amount_discount", BigInteger, nullable=False),
+    Column("amount_total", BigInteger, nullable=False),
+    Column("setup_fee", BigInteger, nullable=False),
+    Column("is_free", Boolean, nullable=False),
+    Column("trial_days", Integer, nullable=False),
+    Column("coupon", JSONB),  # bos_common.events.AppliedCoupon
+    Column("customer_id", String(40)),
+    Column("customer_email", String(320), nullable=False),
+    Column("customer_name", String(200)),
+    Column("external_user_id", String(255)),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("success_url", Text),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("payment_id", String(40)),
+    Column("last_error", JSONB),
+    Column("subscription_id", String(40)),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+    *_timestamps(),
+    CheckConstraint(f"status IN {CHECKOUT_STATUSES!r}", name="status"),
+    Index(
+        "ix_checkout_sessions_open_expiry", "expires_at", postgresql_where=text("status = 'open'")
+    ),
+    Index("ix_checkout_sessions_org_customer", "org_id", "customer_id"),
+)
+
+PAYMENT_STATUSES = ("pending", "requires_action", "succeeded", "failed", "canceled", "refunded")
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),  # checkout | setup | renewal
+    Column("checkout_id", String(40)),
+    Column("invoice_id", String(40)),
+    Column("customer_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(20), nullable=False, server_default="pending"),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("platform_fee", BigInteger, nullable=False, server_default=text("0")),
+    Column("net_amount", BigInteger, nullable=False, server_default=text("0")),
+    Column("destination_account", String(255)),
+    # "destination": Stripe routes the merchant's share; "held": taken on the platform
+    # while the account is unverified, transferred later (12.2); NULL: no Connect.
+    Column("connect_mode", String(20)),
+    Column("stripe_intent_id", String(255), unique=True),
+    Column("stripe_idempotency_key", String(255), nullable=False, unique=True),
+    Column("payment_method_id", String(255)),
+    Column("card_fingerprint", String(255)),
+    Column("error_code", String(100)),
+    Column("error_message", Text),
+    *_timestamps(),
+    CheckConstraint(f"status IN {PAYMENT_STATUSES!r}", name="status"),
+    Index("ix_payments_checkout", "checkout_id"),
+    Index("ix_payments_invoice", "invoice_id"),
+)
+
+# The merchant's share of a payment taken on the platform while the organization's
+# connected account could not receive charges (12.2), released by a transfer later.
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=False),
+    Column("payment_id", String(40), nullable=False, unique=True),
+    Column("destination_account", String(255), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False, server_default="held"),  # held|paid|failed
+    Column("stripe_transfer_id", String(255)),
+    Column("available_at", DateTime(timezone=True), nullable=False),
+    *_timestamps(),
+    Index("ix_transfers_held", "destination_account", postgresql_where=text("status = 'held'")),
+)
+
+# Connect accounts as `account.updated` reported them.
+connected_accounts = Table(
+    "connected_accounts",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("charges_enabled", Boolean, nullable=False),
+    Column("payouts_enabled", Boolean, nullable=False),
+    Column("stripe_updated_at", DateTime(timezone=True), nullable=False),
+)

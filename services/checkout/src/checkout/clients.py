@@ -1,0 +1,104 @@
+"""What checkout asks other services, over their internal APIs (never their schemas).
+
+- catalog: the price snapshot and coupon evaluation;
+- tokens: the organization's billing settings (platform fee, connected account, payouts);
+- subscriptions: which products a customer is already subscribed to (8.2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bos_common.auth import Identity
+from bos_common.events import AppliedCoupon, PriceSnapshot
+from bos_common.internal import InternalClient
+
+ORG_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class CouponOutcome:
+    coupon: AppliedCoupon
+    amount_discount: int
+
+
+@dataclass(frozen=True)
+class OrganizationBilling:
+    org_id: str
+    platform_fee_bps: int
+    stripe_account_id: str | None
+    payout_schedule: dict[str, Any]
+
+
+def _org_identity(org_id: str) -> Identity:
+    return Identity(principal_type="service", principal_id="checkout", org_id=org_id)
+
+
+class CatalogClient:
+    def __init__(self, client: InternalClient) -> None:
+        self._client = client
+
+    async def price_snapshot(self, org_id: str, price_id: str) -> PriceSnapshot:
+        """Raises the catalog's own errors (product_not_found, price_not_available, ...)."""
+        _, body = await self._client.request(
+            "GET", f"/internal/prices/{price_id}/snapshot", on_behalf_of=_org_identity(org_id)
+        )
+        return PriceSnapshot.model_validate(body)
+
+    async def evaluate_coupon(
+        self, org_id: str, code: str, price: PriceSnapshot, *, customer_is_new: bool
+    ) -> CouponOutcome:
+        """The discount on `price`, or the catalog's reason the coupon does not apply."""
+        _, body = await self._client.request(
+            "POST",
+            "/internal/coupons/evaluate",
+            json={
+                "code": code,
+                "price_id": price.price_id,
+                "product_id": price.product_id,
+                "amount": price.amount,
+                "currency": price.currency,
+                "customer_is_new": customer_is_new,
+            },
+            on_behalf_of=_org_identity(org_id),
+        )
+        return CouponOutcome(
+            coupon=AppliedCoupon.model_validate(body["coupon"]),
+            amount_discount=int(body["amount_discount"]),
+        )
+
+
+class OrganizationsClient:
+    def __init__(self, client: InternalClient) -> None:
+        self._client = client
+        self._cache: dict[str, tuple[float, OrganizationBilling]] = {}
+
+    async def billing(self, org_id: str) -> OrganizationBilling:
+        now = time.monotonic()
+        cached = self._cache.get(org_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        _, body = await self._client.request("GET", f"/internal/organizations/{org_id}")
+        billing = OrganizationBilling(
+            org_id=org_id,
+            platform_fee_bps=int(body.get("platform_fee_bps", 500)),
+            stripe_account_id=body.get("stripe_account_id"),
+            payout_schedule=body.get("payout_schedule") or {},
+        )
+        self._cache[org_id] = (now + ORG_CACHE_SECONDS, billing)
+        return billing
+
+
+class SubscriptionsClient:
+    def __init__(self, client: InternalClient) -> None:
+        self._client = client
+
+    async def active_product_ids(self, org_id: str, customer_id: str) -> set[str]:
+        _, body = await self._client.request(
+            "GET",
+            f"/internal/customers/{customer_id}/active-products",
+            on_behalf_of=_org_identity(org_id),
+        )
+        return set(body.get("product_ids", []))

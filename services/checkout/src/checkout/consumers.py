@@ -1,0 +1,91 @@
+"""Event handlers of the checkout service. Each runs once per event (inbox) in the
+transaction that records its effects; raising retries it later through the bus."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.events import (
+    AccountUpdatedV1,
+    Envelope,
+    PaymentFailedV1,
+    PaymentSucceededV1,
+    SetupSucceededV1,
+    StripeObjectEvent,
+)
+from checkout import payments, repository, service
+from checkout.runtime import CheckoutRuntime
+
+log = logging.getLogger("checkout.consumers")
+
+# A confirm transaction that has not recorded Stripe's answer after this long died
+# between the Stripe call and its commit: the webhook's word is then taken as is.
+CONFIRM_GRACE = timedelta(seconds=60)
+
+
+async def _payment_for(session: AsyncSession, event: StripeObjectEvent, intent_id: str) -> Any:
+    payment = None
+    if event.payment_id:
+        payment = await repository.get_payment(session, event.payment_id)
+    return payment or await repository.get_payment_by_intent(session, intent_id)
+
+
+def _confirm_still_running(payment: Any) -> bool:
+    return payment.status == "pending" and datetime.now(UTC) - payment.created_at < CONFIRM_GRACE
+
+
+def register(runtime: CheckoutRuntime) -> None:
+    async def on_payment_event(session: AsyncSession, envelope: Envelope) -> None:
+        event = envelope.payload()
+        assert isinstance(event, PaymentSucceededV1 | PaymentFailedV1 | SetupSucceededV1)
+        intent_id = (
+            event.setup_intent_id
+            if isinstance(event, SetupSucceededV1)
+            else event.payment_intent_id
+        )
+        payment = await _payment_for(session, event, intent_id)
+        if payment is None:
+            log.info("ignoring %s for an intent BOS did not create", envelope.event_type)
+            return
+        if _confirm_still_running(payment):
+            # 9.4: the webhook overtook the confirm's commit; the bus retries it shortly.
+            raise payments.PaymentNotReady(payment.id)
+        if not payment.stripe_intent_id:
+            await repository.update_payment(
+                session, payment.id, expected=(payment.status,), stripe_intent_id=intent_id
+            )
+            payment = await repository.get_payment(session, payment.id)
+        if isinstance(event, PaymentFailedV1):
+            error = payments.card_error(event.failure_code, event.decline_code)
+            await payments.mark_payment_failed(session, payment.id, error, intent_id=None)
+        else:
+            await payments.mark_payment_succeeded(runtime, session, payment)
+
+    async def on_account_updated(session: AsyncSession, envelope: Envelope) -> None:
+        event = envelope.payload()
+        assert isinstance(event, AccountUpdatedV1)
+        await repository.record_account(
+            session,
+            event.account_id,
+            event.charges_enabled,
+            event.payouts_enabled,
+            event.stripe_created,
+        )
+
+    async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
+        data = envelope.data
+        if data.get("checkout_id") and data.get("subscription_id"):
+            await service.mark_subscribed(session, data["checkout_id"], data["subscription_id"])
+
+    runtime.on_event(
+        "payments",
+        PaymentSucceededV1.event_type,
+        PaymentFailedV1.event_type,
+        SetupSucceededV1.event_type,
+    )(on_payment_event)
+    runtime.on_event("accounts", AccountUpdatedV1.event_type)(on_account_updated)
+    runtime.on_event("fulfilment", "subscription.created.v1")(on_subscription_created)

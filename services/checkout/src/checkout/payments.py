@@ -1,0 +1,449 @@
+"""Taking the money: confirm a checkout through Stripe with no double charge, record
+Stripe's outcomes (synchronous or from webhooks) through a state machine, and charge
+renewals off-session.
+
+No double charge, by construction:
+1. the checkout moves `open -> processing` in a conditional UPDATE, so of two concurrent
+   confirms exactly one proceeds (the other gets 409), and a payment row with a Stripe
+   idempotency key derived from the checkout, the attempt and the card is committed first;
+2. the Stripe call carries that key, so a retry replays the same intent;
+3. the outcome is recorded with conditional updates; a success that arrives for a
+   checkout another payment already fulfilled is refunded, never kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from prometheus_client import Counter
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.auth import Identity
+from bos_common.ids import new_id
+from bos_common.stripe_api import is_provider_outage, provider_unavailable
+from checkout import errors, repository, service
+from checkout.clients import OrganizationBilling
+from checkout.money import platform_fee
+from checkout.runtime import CheckoutRuntime
+from checkout.schemas import ConfirmOut, ErrorOut, NextAction
+
+log = logging.getLogger("checkout.payments")
+
+DUPLICATE_REFUNDS = Counter(
+    "bos_duplicate_payment_refunds_total",
+    "Payments that succeeded for an already fulfilled checkout and were refunded.",
+)
+
+# Stripe's codes, worded for a person (API.md "Checkout": confirm errors).
+CARD_MESSAGES = {
+    "card_declined": "Your card was declined. Try another card.",
+    "insufficient_funds": "Insufficient funds",
+    "authentication_failed": "Card authentication failed. Try again or use another card.",
+    "expired_card": "Your card has expired. Try another card.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again.",
+    "invalid_payment_method": "This payment method cannot be used. Try another card.",
+}
+
+
+def card_error(code: str | None, decline_code: str | None) -> ErrorOut:
+    """Stripe's error -> the contract's `card_declined`/`insufficient_funds`/..."""
+    if decline_code == "insufficient_funds":
+        key = "insufficient_funds"
+    elif code == "payment_intent_authentication_failure":
+        key = "authentication_failed"
+    elif code in CARD_MESSAGES:
+        key = code
+    else:
+        key = "card_declined"
+    return ErrorOut(code=key, message=CARD_MESSAGES[key])
+
+
+@dataclass(frozen=True)
+class ChargePlan:
+    kind: str  # "checkout" (a PaymentIntent) or "setup" (a SetupIntent: nothing charged now)
+    amount: int
+    currency: str
+    platform_fee: int
+    destination: str | None  # destination charge to the connected account
+    hold_for: str | None  # account not verified yet: take on the platform, transfer later
+
+
+def plan_charge(
+    row: Row[Any], billing: OrganizationBilling, charges_enabled: bool | None
+) -> ChargePlan:
+    # During a trial only the setup fee is due now; the first period is charged at its end.
+    amount = (0 if row.trial_days else row.amount_total) + row.setup_fee
+    fee = platform_fee(amount, billing.platform_fee_bps)
+    account = billing.stripe_account_id
+    return ChargePlan(
+        kind="checkout" if amount > 0 else "setup",
+        amount=amount,
+        currency=row.currency,
+        platform_fee=fee if amount > 0 else 0,
+        destination=account if account and charges_enabled else None,
+        hold_for=account if account and not charges_enabled and amount > 0 else None,
+    )
+
+
+async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool | None:
+    """What `account.updated` last said; asked of Stripe when never seen."""
+    if not account:
+        return None
+    async with runtime.db.transaction() as s:
+        known = await repository.account_charges_enabled(s, account)
+    if known is not None:
+        return known
+    try:
+        acct = await runtime.stripe.v1.accounts.retrieve_async(account)
+    except stripe.StripeError as exc:
+        if is_provider_outage(exc):
+            raise provider_unavailable() from exc
+        raise
+    return bool(acct.get("charges_enabled"))
+
+
+# --- confirm ---------------------------------------------------------------------------
+
+
+async def confirm(
+    runtime: CheckoutRuntime,
+    identity: Identity,
+    checkout_id: str,
+    payment_method: str,
+    client_secret: str | None,
+) -> ConfirmOut:
+    payment, row, customer, plan = await _begin(
+        runtime, identity, checkout_id, payment_method, client_secret
+    )
+    try:
+        stripe_customer = await _ensure_stripe_customer(runtime, customer)
+        intent = await _create_intent(runtime, row, payment, plan, stripe_customer, payment_method)
+    except (stripe.CardError, stripe.InvalidRequestError) as exc:
+        # A decline, or a payment method Stripe does not accept: the customer retries.
+        return await _record_failure(runtime, row, payment, exc)
+    except Exception as exc:
+        await _abandon(runtime, row, payment)
+        if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
+            raise provider_unavailable() from exc
+        raise
+    return await record_intent(runtime, payment.id, intent)
+
+
+async def _begin(
+    runtime: CheckoutRuntime,
+    identity: Identity,
+    checkout_id: str,
+    payment_method: str,
+    client_secret: str | None,
+) -> tuple[Row[Any], Row[Any], Row[Any], ChargePlan]:
+    """Phase 1, committed before Stripe is called: the guarded transition and the
+    payment row that carries the idempotency key."""
+    async with runtime.db.transaction() as s:
+        row = await service.load_checkout(s, identity, checkout_id, client_secret)
+        row = await service.expire_if_due(s, row)
+    if row.status != "open":
+        raise errors.checkout_not_open(row.status)
+    if row.is_free:
+        raise errors.is_free()
+    billing = await runtime.organizations.billing(row.org_id)
+    enabled = await charges_enabled(runtime, billing.stripe_account_id)
+    async with runtime.db.transaction() as s:
+        started = await repository.transition(
+            s,
+            checkout_id,
+            expected=("open",),
+            where=(repository.cs.c.expires_at > service.utcnow(),),
+            status="processing",
+            attempt=repository.cs.c.attempt + 1,
+            last_error=None,
+        )
+        if started is None:
+            current = await repository.get_checkout_by_id(s, checkout_id)
+            assert current is not None
+            raise errors.checkout_not_open(current.status)
+        plan = plan_charge(started, billing, enabled)
+        payment = await repository.insert_payment(
+            s,
+            id=new_id("pay"),
+            org_id=started.org_id,
+            kind=plan.kind,
+            checkout_id=started.id,
+            customer_id=started.customer_id,
+            attempt=started.attempt,
+            amount=plan.amount,
+            currency=plan.currency,
+            platform_fee=plan.platform_fee,
+            net_amount=plan.amount - plan.platform_fee,
+            destination_account=plan.destination or plan.hold_for,
+            connect_mode="destination" if plan.destination else ("held" if plan.hold_for else None),
+            stripe_idempotency_key=f"bos-{started.id}-a{started.attempt}-{payment_method}"[:255],
+            payment_method_id=payment_method,
+        )
+        customer = await repository.get_customer(s, started.org_id, started.customer_id)
+        assert customer is not None
+    return payment, started, customer, plan
+
+
+async def _ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
+    """Created on Stripe once and reused (3.1, 3.2); the key makes a race harmless."""
+    if customer.stripe_customer_id:
+        return str(customer.stripe_customer_id)
+    created = await runtime.stripe.v1.customers.create_async(
+        {
+            "email": customer.email,
+            "name": customer.name or "",
+            "metadata": {"bos_customer_id": customer.id, "org_id": customer.org_id},
+        },
+        {"idempotency_key": f"bos-customer-{customer.id}"},
+    )
+    async with runtime.db.transaction() as s:
+        await repository.set_stripe_customer(s, customer.id, created.id)
+    return str(created.id)
+
+
+def _metadata(row: Row[Any], payment: Row[Any]) -> dict[str, str]:
+    return {
+        "org_id": row.org_id,
+        "checkout_id": row.id,
+        "customer_id": row.customer_id,
+        "payment_id": payment.id,
+    }
+
+
+async def _create_intent(
+    runtime: CheckoutRuntime,
+    row: Row[Any],
+    payment: Row[Any],
+    plan: ChargePlan,
+    stripe_customer: str,
+    payment_method: str,
+) -> Any:
+    options: Any = {"idempotency_key": payment.stripe_idempotency_key}
+    if plan.kind == "setup":
+        # 6.1: a trial without a setup fee saves the card and charges nothing now.
+        return await runtime.stripe.v1.setup_intents.create_async(
+            {
+                "customer": stripe_customer,
+                "payment_method": payment_method,
+                "confirm": True,
+                "usage": "off_session",
+                "metadata": _metadata(row, payment),
+                "expand": ["payment_method"],
+            },
+            options,
+        )
+    params: dict[str, Any] = {
+        "amount": plan.amount,
+        "currency": plan.currency,
+        "customer": stripe_customer,
+        "payment_method": payment_method,
+        "confirm": True,
+        "setup_future_usage": "off_session",
+        "metadata": _metadata(row, payment),
+        "expand": ["payment_method"],
+    }
+    if plan.destination:
+        params["application_fee_amount"] = plan.platform_fee
+        params["transfer_data"] = {"destination": plan.destination}
+    return await runtime.stripe.v1.payment_intents.create_async(params, options)
+
+
+async def _abandon(runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any]) -> None:
+    """Stripe gave no decision: the payment is closed as canceled (a complete record, so a
+    success Stripe reports later is still recognised) and the checkout reopens (11.3)."""
+    async with runtime.db.transaction() as s:
+        await repository.update_payment(
+            s,
+            payment.id,
+            expected=("pending",),
+            status="canceled",
+            error_code="payment_provider_unavailable",
+            error_message="The payment provider did not answer.",
+        )
+        await repository.transition(
+            s,
+            row.id,
+            expected=("processing",),
+            where=(repository.cs.c.attempt == row.attempt, repository.cs.c.completed_at.is_(None)),
+            status="open",
+        )
+
+
+async def _record_failure(
+    runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any], exc: stripe.StripeError
+) -> ConfirmOut:
+    error_obj = exc.error
+    decline = getattr(error_obj, "decline_code", None) if error_obj else None
+    intent = None
+    if error_obj is not None:
+        intent = getattr(error_obj, "payment_intent", None) or getattr(
+            error_obj, "setup_intent", None
+        )
+    if isinstance(exc, stripe.CardError):
+        error = card_error(exc.code, decline)
+    else:
+        error = card_error("invalid_payment_method", None)
+    async with runtime.db.transaction() as s:
+        await mark_payment_failed(
+            s, payment.id, error, intent_id=intent.get("id") if intent else None
+        )
+    return ConfirmOut(status="failed", checkout_id=row.id, payment_id=payment.id, error=error)
+
+
+async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) -> ConfirmOut:
+    """Phase 3: what Stripe answered, through the payment's state machine."""
+    pm_id, fingerprint = _payment_method_details(intent.get("payment_method"))
+    async with runtime.db.transaction() as s:
+        payment = await repository.update_payment(
+            s,
+            payment_id,
+            expected=("pending",),
+            stripe_intent_id=intent.id,
+            payment_method_id=pm_id,
+            card_fingerprint=fingerprint,
+        ) or await repository.get_payment(s, payment_id)
+        assert payment is not None
+        status = intent.status
+        if status == "succeeded":
+            await mark_payment_succeeded(runtime, s, payment)
+            return ConfirmOut(
+                status="processing", checkout_id=payment.checkout_id, payment_id=payment.id
+            )
+        if status in ("requires_action", "requires_confirmation"):
+            await repository.update_payment(
+                s, payment.id, expected=("pending",), status="requires_action"
+            )
+            return ConfirmOut(
+                status="requires_action",
+                checkout_id=payment.checkout_id,
+                payment_id=payment.id,
+                next_action=NextAction(client_secret=intent.client_secret),
+            )
+        if status == "processing":
+            return ConfirmOut(
+                status="processing", checkout_id=payment.checkout_id, payment_id=payment.id
+            )
+        last = intent.get("last_payment_error") or intent.get("last_setup_error") or {}
+        error = card_error(last.get("code"), last.get("decline_code"))
+        await mark_payment_failed(s, payment.id, error, intent_id=None)
+        return ConfirmOut(
+            status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
+        )
+
+
+def _payment_method_details(pm: Any) -> tuple[str | None, str | None]:
+    """(id, card fingerprint) of an expanded or unexpanded payment method."""
+    if pm is None or isinstance(pm, str):
+        return pm, None
+    card = pm.get("card") or {}
+    return pm.get("id"), card.get("fingerprint")
+
+
+# --- the payment state machine (shared by confirm and the webhook consumers) ----------
+
+
+class PaymentNotReady(Exception):
+    """The payment's confirm transaction has not committed yet: retry the event later."""
+
+
+async def mark_payment_succeeded(
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+) -> None:
+    if payment.status in ("succeeded", "refunded"):
+        return
+    updated = await repository.update_payment(
+        session,
+        payment.id,
+        expected=("pending", "requires_action", "failed", "canceled"),
+        status="succeeded",
+        error_code=None,
+        error_message=None,
+    )
+    if updated is None:
+        return
+    if updated.kind in ("checkout", "setup") and updated.checkout_id:
+        await _fulfil_or_refund(runtime, session, updated)
+
+
+async def _fulfil_or_refund(
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+) -> None:
+    checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
+    assert checkout is not None
+    if checkout.status == "open":
+        # A late success after the checkout had reopened (e.g. 3DS completed after a
+        # failure was recorded): the money moved, so the checkout is fulfilled with it.
+        await repository.transition(session, checkout.id, expected=("open",), status="processing")
+    if await service.fulfil(runtime, session, checkout.id, payment=payment):
+        if payment.connect_mode == "held":
+            await _hold_merchant_share(session, payment)
+        return
+    # Another payment fulfilled this checkout, or it was canceled or expired meanwhile:
+    # keeping this money would be a double charge.
+    if payment.kind == "checkout":
+        await _refund_duplicate(runtime, session, payment)
+
+
+async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None:
+    """12.2: a payment taken on the platform keeps the merchant's share until the
+    connected account is verified; the transfer worker then releases it."""
+    await repository.hold_transfer(
+        session,
+        id=new_id("tr"),
+        org_id=payment.org_id,
+        payment_id=payment.id,
+        destination_account=payment.destination_account,
+        amount=payment.net_amount,
+        currency=payment.currency,
+        available_at=service.utcnow(),
+    )
+
+
+async def _refund_duplicate(
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+) -> None:
+    log.error("refunding duplicate payment %s of checkout %s", payment.id, payment.checkout_id)
+    await runtime.stripe.v1.refunds.create_async(
+        {
+            "payment_intent": payment.stripe_intent_id,
+            "metadata": {"reason": "duplicate", "payment_id": payment.id},
+        },
+        {"idempotency_key": f"bos-refund-{payment.id}"},
+    )
+    await repository.update_payment(session, payment.id, expected=("succeeded",), status="refunded")
+    DUPLICATE_REFUNDS.inc()
+
+
+async def mark_payment_failed(
+    session: AsyncSession, payment_id: str, error: ErrorOut, *, intent_id: str | None
+) -> None:
+    """A failure never overrides a success (late `payment_failed`, 9.4); the checkout
+    returns to `open` so the customer can retry with another card (4.2, 4.3, 4.5)."""
+    values: dict[str, Any] = {
+        "status": "failed",
+        "error_code": error.code,
+        "error_message": error.message,
+    }
+    if intent_id:
+        values["stripe_intent_id"] = intent_id
+    updated = await repository.update_payment(
+        session, payment_id, expected=("pending", "requires_action"), **values
+    )
+    if updated is None or not updated.checkout_id:
+        return
+    await repository.transition(
+        session,
+        updated.checkout_id,
+        expected=("processing",),
+        where=(
+            repository.cs.c.attempt == updated.attempt,
+            repository.cs.c.completed_at.is_(None),
+        ),
+        status="open",
+        last_error={"code": error.code, "message": error.message},
+    )

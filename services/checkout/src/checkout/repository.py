@@ -1,0 +1,282 @@
+"""All SQL of the checkout service. Every status change is a conditional UPDATE on the
+expected current status, so concurrent writers cannot both win (losers get None)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkout.models import checkout_sessions as cs
+from checkout.models import connected_accounts, customers, payments, transfers
+
+# --- customers ---------------------------------------------------------------------
+
+
+async def upsert_customer(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    org_id: str,
+    email: str,
+    name: str | None,
+    external_user_id: str | None,
+) -> Row[Any]:
+    """One row per (org, email in any case); a later checkout updates the name and links
+    the external user, and concurrent writers end with the last write (10.4)."""
+    stmt = insert(customers).values(
+        id=customer_id, org_id=org_id, email=email, name=name, external_user_id=external_user_id
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[customers.c.org_id, func.lower(customers.c.email)],
+        set_={
+            "name": func.coalesce(stmt.excluded.name, customers.c.name),
+            "external_user_id": func.coalesce(
+                stmt.excluded.external_user_id, customers.c.external_user_id
+            ),
+            "updated_at": func.now(),
+        },
+    ).returning(*customers.c)
+    return (await session.execute(stmt)).one()
+
+
+async def get_customer(session: AsyncSession, org_id: str, customer_id: str) -> Row[Any] | None:
+    q = select(customers).where(customers.c.id == customer_id, customers.c.org_id == org_id)
+    return (await session.execute(q)).first()
+
+
+async def list_customers(
+    session: AsyncSession,
+    org_id: str,
+    *,
+    email: str | None,
+    external_user_id: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> list[Row[Any]]:
+    q = select(customers).where(customers.c.org_id == org_id)
+    if email is not None:
+        q = q.where(func.lower(customers.c.email) == email.lower())
+    if external_user_id is not None:
+        q = q.where(customers.c.external_user_id == external_user_id)
+    if starting_after is not None:
+        q = q.where(customers.c.id < starting_after)
+    q = q.order_by(customers.c.id.desc()).limit(limit)
+    return list((await session.execute(q)).all())
+
+
+async def set_stripe_customer(session: AsyncSession, customer_id: str, stripe_id: str) -> None:
+    await session.execute(
+        update(customers)
+        .where(customers.c.id == customer_id, customers.c.stripe_customer_id.is_(None))
+        .values(stripe_customer_id=stripe_id, updated_at=func.now())
+    )
+
+
+async def set_default_payment_method(
+    session: AsyncSession, customer_id: str, payment_method_id: str, fingerprint: str | None
+) -> None:
+    await session.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(
+            default_payment_method_id=payment_method_id,
+            card_fingerprint=func.coalesce(fingerprint, customers.c.card_fingerprint),
+            updated_at=func.now(),
+        )
+    )
+
+
+async def customer_has_paid_before(session: AsyncSession, customer_id: str) -> bool:
+    """A customer is "new" until one of their checkouts completed (coupon rules, 7.6)."""
+    q = select(
+        exists().where(
+            cs.c.customer_id == customer_id,
+            cs.c.status.in_(("processing", "complete")),
+            cs.c.completed_at.is_not(None),
+        )
+    )
+    return bool((await session.execute(q)).scalar())
+
+
+# --- checkout sessions ---------------------------------------------------------------
+
+
+async def insert_checkout(session: AsyncSession, **values: Any) -> Row[Any]:
+    return (await session.execute(insert(cs).values(**values).returning(*cs.c))).one()
+
+
+async def get_checkout(session: AsyncSession, org_id: str, checkout_id: str) -> Row[Any] | None:
+    q = select(cs).where(cs.c.id == checkout_id, cs.c.org_id == org_id)
+    return (await session.execute(q)).first()
+
+
+async def get_checkout_by_id(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
+    """For routes authorized by the checkout's own client secret and for consumers."""
+    return (await session.execute(select(cs).where(cs.c.id == checkout_id))).first()
+
+
+async def transition(
+    session: AsyncSession,
+    checkout_id: str,
+    *,
+    expected: tuple[str, ...],
+    where: tuple[Any, ...] = (),
+    **values: Any,
+) -> Row[Any] | None:
+    """Move a checkout from one of `expected` statuses; None when it was not in one."""
+    stmt = (
+        update(cs)
+        .where(cs.c.id == checkout_id, cs.c.status.in_(expected), *where)
+        .values(**values, updated_at=func.now())
+        .returning(*cs.c)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def set_coupon(
+    session: AsyncSession, checkout_id: str, coupon: dict[str, Any], discount: int, total: int
+) -> Row[Any] | None:
+    """Only an open checkout without a coupon takes one (7.8)."""
+    return await transition(
+        session,
+        checkout_id,
+        expected=("open",),
+        where=(cs.c.coupon.is_(None),),
+        coupon=coupon,
+        amount_discount=discount,
+        amount_total=total,
+    )
+
+
+async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
+    due = (
+        select(cs.c.id)
+        .where(cs.c.status == "open", cs.c.expires_at <= now)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    stmt = (
+        update(cs)
+        .where(cs.c.id.in_(due), cs.c.status == "open")
+        .values(status="expired", updated_at=func.now())
+        .returning(cs.c.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- payments --------------------------------------------------------------------------
+
+
+async def insert_payment(session: AsyncSession, **values: Any) -> Row[Any]:
+    return (await session.execute(insert(payments).values(**values).returning(*payments.c))).one()
+
+
+async def get_payment(session: AsyncSession, payment_id: str) -> Row[Any] | None:
+    return (await session.execute(select(payments).where(payments.c.id == payment_id))).first()
+
+
+async def get_payment_by_idempotency_key(session: AsyncSession, key: str) -> Row[Any] | None:
+    q = select(payments).where(payments.c.stripe_idempotency_key == key)
+    return (await session.execute(q)).first()
+
+
+async def get_payment_by_intent(session: AsyncSession, intent_id: str) -> Row[Any] | None:
+    q = select(payments).where(payments.c.stripe_intent_id == intent_id)
+    return (await session.execute(q)).first()
+
+
+async def update_payment(
+    session: AsyncSession, payment_id: str, *, expected: tuple[str, ...], **values: Any
+) -> Row[Any] | None:
+    stmt = (
+        update(payments)
+        .where(payments.c.id == payment_id, payments.c.status.in_(expected))
+        .values(**values, updated_at=func.now())
+        .returning(*payments.c)
+    )
+    return (await session.execute(stmt)).first()
+
+
+async def succeeded_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
+    q = select(payments).where(
+        payments.c.checkout_id == checkout_id, payments.c.status == "succeeded"
+    )
+    return (await session.execute(q)).first()
+
+
+# --- Connect --------------------------------------------------------------------------
+
+
+async def account_charges_enabled(session: AsyncSession, account_id: str) -> bool | None:
+    q = select(connected_accounts.c.charges_enabled).where(connected_accounts.c.id == account_id)
+    return (await session.execute(q)).scalar()
+
+
+async def record_account(
+    session: AsyncSession, account_id: str, charges: bool, payouts: bool, at: datetime
+) -> None:
+    """Keeps the newest state by Stripe's time: a stale `account.updated` changes nothing."""
+    stmt = insert(connected_accounts).values(
+        id=account_id, charges_enabled=charges, payouts_enabled=payouts, stripe_updated_at=at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[connected_accounts.c.id],
+        set_={
+            "charges_enabled": stmt.excluded.charges_enabled,
+            "payouts_enabled": stmt.excluded.payouts_enabled,
+            "stripe_updated_at": stmt.excluded.stripe_updated_at,
+        },
+        where=connected_accounts.c.stripe_updated_at <= stmt.excluded.stripe_updated_at,
+    )
+    await session.execute(stmt)
+
+
+async def hold_transfer(session: AsyncSession, **values: Any) -> None:
+    await session.execute(insert(transfers).values(**values).on_conflict_do_nothing())
+
+
+async def due_transfers(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row[Any]]:
+    """Held transfers whose account can now receive funds and whose time has come."""
+    q = (
+        select(transfers)
+        .where(
+            transfers.c.status == "held",
+            transfers.c.available_at <= now,
+            exists().where(
+                and_(
+                    connected_accounts.c.id == transfers.c.destination_account,
+                    connected_accounts.c.charges_enabled.is_(True),
+                    connected_accounts.c.payouts_enabled.is_(True),
+                )
+            ),
+        )
+        .order_by(transfers.c.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=transfers)
+    )
+    return list((await session.execute(q)).all())
+
+
+async def mark_transfer(
+    session: AsyncSession, transfer_id: str, status: str, stripe_transfer_id: str | None
+) -> None:
+    await session.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer_id)
+        .values(status=status, stripe_transfer_id=stripe_transfer_id, updated_at=func.now())
+    )
+
+
+async def latest_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
+    q = (
+        select(payments)
+        .where(payments.c.checkout_id == checkout_id)
+        .order_by(payments.c.attempt.desc(), payments.c.created_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(q)).first()

@@ -1,0 +1,47 @@
+"""The checkout service's runtime: the common one plus Stripe and the internal clients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import stripe
+from fastapi import Depends, Request
+
+from bos_common.app import ServiceRuntime
+from bos_common.internal import InternalClient
+from bos_common.stripe_api import stripe_client
+from checkout import models
+from checkout.clients import CatalogClient, OrganizationsClient, SubscriptionsClient
+from checkout.settings import CheckoutSettings
+
+
+class CheckoutRuntime(ServiceRuntime):
+    settings: CheckoutSettings
+
+    def __init__(self, settings: CheckoutSettings) -> None:
+        super().__init__(settings, metadata=models.metadata)
+        secret = settings.internal_secret
+        self._internal = [
+            InternalClient(settings.catalog_url, caller="checkout", secret=secret),
+            InternalClient(settings.tokens_url, caller="checkout", secret=secret),
+            InternalClient(settings.subscriptions_url, caller="checkout", secret=secret),
+        ]
+        self.catalog = CatalogClient(self._internal[0])
+        self.organizations = OrganizationsClient(self._internal[1])
+        self.subscriptions = SubscriptionsClient(self._internal[2])
+        self.stripe: stripe.StripeClient = stripe_client(
+            settings.stripe_secret_key, settings.stripe_api_base
+        )
+
+    async def stop(self) -> None:
+        await super().stop()
+        for client in self._internal:
+            await client.close()
+
+
+def _runtime(request: Request) -> CheckoutRuntime:
+    runtime: CheckoutRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[CheckoutRuntime, Depends(_runtime)]

@@ -1,0 +1,353 @@
+"""Checkout sessions: creation from a catalog snapshot, access rules, coupons, cancel,
+free confirmation and fulfilment. Never commits: the request or consumer scope does."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.auth import Identity
+from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
+from bos_common.ids import new_id
+from checkout import errors, repository
+from checkout.runtime import CheckoutRuntime
+from checkout.schemas import (
+    CheckoutSessionOut,
+    CreateCheckoutSession,
+    CustomerOut,
+    PaymentOut,
+    ProductOut,
+    TrialOut,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- access ------------------------------------------------------------------------
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_client_secret(checkout_id: str) -> str:
+    return f"{checkout_id}_secret_{secrets.token_urlsafe(24)}"
+
+
+async def load_checkout(
+    session: AsyncSession, identity: Identity, checkout_id: str, client_secret: str | None
+) -> Row[Any]:
+    """The checkout if this caller may act on it.
+
+    API keys and session tokens see their organization's checkouts (another org's is 404);
+    a session token only its own external user's (403 otherwise); the hosted page proves
+    itself with the checkout's client secret."""
+    if identity.principal_type in ("api_key", "session", "admin", "service") and identity.org_id:
+        row = await repository.get_checkout(session, identity.org_id, checkout_id)
+        if row is None:
+            raise errors.checkout_not_found()
+        if identity.principal_type == "session" and row.external_user_id not in (
+            None,
+            identity.external_user_id,
+        ):
+            raise errors.not_your_checkout()
+        return row
+    if client_secret:
+        row = await repository.get_checkout_by_id(session, checkout_id)
+        if row is not None and hmac.compare_digest(
+            row.client_secret_hash, hash_secret(client_secret)
+        ):
+            return row
+    raise errors.checkout_not_found()
+
+
+async def expire_if_due(session: AsyncSession, row: Row[Any]) -> Row[Any]:
+    if row.status == "open" and row.expires_at <= utcnow():
+        expired = await repository.transition(session, row.id, expected=("open",), status="expired")
+        return expired or row
+    return row
+
+
+# --- creation -------------------------------------------------------------------------
+
+
+def normalize_email(raw: str | None) -> str:
+    if raw is None or not raw.strip():
+        raise errors.email_required()
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise errors.invalid_email() from None
+
+
+def amounts(price: PriceSnapshot, discount: int) -> dict[str, Any]:
+    total = max(0, price.amount - discount)
+    is_free = price.amount == 0 and price.setup_fee == 0
+    return {
+        "amount_subtotal": price.amount,
+        "amount_discount": price.amount - total,
+        "amount_total": total,
+        "setup_fee": price.setup_fee,
+        "is_free": is_free,
+    }
+
+
+def trial_days(price: PriceSnapshot, coupon: AppliedCoupon | None) -> int:
+    """A free product needs no trial (5.4); a coupon may extend one (TRIAL30)."""
+    if price.amount == 0:
+        return 0
+    extension = coupon.trial_extension_days if coupon else 0
+    return price.trial_days + extension if (price.trial_days or extension) else 0
+
+
+async def create_checkout(
+    runtime: CheckoutRuntime, session: AsyncSession, identity: Identity, body: CreateCheckoutSession
+) -> tuple[Row[Any], str]:
+    org_id = identity.org_id
+    assert org_id is not None
+    email = normalize_email(body.customer.email)
+    price = await runtime.catalog.price_snapshot(org_id, body.price_id)
+    external_user_id = identity.external_user_id if identity.principal_type == "session" else None
+    customer = await repository.upsert_customer(
+        session,
+        customer_id=new_id("cus"),
+        org_id=org_id,
+        email=email,
+        name=body.customer.name,
+        external_user_id=external_user_id,
+    )
+    if price.product_id in await runtime.subscriptions.active_product_ids(org_id, customer.id):
+        raise errors.already_subscribed()
+    coupon, discount = None, 0
+    if body.coupon_code:
+        is_new = not await repository.customer_has_paid_before(session, customer.id)
+        outcome = await runtime.catalog.evaluate_coupon(
+            org_id, body.coupon_code, price, customer_is_new=is_new
+        )
+        coupon, discount = outcome.coupon, outcome.amount_discount
+    checkout_id = new_id("cs")
+    client_secret = new_client_secret(checkout_id)
+    row = await repository.insert_checkout(
+        session,
+        id=checkout_id,
+        org_id=org_id,
+        client_secret_hash=hash_secret(client_secret),
+        price_id=price.price_id,
+        product_id=price.product_id,
+        price=price.model_dump(mode="json"),
+        currency=price.currency,
+        trial_days=trial_days(price, coupon),
+        coupon=coupon.model_dump(mode="json") if coupon else None,
+        customer_id=customer.id,
+        customer_email=email,
+        customer_name=body.customer.name or customer.name,
+        external_user_id=external_user_id,
+        metadata=body.metadata,
+        success_url=body.success_url,
+        expires_at=utcnow() + timedelta(seconds=runtime.settings.checkout_ttl_seconds),
+        **amounts(price, discount),
+    )
+    return row, client_secret
+
+
+async def apply_coupon(
+    runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any], code: str
+) -> Row[Any]:
+    row = await expire_if_due(session, row)
+    if row.status != "open":
+        raise errors.checkout_not_open(row.status)
+    if row.coupon is not None:
+        raise errors.coupon_already_applied()
+    price = PriceSnapshot.model_validate(row.price)
+    is_new = not await repository.customer_has_paid_before(session, row.customer_id)
+    outcome = await runtime.catalog.evaluate_coupon(row.org_id, code, price, customer_is_new=is_new)
+    figures = amounts(price, outcome.amount_discount)
+    updated = await repository.set_coupon(
+        session,
+        row.id,
+        outcome.coupon.model_dump(mode="json"),
+        figures["amount_discount"],
+        figures["amount_total"],
+    )
+    if updated is None:  # a concurrent request applied one first
+        raise errors.coupon_already_applied()
+    trial = trial_days(price, outcome.coupon)
+    if trial != updated.trial_days:
+        updated = (
+            await repository.transition(session, row.id, expected=("open",), trial_days=trial)
+            or updated
+        )
+    return updated
+
+
+async def cancel_checkout(session: AsyncSession, row: Row[Any]) -> Row[Any]:
+    if row.status == "canceled":
+        return row
+    canceled = await repository.transition(session, row.id, expected=("open",), status="canceled")
+    if canceled is None:
+        current = await repository.get_checkout_by_id(session, row.id)
+        assert current is not None
+        if current.status == "canceled":
+            return current
+        raise errors.checkout_not_open(current.status)
+    return canceled
+
+
+# --- fulfilment -----------------------------------------------------------------------
+
+
+async def fulfil(
+    runtime: CheckoutRuntime,
+    session: AsyncSession,
+    checkout_id: str,
+    *,
+    payment: Row[Any] | None,
+) -> bool:
+    """Publish `checkout.completed.v1` once per checkout; False when already done."""
+    now = utcnow()
+    row = await repository.transition(
+        session,
+        checkout_id,
+        expected=("processing",),
+        where=(repository.cs.c.completed_at.is_(None),),
+        completed_at=now,
+        payment_id=payment.id if payment is not None else None,
+        last_error=None,
+    )
+    if row is None:
+        return False
+    customer = await repository.get_customer(session, row.org_id, row.customer_id)
+    assert customer is not None
+    if payment is not None and payment.payment_method_id:
+        # 4.8: the card that paid is saved and becomes the customer's default.
+        await repository.set_default_payment_method(
+            session, customer.id, payment.payment_method_id, payment.card_fingerprint
+        )
+    await runtime.publish(
+        session,
+        CheckoutCompletedV1(
+            checkout_id=row.id,
+            customer_id=customer.id,
+            customer_email=row.customer_email,
+            customer_name=row.customer_name,
+            external_user_id=row.external_user_id or customer.external_user_id,
+            price=PriceSnapshot.model_validate(row.price),
+            coupon=AppliedCoupon.model_validate(row.coupon) if row.coupon else None,
+            amount_subtotal=row.amount_subtotal,
+            amount_discount=row.amount_discount,
+            amount_total=row.amount_total,
+            is_free=row.is_free,
+            trial_days=row.trial_days,
+            payment_id=payment.id if payment is not None else None,
+            payment_intent_id=_intent(payment, "pi_"),
+            setup_intent_id=_intent(payment, "seti_"),
+            stripe_customer_id=customer.stripe_customer_id,
+            payment_method_id=payment.payment_method_id if payment is not None else None,
+            card_fingerprint=payment.card_fingerprint if payment is not None else None,
+            metadata=row.metadata or {},
+            completed_at=now,
+        ),
+        org_id=row.org_id,
+    )
+    return True
+
+
+def _intent(payment: Row[Any] | None, prefix: str) -> str | None:
+    if payment is None or not payment.stripe_intent_id:
+        return None
+    return str(payment.stripe_intent_id) if payment.stripe_intent_id.startswith(prefix) else None
+
+
+async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any]) -> Row[Any]:
+    """No Stripe call: the checkout completes as soon as the subscription exists (2.2, 5.1)."""
+    row = await expire_if_due(session, row)
+    if not row.is_free:
+        raise errors.not_free()
+    if row.status in ("processing", "complete"):
+        return row
+    started = await repository.transition(session, row.id, expected=("open",), status="processing")
+    if started is None:
+        current = await repository.get_checkout_by_id(session, row.id)
+        assert current is not None
+        if current.status in ("processing", "complete"):
+            return current
+        raise errors.checkout_not_open(current.status)
+    await fulfil(runtime, session, row.id, payment=None)
+    return started
+
+
+async def mark_subscribed(session: AsyncSession, checkout_id: str, subscription_id: str) -> None:
+    """The subscription exists: only now does the checkout report `complete`."""
+    await repository.transition(
+        session,
+        checkout_id,
+        expected=("processing",),
+        where=(repository.cs.c.completed_at.is_not(None),),
+        status="complete",
+        subscription_id=subscription_id,
+    )
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+def checkout_out(
+    runtime: CheckoutRuntime,
+    row: Row[Any],
+    payment: Row[Any] | None = None,
+    client_secret: str | None = None,
+) -> CheckoutSessionOut:
+    price = PriceSnapshot.model_validate(row.price)
+    trial = None
+    if row.trial_days and not row.is_free:
+        start = row.completed_at or utcnow()
+        trial = TrialOut(days=row.trial_days, ends_at=start + timedelta(days=row.trial_days))
+    url = f"{runtime.settings.public_base_url.rstrip('/')}/checkout/{row.id}"
+    return CheckoutSessionOut(
+        id=row.id,
+        status=row.status,
+        price_id=row.price_id,
+        product=ProductOut(id=price.product_id, name=price.product_name, features=price.features),
+        currency=row.currency,
+        interval=price.interval,
+        amount_subtotal=row.amount_subtotal,
+        amount_discount=row.amount_discount,
+        amount_total=row.amount_total,
+        setup_fee=row.setup_fee,
+        is_free=row.is_free,
+        trial=trial,
+        coupon=row.coupon,
+        customer=CustomerOut(id=row.customer_id, email=row.customer_email, name=row.customer_name),
+        metadata=row.metadata or {},
+        # The secret rides in the fragment: browsers never send it to a server log.
+        url=f"{url}#{client_secret}" if client_secret else url,
+        success_url=row.success_url,
+        expires_at=row.expires_at,
+        subscription_id=row.subscription_id,
+        payment=payment_out(payment) if payment is not None else None,
+        client_secret=client_secret,
+    )
+
+
+def payment_out(payment: Row[Any]) -> PaymentOut:
+    error = None
+    if payment.error_code:
+        error = {"code": payment.error_code, "message": payment.error_message or ""}
+    return PaymentOut(
+        id=payment.id,
+        status=payment.status,
+        amount=payment.amount,
+        currency=payment.currency,
+        platform_fee=payment.platform_fee,
+        net_amount=payment.net_amount,
+        error=error,
+    )
