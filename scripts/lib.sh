@@ -62,6 +62,8 @@ stack_env() {
   export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_bos_simulator}"
   export STRIPE_WEBHOOK_SECRETS="${STRIPE_WEBHOOK_SECRETS:-whsec_bos_dev_simulator}"
   export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
+  export PUBLIC_BASE_URL="$GATEWAY_URL"
+  export STRIPE_JS_URL="$STRIPE_API_BASE/js.stripe.com/v3/"
   local s
   for s in "${SERVICES[@]}"; do
     export "$(echo "$s" | tr a-z A-Z)_URL=http://127.0.0.1:$(service_port "$s")"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from merchant import Merchant, new_merchant  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +28,20 @@ def gateway_url() -> str:
 async def gateway(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[httpx.AsyncClient]:
+    base = os.environ.get("STRIPE_API_BASE")
+    if not base:
+        pytest.skip("no Stripe simulator (run `make test`)")
+    key = os.environ.get("STRIPE_SECRET_KEY", "sk_test_bos_simulator")
+    async with httpx.AsyncClient(
+        base_url=base, timeout=10, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def merchant(gateway: httpx.AsyncClient, sim: httpx.AsyncClient) -> Merchant:
+    return await new_merchant(gateway, sim)

@@ -97,8 +97,10 @@ async def test_signed_stripe_event_reaches_subscriptions_once(
         async with engine.connect() as conn:
             return (
                 await conn.execute(
-                    text("SELECT count(*) FROM subscriptions.payments_received "
-                         "WHERE payment_intent_id = :pi"),
+                    text(
+                        "SELECT count(*) FROM subscriptions.payments_received "
+                        "WHERE payment_intent_id = :pi"
+                    ),
                     {"pi": pi},
                 )
             ).scalar_one()
@@ -114,8 +116,9 @@ async def test_unsigned_or_badly_signed_webhooks_are_refused(
     gateway: httpx.AsyncClient, signature: str | None
 ) -> None:
     headers = {"Stripe-Signature": signature} if signature else {}
-    r = await gateway.post("/v1/webhooks/stripe", content=json.dumps(payment_event()),
-                           headers=headers)
+    r = await gateway.post(
+        "/v1/webhooks/stripe", content=json.dumps(payment_event()), headers=headers
+    )
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request"
 
@@ -130,5 +133,5 @@ async def test_openapi_merges_public_operations_only(gateway: httpx.AsyncClient)
 async def test_metrics_are_exposed_with_route_templates(gateway: httpx.AsyncClient) -> None:
     await gateway.get("/healthz")
     text_ = (await gateway.get("/metrics")).text
-    assert 'http_request_duration_seconds_bucket{' in text_
+    assert "http_request_duration_seconds_bucket{" in text_
     assert 'service="gateway"' in text_
