@@ -125,9 +125,15 @@ def run_wrk(
         path = f.name
     duration = f"{load.duration_s:g}s"
     cmd = [
-        *pin_prefix(cpu), exe,
-        f"-t{load.threads}", f"-c{load.connections}", f"-d{duration}",
-        f"--timeout={load.timeout_s:g}s", "-s", path, url,
+        *pin_prefix(cpu),
+        exe,
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{duration}",
+        f"--timeout={load.timeout_s:g}s",
+        "-s",
+        path,
+        url,
     ]
     try:
         proc = subprocess.run(
@@ -144,17 +150,17 @@ def parse_output(stdout: str, load: Load, cmd: list[str]) -> WrkResult:
     data: dict[str, Any] | None = None
     for line in stdout.splitlines():
         if line.startswith(JSON_MARKER):
-            data = json.loads(line[len(JSON_MARKER):])
+            data = json.loads(line[len(JSON_MARKER) :])
     if data is None:
         raise WrkError(f"no {JSON_MARKER.strip()} line in wrk output:\n{stdout}")
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", stdout)
     errors = {k: int(v) for k, v in data["errors"].items()}
     # Cross-check the Lua numbers with wrk's own text (socket errors line).
-    m2 = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", stdout
-    )
+    m2 = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", stdout)
     if m2:
-        text = dict(zip(("connect", "read", "write", "timeout"), map(int, m2.groups()), strict=True))
+        text = dict(
+            zip(("connect", "read", "write", "timeout"), map(int, m2.groups()), strict=True)
+        )
         for k, v in text.items():
             errors[k] = max(errors.get(k, 0), v)
     lat = data["latency_us"]

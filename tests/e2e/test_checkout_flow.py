@@ -178,9 +178,7 @@ async def test_10_1_twenty_concurrent_confirms_make_one_charge(merchant: Merchan
     assert statuses.count(200) == 1, statuses
     assert all(s == 409 for s in statuses if s != 200)
     done = await merchant.wait_status(checkout["id"], "complete")
-    intents = (
-        await merchant.sim.get("/v1/payment_intents", params={"customer": "", "limit": 100})
-    ).json()
+    intents = (await merchant.sim.get("/v1/payment_intents", params={"limit": 100})).json()
     ours = [
         pi
         for pi in intents.get("data", [])
@@ -228,7 +226,6 @@ async def test_12_1_connect_fee_five_percent_of_100_dollars(
         await sim.post(
             "/v1/accounts",
             data={"type": "express"},
-            headers={"Authorization": "Bearer sk_test_bos_simulator"},
         )
     ).json()
     await sim.post(f"/_sim/accounts/{account['id']}/verify")
@@ -246,7 +243,6 @@ async def test_12_1_connect_fee_five_percent_of_100_dollars(
         await sim.get(
             "/v1/payment_intents",
             params={"limit": 100},
-            headers={"Authorization": "Bearer sk_test_bos_simulator"},
         )
     ).json()
     [pi] = [p for p in intents["data"] if p["metadata"].get("checkout_id") == checkout["id"]]

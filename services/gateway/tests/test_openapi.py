@@ -20,7 +20,9 @@ def test_clashing_schema_names_are_renamed_with_their_references() -> None:
     merged = merge_openapi(
         {
             "catalog": doc({"/v1/products": {"get": {"x": ref}}}, {"Item": {"title": "A"}}),
-            "checkout": doc({"/v1/checkout-sessions": {"get": {"x": ref}}}, {"Item": {"title": "B"}}),
+            "checkout": doc(
+                {"/v1/checkout-sessions": {"get": {"x": ref}}}, {"Item": {"title": "B"}}
+            ),
         }
     )
     schemas = merged["components"]["schemas"]

@@ -48,8 +48,9 @@ class ServiceRuntime:
         self.outbox = metadata.tables[f"{schema}.outbox"]
         self.inbox = metadata.tables[f"{schema}.inbox"]
         self.idempotency = metadata.tables[f"{schema}.idempotency_keys"]
-        self.db = Database(settings.database_url, settings.db_schema,
-                           pool_size=settings.db_pool_size)
+        self.db = Database(
+            settings.database_url, settings.db_schema, pool_size=settings.db_pool_size
+        )
         self.bus = Bus(settings.amqp_url, self.name)
         self.relay = OutboxRelay(self.db, self.outbox, self.bus, service=self.name)
         self.consumers: list[ConsumerSpec] = []
@@ -163,8 +164,9 @@ class ServiceRuntime:
             checks = await self.readiness()
             if any(v != "ok" for v in checks.values()):
                 raise ServiceUnavailable(
-                    "not_ready", f"{self.name} is not ready: " + ", ".join(
-                        k for k, v in checks.items() if v != "ok")
+                    "not_ready",
+                    f"{self.name} is not ready: "
+                    + ", ".join(k for k, v in checks.items() if v != "ok"),
                 )
             return {"status": "ok", "service": self.name, "checks": checks}
 
@@ -173,7 +175,6 @@ class ServiceRuntime:
             return metrics_response()
 
         return router
-
 
 
 # --- request-scoped dependencies for routes (the runtime lives on app.state) -----------

@@ -236,3 +236,271 @@ class CheckoutCompletedV1(Event):
     card_fingerprint: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     completed_at: datetime
+
+
+# --- tokens: organizations, API keys, session tokens --------------------------------
+
+
+@register
+class SessionTokenRevokedV1(Event):
+    """A session or portal token was revoked: every gateway replica adds `token_id` to its
+    revocation set (kept until `expires_at`, after which the token is refused anyway)."""
+
+    event_type: ClassVar[str] = "session_token.revoked.v1"
+
+    token_id: str  # sess_... or ps_... (the token's `jti`)
+    org_id: str
+    scope: str  # "session" | "portal"
+    external_user_id: str | None = None
+    customer_id: str | None = None
+    expires_at: datetime
+    revoked_at: datetime
+
+
+@register
+class ApiKeyRevokedV1(Event):
+    """An API key was revoked: gateways drop it from their resolution caches at once."""
+
+    event_type: ClassVar[str] = "api_key.revoked.v1"
+
+    key_id: str
+    org_id: str
+    revoked_at: datetime
+
+
+class PayoutSchedule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: str  # "manual" | "daily" | "weekly" | "monthly"
+    weekly_anchor: str | None = None  # "monday".."sunday" when weekly
+    monthly_anchor: int | None = None  # 1..31 when monthly
+    delay_days: int | None = None
+
+
+@register
+class OrganizationUpdatedV1(Event):
+    """An organization's settings as they are now, emitted when it is created and after
+    every change. `version` grows with each change: a consumer keeps the highest it has
+    seen and ignores an older one arriving late."""
+
+    event_type: ClassVar[str] = "organization.updated.v1"
+
+    org_id: str
+    version: int
+    name: str
+    platform_fee_bps: int
+    allowed_origins: list[str] = Field(default_factory=list)
+    stripe_account_id: str | None = None
+    payout_schedule: PayoutSchedule
+    # Per-organization rate-limit overrides, e.g. {"api_key": "200/second"}; absent keys
+    # use the deployment's defaults.
+    rate_limits: dict[str, str] = Field(default_factory=dict)
+    updated_at: datetime
+
+
+# --- Subscriptions and invoices (subscriptions service; invoice.paid/payment_failed come from
+# checkout, which charges the invoices subscriptions issues) -------------------------------
+
+
+@register
+class SubscriptionCreatedV1(Event):
+    """A subscription exists for a completed checkout (checkout marks itself complete with
+    `subscription_id`). `reactivated` is true when a canceled free subscription to the same
+    product came back instead of a new one (5.5)."""
+
+    event_type: ClassVar[str] = "subscription.created.v1"
+
+    subscription_id: str
+    checkout_id: str | None = None
+    customer_id: str
+    external_user_id: str | None = None
+    product_id: str
+    price_id: str
+    status: str  # "active" | "trialing" | "incomplete"
+    is_free: bool
+    amount: int
+    currency: str
+    interval: str | None = None
+    current_period_start: datetime
+    current_period_end: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    trial_denied: bool = False  # a trial was asked for but this customer/email/card had one
+    reactivated: bool = False
+    features: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+
+
+@register
+class SubscriptionCanceledV1(Event):
+    """A cancellation was requested or happened: at once (`ends_at == canceled_at`) or at the
+    period end (`at_period_end`, features stay until `ends_at`). Reasons: `requested`,
+    `trial_canceled`, `upgraded` (free -> paid), `payment_failed` (dunning exhausted)."""
+
+    event_type: ClassVar[str] = "subscription.canceled.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    reason: str
+    at_period_end: bool
+    canceled_at: datetime
+    ends_at: datetime
+
+
+@register
+class SubscriptionReactivatedV1(Event):
+    """A cancel-at-period-end was undone before the period ended."""
+
+    event_type: ClassVar[str] = "subscription.reactivated.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    current_period_end: datetime | None = None
+    reactivated_at: datetime
+
+
+@register
+class SubscriptionEndedV1(Event):
+    """The subscription is over (status `canceled`): its features are no longer granted."""
+
+    event_type: ClassVar[str] = "subscription.ended.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    reason: str
+    ended_at: datetime
+
+
+@register
+class SubscriptionTrialExtendedV1(Event):
+    event_type: ClassVar[str] = "subscription.trial_extended.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    days: int
+    previous_trial_end: datetime
+    trial_end: datetime
+
+
+@register
+class SubscriptionRenewedV1(Event):
+    """An invoice for a new period was paid and the period advanced (the first one after a
+    trial has `trial_converted`)."""
+
+    event_type: ClassVar[str] = "subscription.renewed.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    invoice_id: str
+    amount_paid: int
+    currency: str
+    current_period_start: datetime
+    current_period_end: datetime | None = None
+    trial_converted: bool = False
+
+
+@register
+class SubscriptionPastDueV1(Event):
+    """An invoice payment failed: features continue within the grace period while dunning
+    retries (`next_attempt_at` is null when retrying stopped, e.g. a hard decline)."""
+
+    event_type: ClassVar[str] = "subscription.past_due.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    invoice_id: str
+    attempt: int
+    next_attempt_at: datetime | None = None
+    failure_code: str | None = None
+
+
+@register
+class InvoiceCreatedV1(Event):
+    """An open invoice to charge off-session: checkout charges `amount_due` to the customer's
+    saved card (its default payment method, else `payment_method_id`) with
+    `idempotency_key`, which is per attempt, and answers with invoice.paid.v1 or
+    invoice.payment_failed.v1 carrying the same `attempt`. A dunning retry re-publishes the
+    same invoice with the next attempt; a lost answer is asked again with the same attempt
+    and key (so a charge that happened is never repeated). Invoices paid at checkout or
+    with nothing to pay are not announced."""
+
+    event_type: ClassVar[str] = "invoice.created.v1"
+
+    invoice_id: str
+    number: str
+    subscription_id: str
+    customer_id: str
+    customer_email: str | None = None
+    amount_due: int
+    currency: str
+    attempt: int
+    idempotency_key: str
+    billing_reason: str  # "subscription_cycle" | "trial_conversion" | "subscription_create"
+    description: str
+    period_start: datetime
+    period_end: datetime | None = None
+    stripe_customer_id: str | None = None
+    payment_method_id: str | None = None
+    checkout_id: str | None = None
+    created_at: datetime
+
+
+@register
+class InvoicePaidV1(Event):
+    """Checkout charged an invoice (produced by checkout)."""
+
+    event_type: ClassVar[str] = "invoice.paid.v1"
+
+    invoice_id: str
+    subscription_id: str
+    customer_id: str | None = None
+    attempt: int = 1
+    payment_id: str | None = None
+    payment_intent_id: str | None = None
+    amount: int
+    currency: str
+    paid_at: datetime
+
+
+@register
+class InvoicePaymentFailedV1(Event):
+    """Checkout could not charge an invoice (produced by checkout). `failure_code` and
+    `decline_code` are Stripe's; `hard_decline` says retrying cannot succeed (stolen card,
+    closed account, authentication required off-session...): when null, subscriptions
+    decides from the codes."""
+
+    event_type: ClassVar[str] = "invoice.payment_failed.v1"
+
+    invoice_id: str
+    subscription_id: str
+    customer_id: str | None = None
+    attempt: int = 1
+    payment_id: str | None = None
+    payment_intent_id: str | None = None
+    amount: int
+    currency: str
+    failure_code: str | None = None
+    decline_code: str | None = None
+    failure_message: str | None = None
+    hard_decline: bool | None = None
+    failed_at: datetime
+
+
+@register
+class InvoiceVoidedV1(Event):
+    """An open invoice will never be collected (its subscription was canceled): checkout must
+    not charge it, and refunds it if a charge raced the cancellation."""
+
+    event_type: ClassVar[str] = "invoice.voided.v1"
+
+    invoice_id: str
+    subscription_id: str
+    customer_id: str
+    voided_at: datetime

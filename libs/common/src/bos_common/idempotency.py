@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+
 import orjson
 from sqlalchemy import (
     Column,
@@ -80,8 +81,12 @@ class IdempotencyMiddleware:
             return
         key = raw_key.decode("latin-1")
         if not key or len(key) > 255:
-            status, body = _error(400, "invalid_request", "idempotency_key_invalid",
-                                  "Idempotency-Key must be 1 to 255 characters.")
+            status, body = _error(
+                400,
+                "invalid_request",
+                "idempotency_key_invalid",
+                "Idempotency-Key must be 1 to 255 characters.",
+            )
             await _send_json(send, status, body)
             return
         body = await _read_body(receive)
@@ -141,13 +146,17 @@ class IdempotencyMiddleware:
             ).one()
         if row.request_hash != request_hash:
             status, body = _error(
-                422, "invalid_request", "idempotency_key_reused",
+                422,
+                "invalid_request",
+                "idempotency_key_reused",
                 "This Idempotency-Key was already used with a different request.",
             )
             return status, [], body
         if row.completed_at is None:
             status, body = _error(
-                409, "conflict", "idempotency_key_in_use",
+                409,
+                "conflict",
+                "idempotency_key_in_use",
                 "A request with this Idempotency-Key is still being processed.",
             )
             return status, [], body

@@ -15,8 +15,9 @@ from bos_common.errors import BOSError, ServiceUnavailable
 
 
 class InternalClient:
-    def __init__(self, base_url: str, *, caller: str, secret: str, timeout: float = 5.0,
-                 pool_size: int = 64) -> None:
+    def __init__(
+        self, base_url: str, *, caller: str, secret: str, timeout: float = 5.0, pool_size: int = 64
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._identity = Identity(principal_type="service", principal_id=caller)
         self._secret = secret
@@ -34,7 +35,12 @@ class InternalClient:
         return self._session
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
         on_behalf_of: Identity | None = None,
     ) -> tuple[int, Any]:
         """(status, parsed JSON body). A BOS error body from the callee is re-raised as
@@ -51,13 +57,15 @@ class InternalClient:
                 raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise ServiceUnavailable("dependency_unavailable",
-                                     "A dependency is unavailable, please retry.") from exc
+            raise ServiceUnavailable(
+                "dependency_unavailable", "A dependency is unavailable, please retry."
+            ) from exc
         body = orjson.loads(raw) if raw else None
         if status >= 400 and isinstance(body, dict) and isinstance(body.get("error"), dict):
             err = body["error"]
-            error = BOSError(err.get("code"), err.get("message"), status_code=status,
-                             param=err.get("param"))
+            error = BOSError(
+                err.get("code"), err.get("message"), status_code=status, param=err.get("param")
+            )
             error.type = err.get("type", error.type)
             raise error from None
         return status, body

@@ -67,10 +67,13 @@ _KV_SECRET_RE: Final = re.compile(
     r"[\"']?\s*[:=]\s*[\"']?)[^\"'\s,;&}]+",
     re.IGNORECASE,
 )
-# 13-19 digits in one run, or grouped by spaces/dashes like a printed card. Lookarounds
-# rather than \b so that "pm_4242..." is caught too, and 20+ digit runs are left alone.
+# 13-19 digits in one run, or grouped by spaces/dashes like a printed card. Not next to a
+# letter or digit, so hex ids and uuids are left alone while "pm_4242..." is still caught,
+# and 20+ digit runs (nanosecond timestamps) are not cards.
 _CARD_RE: Final = re.compile(
-    r"(?<!\d)(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?!\d)"
+    r"(?<![A-Za-z0-9])"
+    r"(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})"
+    r"(?![A-Za-z0-9])"
 )
 
 
@@ -135,8 +138,15 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+# Written by our own processors from values we generate: skipping them saves time.
+# (request_id is not here: a client may choose it.)
+_TRUSTED_KEYS: Final = frozenset({"timestamp", "level", "logger", "service", "trace_id", "span_id"})
+
+
 def redaction_processor(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key, value in event_dict.items():
+        if key in _TRUSTED_KEYS:
+            continue
         if is_secret_key(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str | Mapping | list | tuple | set | frozenset):

@@ -1,5 +1,292 @@
-"""Public routes of the catalog service (thin: parse, call service.py, shape the response)."""
+"""Routes of the catalog service (thin: parse, call service.py, shape the response).
 
-from fastapi import APIRouter
+Public (API.md "Catalog"; API key, reads also for session tokens):
+  POST   /v1/products                      ProductCreate -> 201 ProductOut
+  GET    /v1/products                      ?limit=1..100&starting_after=prod_..&active=&visible=
+                                           -> {"object": "list", "data": [ProductOut], "has_more"}
+                                           (a session token lists active, visible products only)
+  GET    /v1/products/{id}                 -> ProductOut (any product of the org, visible or not)
+  PATCH  /v1/products/{id}                 ProductUpdate -> ProductOut
+  POST   /v1/products/{id}/archive         -> ProductOut (idempotent)
+  POST   /v1/prices                        PriceCreate -> 201 PriceOut
+  GET    /v1/prices                        ?product_id=&active=&limit=&starting_after= -> list
+  GET    /v1/prices/{id}                   -> PriceOut (annual: monthly_equivalent and savings)
+  DELETE /v1/prices/{id}                   -> PriceOut with active=false (soft delete)
+  POST   /v1/coupons                       CouponCreate -> 201 CouponOut (409 coupon_code_taken)
+  GET    /v1/coupons                       ?limit=&starting_after= -> list (API key only)
+  GET    /v1/coupons/{code}                -> CouponOut (code matched case-insensitively)
 
-router = APIRouter()
+Internal (checkout and operators; see schemas.py for the request/response shapes):
+  GET    /internal/orgs/{org_id}/prices/{price_id}/snapshot
+  POST   /internal/orgs/{org_id}/coupons/evaluate | reserve | release
+  POST   /internal/demo/{org_id}
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bos_common.app import CurrentIdentity, Session
+from bos_common.auth import Identity, require
+from bos_common.errors import AuthenticationError, PermissionDenied
+from catalog import demo, service
+from catalog.schemas import (
+    CouponCreate,
+    CouponEvaluateIn,
+    CouponList,
+    CouponOut,
+    CouponReleaseIn,
+    CouponReserveIn,
+    DemoOut,
+    EvaluationOut,
+    PriceCreate,
+    PriceList,
+    PriceOut,
+    ProductCreate,
+    ProductList,
+    ProductOut,
+    ProductUpdate,
+    ReleaseOut,
+    SnapshotOut,
+    coupon_out,
+    page,
+    price_out,
+    product_out,
+)
+
+router = APIRouter(tags=["catalog"])
+internal_router = APIRouter(prefix="/internal", include_in_schema=False)
+
+READERS = ("api_key", "session")
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """Reads run outside a transaction (autocommit): one round trip per query, no
+    BEGIN/COMMIT. Writes use `Session` (one transaction, committed before the response)."""
+    async with request.app.state.runtime.db.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+ReadDb = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def json(data: Any, status_code: int = 200) -> Response:
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_UTC_Z),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def _org(identity: Identity, *types: str) -> str:
+    require(identity, *types)  # type: ignore[arg-type]
+    if not identity.org_id:
+        raise AuthenticationError("authentication_required", "Authentication required.")
+    return identity.org_id
+
+
+def _internal(identity: Identity, org_id: str) -> str:
+    """Service (or admin) callers name the org; a forwarded merchant/browser identity may
+    only act on its own."""
+    require(identity)
+    if identity.principal_type in ("service", "admin"):
+        return org_id
+    if identity.principal_type in READERS and identity.org_id == org_id:
+        return org_id
+    raise PermissionDenied("forbidden", "This credential cannot perform this action.")
+
+
+# --------------------------------------------------------------------------- products
+
+
+@router.post("/v1/products", status_code=201, responses={201: {"model": ProductOut}},
+             summary="Create a product")
+async def create_product(body: ProductCreate, session: Session,
+                         identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    return json(product_out(await service.create_product(session, org_id, body)), 201)
+
+
+@router.get("/v1/products", responses={200: {"model": ProductList}}, summary="List products")
+async def list_products(
+    db: ReadDb,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+    active: bool | None = None,
+    visible: bool | None = None,
+) -> Response:
+    org_id = _org(identity, *READERS)
+    if identity.principal_type == "session":
+        # Browsers list what is for sale: visibility matters to listings only (plan 2.6).
+        if active is False or visible is False:
+            return json(page([], False))
+        active, visible = True, True
+    rows, has_more = await service.list_products(
+        db, org_id, limit=limit, starting_after=starting_after, active=active, visible=visible
+    )
+    return json(page([product_out(r) for r in rows], has_more))
+
+
+@router.get("/v1/products/{product_id}", responses={200: {"model": ProductOut}},
+            summary="Retrieve a product")
+async def get_product(product_id: str, db: ReadDb, identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, *READERS)
+    return json(product_out(await service.get_product(db, org_id, product_id)))
+
+
+@router.patch("/v1/products/{product_id}", responses={200: {"model": ProductOut}},
+              summary="Update a product")
+async def update_product(product_id: str, body: ProductUpdate, session: Session,
+                         identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    return json(product_out(await service.update_product(session, org_id, product_id, body)))
+
+
+@router.post("/v1/products/{product_id}/archive", responses={200: {"model": ProductOut}},
+             summary="Archive a product (no new checkouts; existing subscriptions continue)")
+async def archive_product(product_id: str, session: Session,
+                          identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    return json(product_out(await service.archive_product(session, org_id, product_id)))
+
+
+# --------------------------------------------------------------------------- prices
+
+
+@router.post("/v1/prices", status_code=201, responses={201: {"model": PriceOut}},
+             summary="Create a price (prices are immutable: a change is a new price)")
+async def create_price(body: PriceCreate, session: Session,
+                       identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    row = await service.create_price(session, org_id, body)
+    return json(price_out(row, row.monthly_id, row.monthly_amount), 201)
+
+
+@router.get("/v1/prices", responses={200: {"model": PriceList}}, summary="List prices")
+async def list_prices(
+    db: ReadDb,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+    product_id: str | None = None,
+    active: bool | None = None,
+) -> Response:
+    org_id = _org(identity, *READERS)
+    if identity.principal_type == "session":
+        if active is False:
+            return json(page([], False))
+        active = True
+    rows, has_more = await service.list_prices(
+        db, org_id, limit=limit, starting_after=starting_after, product_id=product_id,
+        active=active,
+    )
+    return json(page([price_out(r, r.monthly_id, r.monthly_amount) for r in rows], has_more))
+
+
+@router.get("/v1/prices/{price_id}", responses={200: {"model": PriceOut}},
+            summary="Retrieve a price")
+async def get_price(price_id: str, db: ReadDb, identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, *READERS)
+    row = await service.get_price(db, org_id, price_id)
+    return json(price_out(row, row.monthly_id, row.monthly_amount))
+
+
+@router.delete("/v1/prices/{price_id}", responses={200: {"model": PriceOut}},
+               summary="Delete a price (soft: it stays readable, it cannot be bought)")
+async def delete_price(price_id: str, session: Session, identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    row = await service.delete_price(session, org_id, price_id)
+    return json(price_out(row, row.monthly_id, row.monthly_amount))
+
+
+# --------------------------------------------------------------------------- coupons
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@router.post("/v1/coupons", status_code=201, responses={201: {"model": CouponOut}},
+             summary="Create a coupon")
+async def create_coupon(body: CouponCreate, session: Session,
+                        identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, "api_key")
+    return json(coupon_out(await service.create_coupon(session, org_id, body), now=_now()), 201)
+
+
+@router.get("/v1/coupons", responses={200: {"model": CouponList}}, summary="List coupons")
+async def list_coupons(
+    db: ReadDb,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> Response:
+    org_id = _org(identity, "api_key")
+    rows, has_more = await service.list_coupons(db, org_id, limit=limit,
+                                                starting_after=starting_after)
+    now = _now()
+    return json(page([coupon_out(r, now=now) for r in rows], has_more))
+
+
+@router.get("/v1/coupons/{code}", responses={200: {"model": CouponOut}},
+            summary="Retrieve a coupon by code")
+async def get_coupon(code: str, db: ReadDb, identity: CurrentIdentity) -> Response:
+    org_id = _org(identity, *READERS)
+    return json(coupon_out(await service.get_coupon(db, org_id, code), now=_now()))
+
+
+# --------------------------------------------------------------------------- internal
+
+
+@internal_router.get("/orgs/{org_id}/prices/{price_id}/snapshot",
+                     responses={200: {"model": SnapshotOut}})
+async def price_snapshot(
+    org_id: str,
+    price_id: str,
+    db: ReadDb,
+    identity: CurrentIdentity,
+    include_unavailable: bool = False,
+) -> Response:
+    org = _internal(identity, org_id)
+    return json(await service.price_snapshot(db, org, price_id,
+                                             include_unavailable=include_unavailable))
+
+
+@internal_router.post("/orgs/{org_id}/coupons/evaluate",
+                      responses={200: {"model": EvaluationOut}})
+async def evaluate_coupon(org_id: str, body: CouponEvaluateIn, db: ReadDb,
+                          identity: CurrentIdentity) -> Response:
+    org = _internal(identity, org_id)
+    return json(await service.evaluate_coupon(db, org, body))
+
+
+@internal_router.post("/orgs/{org_id}/coupons/reserve",
+                      responses={200: {"model": EvaluationOut}})
+async def reserve_coupon(org_id: str, body: CouponReserveIn, session: Session,
+                         identity: CurrentIdentity) -> Response:
+    org = _internal(identity, org_id)
+    return json(await service.reserve_coupon(session, org, body))
+
+
+@internal_router.post("/orgs/{org_id}/coupons/release", responses={200: {"model": ReleaseOut}})
+async def release_coupon(org_id: str, body: CouponReleaseIn, session: Session,
+                         identity: CurrentIdentity) -> Response:
+    org = _internal(identity, org_id)
+    released = await service.release_coupon(session, org, body.checkout_id, body.coupon_id)
+    return json({"released": released})
+
+
+@internal_router.post("/demo/{org_id}", responses={200: {"model": DemoOut}})
+async def seed_demo(org_id: str, session: Session, identity: CurrentIdentity) -> Response:
+    require(identity, "service", "admin")
+    return json(await demo.seed_demo(session, org_id))

@@ -3,18 +3,19 @@
 from fastapi import FastAPI
 
 from bos_common.app import ServiceRuntime
-
-from catalog import models
-from catalog.api import router
+from catalog import consumers, models
+from catalog.api import internal_router, router
 from catalog.settings import CatalogSettings
 
 
 def build_runtime(settings: CatalogSettings | None = None) -> ServiceRuntime:
-    return ServiceRuntime(settings or CatalogSettings(), metadata=models.metadata)
+    runtime = ServiceRuntime(settings or CatalogSettings(), metadata=models.metadata)
+    consumers.register(runtime)
+    return runtime
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    return (runtime or build_runtime()).create_app(router)
+    return (runtime or build_runtime()).create_app(router, internal_router)
 
 
 def __getattr__(name: str) -> FastAPI:

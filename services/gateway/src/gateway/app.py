@@ -1,5 +1,5 @@
-"""The gateway: the only public entry. Routing, authentication, request ids, the
-operational endpoints and the merged OpenAPI document."""
+"""The gateway: the only public entry. Routing, authentication, origin checks and CORS,
+rate limits, request ids, the operational endpoints and the merged OpenAPI document."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from bos_common.logging import configure_logging
 from bos_common.telemetry import MetricsMiddleware, instrument_app, metrics_response, setup_tracing
 from gateway.auth import Authenticator
 from gateway.openapi import merge_openapi
+from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip
 from gateway.proxy import UpstreamPool, forwarded_headers
+from gateway.ratelimit import RateLimiter
 from gateway.routing import service_for
 from gateway.settings import GatewaySettings
 
@@ -37,7 +39,14 @@ class Gateway:
             pool_size=settings.upstream_pool_size,
             timeout=settings.upstream_timeout_seconds,
         )
-        self.authenticator = Authenticator(settings.admin_token)
+        self.authenticator = Authenticator(settings)
+        self.limiter = RateLimiter(
+            api_key=settings.rate_limit_api_key,
+            session=settings.rate_limit_session,
+            ip=settings.rate_limit_ip,
+            storage_url=settings.rate_limit_storage_url,
+            enabled=settings.rate_limit_enabled,
+        )
         self._openapi: tuple[float, dict[str, Any]] | None = None
 
     async def proxy(self, request: Request) -> Response:
@@ -45,12 +54,22 @@ class Gateway:
         service = service_for(path)
         if service is None:
             raise NotFound("resource_not_found", "Not found.")
-        identity = await self.authenticator.authenticate(
-            request.headers.get("authorization"), path
+        scope = request.scope
+        method = request.method
+        identity = await self.authenticator.authenticate(request.headers.get("authorization"), path)
+        state = self.authenticator.state
+        check_access(identity, method, path, scope.get(CROSS_ORIGIN_KEY), state)
+        peer = request.client.host if request.client else None
+        if identity.principal_type == "anonymous":
+            ip = client_ip(
+                peer, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy_count
+            )
+        else:
+            ip = None
+        await self.limiter.check(
+            identity, path, ip, state.org(identity.org_id).rate_limits if identity.org_id else {}
         )
-        headers = forwarded_headers(
-            request.scope["headers"], request.client.host if request.client else None
-        )
+        headers = forwarded_headers(scope["headers"], peer)
         headers[IDENTITY_HEADER] = sign_identity(identity, self.settings.internal_secret)
         request_id = request_id_of(request)
         if request_id:
@@ -63,6 +82,7 @@ class Gateway:
             headers,
             await request.body(),
         )
+        self.authenticator.revoked_here(service, method, path, status)
         response = Response(content=body, status_code=status)
         response.raw_headers = [
             (k.lower().encode("latin-1"), v.encode("latin-1"))
@@ -81,7 +101,11 @@ class Gateway:
 
         names = list(self.pool.base)
         results = await asyncio.gather(*(check(n) for n in names))
-        return dict(zip(names, results, strict=True))
+        checks = dict(zip(names, results, strict=True))
+        # Session tokens cannot be judged before the revocation set is loaded.
+        if checks.get("tokens") == "ok" and not self.authenticator.state.loaded:
+            checks["tokens"] = "loading"
+        return checks
 
     async def openapi(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -149,12 +173,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="BOS API")
 
-    app.add_api_route(
-        "/{path:path}", gateway.proxy, methods=PROXY_METHODS, include_in_schema=False
-    )
+    app.add_api_route("/{path:path}", gateway.proxy, methods=PROXY_METHODS, include_in_schema=False)
     install_error_handlers(app)
     instrument_app(app, "gateway")
     app.add_middleware(MetricsMiddleware, service="gateway")
+    app.add_middleware(CorsMiddleware, state=gateway.authenticator.state)
     app.add_middleware(RequestContextMiddleware)
     return app
 

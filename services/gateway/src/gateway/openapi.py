@@ -46,7 +46,9 @@ def _rename_clashing_schemas(
         return doc
     text = json.dumps(doc)
     for name in clashes:
-        text = text.replace(f'"#/components/schemas/{name}"', f'"#/components/schemas/{service}_{name}"')
+        text = text.replace(
+            f'"#/components/schemas/{name}"', f'"#/components/schemas/{service}_{name}"'
+        )
     renamed: dict[str, Any] = json.loads(text)
     schemas = renamed["components"]["schemas"]
     for name in clashes:

@@ -7,8 +7,6 @@ uses it. Bodies are small JSON documents, so they are read whole, not streamed.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
@@ -19,8 +17,16 @@ from bos_common.errors import ServiceUnavailable
 # Never forwarded in either direction (RFC 9110 7.6.1), plus what aiohttp sets itself.
 HOP_BY_HOP = frozenset(
     {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
     }
 )
 INTERNAL_PREFIX = "x-bos-"
@@ -35,11 +41,16 @@ class UpstreamPool:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
-            limit=self._pool_size, limit_per_host=self._pool_size, keepalive_timeout=30,
-            ttl_dns_cache=300, enable_cleanup_closed=True,
+            limit=self._pool_size,
+            limit_per_host=self._pool_size,
+            keepalive_timeout=30,
+            ttl_dns_cache=300,
+            enable_cleanup_closed=True,
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False,
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
         )
 
@@ -71,7 +82,7 @@ class UpstreamPool:
                 payload = await resp.read()
                 out = [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP]
                 return resp.status, out, payload
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             raise ServiceUnavailable(
                 "upstream_unavailable",
                 "The service is temporarily unavailable, please retry.",

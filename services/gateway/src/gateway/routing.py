@@ -35,3 +35,37 @@ def service_for(path: str) -> str | None:
 def is_public_path(path: str) -> bool:
     """Paths a service may publish in the merged OpenAPI (never /internal ones)."""
     return service_for(path) is not None
+
+
+# What a browser credential may reach (API.md "Principals"): a session token the checkout
+# and the catalog's reads; a portal token only the portal. Value: the methods allowed
+# (None: any). Everything else is 403 for them, whatever the service would say.
+_READS = frozenset({"GET", "HEAD"})
+SCOPE_ROUTES: dict[str, dict[tuple[str, str], frozenset[str] | None]] = {
+    "session": {
+        ("v1", "checkout-sessions"): None,
+        ("v1", "products"): _READS,
+        ("v1", "prices"): _READS,
+        ("v1", "coupons"): _READS,
+        ("checkout", "*"): None,
+        ("sdk", "*"): None,
+    },
+    "portal": {
+        ("v1", "portal"): None,
+        ("portal", "*"): None,
+    },
+}
+
+
+def scope_allows(scope: str, method: str, path: str) -> bool:
+    routes = SCOPE_ROUTES.get(scope)
+    if routes is None:
+        return False
+    parts = path.lstrip("/").split("/", 2)
+    first = parts[0]
+    second = parts[1] if len(parts) > 1 else ""
+    key = (first, second) if (first, second) in routes else (first, "*")
+    if key not in routes:
+        return False
+    methods = routes[key]
+    return methods is None or method in methods

@@ -1,21 +1,33 @@
-"""Assembly only: settings, runtime, consumers, routes."""
+"""Assembly only: settings, runtime, consumers, workers, routes."""
 
 from fastapi import FastAPI
 
-from bos_common.app import ServiceRuntime
-
-from subscriptions import consumers, models
+from subscriptions import consumers
 from subscriptions.api import router
+from subscriptions.clock import Clock
+from subscriptions.notifications import notification_loop
+from subscriptions.runtime import SubscriptionsRuntime
+from subscriptions.scheduler import scheduler_loop
 from subscriptions.settings import SubscriptionsSettings
 
 
-def build_runtime(settings: SubscriptionsSettings | None = None) -> ServiceRuntime:
-    runtime = ServiceRuntime(settings or SubscriptionsSettings(), metadata=models.metadata)
+def build_runtime(settings: SubscriptionsSettings | None = None, *,
+                  clock: Clock | None = None) -> SubscriptionsRuntime:
+    runtime = SubscriptionsRuntime(settings or SubscriptionsSettings(), clock=clock)
     consumers.register(runtime)
+
+    @runtime.worker
+    async def billing_scheduler() -> None:
+        await scheduler_loop(runtime)
+
+    @runtime.worker
+    async def customer_notifications() -> None:
+        await notification_loop(runtime)
+
     return runtime
 
 
-def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
+def create_app(runtime: SubscriptionsRuntime | None = None) -> FastAPI:
     return (runtime or build_runtime()).create_app(router)
 
 

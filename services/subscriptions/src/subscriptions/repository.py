@@ -1,10 +1,47 @@
 """All SQL of the subscriptions service."""
 
-from sqlalchemy import func, select
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
-from subscriptions.models import payments_received
+from bos_common.events import Envelope, Event
+from bos_common.outbox import notify_channel
+from bos_common.telemetry import current_traceparent
+from subscriptions.models import (
+    LIVE_STATUSES,
+    invoice_attempts,
+    invoice_sequences,
+    invoices,
+    notifications,
+    organizations,
+    outbox,
+    payments_received,
+    subscription_checkouts,
+    subscriptions,
+    trial_history,
+)
+
+Row = dict[str, Any]
+
+
+def _one(result: Any) -> Row | None:
+    row = result.first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _all(result: Any) -> list[Row]:
+    return [dict(r._mapping) for r in result.all()]
+
+
+# --- walking skeleton -----------------------------------------------------------------
 
 
 async def insert_payment_received(session: AsyncSession, **values: object) -> None:
@@ -14,3 +51,392 @@ async def insert_payment_received(session: AsyncSession, **values: object) -> No
 async def count_payments_received(session: AsyncSession, payment_intent_id: str) -> int:
     stmt = select(func.count()).where(payments_received.c.payment_intent_id == payment_intent_id)
     return int((await session.execute(stmt)).scalar_one())
+
+
+# --- outbox (batched) -------------------------------------------------------------------
+
+
+async def publish_many(session: AsyncSession, producer: str,
+                       events: Sequence[tuple[Event, str | None]]) -> None:
+    """Write many events to the outbox in one statement (the scheduler issues thousands of
+    invoices per transaction; one NOTIFY wakes the relay on commit)."""
+    if not events:
+        return
+    traceparent = current_traceparent()
+    rows = []
+    for event, org_id in events:
+        env = Envelope.wrap(event, producer=producer, org_id=org_id, traceparent=traceparent)
+        rows.append({"event_id": env.event_id, "event_type": env.event_type, "org_id": org_id,
+                     "envelope": env.model_dump(mode="json")})
+    await session.execute(insert(outbox), rows)
+    await session.execute(text("SELECT pg_notify(:c, '')"),
+                          {"c": notify_channel(outbox.schema or "public")})
+
+
+# --- subscriptions ------------------------------------------------------------------------
+
+
+async def insert_subscription(session: AsyncSession, values: Row) -> None:
+    await session.execute(insert(subscriptions).values(**values))
+
+
+async def get_subscription(session: AsyncSession, sub_id: str, *, org_id: str | None = None,
+                           customer_id: str | None = None, lock: bool = False) -> Row | None:
+    stmt = select(subscriptions).where(subscriptions.c.id == sub_id)
+    if org_id is not None:
+        stmt = stmt.where(subscriptions.c.org_id == org_id)
+    if customer_id is not None:
+        stmt = stmt.where(subscriptions.c.customer_id == customer_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return _one(await session.execute(stmt))
+
+
+async def update_subscription(session: AsyncSession, sub_id: str, values: Row) -> None:
+    if values:
+        await session.execute(
+            update(subscriptions).where(subscriptions.c.id == sub_id).values(**values))
+
+
+async def update_subscriptions_bulk(session: AsyncSession, rows: list[Row]) -> None:
+    """executemany of per-row updates, grouped by the set of columns they change."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        cols = tuple(sorted(k for k in row if k != "id"))
+        if cols:
+            groups.setdefault(cols, []).append(row)
+    for cols, group in groups.items():
+        stmt = (update(subscriptions)
+                .where(subscriptions.c.id == bindparam("b_id"))
+                .values({c: bindparam(f"b_{c}") for c in cols}))
+        params = [{f"b_{k}": v for k, v in r.items()} for r in group]
+        await session.execute(stmt, params)
+
+
+async def live_subscription(session: AsyncSession, org_id: str, customer_id: str,
+                            product_id: str, *, lock: bool = False) -> Row | None:
+    stmt = select(subscriptions).where(
+        subscriptions.c.org_id == org_id,
+        subscriptions.c.customer_id == customer_id,
+        subscriptions.c.product_id == product_id,
+        subscriptions.c.status.in_(LIVE_STATUSES),
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return _one(await session.execute(stmt))
+
+
+async def last_canceled_free(session: AsyncSession, org_id: str, customer_id: str,
+                             product_id: str) -> Row | None:
+    stmt = (select(subscriptions)
+            .where(subscriptions.c.org_id == org_id,
+                   subscriptions.c.customer_id == customer_id,
+                   subscriptions.c.product_id == product_id,
+                   subscriptions.c.status == "canceled",
+                   subscriptions.c.is_free.is_(True))
+            .order_by(subscriptions.c.ended_at.desc().nulls_last())
+            .limit(1)
+            .with_for_update())
+    return _one(await session.execute(stmt))
+
+
+async def live_free_subscriptions(session: AsyncSession, org_id: str, customer_id: str,
+                                  *, except_id: str) -> list[Row]:
+    stmt = (select(subscriptions)
+            .where(subscriptions.c.org_id == org_id,
+                   subscriptions.c.customer_id == customer_id,
+                   subscriptions.c.is_free.is_(True),
+                   subscriptions.c.status.in_(LIVE_STATUSES),
+                   subscriptions.c.id != except_id)
+            .order_by(subscriptions.c.id)
+            .with_for_update())
+    return _all(await session.execute(stmt))
+
+
+async def customer_subscriptions(session: AsyncSession, org_id: str, customer_id: str,
+                                 *, statuses: Iterable[str] | None = None,
+                                 lock: bool = False) -> list[Row]:
+    stmt = select(subscriptions).where(subscriptions.c.org_id == org_id,
+                                       subscriptions.c.customer_id == customer_id)
+    if statuses is not None:
+        stmt = stmt.where(subscriptions.c.status.in_(list(statuses)))
+    stmt = stmt.order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
+    if lock:
+        stmt = stmt.with_for_update()
+    return _all(await session.execute(stmt))
+
+
+async def subscriptions_of_customer_any_org(session: AsyncSession, customer_id: str,
+                                            *, lock: bool = False) -> list[Row]:
+    stmt = select(subscriptions).where(subscriptions.c.customer_id == customer_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return _all(await session.execute(stmt))
+
+
+async def _page(session: AsyncSession, table: Any, stmt: Select[Any], org_id: str,
+                limit: int, starting_after: str | None) -> tuple[list[Row], bool]:
+    """Newest first; `starting_after` is the id of the last item of the previous page."""
+    if starting_after:
+        cursor = (await session.execute(
+            select(table.c.created_at, table.c.id)
+            .where(table.c.id == starting_after, table.c.org_id == org_id))).first()
+        if cursor is None:
+            return [], False
+        stmt = stmt.where(tuple_(table.c.created_at, table.c.id) < tuple_(cursor[0], cursor[1]))
+    stmt = stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+    rows = _all(await session.execute(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+async def list_subscriptions(session: AsyncSession, org_id: str, *, customer_id: str | None,
+                             external_user_id: str | None, status: str | None, limit: int,
+                             starting_after: str | None) -> tuple[list[Row], bool]:
+    stmt = select(subscriptions).where(subscriptions.c.org_id == org_id)
+    if customer_id:
+        stmt = stmt.where(subscriptions.c.customer_id == customer_id)
+    if external_user_id:
+        stmt = stmt.where(subscriptions.c.external_user_id == external_user_id)
+    if status:
+        stmt = stmt.where(subscriptions.c.status == status)
+    return await _page(session, subscriptions, stmt, org_id, limit, starting_after)
+
+
+async def entitled_subscriptions(session: AsyncSession, org_id: str, *,
+                                 customer_id: str | None, external_user_id: str | None
+                                 ) -> list[Row]:
+    cols = [subscriptions.c.id, subscriptions.c.customer_id, subscriptions.c.external_user_id,
+            subscriptions.c.product_id, subscriptions.c.product_name, subscriptions.c.status,
+            subscriptions.c.features, subscriptions.c.current_period_end,
+            subscriptions.c.trial_end, subscriptions.c.cancel_at_period_end,
+            subscriptions.c.past_due_since]
+    stmt = select(*cols).where(subscriptions.c.org_id == org_id,
+                               subscriptions.c.status.in_(("trialing", "active", "past_due")))
+    if customer_id:
+        stmt = stmt.where(subscriptions.c.customer_id == customer_id)
+    if external_user_id:
+        stmt = stmt.where(subscriptions.c.external_user_id == external_user_id)
+    return _all(await session.execute(stmt))
+
+
+async def claim_checkout(session: AsyncSession, checkout_id: str, org_id: str | None,
+                         subscription_id: str | None, outcome: str) -> bool:
+    result = await session.execute(
+        insert(subscription_checkouts)
+        .values(checkout_id=checkout_id, org_id=org_id, subscription_id=subscription_id,
+                outcome=outcome)
+        .on_conflict_do_nothing()
+        .returning(subscription_checkouts.c.checkout_id))
+    return result.first() is not None
+
+
+async def set_checkout_subscription(session: AsyncSession, checkout_id: str,
+                                    subscription_id: str, outcome: str) -> None:
+    await session.execute(
+        update(subscription_checkouts).where(subscription_checkouts.c.checkout_id == checkout_id)
+        .values(subscription_id=subscription_id, outcome=outcome))
+
+
+# --- trials ---------------------------------------------------------------------------
+
+
+async def trial_used(session: AsyncSession, org_id: str, product_id: str, *,
+                     customer_id: str | None, email: str | None,
+                     card_fingerprint: str | None) -> str | None:
+    """Why this customer cannot have another trial of the product (None: eligible)."""
+    checks = []
+    if customer_id:
+        checks.append(("customer", trial_history.c.customer_id == customer_id))
+    if email:
+        checks.append(("email", trial_history.c.email == email.strip().lower()))
+    if card_fingerprint:
+        checks.append(("card", trial_history.c.card_fingerprint == card_fingerprint))
+    if not checks:
+        return None
+    stmt = (select(trial_history.c.customer_id, trial_history.c.email,
+                   trial_history.c.card_fingerprint)
+            .where(trial_history.c.org_id == org_id, trial_history.c.product_id == product_id,
+                   or_(*(c for _, c in checks)))
+            .limit(1))
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    if customer_id and row.customer_id == customer_id:
+        return "customer"
+    if email and row.email == email.strip().lower():
+        return "email"
+    return "card"
+
+
+async def insert_trial_history(session: AsyncSession, values: Row) -> None:
+    await session.execute(insert(trial_history).values(**values))
+
+
+# --- invoices ----------------------------------------------------------------------------
+
+
+def invoice_number(org_id: str, n: int) -> str:
+    prefix = org_id.removeprefix("org_")[:8].upper() or "INV"
+    return f"{prefix}-{n:06d}"
+
+
+async def allocate_invoice_numbers(session: AsyncSession, org_id: str, count: int) -> int:
+    """Reserve `count` consecutive numbers for `org_id`; returns the first. The row lock
+    is held to commit, so numbers are gap-free and strictly increasing per organization."""
+    result = await session.execute(
+        insert(invoice_sequences).values(org_id=org_id, last_number=count)
+        .on_conflict_do_update(
+            index_elements=[invoice_sequences.c.org_id],
+            set_={"last_number": invoice_sequences.c.last_number + count})
+        .returning(invoice_sequences.c.last_number))
+    last = int(result.scalar_one())
+    return last - count + 1
+
+
+async def insert_invoices(session: AsyncSession, rows: list[Row]) -> None:
+    if rows:
+        await session.execute(insert(invoices), rows)
+
+
+async def get_invoice(session: AsyncSession, invoice_id: str, *, org_id: str | None = None,
+                      customer_id: str | None = None, lock: bool = False) -> Row | None:
+    stmt = select(invoices).where(invoices.c.id == invoice_id)
+    if org_id is not None:
+        stmt = stmt.where(invoices.c.org_id == org_id)
+    if customer_id is not None:
+        stmt = stmt.where(invoices.c.customer_id == customer_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return _one(await session.execute(stmt))
+
+
+async def update_invoice(session: AsyncSession, invoice_id: str, values: Row) -> None:
+    if values:
+        await session.execute(update(invoices).where(invoices.c.id == invoice_id).values(**values))
+
+
+async def list_invoices(session: AsyncSession, org_id: str, *, customer_id: str | None,
+                        subscription_id: str | None, limit: int,
+                        starting_after: str | None) -> tuple[list[Row], bool]:
+    stmt = select(invoices).where(invoices.c.org_id == org_id)
+    if customer_id:
+        stmt = stmt.where(invoices.c.customer_id == customer_id)
+    if subscription_id:
+        stmt = stmt.where(invoices.c.subscription_id == subscription_id)
+    return await _page(session, invoices, stmt, org_id, limit, starting_after)
+
+
+async def insert_attempt(session: AsyncSession, values: Row) -> None:
+    await session.execute(insert(invoice_attempts).values(**values).on_conflict_do_nothing())
+
+
+async def list_payments(session: AsyncSession, org_id: str, customer_id: str, limit: int,
+                        starting_after: str | None) -> tuple[list[Row], bool]:
+    stmt = (select(invoice_attempts, invoices.c.number, invoices.c.subscription_id)
+            .join(invoices, invoices.c.id == invoice_attempts.c.invoice_id)
+            .where(invoice_attempts.c.org_id == org_id,
+                   invoice_attempts.c.customer_id == customer_id))
+    if starting_after:
+        inv_id, _, attempt = starting_after.partition(":")
+        cursor = (await session.execute(
+            select(invoice_attempts.c.created_at).where(
+                invoice_attempts.c.invoice_id == inv_id,
+                invoice_attempts.c.attempt == int(attempt or 0)))).first()
+        if cursor is None:
+            return [], False
+        stmt = stmt.where(invoice_attempts.c.created_at < cursor[0])
+    stmt = stmt.order_by(invoice_attempts.c.created_at.desc()).limit(limit + 1)
+    rows = _all(await session.execute(stmt))
+    return rows[:limit], len(rows) > limit
+
+
+# --- organizations ------------------------------------------------------------------------
+
+
+async def upsert_organization(session: AsyncSession, org_id: str, name: str, version: int,
+                              updated_at: datetime) -> None:
+    stmt = insert(organizations).values(org_id=org_id, name=name, version=version,
+                                        updated_at=updated_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[organizations.c.org_id],
+        set_={"name": stmt.excluded.name, "version": stmt.excluded.version,
+              "updated_at": stmt.excluded.updated_at},
+        where=organizations.c.version < stmt.excluded.version)
+    await session.execute(stmt)
+
+
+async def organization_name(session: AsyncSession, org_id: str) -> str | None:
+    return (await session.execute(
+        select(organizations.c.name).where(organizations.c.org_id == org_id))).scalar()
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+async def enqueue_notifications(session: AsyncSession, rows: list[Row]) -> None:
+    if rows:
+        await session.execute(insert(notifications).on_conflict_do_nothing(
+            index_elements=[notifications.c.dedupe_key]), rows)
+
+
+async def claim_notifications(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
+    stmt = (select(notifications)
+            .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= now)
+            .order_by(notifications.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True))
+    return _all(await session.execute(stmt))
+
+
+async def update_notification(session: AsyncSession, notification_id: uuid.UUID,
+                              values: Row) -> None:
+    await session.execute(
+        update(notifications).where(notifications.c.id == notification_id).values(**values))
+
+
+# --- scheduler ---------------------------------------------------------------------------
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[tuple[Row, Row | None]]:
+    """Due subscriptions (locked, skipping rows another replica holds) with their pending
+    invoice."""
+    due = (select(subscriptions.c.id)
+           .where(subscriptions.c.next_action_at <= now)
+           .order_by(subscriptions.c.next_action_at)
+           .limit(limit)
+           .with_for_update(skip_locked=True)
+           .cte("due"))
+    subs = _all(await session.execute(
+        select(subscriptions).where(subscriptions.c.id.in_(select(due.c.id)))))
+    pending = [s["pending_invoice_id"] for s in subs if s.get("pending_invoice_id")]
+    by_id: dict[str, Row] = {}
+    if pending:
+        for inv in _all(await session.execute(
+                select(invoices).where(invoices.c.id.in_(pending)).with_for_update())):
+            by_id[inv["id"]] = inv
+    return [(s, by_id.get(s.get("pending_invoice_id") or "")) for s in subs]
+
+
+async def update_invoices_bulk(session: AsyncSession, rows: list[Row]) -> None:
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        cols = tuple(sorted(k for k in row if k != "id"))
+        if cols:
+            groups.setdefault(cols, []).append(row)
+    for cols, group in groups.items():
+        stmt = (update(invoices)
+                .where(invoices.c.id == bindparam("b_id"))
+                .values({c: bindparam(f"b_{c}") for c in cols}))
+        await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in group])
+
+
+async def active_products(session: AsyncSession, org_id: str | None,
+                          customer_id: str) -> list[Row]:
+    stmt = select(subscriptions.c.id, subscriptions.c.org_id, subscriptions.c.product_id,
+                  subscriptions.c.status, subscriptions.c.is_free).where(
+        subscriptions.c.customer_id == customer_id,
+        subscriptions.c.status.in_(LIVE_STATUSES))
+    if org_id:
+        stmt = stmt.where(subscriptions.c.org_id == org_id)
+    return _all(await session.execute(stmt))
+

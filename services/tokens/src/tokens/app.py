@@ -1,20 +1,23 @@
-"""Assembly only: settings, runtime, consumers, routes."""
+"""Assembly only: settings, runtime, workers, routes."""
 
 from fastapi import FastAPI
 
 from bos_common.app import ServiceRuntime
-
-from tokens import models
+from tokens import internal_api, models, worker
 from tokens.api import router
 from tokens.settings import TokensSettings
 
 
 def build_runtime(settings: TokensSettings | None = None) -> ServiceRuntime:
-    return ServiceRuntime(settings or TokensSettings(), metadata=models.metadata)
+    settings = settings or TokensSettings()
+    settings.session_keys()  # fail at start on a malformed BOS_SESSION_SECRETS
+    runtime = ServiceRuntime(settings, metadata=models.metadata)
+    worker.register(runtime)
+    return runtime
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    return (runtime or build_runtime()).create_app(router)
+    return (runtime or build_runtime()).create_app(router, internal_api.router)
 
 
 def __getattr__(name: str) -> FastAPI:
