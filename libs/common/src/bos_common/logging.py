@@ -169,8 +169,8 @@ def _add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return event_dict
 
 
-# Read at log time, not captured at configure time: loggers cached by structlog before a
-# second configure_logging() call still pick up the new name.
+# Read at log time, not captured in a closure: a later configure_logging() (tests build
+# many apps in one process) renames the service for every logger at once.
 _service: str = "unknown"
 
 

@@ -219,6 +219,17 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # Histogram.labels() costs a few microseconds (lock, validation); the label sets
+        # are few (routes x methods x statuses), so their children are cached here.
+        self._children: dict[tuple[str, str, str], Histogram] = {}
+
+    def _child(self, method: str, route: str, status: str) -> Histogram:
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = HTTP_REQUEST_DURATION.labels(self.service, method, route, status)
+            self._children[key] = child
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -237,13 +248,13 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_recording_status)
         finally:
+            elapsed = time.perf_counter() - started
             method = scope.get("method", "")
-            HTTP_REQUEST_DURATION.labels(
-                self.service,
+            self._child(
                 method if method in _KNOWN_METHODS else "OTHER",
                 route_template(scope),
                 str(status),
-            ).observe(time.perf_counter() - started)
+            ).observe(elapsed)
 
 
 def _registry() -> CollectorRegistry:
