@@ -14,7 +14,6 @@ if ! wait_http "$GATEWAY_URL/readyz" "${BOS_READY_TIMEOUT:-60}"; then
   tail -n 5 "$LOG_DIR"/*.log >&2 || true
   exit 1
 fi
-if [ -x "$VENV/bin/bos-seed" ] && [ "${BOS_SEED:-1}" = 1 ]; then "$VENV/bin/bos-seed"; fi
 cat <<MSG
 
 BOS is up ($PROFILE profile)
@@ -26,3 +25,6 @@ BOS is up ($PROFILE profile)
   logs             $LOG_DIR   (make logs)
   stop             make down
 MSG
+if [ "${BOS_SEED:-1}" = 1 ]; then
+  BOS_STATE_DIR="$STATE_DIR" "$VENV/bin/python" "$ROOT/scripts/seed_demo.py" || { log "demo seeding failed"; exit 1; }
+fi

@@ -104,7 +104,9 @@ async def cancel_checkout_session(
     client_secret: ClientSecret = None,
 ) -> CheckoutSessionOut:
     row = await service.load_checkout(session, identity, checkout_id, client_secret)
-    return service.checkout_out(runtime, await service.cancel_checkout(session, row))
+    canceled = await service.cancel_checkout(session, row)
+    await service.release_coupon(runtime, canceled)
+    return service.checkout_out(runtime, canceled)
 
 
 @router.get("/v1/customers", response_model=CustomerList)

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bos_common.auth import Identity
 from bos_common.events import AppliedCoupon, PriceSnapshot
 from bos_common.internal import InternalClient
 
@@ -32,10 +31,6 @@ class OrganizationBilling:
     payout_schedule: dict[str, Any]
 
 
-def _org_identity(org_id: str) -> Identity:
-    return Identity(principal_type="service", principal_id="checkout", org_id=org_id)
-
-
 class CatalogClient:
     def __init__(self, client: InternalClient) -> None:
         self._client = client
@@ -43,17 +38,28 @@ class CatalogClient:
     async def price_snapshot(self, org_id: str, price_id: str) -> PriceSnapshot:
         """Raises the catalog's own errors (product_not_found, price_not_available, ...)."""
         _, body = await self._client.request(
-            "GET", f"/internal/prices/{price_id}/snapshot", on_behalf_of=_org_identity(org_id)
+            "GET", f"/internal/orgs/{org_id}/prices/{price_id}/snapshot"
         )
-        return PriceSnapshot.model_validate(body)
+        return PriceSnapshot.model_validate(body["snapshot"])
 
-    async def evaluate_coupon(
-        self, org_id: str, code: str, price: PriceSnapshot, *, customer_is_new: bool
+    async def reserve_coupon(
+        self,
+        org_id: str,
+        code: str,
+        price: PriceSnapshot,
+        *,
+        checkout_id: str,
+        customer_id: str,
+        customer_is_new: bool,
+        ttl_seconds: int,
     ) -> CouponOutcome:
-        """The discount on `price`, or the catalog's reason the coupon does not apply."""
+        """The discount on `price`, holding one of the coupon's redemptions for this
+        checkout until it completes (then redeemed) or the hold lapses, so
+        `max_redemptions` holds under concurrency; or the catalog's reason it does not
+        apply (invalid_coupon, coupon_expired, coupon_not_applicable, ...)."""
         _, body = await self._client.request(
             "POST",
-            "/internal/coupons/evaluate",
+            f"/internal/orgs/{org_id}/coupons/reserve",
             json={
                 "code": code,
                 "price_id": price.price_id,
@@ -61,12 +67,19 @@ class CatalogClient:
                 "amount": price.amount,
                 "currency": price.currency,
                 "customer_is_new": customer_is_new,
+                "checkout_id": checkout_id,
+                "customer_id": customer_id,
+                "ttl_seconds": ttl_seconds,
             },
-            on_behalf_of=_org_identity(org_id),
         )
         return CouponOutcome(
             coupon=AppliedCoupon.model_validate(body["coupon"]),
             amount_discount=int(body["amount_discount"]),
+        )
+
+    async def release_coupon(self, org_id: str, checkout_id: str) -> None:
+        await self._client.request(
+            "POST", f"/internal/orgs/{org_id}/coupons/release", json={"checkout_id": checkout_id}
         )
 
 
@@ -97,8 +110,6 @@ class SubscriptionsClient:
 
     async def active_product_ids(self, org_id: str, customer_id: str) -> set[str]:
         _, body = await self._client.request(
-            "GET",
-            f"/internal/customers/{customer_id}/active-products",
-            on_behalf_of=_org_identity(org_id),
+            "GET", f"/internal/customers/{customer_id}/active-products", params={"org_id": org_id}
         )
         return set(body.get("product_ids", []))

@@ -152,7 +152,7 @@ async def set_coupon(
     )
 
 
-async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[str]:
+async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[Row[Any]]:
     due = (
         select(cs.c.id)
         .where(cs.c.status == "open", cs.c.expires_at <= now)
@@ -164,9 +164,9 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
         update(cs)
         .where(cs.c.id.in_(due), cs.c.status == "open")
         .values(status="expired", updated_at=func.now())
-        .returning(cs.c.id)
+        .returning(cs.c.id, cs.c.org_id, cs.c.coupon)
     )
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(stmt)).all())
 
 
 # --- payments --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +15,11 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
+from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
 from bos_common.ids import new_id
 from checkout import errors, repository
+from checkout.clients import CouponOutcome
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
     CheckoutSessionOut,
@@ -26,6 +29,12 @@ from checkout.schemas import (
     ProductOut,
     TrialOut,
 )
+
+log = logging.getLogger("checkout")
+
+# A coupon's hold outlives the checkout a little, so it never lapses while a payment
+# is still being confirmed at the last minute.
+COUPON_HOLD_MARGIN_SECONDS = 3600
 
 
 def utcnow() -> datetime:
@@ -127,14 +136,13 @@ async def create_checkout(
     )
     if price.product_id in await runtime.subscriptions.active_product_ids(org_id, customer.id):
         raise errors.already_subscribed()
+    checkout_id = new_id("cs")
     coupon, discount = None, 0
     if body.coupon_code:
-        is_new = not await repository.customer_has_paid_before(session, customer.id)
-        outcome = await runtime.catalog.evaluate_coupon(
-            org_id, body.coupon_code, price, customer_is_new=is_new
+        outcome = await _reserve_coupon(
+            runtime, session, org_id, checkout_id, customer.id, body.coupon_code, price
         )
         coupon, discount = outcome.coupon, outcome.amount_discount
-    checkout_id = new_id("cs")
     client_secret = new_client_secret(checkout_id)
     row = await repository.insert_checkout(
         session,
@@ -159,6 +167,40 @@ async def create_checkout(
     return row, client_secret
 
 
+async def _reserve_coupon(
+    runtime: CheckoutRuntime,
+    session: AsyncSession,
+    org_id: str,
+    checkout_id: str,
+    customer_id: str,
+    code: str,
+    price: PriceSnapshot,
+) -> CouponOutcome:
+    """Catalog decides whether the coupon applies (with the customer's newness) and holds
+    a redemption for this checkout for as long as the checkout can be paid."""
+    is_new = not await repository.customer_has_paid_before(session, customer_id)
+    return await runtime.catalog.reserve_coupon(
+        org_id,
+        code,
+        price,
+        checkout_id=checkout_id,
+        customer_id=customer_id,
+        customer_is_new=is_new,
+        ttl_seconds=runtime.settings.checkout_ttl_seconds + COUPON_HOLD_MARGIN_SECONDS,
+    )
+
+
+async def release_coupon(runtime: CheckoutRuntime, row: Row[Any]) -> None:
+    """Give back a canceled or expired checkout's held redemption. Best effort: the
+    hold lapses by itself at the checkout's expiry."""
+    if row.coupon is None:
+        return
+    try:
+        await runtime.catalog.release_coupon(row.org_id, row.id)
+    except BOSError as exc:
+        log.warning("could not release the coupon of %s now: %s", row.id, exc.message)
+
+
 async def apply_coupon(
     runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any], code: str
 ) -> Row[Any]:
@@ -168,8 +210,9 @@ async def apply_coupon(
     if row.coupon is not None:
         raise errors.coupon_already_applied()
     price = PriceSnapshot.model_validate(row.price)
-    is_new = not await repository.customer_has_paid_before(session, row.customer_id)
-    outcome = await runtime.catalog.evaluate_coupon(row.org_id, code, price, customer_is_new=is_new)
+    outcome = await _reserve_coupon(
+        runtime, session, row.org_id, row.id, row.customer_id, code, price
+    )
     figures = amounts(price, outcome.amount_discount)
     updated = await repository.set_coupon(
         session,

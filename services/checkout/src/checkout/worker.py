@@ -17,7 +17,10 @@ log = logging.getLogger("checkout.worker")
 
 async def expire_once(runtime: CheckoutRuntime) -> int:
     async with runtime.db.transaction() as s:
-        return len(await repository.expire_due(s, service.utcnow()))
+        expired = await repository.expire_due(s, service.utcnow())
+    for row in expired:
+        await service.release_coupon(runtime, row)
+    return len(expired)
 
 
 async def release_transfers_once(runtime: CheckoutRuntime) -> int:
