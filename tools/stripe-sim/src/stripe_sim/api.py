@@ -1,0 +1,176 @@
+"""The ``/v1`` request pipeline: faults, authentication, ``Stripe-Account``, form decoding,
+``Idempotency-Key`` replay, the handler, ``expand[]`` and Stripe-shaped JSON errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import errors, expand, forms, ids
+from .idempotency import Entry, digest
+from .resources.common import Route
+from .sim import Ctx, Sim
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+log = logging.getLogger("stripe_sim.api")
+
+SECRET_PREFIXES = ("sk_test_", "rk_test_")
+PUBLISHABLE_PREFIX = "pk_test_"
+NO_KEY_MESSAGE = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+
+
+def json_response(
+    body: bytes, status: int, request_id: str, extra: dict[str, str] | None = None
+) -> Response:
+    headers = {"Request-Id": request_id, "Cache-Control": "no-cache, no-store"}
+    if extra:
+        headers.update(extra)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(exc: errors.StripeError, request_id: str) -> Response:
+    return json_response(orjson.dumps(exc.body()), exc.status, request_id, exc.headers or None)
+
+
+def _mask(key: str) -> str:
+    return key[:8] + "*" * max(len(key) - 12, 4) + key[-4:]
+
+
+def _api_key(request: Request, params: dict[str, Any]) -> str | None:
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            return value.strip()
+        if scheme == "basic":
+            try:
+                decoded = base64.b64decode(value.strip()).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            return decoded.partition(":")[0]
+    key = params.pop("key", None)  # Stripe.js style: publishable key as a form field
+    return key if isinstance(key, str) else None
+
+
+def _authenticate(sim: Sim, request: Request, route: Route, params: dict[str, Any]) -> Ctx:
+    key = _api_key(request, params)
+    if not key:
+        raise errors.authentication(NO_KEY_MESSAGE)
+    publishable = key.startswith(PUBLISHABLE_PREFIX)
+    if not publishable and not key.startswith(SECRET_PREFIXES):
+        raise errors.authentication(f"Invalid API Key provided: {_mask(key)}")
+    if publishable and not route.publishable:
+        raise errors.authentication(
+            "This API call cannot be made with a publishable API key. Please use a secret API "
+            "key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys."
+        )
+    account = request.headers.get("stripe-account") or None
+    if account is not None:
+        found = sim.store.get(account, None)
+        if found is None or found.get("object") != "account":
+            raise errors.StripeError(
+                403,
+                "invalid_request_error",
+                f"The provided key '{_mask(key)}' does not have access to account '{account}' "
+                "(or that account does not exist). Application access may have been revoked.",
+                code="account_invalid",
+            )
+    return Ctx(
+        account=account,
+        publishable=publishable,
+        api_version=request.headers.get("stripe-version"),
+        base_url=f"{request.url.scheme}://{request.headers.get('host', '127.0.0.1')}",
+    )
+
+
+async def _read_params(request: Request) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    if request.method == "POST":
+        body = (await request.body()).decode()
+        if query:
+            body = f"{query}&{body}" if body else query
+        return forms.decode(body)
+    return forms.decode(query)
+
+
+def _render(sim: Sim, ctx: Ctx, result: dict[str, Any], params: dict[str, Any]) -> bytes:
+    paths = forms.Params(params).array("expand")
+    if paths:
+        result = expand.expand(result, [str(p) for p in paths], sim.store.get_any)
+    return orjson.dumps(result)
+
+
+def make_endpoint(sim: Sim, route: Route) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        request_id = ids.new_id("req", 14)
+        try:
+            return await _handle(sim, route, request, request_id)
+        except errors.StripeError as exc:
+            return error_response(exc, request_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", route.method, route.path)
+            return error_response(errors.api_error(), request_id)
+
+    return endpoint
+
+
+async def _handle(sim: Sim, route: Route, request: Request, request_id: str) -> Response:
+    faults = sim.faults
+    if faults.api_latency_ms:
+        await asyncio.sleep(faults.api_latency_ms / 1000)
+    if faults.should_fail_api():
+        raise errors.api_error("An unexpected error occurred (stripe-sim fault injection).")
+    params, pairs = await _read_params(request)
+    ctx = _authenticate(sim, request, route, params)
+    ctx.request_id = request_id
+    key = request.headers.get("idempotency-key") if request.method == "POST" else None
+    request_digest = ""
+    if key:
+        request_digest = digest(request.method, [kv for kv in pairs if kv[0] != "key"])
+        entry = sim.idempotency.lookup(ctx.account, key, request.url.path, request_digest)
+        if entry is not None:
+            return json_response(
+                entry.body,
+                entry.status,
+                entry.request_id,
+                {"Idempotency-Key": key, "Idempotent-Replayed": "true"},
+            )
+        ctx.idempotency_key = key
+    try:
+        result = route.handler(sim, ctx, forms.Params(params), **request.path_params)
+        status, body = 200, _render(sim, ctx, result, params)
+    except errors.StripeError as exc:
+        if not key or exc.status != 402:  # only executed requests are remembered
+            raise
+        status, body = exc.status, orjson.dumps(exc.body())
+    extra = {"Stripe-Version": ctx.api_version or sim.config.api_version}
+    if key:
+        entry = Entry(time.time(), request.url.path, request_digest, status, body, request_id)
+        sim.idempotency.save(ctx.account, key, entry)
+        extra["Idempotency-Key"] = key
+    return json_response(body, status, request_id, extra)
+
+
+async def unknown_route(request: Request) -> Response:
+    request_id = ids.new_id("req", 14)
+    exc = errors.invalid_request(
+        f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+        "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        status=404,
+    )
+    return error_response(exc, request_id)

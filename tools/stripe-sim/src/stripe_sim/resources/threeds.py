@@ -1,0 +1,79 @@
+"""3D Secure decisions and ``next_action`` payloads shared by PaymentIntents and SetupIntents."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+from urllib.parse import quote
+
+from .. import cards, errors, ids
+from ..forms import Params
+from ..sim import Ctx
+
+
+class Auth(enum.Enum):
+    NONE = "none"
+    CHALLENGE = "challenge"
+    #: off-session and the card needs the customer: fail with ``authentication_required``
+    DECLINE = "decline"
+
+
+def for_payment(spec: cards.CardSpec, *, off_session: bool, set_up: bool) -> Auth:
+    if spec.three_ds is cards.ThreeDS.NONE:
+        return Auth.NONE
+    if spec.three_ds is cards.ThreeDS.ALWAYS:
+        return Auth.DECLINE if off_session else Auth.CHALLENGE
+    if off_session:
+        return Auth.NONE if set_up else Auth.DECLINE
+    return Auth.CHALLENGE
+
+
+def for_setup(spec: cards.CardSpec) -> Auth:
+    return Auth.NONE if spec.three_ds is cards.ThreeDS.NONE else Auth.CHALLENGE
+
+
+def next_action(ctx: Ctx, intent_id: str, return_url: str | None, use_stripe_sdk: bool) -> Any:
+    url = f"{ctx.base_url}/_sim/3ds/{intent_id}"
+    if return_url and not use_stripe_sdk:
+        return {
+            "type": "redirect_to_url",
+            "redirect_to_url": {
+                "return_url": return_url,
+                "url": f"{url}?return_url={quote(return_url, safe='')}",
+            },
+        }
+    return {
+        "type": "use_stripe_sdk",
+        "use_stripe_sdk": {
+            "type": "three_d_secure_redirect",
+            "stripe_js": url,
+            "source": ids.new_id("src"),
+        },
+    }
+
+
+def check_return_url(intent: dict[str, Any], p: Params, ctx: Ctx) -> None:
+    """Stripe refuses a server-side confirm of an intent whose automatic payment methods allow
+    redirects unless a ``return_url`` is given (only when that was set explicitly)."""
+    apm = intent.get("automatic_payment_methods")
+    if ctx.publishable or not apm or not apm.get("enabled"):
+        return
+    if apm.get("allow_redirects") == "never" or p.string("return_url"):
+        return
+    kind = "Payment Intent" if intent["object"] == "payment_intent" else "Setup Intent"
+    raise errors.invalid_request(
+        f"A `return_url` must be specified because this {kind} is configured to automatically "
+        "accept the payment methods enabled in the Dashboard, some of which may require a full "
+        "page redirect to succeed. If you do not want to accept redirect-based payment methods, "
+        "set `automatic_payment_methods[enabled]` to `true` and "
+        "`automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and "
+        "Payment Intents.",
+        param="return_url",
+    )
+
+
+def automatic_payment_methods(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    enabled = str(value.get("enabled", "")).lower() == "true"
+    return {"allow_redirects": value.get("allow_redirects") or "always", "enabled": enabled}
