@@ -123,7 +123,8 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-", delete=False) as f:
         f.write(script)
         path = f.name
-    duration = f"{load.duration_s:g}s"
+    # wrk takes whole seconds (-d0.5s is a usage error).
+    duration = f"{max(1, round(load.duration_s))}s"
     cmd = [
         *pin_prefix(cpu),
         exe,
