@@ -73,7 +73,7 @@ from subscriptions.schemas import (
 router = APIRouter()
 
 
-def _rt(request: Request) -> SubscriptionsRuntime:
+async def _rt(request: Request) -> SubscriptionsRuntime:  # async: no threadpool hop
     runtime: SubscriptionsRuntime = request.app.state.runtime
     return runtime
 
@@ -96,16 +96,20 @@ def _portal(identity: Identity) -> tuple[str, str]:
     return identity.org_id, identity.customer_id
 
 
-async def _pdf(rt: SubscriptionsRuntime, session: Any, inv: dict[str, Any],
-               locale: str | None) -> Response:
+async def _pdf(
+    rt: SubscriptionsRuntime, session: Any, inv: dict[str, Any], locale: str | None
+) -> Response:
     try:
         loc = parse_locale(locale) if locale else rt.settings.invoice_locale
     except ValueError:
         raise InvalidRequest("invalid_locale", "Unknown locale.", param="locale") from None
     seller = await repository.organization_name(session, inv["org_id"]) or inv["org_id"]
     pdf = render_invoice_pdf(inv, seller=seller, locale=loc, font_path=rt.settings.invoice_font)
-    return Response(content=pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="invoice-{inv["number"]}.pdf"'})
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="invoice-{inv["number"]}.pdf"'},
+    )
 
 
 # --- API key: subscriptions -----------------------------------------------------------------
@@ -113,70 +117,125 @@ async def _pdf(rt: SubscriptionsRuntime, session: Any, inv: dict[str, Any],
 
 @router.get("/v1/subscriptions", response_model=SubscriptionList, summary="List subscriptions")
 async def list_subscriptions(
-    session: Session, identity: CurrentIdentity, customer_id: str | None = None,
-    external_user_id: str | None = None, status: str | None = None, limit: Limit = 20,
+    session: Session,
+    identity: CurrentIdentity,
+    customer_id: str | None = None,
+    external_user_id: str | None = None,
+    status: str | None = None,
+    limit: Limit = 20,
     starting_after: str | None = None,
 ) -> SubscriptionList:
     org = _org(identity)
     rows, more = await repository.list_subscriptions(
-        session, org, customer_id=customer_id, external_user_id=external_user_id,
-        status=status, limit=limit, starting_after=starting_after)
+        session,
+        org,
+        customer_id=customer_id,
+        external_user_id=external_user_id,
+        status=status,
+        limit=limit,
+        starting_after=starting_after,
+    )
     return SubscriptionList(data=[subscription_out(r) for r in rows], has_more=more)
 
 
-@router.get("/v1/subscriptions/{subscription_id}", response_model=Subscription,
-            summary="Retrieve a subscription")
-async def get_subscription(subscription_id: str, session: Session,
-                           identity: CurrentIdentity) -> Subscription:
-    return subscription_out(await service.get_subscription(session, _org(identity),
-                                                           subscription_id))
+@router.get(
+    "/v1/subscriptions/{subscription_id}",
+    response_model=Subscription,
+    summary="Retrieve a subscription",
+)
+async def get_subscription(
+    subscription_id: str, session: Session, identity: CurrentIdentity
+) -> Subscription:
+    return subscription_out(
+        await service.get_subscription(session, _org(identity), subscription_id)
+    )
 
 
-@router.post("/v1/subscriptions/{subscription_id}/cancel", response_model=Subscription,
-             summary="Cancel a subscription (at once, or at the period end)")
-async def cancel_subscription(subscription_id: str, session: Session, identity: CurrentIdentity,
-                              rt: Rt, body: Annotated[CancelRequest | None, Body()] = None
-                              ) -> Subscription:
+@router.post(
+    "/v1/subscriptions/{subscription_id}/cancel",
+    response_model=Subscription,
+    summary="Cancel a subscription (at once, or at the period end)",
+)
+async def cancel_subscription(
+    subscription_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    rt: Rt,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> Subscription:
     sub = await service.cancel_subscription(
-        rt, session, _org(identity), subscription_id,
-        at_period_end=(body or CancelRequest()).at_period_end)
+        rt,
+        session,
+        _org(identity),
+        subscription_id,
+        at_period_end=(body or CancelRequest()).at_period_end,
+    )
     return subscription_out(sub)
 
 
-@router.post("/v1/subscriptions/{subscription_id}/reactivate", response_model=Subscription,
-             summary="Undo a cancellation at period end")
-async def reactivate_subscription(subscription_id: str, session: Session,
-                                  identity: CurrentIdentity, rt: Rt) -> Subscription:
-    return subscription_out(await service.reactivate_subscription(rt, session, _org(identity),
-                                                                  subscription_id))
+@router.post(
+    "/v1/subscriptions/{subscription_id}/reactivate",
+    response_model=Subscription,
+    summary="Undo a cancellation at period end",
+)
+async def reactivate_subscription(
+    subscription_id: str, session: Session, identity: CurrentIdentity, rt: Rt
+) -> Subscription:
+    return subscription_out(
+        await service.reactivate_subscription(rt, session, _org(identity), subscription_id)
+    )
 
 
-@router.post("/v1/subscriptions/{subscription_id}/extend-trial", response_model=Subscription,
-             summary="Extend a trial by N days")
-async def extend_trial(subscription_id: str, body: ExtendTrialRequest, session: Session,
-                       identity: CurrentIdentity, rt: Rt) -> Subscription:
-    return subscription_out(await service.extend_trial(rt, session, _org(identity),
-                                                       subscription_id, body.days))
+@router.post(
+    "/v1/subscriptions/{subscription_id}/extend-trial",
+    response_model=Subscription,
+    summary="Extend a trial by N days",
+)
+async def extend_trial(
+    subscription_id: str,
+    body: ExtendTrialRequest,
+    session: Session,
+    identity: CurrentIdentity,
+    rt: Rt,
+) -> Subscription:
+    return subscription_out(
+        await service.extend_trial(rt, session, _org(identity), subscription_id, body.days)
+    )
 
 
-@router.post("/v1/subscriptions/{subscription_id}/end-trial", response_model=Subscription,
-             summary="End a trial now and charge the first period")
-async def end_trial(subscription_id: str, session: Session, identity: CurrentIdentity,
-                    rt: Rt) -> Subscription:
-    return subscription_out(await service.end_trial(rt, session, _org(identity),
-                                                    subscription_id))
+@router.post(
+    "/v1/subscriptions/{subscription_id}/end-trial",
+    response_model=Subscription,
+    summary="End a trial now and charge the first period",
+)
+async def end_trial(
+    subscription_id: str, session: Session, identity: CurrentIdentity, rt: Rt
+) -> Subscription:
+    return subscription_out(await service.end_trial(rt, session, _org(identity), subscription_id))
 
 
-@router.get("/v1/subscriptions/{subscription_id}/invoices", response_model=InvoiceList,
-            summary="A subscription's invoices")
-async def subscription_invoices(subscription_id: str, session: Session,
-                                identity: CurrentIdentity, limit: Limit = 20,
-                                starting_after: str | None = None) -> InvoiceList:
+@router.get(
+    "/v1/subscriptions/{subscription_id}/invoices",
+    response_model=InvoiceList,
+    summary="A subscription's invoices",
+)
+async def subscription_invoices(
+    subscription_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> InvoiceList:
     org = _org(identity)
     await service.get_subscription(session, org, subscription_id)
-    rows, more = await repository.list_invoices(session, org, customer_id=None,
-                                                subscription_id=subscription_id, limit=limit,
-                                                starting_after=starting_after)
+    rows, more = await repository.list_invoices(
+        session,
+        org,
+        customer_id=None,
+        subscription_id=subscription_id,
+        limit=limit,
+        starting_after=starting_after,
+    )
     return InvoiceList(data=[invoice_out(r) for r in rows], has_more=more)
 
 
@@ -184,19 +243,29 @@ async def subscription_invoices(subscription_id: str, session: Session,
 
 
 @router.get("/v1/invoices", response_model=InvoiceList, summary="List invoices")
-async def list_invoices(session: Session, identity: CurrentIdentity,
-                        customer_id: str | None = None, subscription_id: str | None = None,
-                        limit: Limit = 20, starting_after: str | None = None) -> InvoiceList:
+async def list_invoices(
+    session: Session,
+    identity: CurrentIdentity,
+    customer_id: str | None = None,
+    subscription_id: str | None = None,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> InvoiceList:
     rows, more = await repository.list_invoices(
-        session, _org(identity), customer_id=customer_id, subscription_id=subscription_id,
-        limit=limit, starting_after=starting_after)
+        session,
+        _org(identity),
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        limit=limit,
+        starting_after=starting_after,
+    )
     return InvoiceList(data=[invoice_out(r) for r in rows], has_more=more)
 
 
-async def _invoice(session: Any, invoice_id: str, org_id: str,
-                   customer_id: str | None = None) -> dict[str, Any]:
-    inv = await repository.get_invoice(session, invoice_id, org_id=org_id,
-                                       customer_id=customer_id)
+async def _invoice(
+    session: Any, invoice_id: str, org_id: str, customer_id: str | None = None
+) -> dict[str, Any]:
+    inv = await repository.get_invoice(session, invoice_id, org_id=org_id, customer_id=customer_id)
     if inv is None:
         raise NotFound(*service.INVOICE_NOT_FOUND)
     return inv
@@ -207,18 +276,25 @@ async def get_invoice(invoice_id: str, session: Session, identity: CurrentIdenti
     return invoice_out(await _invoice(session, invoice_id, _org(identity)))
 
 
-@router.get("/v1/invoices/{invoice_id}/pdf", summary="An invoice as PDF",
-            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
-async def get_invoice_pdf(invoice_id: str, session: Session, identity: CurrentIdentity, rt: Rt,
-                          locale: str | None = None) -> Response:
+@router.get(
+    "/v1/invoices/{invoice_id}/pdf",
+    summary="An invoice as PDF",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def get_invoice_pdf(
+    invoice_id: str, session: Session, identity: CurrentIdentity, rt: Rt, locale: str | None = None
+) -> Response:
     return await _pdf(rt, session, await _invoice(session, invoice_id, _org(identity)), locale)
 
 
-@router.get("/v1/entitlements", response_model=Entitlements,
-            summary="Features a customer has now")
-async def get_entitlements(session: Session, identity: CurrentIdentity, rt: Rt,
-                           customer_id: str | None = None,
-                           external_user_id: str | None = None) -> Entitlements:
+@router.get("/v1/entitlements", response_model=Entitlements, summary="Features a customer has now")
+async def get_entitlements(
+    identity: CurrentIdentity,
+    rt: Rt,
+    customer_id: str | None = None,
+    external_user_id: str | None = None,
+) -> Entitlements:
     require(identity, "api_key", "session")
     if not identity.org_id:
         raise PermissionDenied("forbidden", "This credential has no organization.")
@@ -227,9 +303,19 @@ async def get_entitlements(session: Session, identity: CurrentIdentity, rt: Rt,
         if customer_id or (external_user_id and external_user_id != identity.external_user_id):
             raise PermissionDenied("forbidden", "A session token reads its own entitlements.")
         external_user_id = identity.external_user_id
-    return Entitlements.model_validate(await service.entitlements(
-        rt, session, identity.org_id, customer_id=customer_id,
-        external_user_id=external_user_id))
+    # The hottest read (p95 < 10 ms through the gateway): one autocommit statement, no
+    # BEGIN/COMMIT round trips.
+    async with rt.db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return Entitlements.model_validate(
+            await service.entitlements(
+                rt,
+                conn,
+                identity.org_id,
+                customer_id=customer_id,
+                external_user_id=external_user_id,
+            )
+        )
 
 
 # --- portal ------------------------------------------------------------------------------------
@@ -242,94 +328,147 @@ async def _portal_view(session: Any, sub: dict[str, Any]) -> PortalSubscription:
     return portal_subscription_out(sub, service.next_billing(sub, inv))
 
 
-@router.get("/v1/portal/subscriptions", response_model=PortalSubscriptionList,
-            summary="The customer's subscriptions")
-async def portal_subscriptions(session: Session, identity: CurrentIdentity, limit: Limit = 20,
-                               starting_after: str | None = None) -> PortalSubscriptionList:
+@router.get(
+    "/v1/portal/subscriptions",
+    response_model=PortalSubscriptionList,
+    summary="The customer's subscriptions",
+)
+async def portal_subscriptions(
+    session: Session,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> PortalSubscriptionList:
     org, customer = _portal(identity)
     rows, more = await repository.list_subscriptions(
-        session, org, customer_id=customer, external_user_id=None, status=None, limit=limit,
-        starting_after=starting_after)
-    return PortalSubscriptionList(data=[await _portal_view(session, r) for r in rows],
-                                  has_more=more)
+        session,
+        org,
+        customer_id=customer,
+        external_user_id=None,
+        status=None,
+        limit=limit,
+        starting_after=starting_after,
+    )
+    return PortalSubscriptionList(
+        data=[await _portal_view(session, r) for r in rows], has_more=more
+    )
 
 
 @router.get("/v1/portal/subscriptions/{subscription_id}", response_model=PortalSubscription)
-async def portal_subscription(subscription_id: str, session: Session,
-                              identity: CurrentIdentity) -> PortalSubscription:
+async def portal_subscription(
+    subscription_id: str, session: Session, identity: CurrentIdentity
+) -> PortalSubscription:
     org, customer = _portal(identity)
-    return await _portal_view(session, await service.get_subscription(
-        session, org, subscription_id, customer_id=customer))
+    return await _portal_view(
+        session, await service.get_subscription(session, org, subscription_id, customer_id=customer)
+    )
 
 
-@router.post("/v1/portal/subscriptions/{subscription_id}/cancel",
-             response_model=PortalSubscription, summary="Cancel (at period end by default)")
-async def portal_cancel(subscription_id: str, session: Session, identity: CurrentIdentity,
-                        rt: Rt, body: Annotated[PortalCancelRequest | None, Body()] = None
-                        ) -> PortalSubscription:
+@router.post(
+    "/v1/portal/subscriptions/{subscription_id}/cancel",
+    response_model=PortalSubscription,
+    summary="Cancel (at period end by default)",
+)
+async def portal_cancel(
+    subscription_id: str,
+    session: Session,
+    identity: CurrentIdentity,
+    rt: Rt,
+    body: Annotated[PortalCancelRequest | None, Body()] = None,
+) -> PortalSubscription:
     org, customer = _portal(identity)
     sub = await service.cancel_subscription(
-        rt, session, org, subscription_id, customer_id=customer,
-        at_period_end=(body or PortalCancelRequest()).at_period_end)
+        rt,
+        session,
+        org,
+        subscription_id,
+        customer_id=customer,
+        at_period_end=(body or PortalCancelRequest()).at_period_end,
+    )
     return await _portal_view(session, sub)
 
 
-@router.post("/v1/portal/subscriptions/{subscription_id}/reactivate",
-             response_model=PortalSubscription)
-async def portal_reactivate(subscription_id: str, session: Session, identity: CurrentIdentity,
-                            rt: Rt) -> PortalSubscription:
+@router.post(
+    "/v1/portal/subscriptions/{subscription_id}/reactivate", response_model=PortalSubscription
+)
+async def portal_reactivate(
+    subscription_id: str, session: Session, identity: CurrentIdentity, rt: Rt
+) -> PortalSubscription:
     org, customer = _portal(identity)
-    sub = await service.reactivate_subscription(rt, session, org, subscription_id,
-                                                customer_id=customer)
+    sub = await service.reactivate_subscription(
+        rt, session, org, subscription_id, customer_id=customer
+    )
     return await _portal_view(session, sub)
 
 
 @router.get("/v1/portal/invoices", response_model=InvoiceList)
-async def portal_invoices(session: Session, identity: CurrentIdentity, limit: Limit = 20,
-                          starting_after: str | None = None) -> InvoiceList:
+async def portal_invoices(
+    session: Session,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> InvoiceList:
     org, customer = _portal(identity)
-    rows, more = await repository.list_invoices(session, org, customer_id=customer,
-                                                subscription_id=None, limit=limit,
-                                                starting_after=starting_after)
-    return InvoiceList(data=[invoice_out(r, pdf_base="/v1/portal/invoices") for r in rows],
-                       has_more=more)
+    rows, more = await repository.list_invoices(
+        session,
+        org,
+        customer_id=customer,
+        subscription_id=None,
+        limit=limit,
+        starting_after=starting_after,
+    )
+    return InvoiceList(
+        data=[invoice_out(r, pdf_base="/v1/portal/invoices") for r in rows], has_more=more
+    )
 
 
 @router.get("/v1/portal/invoices/{invoice_id}", response_model=Invoice)
-async def portal_invoice(invoice_id: str, session: Session, identity: CurrentIdentity
-                         ) -> Invoice:
+async def portal_invoice(invoice_id: str, session: Session, identity: CurrentIdentity) -> Invoice:
     org, customer = _portal(identity)
-    return invoice_out(await _invoice(session, invoice_id, org, customer),
-                       pdf_base="/v1/portal/invoices")
+    return invoice_out(
+        await _invoice(session, invoice_id, org, customer), pdf_base="/v1/portal/invoices"
+    )
 
 
-@router.get("/v1/portal/invoices/{invoice_id}/pdf", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}})
-async def portal_invoice_pdf(invoice_id: str, session: Session, identity: CurrentIdentity,
-                             rt: Rt, locale: str | None = None) -> Response:
+@router.get(
+    "/v1/portal/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def portal_invoice_pdf(
+    invoice_id: str, session: Session, identity: CurrentIdentity, rt: Rt, locale: str | None = None
+) -> Response:
     org, customer = _portal(identity)
     return await _pdf(rt, session, await _invoice(session, invoice_id, org, customer), locale)
 
 
 @router.get("/v1/portal/payments", response_model=PaymentList, summary="Payment history")
-async def portal_payments(session: Session, identity: CurrentIdentity, limit: Limit = 20,
-                          starting_after: str | None = None) -> PaymentList:
+async def portal_payments(
+    session: Session,
+    identity: CurrentIdentity,
+    limit: Limit = 20,
+    starting_after: str | None = None,
+) -> PaymentList:
     org, customer = _portal(identity)
     rows, more = await repository.list_payments(session, org, customer, limit, starting_after)
     return PaymentList(data=[payment_out(r) for r in rows], has_more=more)
 
 
 @router.post("/v1/portal/payment-methods", summary="Start a card update")
-async def portal_payment_method(identity: CurrentIdentity, rt: Rt,
-                                body: Annotated[dict[str, Any] | None, Body()] = None
-                                ) -> Any:
+async def portal_payment_method(
+    identity: CurrentIdentity, rt: Rt, body: Annotated[dict[str, Any] | None, Body()] = None
+) -> Any:
     _, customer = _portal(identity)
     if rt.checkout is None:
-        raise ServiceUnavailable("dependency_unavailable",
-                                 "Card updates are not available right now.")
+        raise ServiceUnavailable(
+            "dependency_unavailable", "Card updates are not available right now."
+        )
     status, answer = await rt.checkout.request(
-        "POST", f"/internal/customers/{customer}/payment-method-updates", json=body or {},
-        on_behalf_of=identity)
+        "POST",
+        f"/internal/customers/{customer}/payment-method-updates",
+        json=body or {},
+        on_behalf_of=identity,
+    )
     return answer
 
 
@@ -346,28 +485,50 @@ def _service(identity: Identity) -> None:
 
 
 @router.get("/internal/customers/{customer_id}/active-products", include_in_schema=False)
-async def active_products(customer_id: str, session: Session, identity: CurrentIdentity,
-                          org_id: str | None = None) -> dict[str, Any]:
+async def active_products(
+    customer_id: str, session: Session, identity: CurrentIdentity, org_id: str | None = None
+) -> dict[str, Any]:
     _service(identity)
     org = identity.org_id or org_id
     rows = await repository.active_products(session, org, customer_id)
-    return {"customer_id": customer_id, "org_id": org,
-            "product_ids": sorted({r["product_id"] for r in rows}),
-            "data": [{"subscription_id": r["id"], "product_id": r["product_id"],
-                      "status": r["status"], "is_free": r["is_free"]} for r in rows]}
+    return {
+        "customer_id": customer_id,
+        "org_id": org,
+        "product_ids": sorted({r["product_id"] for r in rows}),
+        "data": [
+            {
+                "subscription_id": r["id"],
+                "product_id": r["product_id"],
+                "status": r["status"],
+                "is_free": r["is_free"],
+            }
+            for r in rows
+        ],
+    }
 
 
 @router.get("/internal/trial-eligibility", include_in_schema=False)
-async def trial_eligibility(session: Session, identity: CurrentIdentity, product_id: str,
-                            org_id: str | None = None, customer_id: str | None = None,
-                            email: str | None = None, card_fingerprint: str | None = None
-                            ) -> dict[str, Any]:
+async def trial_eligibility(
+    session: Session,
+    identity: CurrentIdentity,
+    product_id: str,
+    org_id: str | None = None,
+    customer_id: str | None = None,
+    email: str | None = None,
+    card_fingerprint: str | None = None,
+) -> dict[str, Any]:
     _service(identity)
     org = identity.org_id or org_id
     if not org:
         raise InvalidRequest("parameter_missing", "org_id is required.", param="org_id")
-    reason = await repository.trial_used(session, org, product_id, customer_id=customer_id,
-                                         email=email, card_fingerprint=card_fingerprint)
+    reason = await repository.trial_used(
+        session,
+        org,
+        product_id,
+        customer_id=customer_id,
+        email=email,
+        card_fingerprint=card_fingerprint,
+    )
     return {"eligible": reason is None, "reason": reason}
 
 

@@ -11,8 +11,9 @@ from subscriptions.scheduler import scheduler_loop
 from subscriptions.settings import SubscriptionsSettings
 
 
-def build_runtime(settings: SubscriptionsSettings | None = None, *,
-                  clock: Clock | None = None) -> SubscriptionsRuntime:
+def build_runtime(
+    settings: SubscriptionsSettings | None = None, *, clock: Clock | None = None
+) -> SubscriptionsRuntime:
     runtime = SubscriptionsRuntime(settings or SubscriptionsSettings(), clock=clock)
     consumers.register(runtime)
 

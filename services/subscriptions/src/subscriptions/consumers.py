@@ -70,8 +70,12 @@ def register(runtime: ServiceRuntime) -> None:
         if not org_id or not data.get("name"):
             return
         await repository.upsert_organization(
-            session, org_id, str(data["name"]), int(data.get("version") or 0),
-            _parse_time(data.get("updated_at")))
+            session,
+            org_id,
+            str(data["name"]),
+            int(data.get("version") or 0),
+            _parse_time(data.get("updated_at")),
+        )
 
     async def card_saved(session: AsyncSession, envelope: Envelope) -> None:
         # setup.succeeded.v1 (webhooks): a card saved for a BOS customer (portal card
@@ -81,11 +85,18 @@ def register(runtime: ServiceRuntime) -> None:
         if not customer_id or not payment_method_id:
             return
         await service.payment_method_updated(
-            rt, session, envelope.org_id, customer_id, payment_method_id,
-            data.get("stripe_customer_id"), _parse_time(data.get("stripe_created")))
+            rt,
+            session,
+            envelope.org_id,
+            customer_id,
+            payment_method_id,
+            data.get("stripe_customer_id"),
+            _parse_time(data.get("stripe_created")),
+        )
 
     runtime.on_event("checkouts", CheckoutCompletedV1.event_type)(checkout_completed)
-    runtime.on_event("invoices", InvoicePaidV1.event_type,
-                     InvoicePaymentFailedV1.event_type)(invoice_result)
+    runtime.on_event("invoices", InvoicePaidV1.event_type, InvoicePaymentFailedV1.event_type)(
+        invoice_result
+    )
     runtime.on_event("organizations", "organization.updated.v1")(organization_updated)
     runtime.on_event("payment_methods", "setup.succeeded.v1")(card_saved)

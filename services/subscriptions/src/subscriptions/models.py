@@ -95,13 +95,20 @@ subscriptions = Table(
     Column("created_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
     Index(
-        "uq_subscriptions_live_product", "org_id", "customer_id", "product_id", unique=True,
+        "uq_subscriptions_live_product",
+        "org_id",
+        "customer_id",
+        "product_id",
+        unique=True,
         postgresql_where=text("status IN ('trialing', 'active', 'past_due', 'incomplete')"),
     ),
     Index("ix_subscriptions_org_customer", "org_id", "customer_id"),
     Index("ix_subscriptions_org_external_user", "org_id", "external_user_id"),
-    Index("ix_subscriptions_due", "next_action_at",
-          postgresql_where=text("next_action_at IS NOT NULL")),
+    Index(
+        "ix_subscriptions_due",
+        "next_action_at",
+        postgresql_where=text("next_action_at IS NOT NULL"),
+    ),
     Index("ix_subscriptions_org_created", "org_id", "created_at", "id"),
 )
 
@@ -227,6 +234,7 @@ notifications = Table(
     Column("sent_at", TZ),
     Column("last_error", Text),
     Column("created_at", TZ, nullable=False),
-    Index("ix_notifications_pending", "next_attempt_at",
-          postgresql_where=text("status = 'pending'")),
+    Index(
+        "ix_notifications_pending", "next_attempt_at", postgresql_where=text("status = 'pending'")
+    ),
 )

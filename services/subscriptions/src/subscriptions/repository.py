@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Select
 
 from bos_common.events import Envelope, Event
@@ -56,8 +57,9 @@ async def count_payments_received(session: AsyncSession, payment_intent_id: str)
 # --- outbox (batched) -------------------------------------------------------------------
 
 
-async def publish_many(session: AsyncSession, producer: str,
-                       events: Sequence[tuple[Event, str | None]]) -> None:
+async def publish_many(
+    session: AsyncSession, producer: str, events: Sequence[tuple[Event, str | None]]
+) -> None:
     """Write many events to the outbox in one statement (the scheduler issues thousands of
     invoices per transaction; one NOTIFY wakes the relay on commit)."""
     if not events:
@@ -66,11 +68,18 @@ async def publish_many(session: AsyncSession, producer: str,
     rows = []
     for event, org_id in events:
         env = Envelope.wrap(event, producer=producer, org_id=org_id, traceparent=traceparent)
-        rows.append({"event_id": env.event_id, "event_type": env.event_type, "org_id": org_id,
-                     "envelope": env.model_dump(mode="json")})
+        rows.append(
+            {
+                "event_id": env.event_id,
+                "event_type": env.event_type,
+                "org_id": org_id,
+                "envelope": env.model_dump(mode="json"),
+            }
+        )
     await session.execute(insert(outbox), rows)
-    await session.execute(text("SELECT pg_notify(:c, '')"),
-                          {"c": notify_channel(outbox.schema or "public")})
+    await session.execute(
+        text("SELECT pg_notify(:c, '')"), {"c": notify_channel(outbox.schema or "public")}
+    )
 
 
 # --- subscriptions ------------------------------------------------------------------------
@@ -80,8 +89,14 @@ async def insert_subscription(session: AsyncSession, values: Row) -> None:
     await session.execute(insert(subscriptions).values(**values))
 
 
-async def get_subscription(session: AsyncSession, sub_id: str, *, org_id: str | None = None,
-                           customer_id: str | None = None, lock: bool = False) -> Row | None:
+async def get_subscription(
+    session: AsyncSession,
+    sub_id: str,
+    *,
+    org_id: str | None = None,
+    customer_id: str | None = None,
+    lock: bool = False,
+) -> Row | None:
     stmt = select(subscriptions).where(subscriptions.c.id == sub_id)
     if org_id is not None:
         stmt = stmt.where(subscriptions.c.org_id == org_id)
@@ -95,7 +110,8 @@ async def get_subscription(session: AsyncSession, sub_id: str, *, org_id: str | 
 async def update_subscription(session: AsyncSession, sub_id: str, values: Row) -> None:
     if values:
         await session.execute(
-            update(subscriptions).where(subscriptions.c.id == sub_id).values(**values))
+            update(subscriptions).where(subscriptions.c.id == sub_id).values(**values)
+        )
 
 
 async def update_subscriptions_bulk(session: AsyncSession, rows: list[Row]) -> None:
@@ -106,15 +122,18 @@ async def update_subscriptions_bulk(session: AsyncSession, rows: list[Row]) -> N
         if cols:
             groups.setdefault(cols, []).append(row)
     for cols, group in groups.items():
-        stmt = (update(subscriptions)
-                .where(subscriptions.c.id == bindparam("b_id"))
-                .values({c: bindparam(f"b_{c}") for c in cols}))
+        stmt = (
+            update(subscriptions)
+            .where(subscriptions.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in cols})
+        )
         params = [{f"b_{k}": v for k, v in r.items()} for r in group]
         await session.execute(stmt, params)
 
 
-async def live_subscription(session: AsyncSession, org_id: str, customer_id: str,
-                            product_id: str, *, lock: bool = False) -> Row | None:
+async def live_subscription(
+    session: AsyncSession, org_id: str, customer_id: str, product_id: str, *, lock: bool = False
+) -> Row | None:
     stmt = select(subscriptions).where(
         subscriptions.c.org_id == org_id,
         subscriptions.c.customer_id == customer_id,
@@ -126,38 +145,54 @@ async def live_subscription(session: AsyncSession, org_id: str, customer_id: str
     return _one(await session.execute(stmt))
 
 
-async def last_canceled_free(session: AsyncSession, org_id: str, customer_id: str,
-                             product_id: str) -> Row | None:
-    stmt = (select(subscriptions)
-            .where(subscriptions.c.org_id == org_id,
-                   subscriptions.c.customer_id == customer_id,
-                   subscriptions.c.product_id == product_id,
-                   subscriptions.c.status == "canceled",
-                   subscriptions.c.is_free.is_(True))
-            .order_by(subscriptions.c.ended_at.desc().nulls_last())
-            .limit(1)
-            .with_for_update())
+async def last_canceled_free(
+    session: AsyncSession, org_id: str, customer_id: str, product_id: str
+) -> Row | None:
+    stmt = (
+        select(subscriptions)
+        .where(
+            subscriptions.c.org_id == org_id,
+            subscriptions.c.customer_id == customer_id,
+            subscriptions.c.product_id == product_id,
+            subscriptions.c.status == "canceled",
+            subscriptions.c.is_free.is_(True),
+        )
+        .order_by(subscriptions.c.ended_at.desc().nulls_last())
+        .limit(1)
+        .with_for_update()
+    )
     return _one(await session.execute(stmt))
 
 
-async def live_free_subscriptions(session: AsyncSession, org_id: str, customer_id: str,
-                                  *, except_id: str) -> list[Row]:
-    stmt = (select(subscriptions)
-            .where(subscriptions.c.org_id == org_id,
-                   subscriptions.c.customer_id == customer_id,
-                   subscriptions.c.is_free.is_(True),
-                   subscriptions.c.status.in_(LIVE_STATUSES),
-                   subscriptions.c.id != except_id)
-            .order_by(subscriptions.c.id)
-            .with_for_update())
+async def live_free_subscriptions(
+    session: AsyncSession, org_id: str, customer_id: str, *, except_id: str
+) -> list[Row]:
+    stmt = (
+        select(subscriptions)
+        .where(
+            subscriptions.c.org_id == org_id,
+            subscriptions.c.customer_id == customer_id,
+            subscriptions.c.is_free.is_(True),
+            subscriptions.c.status.in_(LIVE_STATUSES),
+            subscriptions.c.id != except_id,
+        )
+        .order_by(subscriptions.c.id)
+        .with_for_update()
+    )
     return _all(await session.execute(stmt))
 
 
-async def customer_subscriptions(session: AsyncSession, org_id: str, customer_id: str,
-                                 *, statuses: Iterable[str] | None = None,
-                                 lock: bool = False) -> list[Row]:
-    stmt = select(subscriptions).where(subscriptions.c.org_id == org_id,
-                                       subscriptions.c.customer_id == customer_id)
+async def customer_subscriptions(
+    session: AsyncSession,
+    org_id: str,
+    customer_id: str,
+    *,
+    statuses: Iterable[str] | None = None,
+    lock: bool = False,
+) -> list[Row]:
+    stmt = select(subscriptions).where(
+        subscriptions.c.org_id == org_id, subscriptions.c.customer_id == customer_id
+    )
     if statuses is not None:
         stmt = stmt.where(subscriptions.c.status.in_(list(statuses)))
     stmt = stmt.order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
@@ -166,21 +201,32 @@ async def customer_subscriptions(session: AsyncSession, org_id: str, customer_id
     return _all(await session.execute(stmt))
 
 
-async def subscriptions_of_customer_any_org(session: AsyncSession, customer_id: str,
-                                            *, lock: bool = False) -> list[Row]:
+async def subscriptions_of_customer_any_org(
+    session: AsyncSession, customer_id: str, *, lock: bool = False
+) -> list[Row]:
     stmt = select(subscriptions).where(subscriptions.c.customer_id == customer_id)
     if lock:
         stmt = stmt.with_for_update()
     return _all(await session.execute(stmt))
 
 
-async def _page(session: AsyncSession, table: Any, stmt: Select[Any], org_id: str,
-                limit: int, starting_after: str | None) -> tuple[list[Row], bool]:
+async def _page(
+    session: AsyncSession,
+    table: Any,
+    stmt: Select[Any],
+    org_id: str,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[Row], bool]:
     """Newest first; `starting_after` is the id of the last item of the previous page."""
     if starting_after:
-        cursor = (await session.execute(
-            select(table.c.created_at, table.c.id)
-            .where(table.c.id == starting_after, table.c.org_id == org_id))).first()
+        cursor = (
+            await session.execute(
+                select(table.c.created_at, table.c.id).where(
+                    table.c.id == starting_after, table.c.org_id == org_id
+                )
+            )
+        ).first()
         if cursor is None:
             return [], False
         stmt = stmt.where(tuple_(table.c.created_at, table.c.id) < tuple_(cursor[0], cursor[1]))
@@ -189,9 +235,16 @@ async def _page(session: AsyncSession, table: Any, stmt: Select[Any], org_id: st
     return rows[:limit], len(rows) > limit
 
 
-async def list_subscriptions(session: AsyncSession, org_id: str, *, customer_id: str | None,
-                             external_user_id: str | None, status: str | None, limit: int,
-                             starting_after: str | None) -> tuple[list[Row], bool]:
+async def list_subscriptions(
+    session: AsyncSession,
+    org_id: str,
+    *,
+    customer_id: str | None,
+    external_user_id: str | None,
+    status: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[Row], bool]:
     stmt = select(subscriptions).where(subscriptions.c.org_id == org_id)
     if customer_id:
         stmt = stmt.where(subscriptions.c.customer_id == customer_id)
@@ -202,16 +255,30 @@ async def list_subscriptions(session: AsyncSession, org_id: str, *, customer_id:
     return await _page(session, subscriptions, stmt, org_id, limit, starting_after)
 
 
-async def entitled_subscriptions(session: AsyncSession, org_id: str, *,
-                                 customer_id: str | None, external_user_id: str | None
-                                 ) -> list[Row]:
-    cols = [subscriptions.c.id, subscriptions.c.customer_id, subscriptions.c.external_user_id,
-            subscriptions.c.product_id, subscriptions.c.product_name, subscriptions.c.status,
-            subscriptions.c.features, subscriptions.c.current_period_end,
-            subscriptions.c.trial_end, subscriptions.c.cancel_at_period_end,
-            subscriptions.c.past_due_since]
-    stmt = select(*cols).where(subscriptions.c.org_id == org_id,
-                               subscriptions.c.status.in_(("trialing", "active", "past_due")))
+async def entitled_subscriptions(
+    session: AsyncSession | AsyncConnection,
+    org_id: str,
+    *,
+    customer_id: str | None,
+    external_user_id: str | None,
+) -> list[Row]:
+    cols = [
+        subscriptions.c.id,
+        subscriptions.c.customer_id,
+        subscriptions.c.external_user_id,
+        subscriptions.c.product_id,
+        subscriptions.c.product_name,
+        subscriptions.c.status,
+        subscriptions.c.features,
+        subscriptions.c.current_period_end,
+        subscriptions.c.trial_end,
+        subscriptions.c.cancel_at_period_end,
+        subscriptions.c.past_due_since,
+    ]
+    stmt = select(*cols).where(
+        subscriptions.c.org_id == org_id,
+        subscriptions.c.status.in_(("trialing", "active", "past_due")),
+    )
     if customer_id:
         stmt = stmt.where(subscriptions.c.customer_id == customer_id)
     if external_user_id:
@@ -219,30 +286,46 @@ async def entitled_subscriptions(session: AsyncSession, org_id: str, *,
     return _all(await session.execute(stmt))
 
 
-async def claim_checkout(session: AsyncSession, checkout_id: str, org_id: str | None,
-                         subscription_id: str | None, outcome: str) -> bool:
+async def claim_checkout(
+    session: AsyncSession,
+    checkout_id: str,
+    org_id: str | None,
+    subscription_id: str | None,
+    outcome: str,
+) -> bool:
     result = await session.execute(
         insert(subscription_checkouts)
-        .values(checkout_id=checkout_id, org_id=org_id, subscription_id=subscription_id,
-                outcome=outcome)
+        .values(
+            checkout_id=checkout_id, org_id=org_id, subscription_id=subscription_id, outcome=outcome
+        )
         .on_conflict_do_nothing()
-        .returning(subscription_checkouts.c.checkout_id))
+        .returning(subscription_checkouts.c.checkout_id)
+    )
     return result.first() is not None
 
 
-async def set_checkout_subscription(session: AsyncSession, checkout_id: str,
-                                    subscription_id: str, outcome: str) -> None:
+async def set_checkout_subscription(
+    session: AsyncSession, checkout_id: str, subscription_id: str, outcome: str
+) -> None:
     await session.execute(
-        update(subscription_checkouts).where(subscription_checkouts.c.checkout_id == checkout_id)
-        .values(subscription_id=subscription_id, outcome=outcome))
+        update(subscription_checkouts)
+        .where(subscription_checkouts.c.checkout_id == checkout_id)
+        .values(subscription_id=subscription_id, outcome=outcome)
+    )
 
 
 # --- trials ---------------------------------------------------------------------------
 
 
-async def trial_used(session: AsyncSession, org_id: str, product_id: str, *,
-                     customer_id: str | None, email: str | None,
-                     card_fingerprint: str | None) -> str | None:
+async def trial_used(
+    session: AsyncSession,
+    org_id: str,
+    product_id: str,
+    *,
+    customer_id: str | None,
+    email: str | None,
+    card_fingerprint: str | None,
+) -> str | None:
     """Why this customer cannot have another trial of the product (None: eligible)."""
     checks = []
     if customer_id:
@@ -253,11 +336,15 @@ async def trial_used(session: AsyncSession, org_id: str, product_id: str, *,
         checks.append(("card", trial_history.c.card_fingerprint == card_fingerprint))
     if not checks:
         return None
-    stmt = (select(trial_history.c.customer_id, trial_history.c.email,
-                   trial_history.c.card_fingerprint)
-            .where(trial_history.c.org_id == org_id, trial_history.c.product_id == product_id,
-                   or_(*(c for _, c in checks)))
-            .limit(1))
+    stmt = (
+        select(trial_history.c.customer_id, trial_history.c.email, trial_history.c.card_fingerprint)
+        .where(
+            trial_history.c.org_id == org_id,
+            trial_history.c.product_id == product_id,
+            or_(*(c for _, c in checks)),
+        )
+        .limit(1)
+    )
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
@@ -284,11 +371,14 @@ async def allocate_invoice_numbers(session: AsyncSession, org_id: str, count: in
     """Reserve `count` consecutive numbers for `org_id`; returns the first. The row lock
     is held to commit, so numbers are gap-free and strictly increasing per organization."""
     result = await session.execute(
-        insert(invoice_sequences).values(org_id=org_id, last_number=count)
+        insert(invoice_sequences)
+        .values(org_id=org_id, last_number=count)
         .on_conflict_do_update(
             index_elements=[invoice_sequences.c.org_id],
-            set_={"last_number": invoice_sequences.c.last_number + count})
-        .returning(invoice_sequences.c.last_number))
+            set_={"last_number": invoice_sequences.c.last_number + count},
+        )
+        .returning(invoice_sequences.c.last_number)
+    )
     last = int(result.scalar_one())
     return last - count + 1
 
@@ -298,8 +388,14 @@ async def insert_invoices(session: AsyncSession, rows: list[Row]) -> None:
         await session.execute(insert(invoices), rows)
 
 
-async def get_invoice(session: AsyncSession, invoice_id: str, *, org_id: str | None = None,
-                      customer_id: str | None = None, lock: bool = False) -> Row | None:
+async def get_invoice(
+    session: AsyncSession,
+    invoice_id: str,
+    *,
+    org_id: str | None = None,
+    customer_id: str | None = None,
+    lock: bool = False,
+) -> Row | None:
     stmt = select(invoices).where(invoices.c.id == invoice_id)
     if org_id is not None:
         stmt = stmt.where(invoices.c.org_id == org_id)
@@ -315,9 +411,15 @@ async def update_invoice(session: AsyncSession, invoice_id: str, values: Row) ->
         await session.execute(update(invoices).where(invoices.c.id == invoice_id).values(**values))
 
 
-async def list_invoices(session: AsyncSession, org_id: str, *, customer_id: str | None,
-                        subscription_id: str | None, limit: int,
-                        starting_after: str | None) -> tuple[list[Row], bool]:
+async def list_invoices(
+    session: AsyncSession,
+    org_id: str,
+    *,
+    customer_id: str | None,
+    subscription_id: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[Row], bool]:
     stmt = select(invoices).where(invoices.c.org_id == org_id)
     if customer_id:
         stmt = stmt.where(invoices.c.customer_id == customer_id)
@@ -330,18 +432,24 @@ async def insert_attempt(session: AsyncSession, values: Row) -> None:
     await session.execute(insert(invoice_attempts).values(**values).on_conflict_do_nothing())
 
 
-async def list_payments(session: AsyncSession, org_id: str, customer_id: str, limit: int,
-                        starting_after: str | None) -> tuple[list[Row], bool]:
-    stmt = (select(invoice_attempts, invoices.c.number, invoices.c.subscription_id)
-            .join(invoices, invoices.c.id == invoice_attempts.c.invoice_id)
-            .where(invoice_attempts.c.org_id == org_id,
-                   invoice_attempts.c.customer_id == customer_id))
+async def list_payments(
+    session: AsyncSession, org_id: str, customer_id: str, limit: int, starting_after: str | None
+) -> tuple[list[Row], bool]:
+    stmt = (
+        select(invoice_attempts, invoices.c.number, invoices.c.subscription_id)
+        .join(invoices, invoices.c.id == invoice_attempts.c.invoice_id)
+        .where(invoice_attempts.c.org_id == org_id, invoice_attempts.c.customer_id == customer_id)
+    )
     if starting_after:
         inv_id, _, attempt = starting_after.partition(":")
-        cursor = (await session.execute(
-            select(invoice_attempts.c.created_at).where(
-                invoice_attempts.c.invoice_id == inv_id,
-                invoice_attempts.c.attempt == int(attempt or 0)))).first()
+        cursor = (
+            await session.execute(
+                select(invoice_attempts.c.created_at).where(
+                    invoice_attempts.c.invoice_id == inv_id,
+                    invoice_attempts.c.attempt == int(attempt or 0),
+                )
+            )
+        ).first()
         if cursor is None:
             return [], False
         stmt = stmt.where(invoice_attempts.c.created_at < cursor[0])
@@ -353,21 +461,28 @@ async def list_payments(session: AsyncSession, org_id: str, customer_id: str, li
 # --- organizations ------------------------------------------------------------------------
 
 
-async def upsert_organization(session: AsyncSession, org_id: str, name: str, version: int,
-                              updated_at: datetime) -> None:
-    stmt = insert(organizations).values(org_id=org_id, name=name, version=version,
-                                        updated_at=updated_at)
+async def upsert_organization(
+    session: AsyncSession, org_id: str, name: str, version: int, updated_at: datetime
+) -> None:
+    stmt = insert(organizations).values(
+        org_id=org_id, name=name, version=version, updated_at=updated_at
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[organizations.c.org_id],
-        set_={"name": stmt.excluded.name, "version": stmt.excluded.version,
-              "updated_at": stmt.excluded.updated_at},
-        where=organizations.c.version < stmt.excluded.version)
+        set_={
+            "name": stmt.excluded.name,
+            "version": stmt.excluded.version,
+            "updated_at": stmt.excluded.updated_at,
+        },
+        where=organizations.c.version < stmt.excluded.version,
+    )
     await session.execute(stmt)
 
 
 async def organization_name(session: AsyncSession, org_id: str) -> str | None:
-    return (await session.execute(
-        select(organizations.c.name).where(organizations.c.org_id == org_id))).scalar()
+    return (
+        await session.execute(select(organizations.c.name).where(organizations.c.org_id == org_id))
+    ).scalar()
 
 
 # --- notifications -------------------------------------------------------------------------
@@ -375,44 +490,62 @@ async def organization_name(session: AsyncSession, org_id: str) -> str | None:
 
 async def enqueue_notifications(session: AsyncSession, rows: list[Row]) -> None:
     if rows:
-        await session.execute(insert(notifications).on_conflict_do_nothing(
-            index_elements=[notifications.c.dedupe_key]), rows)
+        await session.execute(
+            insert(notifications).on_conflict_do_nothing(
+                index_elements=[notifications.c.dedupe_key]
+            ),
+            rows,
+        )
 
 
 async def claim_notifications(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
-    stmt = (select(notifications)
-            .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= now)
-            .order_by(notifications.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True))
+    stmt = (
+        select(notifications)
+        .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= now)
+        .order_by(notifications.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return _all(await session.execute(stmt))
 
 
-async def update_notification(session: AsyncSession, notification_id: uuid.UUID,
-                              values: Row) -> None:
+async def update_notification(
+    session: AsyncSession, notification_id: uuid.UUID, values: Row
+) -> None:
     await session.execute(
-        update(notifications).where(notifications.c.id == notification_id).values(**values))
+        update(notifications).where(notifications.c.id == notification_id).values(**values)
+    )
 
 
 # --- scheduler ---------------------------------------------------------------------------
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[tuple[Row, Row | None]]:
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int
+) -> list[tuple[Row, Row | None]]:
     """Due subscriptions (locked, skipping rows another replica holds) with their pending
     invoice."""
-    due = (select(subscriptions.c.id)
-           .where(subscriptions.c.next_action_at <= now)
-           .order_by(subscriptions.c.next_action_at)
-           .limit(limit)
-           .with_for_update(skip_locked=True)
-           .cte("due"))
-    subs = _all(await session.execute(
-        select(subscriptions).where(subscriptions.c.id.in_(select(due.c.id)))))
+    due = (
+        select(subscriptions.c.id)
+        .where(subscriptions.c.next_action_at <= now)
+        .order_by(subscriptions.c.next_action_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    # Everything the decisions need (not features and metadata: less JSON to decode).
+    cols = [c for c in subscriptions.c if c.name not in ("features", "metadata")]
+    subs = _all(
+        await session.execute(select(*cols).where(subscriptions.c.id.in_(select(due.c.id))))
+    )
     pending = [s["pending_invoice_id"] for s in subs if s.get("pending_invoice_id")]
     by_id: dict[str, Row] = {}
     if pending:
-        for inv in _all(await session.execute(
-                select(invoices).where(invoices.c.id.in_(pending)).with_for_update())):
+        for inv in _all(
+            await session.execute(
+                select(invoices).where(invoices.c.id.in_(pending)).with_for_update()
+            )
+        ):
             by_id[inv["id"]] = inv
     return [(s, by_id.get(s.get("pending_invoice_id") or "")) for s in subs]
 
@@ -424,19 +557,116 @@ async def update_invoices_bulk(session: AsyncSession, rows: list[Row]) -> None:
         if cols:
             groups.setdefault(cols, []).append(row)
     for cols, group in groups.items():
-        stmt = (update(invoices)
-                .where(invoices.c.id == bindparam("b_id"))
-                .values({c: bindparam(f"b_{c}") for c in cols}))
+        stmt = (
+            update(invoices)
+            .where(invoices.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in cols})
+        )
         await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in group])
 
 
-async def active_products(session: AsyncSession, org_id: str | None,
-                          customer_id: str) -> list[Row]:
-    stmt = select(subscriptions.c.id, subscriptions.c.org_id, subscriptions.c.product_id,
-                  subscriptions.c.status, subscriptions.c.is_free).where(
-        subscriptions.c.customer_id == customer_id,
-        subscriptions.c.status.in_(LIVE_STATUSES))
+async def active_products(session: AsyncSession, org_id: str | None, customer_id: str) -> list[Row]:
+    stmt = select(
+        subscriptions.c.id,
+        subscriptions.c.org_id,
+        subscriptions.c.product_id,
+        subscriptions.c.status,
+        subscriptions.c.is_free,
+    ).where(subscriptions.c.customer_id == customer_id, subscriptions.c.status.in_(LIVE_STATUSES))
     if org_id:
         stmt = stmt.where(subscriptions.c.org_id == org_id)
     return _all(await session.execute(stmt))
 
+
+# --- bulk paths of the scheduler (COPY and one UPDATE per batch, on the session's own
+# asyncpg connection, so still inside its transaction) ------------------------------------
+
+_PG_TYPES = {
+    "VARCHAR": "text",
+    "TEXT": "text",
+    "BOOLEAN": "boolean",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "JSONB": "jsonb",
+    "UUID": "uuid",
+}
+
+
+def _pg_type(column: Any) -> str:
+    name = type(column.type).__name__.upper()
+    if name == "DATETIME":
+        return "timestamptz"
+    if name == "STRING":
+        return "text"
+    return _PG_TYPES.get(name, "text")
+
+
+def _json(value: Any) -> Any:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+async def _driver(session: AsyncSession) -> Any:
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def copy_rows(session: AsyncSession, table: Any, rows: list[Row]) -> None:
+    """COPY rows into `table` (JSONB values as Python objects)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    json_cols = {c for c in columns if _pg_type(table.c[c]) == "jsonb"}
+    records = [tuple(_json(r[c]) if c in json_cols else r[c] for c in columns) for r in rows]
+    driver = await _driver(session)
+    await driver.copy_records_to_table(
+        table.name, schema_name=table.schema, columns=columns, records=records
+    )
+
+
+async def update_rows(session: AsyncSession, table: Any, rows: list[Row]) -> None:
+    """One `UPDATE ... FROM unnest(...)` per set of changed columns (rows carry "id")."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        cols = tuple(sorted(k for k in row if k != "id"))
+        if cols:
+            groups.setdefault(cols, []).append(row)
+    driver = await _driver(session) if groups else None
+    for cols, group in groups.items():
+        names = ("id", *cols)
+        types = [_pg_type(table.c[c]) for c in names]
+        sets = ", ".join(f'"{c}" = v."{c}"' for c in cols)
+        args = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+        alias = ", ".join(f'"{c}"' for c in names)
+        sql = (
+            f'UPDATE "{table.schema}"."{table.name}" AS t SET {sets} '
+            f"FROM unnest({args}) AS v({alias}) WHERE t.id = v.id"
+        )
+        arrays = [
+            [(_json(r.get(c)) if types[i] == "jsonb" else r.get(c)) for r in group]
+            for i, c in enumerate(names)
+        ]
+        assert driver is not None
+        await driver.execute(sql, *arrays)
+
+
+async def copy_events(
+    session: AsyncSession, producer: str, events: Sequence[tuple[Event, str | None]]
+) -> None:
+    if not events:
+        return
+    traceparent = current_traceparent()
+    records = []
+    for event, org_id in events:
+        env = Envelope.wrap(event, producer=producer, org_id=org_id, traceparent=traceparent)
+        records.append((env.event_id, env.event_type, org_id, env.model_dump_json()))
+    driver = await _driver(session)
+    await driver.copy_records_to_table(
+        outbox.name,
+        schema_name=outbox.schema,
+        columns=["event_id", "event_type", "org_id", "envelope"],
+        records=records,
+    )
+    await session.execute(
+        text("SELECT pg_notify(:c, '')"), {"c": notify_channel(outbox.schema or "public")}
+    )

@@ -11,7 +11,7 @@ class SubscriptionsSettings(ServiceSettings):
     # Scheduler: how often each replica looks for due subscriptions, and how many rows one
     # transaction claims (FOR UPDATE SKIP LOCKED, so replicas share the work).
     scheduler_interval: float = Field(default=1.0, validation_alias="SCHEDULER_INTERVAL", gt=0)
-    scheduler_batch: int = Field(default=500, validation_alias="SCHEDULER_BATCH", ge=1, le=5000)
+    scheduler_batch: int = Field(default=1000, validation_alias="SCHEDULER_BATCH", ge=1, le=5000)
 
     # Dunning: after a failed payment, retry this many days after the first failure
     # ("1,3,5"), then cancel. A hard decline stops retrying; the subscription stays
@@ -22,7 +22,8 @@ class SubscriptionsSettings(ServiceSettings):
     # An invoice whose payment result has not arrived after this long is sent again (same
     # attempt, same idempotency key: checkout never charges it twice).
     payment_result_timeout: float = Field(
-        default=3600.0, validation_alias="PAYMENT_RESULT_TIMEOUT", gt=0)
+        default=3600.0, validation_alias="PAYMENT_RESULT_TIMEOUT", gt=0
+    )
     trial_reminder_days: int = Field(default=3, validation_alias="TRIAL_REMINDER_DAYS", ge=0)
 
     # Invoices
@@ -35,7 +36,7 @@ class SubscriptionsSettings(ServiceSettings):
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
     mail_from: str = Field(default="billing@bos.localhost", validation_alias="MAIL_FROM")
     notify_interval: float = Field(default=1.0, validation_alias="NOTIFY_INTERVAL", gt=0)
-    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="PUBLIC_URL")
+    public_url: str = Field(default="http://127.0.0.1:8080", validation_alias="PUBLIC_BASE_URL")
 
     # Checkout's internal API (card updates from the portal).
     checkout_url: str | None = Field(default=None, validation_alias="CHECKOUT_URL")

@@ -1,0 +1,166 @@
+"""Customer emails: subscription and invoice events become messages sent over SMTP
+(aiosmtplib), from per-event templates (Jinja2, HTML and plain text) branded with the
+organization's name. Rows are written in the transaction of the change they announce
+(`notifications`, unique per event) and a worker sends them, retrying with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosmtplib
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from subscriptions import repository
+from subscriptions.pdf import money, render_invoice_pdf
+from subscriptions.runtime import SubscriptionsRuntime
+
+log = logging.getLogger("bos.subscriptions.notifications")
+
+Row = dict[str, Any]
+MAX_ATTEMPTS = 10
+
+SUBJECTS = {
+    "trial_extended": "Your {product} trial was extended",
+    "trial_ending": "Your {product} trial ends soon",
+    "trial_converted": "Your {product} subscription has started",
+    "payment_failed": "Payment failed for {product}",
+    "subscription_canceled": "Your {product} subscription was canceled",
+    "subscription_reactivated": "Your {product} subscription was reactivated",
+    "invoice_paid": "Receipt for {product}",
+}
+
+_env = Environment(
+    loader=PackageLoader("subscriptions", "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).strftime("%B %d, %Y")
+
+
+_env.filters["when"] = _when
+
+
+def render(kind: str, context: Row) -> tuple[str, str, str]:
+    """(subject, text, html) for one notification."""
+    product = context.get("product_name", "")
+    subject = SUBJECTS[kind].format(product=product)
+    text = _env.get_template(f"{kind}.txt").render(**context)
+    html = _env.get_template("layout.html").render(
+        body=_env.get_template(f"{kind}.html").render(**context), subject=subject, **context
+    )
+    return subject, text, html
+
+
+class Mailer:
+    def __init__(self, url: str, sender: str) -> None:
+        parts = urlsplit(url)
+        self.hostname = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.username = parts.username
+        self.password = parts.password
+        self.use_tls = parts.scheme == "smtps"
+        self.sender = sender
+
+    async def send(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self.hostname,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.use_tls,
+            start_tls=False if not self.use_tls else None,
+            timeout=10,
+        )
+
+
+async def build_message(
+    rt: SubscriptionsRuntime, session: Any, row: Row, sender: str
+) -> EmailMessage:
+    org_name = await repository.organization_name(session, row["org_id"]) or row["org_id"]
+    context = dict(row["context"])
+    locale = rt.settings.invoice_locale
+    for key in ("amount", "amount_due", "amount_paid"):
+        if isinstance(context.get(key), int):
+            context[f"{key}_display"] = money(context[key], context.get("currency", "usd"), locale)
+    context.update(org_name=org_name, portal_url=f"{rt.settings.public_url}/portal")
+    subject, text, html = render(row["kind"], context)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = formataddr((org_name, sender))
+    message["To"] = row["to_email"]
+    message["Message-ID"] = make_msgid(idstring=str(row["id"]), domain="bos.localhost")
+    message["X-BOS-Notification"] = row["kind"]
+    message["X-BOS-Dedupe-Key"] = row["dedupe_key"]
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    if row["kind"] == "invoice_paid" and row.get("invoice_id"):
+        inv = await repository.get_invoice(session, row["invoice_id"])
+        if inv is not None:
+            pdf = render_invoice_pdf(
+                inv, seller=org_name, locale=locale, font_path=rt.settings.invoice_font
+            )
+            message.add_attachment(
+                pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv['number']}.pdf"
+            )
+    return message
+
+
+async def send_pending(rt: SubscriptionsRuntime, mailer: Mailer, *, limit: int = 20) -> int:
+    """Send one batch of due notifications; returns how many were tried."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as session:
+        rows = await repository.claim_notifications(session, now, limit)
+        for row in rows:
+            attempts = row["attempts"] + 1
+            try:
+                message = await build_message(rt, session, row, mailer.sender)
+                await mailer.send(message)
+            except Exception as exc:  # noqa: BLE001 - SMTP or rendering: retry later
+                log.warning("notification %s (%s) failed: %s", row["id"], row["kind"], exc)
+                await repository.update_notification(
+                    session,
+                    row["id"],
+                    {
+                        "attempts": attempts,
+                        "last_error": str(exc)[:500],
+                        "status": "failed" if attempts >= MAX_ATTEMPTS else "pending",
+                        "next_attempt_at": now + timedelta(seconds=min(2**attempts, 3600)),
+                    },
+                )
+                continue
+            await repository.update_notification(
+                session,
+                row["id"],
+                {"attempts": attempts, "status": "sent", "sent_at": now, "last_error": None},
+            )
+    return len(rows)
+
+
+async def notification_loop(rt: SubscriptionsRuntime) -> None:
+    if not rt.settings.smtp_url:
+        log.info("SMTP_URL not set: notifications are recorded, not sent")
+        return
+    mailer = Mailer(rt.settings.smtp_url, rt.settings.mail_from)
+    while True:
+        try:
+            if await send_pending(rt, mailer) > 0:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - never die
+            log.warning("notification pass failed: %s", exc)
+        await asyncio.sleep(rt.settings.notify_interval)

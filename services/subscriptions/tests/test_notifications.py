@@ -1,0 +1,98 @@
+"""Customer emails over SMTP (aiosmtpd sink): per-event templates with a plain-text part,
+org branding, the invoice PDF attached to receipts, one email per event."""
+
+from __future__ import annotations
+
+import pytest
+
+from subscriptions import repository
+from subscriptions.notifications import Mailer, render, send_pending
+from subscriptions.smtp_sink import SmtpSink
+from subscriptions.testing import price
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sink():
+    s = SmtpSink().start()
+    yield s
+    s.stop()
+
+
+async def test_emails_sent_once_with_text_part_branding_and_receipt_pdf(drv, sink):
+    async with drv.rt.db.transaction() as session:
+        await repository.upsert_organization(session, drv.org, "Acme", 3, drv.now)
+    sub = await drv.checkout(price(trial_days=14), trial_days=14, email="ada@example.com")
+    await drv.client.post(
+        f"/v1/subscriptions/{sub['id']}/extend-trial", json={"days": 7}, headers=drv.api()
+    )
+    drv.at(sub["trial_end"] + __import__("datetime").timedelta(days=7))
+    await drv.run_scheduler()
+    [inv] = await drv.invoices_created(sub["id"])
+    await drv.pay(inv)
+    await drv.pay(inv)  # a duplicate result: no second receipt
+
+    mailer = Mailer(sink.url, "billing@bos.localhost")
+    while await send_pending(drv.rt, mailer):
+        pass
+    kinds = sorted(m["X-BOS-Notification"] for m in sink.find(to="ada@example.com"))
+    assert kinds == ["invoice_paid", "trial_converted", "trial_extended"]
+    receipt = sink.find(kind="invoice_paid")[0]
+    assert receipt["From"].addresses[0].display_name == "Acme"
+    text = receipt.get_body(preferencelist=("plain",)).get_content()
+    assert "$50.00" in text and inv["number"] in text
+    html = receipt.get_body(preferencelist=("html",)).get_content()
+    assert "Acme" in html
+    [pdf] = [p for p in receipt.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_content().startswith(b"%PDF")
+    # Sending again sends nothing: each notification went out once.
+    assert await send_pending(drv.rt, mailer) == 0
+    assert len(sink.find(to="ada@example.com")) == 3
+
+
+async def test_smtp_down_is_retried_later(drv, sink):
+    await drv.checkout(price(trial_days=14), trial_days=14, email="bob@example.com")
+    sub = (await drv.events("subscription.created.v1"))[0]
+    await drv.client.post(f"/v1/subscriptions/{sub['subscription_id']}/cancel", headers=drv.api())
+    dead = Mailer("smtp://127.0.0.1:1", "billing@bos.localhost")
+    assert await send_pending(drv.rt, dead) == 1
+    [row] = await drv.notifications("subscription_canceled")
+    assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"]
+    drv.at(drv.now + __import__("datetime").timedelta(minutes=1))
+    assert await send_pending(drv.rt, Mailer(sink.url, "billing@bos.localhost")) == 1
+    assert len(sink.find(to="bob@example.com", kind="subscription_canceled")) == 1
+
+
+def test_every_template_renders():
+    context = {
+        "subscription_id": "sub_1",
+        "product_name": "Pro",
+        "customer_name": None,
+        "amount": 5000,
+        "currency": "usd",
+        "interval": "month",
+        "org_name": "Acme",
+        "portal_url": "http://x/portal",
+        "amount_display": "$50.00",
+        "amount_due": 5000,
+        "amount_due_display": "$50.00",
+        "amount_paid": 5000,
+        "amount_paid_display": "$50.00",
+        "days": 7,
+        "trial_end": "2026-02-14T15:00:00+00:00",
+        "previous_trial_end": "2026-02-07T15:00:00+00:00",
+        "current_period_end": "2026-03-14T15:00:00+00:00",
+        "next_attempt_at": None,
+        "hard_decline": True,
+        "failure_message": "Declined",
+        "reason": "requested",
+        "ends_at": "2026-02-14T15:00:00+00:00",
+        "at_period_end": True,
+        "number": "A-1",
+    }
+    from subscriptions.notifications import SUBJECTS
+
+    for kind in SUBJECTS:
+        subject, text, html = render(kind, context)
+        assert "Pro" in subject and "Acme" in text and "<html" in html

@@ -1,0 +1,91 @@
+"""Invoice PDF rendering (no servers)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pypdf
+
+from subscriptions.pdf import money, render_invoice_pdf
+
+
+def invoice(**kw):
+    base = {
+        "id": "inv_1",
+        "number": "ACME-000042",
+        "status": "open",
+        "org_id": "org_1",
+        "customer_id": "cus_1",
+        "customer_email": "ada@example.com",
+        "customer_name": "Ada Lovelace",
+        "currency": "eur",
+        "subtotal": 10000,
+        "discount_amount": 2000,
+        "discount": {"code": "SAVE20", "percent_off": 20.0, "amount": 2000},
+        "tax": 0,
+        "total": 8000,
+        "amount_due": 8000,
+        "amount_paid": 0,
+        "lines": [
+            {
+                "description": "Pro (Jan 31, 2026 - Feb 28, 2026)",
+                "quantity": 1,
+                "unit_amount": 10000,
+                "amount": 10000,
+            }
+        ],
+        "period_start": datetime(2026, 1, 31, tzinfo=UTC),
+        "period_end": datetime(2026, 2, 28, tzinfo=UTC),
+        "created_at": datetime(2026, 1, 31, tzinfo=UTC),
+        "paid_at": None,
+        "next_payment_attempt": None,
+    }
+    base.update(kw)
+    return base
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_money_per_locale_and_minor_units():
+    assert money(123456, "usd", "en_US") == "$1,234.56"
+    assert money(123456, "eur", "de_DE") == "1.234,56\xa0€"
+    assert money(300, "jpy", "en_US") == "¥300", "JPY has no minor unit"
+
+
+def test_17_5_pdf_carries_the_invoice_numbers():
+    text = text_of(render_invoice_pdf(invoice(), seller="Acme GmbH", locale="de_DE"))
+    for expected in (
+        "Acme GmbH",
+        "ACME-000042",
+        "Ada Lovelace",
+        "ada@example.com",
+        "SAVE20",
+        "100,00",
+        "20,00",
+        "80,00",
+        "Tax",
+        "DUE",
+        "31.01.2026",
+    ):
+        assert expected in text, expected
+
+
+def test_pdf_without_a_unicode_font_falls_back_to_iso_codes(monkeypatch):
+    import subscriptions.pdf as pdf
+
+    monkeypatch.setattr(pdf, "FONT_CANDIDATES", ())
+    pdf._unicode_font.cache_clear()
+    try:
+        text = text_of(
+            render_invoice_pdf(
+                invoice(currency="inr", status="paid", paid_at=datetime(2026, 2, 1, tzinfo=UTC)),
+                seller="Acme",
+                locale="en_IN",
+            )
+        )
+    finally:
+        pdf._unicode_font.cache_clear()
+    assert "INR" in text and "PAID" in text
