@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from bos_common.events import Envelope, PaymentFailedV1, PaymentSucceededV1, PriceSnapshot
+from bos_common.events import (
+    Envelope,
+    PaymentFailedV1,
+    PaymentSucceededV1,
+    PriceSnapshot,
+    SubscriptionCreatedV1,
+)
 from bos_common.ids import new_id
 from bos_common.testing import Infra, eventually, migrate
 from checkout import repository
@@ -267,13 +273,24 @@ async def test_subscription_created_marks_the_checkout_complete(runtime: Checkou
     cs_id, pay_id, pi = await a_checkout_being_paid(runtime)
     await runtime.bus.publish(succeeded(cs_id, pay_id, pi))
     await eventually(lambda: _completed(runtime, cs_id, pay_id))
-    sub = Envelope(
-        event_id=uuid.uuid4(),
-        event_type="subscription.created.v1",
-        occurred_at=datetime.now(UTC),
+    now = datetime.now(UTC)
+    sub = Envelope.wrap(
+        SubscriptionCreatedV1(
+            subscription_id="sub_1",
+            checkout_id=cs_id,
+            customer_id="cus_1",
+            product_id="prod_1",
+            price_id="price_1",
+            status="active",
+            is_free=False,
+            amount=9900,
+            currency="usd",
+            interval="month",
+            current_period_start=now,
+            created_at=now,
+        ),
         producer="subscriptions",
         org_id="org_t",
-        data={"checkout_id": cs_id, "subscription_id": "sub_1"},
     )
     await runtime.bus.publish(sub)
 

@@ -3,14 +3,15 @@ service.py and payments.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, ConfigDict
 
 from bos_common.app import CurrentIdentity, Session
 from bos_common.auth import require
 from bos_common.errors import NotFound
-from checkout import payments, repository, service
+from checkout import cards, payments, repository, service
 from checkout.runtime import Runtime
 from checkout.schemas import (
     ApplyCoupon,
@@ -144,3 +145,20 @@ async def get_customer(
     if row is None:
         raise NotFound("customer_not_found", "Customer not found.")
     return CustomerRecord.model_validate(row, from_attributes=True)
+
+
+class CardUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payment_method: str | None = None
+
+
+@router.post("/internal/customers/{customer_id}/payment-method-updates", include_in_schema=False)
+async def update_payment_method(
+    customer_id: str, identity: CurrentIdentity, runtime: Runtime, body: CardUpdate | None = None
+) -> dict[str, Any]:
+    """Start (or, with a payment method, complete) a card update for the portal:
+    `{status: succeeded|requires_action|requires_payment_method|failed, setup_intent_id,
+    client_secret}` for Stripe.js `confirmCardSetup` when the card is collected in the page."""
+    return await cards.start_card_update(
+        runtime, identity, customer_id, body.payment_method if body else None
+    )

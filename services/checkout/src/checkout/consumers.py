@@ -12,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.events import (
     AccountUpdatedV1,
     Envelope,
+    InvoiceCreatedV1,
+    InvoiceVoidedV1,
     PaymentFailedV1,
     PaymentSucceededV1,
     SetupSucceededV1,
     StripeObjectEvent,
+    SubscriptionCreatedV1,
 )
-from checkout import payments, repository, service
+from checkout import payments, renewals, repository, service
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -61,7 +64,12 @@ def register(runtime: CheckoutRuntime) -> None:
             payment = await repository.get_payment(session, payment.id)
         if isinstance(event, PaymentFailedV1):
             error = payments.card_error(event.failure_code, event.decline_code)
-            await payments.mark_payment_failed(session, payment.id, error, intent_id=None)
+            decline = payments.StripeDecline(
+                event.failure_code, event.decline_code, event.failure_message
+            )
+            await payments.mark_payment_failed(
+                runtime, session, payment.id, error, intent_id=None, decline=decline
+            )
         else:
             await payments.mark_payment_succeeded(runtime, session, payment)
 
@@ -77,9 +85,10 @@ def register(runtime: CheckoutRuntime) -> None:
         )
 
     async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
-        data = envelope.data
-        if data.get("checkout_id") and data.get("subscription_id"):
-            await service.mark_subscribed(session, data["checkout_id"], data["subscription_id"])
+        event = envelope.payload()
+        assert isinstance(event, SubscriptionCreatedV1)
+        if event.checkout_id:
+            await service.mark_subscribed(session, event.checkout_id, event.subscription_id)
 
     runtime.on_event(
         "payments",
@@ -88,4 +97,13 @@ def register(runtime: CheckoutRuntime) -> None:
         SetupSucceededV1.event_type,
     )(on_payment_event)
     runtime.on_event("accounts", AccountUpdatedV1.event_type)(on_account_updated)
-    runtime.on_event("fulfilment", "subscription.created.v1")(on_subscription_created)
+    runtime.on_event("fulfilment", SubscriptionCreatedV1.event_type)(on_subscription_created)
+
+    async def on_invoice_created(session: AsyncSession, envelope: Envelope) -> None:
+        await renewals.on_invoice_created(runtime, session, envelope)
+
+    async def on_invoice_voided(session: AsyncSession, envelope: Envelope) -> None:
+        await renewals.on_invoice_voided(runtime, session, envelope)
+
+    runtime.on_event("renewals", InvoiceCreatedV1.event_type)(on_invoice_created)
+    runtime.on_event("invoices_voided", InvoiceVoidedV1.event_type)(on_invoice_voided)

@@ -102,6 +102,7 @@ payments = Table(
     Column("kind", String(20), nullable=False),  # checkout | setup | renewal
     Column("checkout_id", String(40)),
     Column("invoice_id", String(40)),
+    Column("subscription_id", String(40)),
     Column("customer_id", String(40), nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("status", String(20), nullable=False, server_default="pending"),
@@ -151,4 +152,12 @@ connected_accounts = Table(
     Column("charges_enabled", Boolean, nullable=False),
     Column("payouts_enabled", Boolean, nullable=False),
     Column("stripe_updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Invoices subscriptions will never collect: a late `invoice.created.v1` is not charged.
+voided_invoices = Table(
+    "voided_invoices",
+    metadata,
+    Column("invoice_id", String(40), primary_key=True),
+    Column("voided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.auth import Identity
 from bos_common.ids import new_id
 from bos_common.stripe_api import is_provider_outage, provider_unavailable
-from checkout import errors, repository, service
+from checkout import errors, renewals, repository, service
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
@@ -121,7 +121,7 @@ async def confirm(
         runtime, identity, checkout_id, payment_method, client_secret
     )
     try:
-        stripe_customer = await _ensure_stripe_customer(runtime, customer)
+        stripe_customer = await ensure_stripe_customer(runtime, customer)
         intent = await _create_intent(runtime, row, payment, plan, stripe_customer, payment_method)
     except (stripe.CardError, stripe.InvalidRequestError) as exc:
         # A decline, or a payment method Stripe does not accept: the customer retries.
@@ -189,7 +189,7 @@ async def _begin(
     return payment, started, customer, plan
 
 
-async def _ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
+async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
     """Created on Stripe once and reused (3.1, 3.2); the key makes a race harmless."""
     if customer.stripe_customer_id:
         return str(customer.stripe_customer_id)
@@ -290,14 +290,19 @@ async def _record_failure(
         error = card_error("invalid_payment_method", None)
     async with runtime.db.transaction() as s:
         await mark_payment_failed(
-            s, payment.id, error, intent_id=intent.get("id") if intent else None
+            runtime,
+            s,
+            payment.id,
+            error,
+            intent_id=intent.get("id") if intent else None,
+            decline=StripeDecline(exc.code, decline, getattr(error_obj, "message", None)),
         )
     return ConfirmOut(status="failed", checkout_id=row.id, payment_id=payment.id, error=error)
 
 
 async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) -> ConfirmOut:
     """Phase 3: what Stripe answered, through the payment's state machine."""
-    pm_id, fingerprint = _payment_method_details(intent.get("payment_method"))
+    pm_id, fingerprint = payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
         payment = await repository.update_payment(
             s,
@@ -330,13 +335,20 @@ async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) 
             )
         last = intent.get("last_payment_error") or intent.get("last_setup_error") or {}
         error = card_error(last.get("code"), last.get("decline_code"))
-        await mark_payment_failed(s, payment.id, error, intent_id=None)
+        await mark_payment_failed(
+            runtime,
+            s,
+            payment.id,
+            error,
+            intent_id=None,
+            decline=StripeDecline(last.get("code"), last.get("decline_code"), last.get("message")),
+        )
         return ConfirmOut(
             status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
         )
 
 
-def _payment_method_details(pm: Any) -> tuple[str | None, str | None]:
+def payment_method_details(pm: Any) -> tuple[str | None, str | None]:
     """(id, card fingerprint) of an expanded or unexpanded payment method."""
     if pm is None or isinstance(pm, str):
         return pm, None
@@ -366,7 +378,13 @@ async def mark_payment_succeeded(
     )
     if updated is None:
         return
-    if updated.kind in ("checkout", "setup") and updated.checkout_id:
+    if updated.kind == "renewal":
+        await renewals.publish_paid(runtime, session, updated)
+    elif updated.kind == "card_update":
+        await repository.set_default_payment_method(
+            session, updated.customer_id, updated.payment_method_id, updated.card_fingerprint
+        )
+    elif updated.checkout_id:
         await _fulfil_or_refund(runtime, session, updated)
 
 
@@ -419,11 +437,27 @@ async def _refund_duplicate(
     DUPLICATE_REFUNDS.inc()
 
 
+@dataclass(frozen=True)
+class StripeDecline:
+    """Stripe's own words for a failure, passed on to subscriptions for dunning."""
+
+    code: str | None
+    decline_code: str | None
+    message: str | None
+
+
 async def mark_payment_failed(
-    session: AsyncSession, payment_id: str, error: ErrorOut, *, intent_id: str | None
+    runtime: CheckoutRuntime,
+    session: AsyncSession,
+    payment_id: str,
+    error: ErrorOut,
+    *,
+    intent_id: str | None,
+    decline: StripeDecline | None = None,
 ) -> None:
     """A failure never overrides a success (late `payment_failed`, 9.4); the checkout
-    returns to `open` so the customer can retry with another card (4.2, 4.3, 4.5)."""
+    returns to `open` so the customer can retry with another card (4.2, 4.3, 4.5); a
+    renewal's failure goes back to subscriptions for dunning."""
     values: dict[str, Any] = {
         "status": "failed",
         "error_code": error.code,
@@ -434,7 +468,12 @@ async def mark_payment_failed(
     updated = await repository.update_payment(
         session, payment_id, expected=("pending", "requires_action"), **values
     )
-    if updated is None or not updated.checkout_id:
+    if updated is None:
+        return
+    if updated.kind == "renewal":
+        await renewals.publish_failed(runtime, session, updated, decline)
+        return
+    if not updated.checkout_id:
         return
     await repository.transition(
         session,

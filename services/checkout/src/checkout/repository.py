@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkout.models import checkout_sessions as cs
-from checkout.models import connected_accounts, customers, payments, transfers
+from checkout.models import connected_accounts, customers, payments, transfers, voided_invoices
 
 # --- customers ---------------------------------------------------------------------
 
@@ -280,3 +280,21 @@ async def latest_payment_of_checkout(session: AsyncSession, checkout_id: str) ->
         .limit(1)
     )
     return (await session.execute(q)).first()
+
+
+async def is_invoice_voided(session: AsyncSession, invoice_id: str) -> bool:
+    q = select(exists().where(voided_invoices.c.invoice_id == invoice_id))
+    return bool((await session.execute(q)).scalar())
+
+
+async def void_invoice(session: AsyncSession, invoice_id: str) -> None:
+    await session.execute(
+        insert(voided_invoices).values(invoice_id=invoice_id).on_conflict_do_nothing()
+    )
+
+
+async def succeeded_payments_of_invoice(session: AsyncSession, invoice_id: str) -> list[Row[Any]]:
+    q = select(payments).where(
+        payments.c.invoice_id == invoice_id, payments.c.status == "succeeded"
+    )
+    return list((await session.execute(q)).all())

@@ -1,0 +1,241 @@
+"""Renewal charges: subscriptions owns billing and announces each invoice to charge
+(`invoice.created.v1`); checkout charges the customer's saved card off-session with the
+invoice's per-attempt idempotency key and answers `invoice.paid.v1` or
+`invoice.payment_failed.v1` with the same attempt.
+
+The whole charge runs in the consumer's transaction, Stripe call included: if the commit
+is lost, the redelivered event calls Stripe again with the same key and Stripe replays the
+same PaymentIntent, so a renewal is never charged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import stripe
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.events import (
+    Envelope,
+    InvoiceCreatedV1,
+    InvoicePaidV1,
+    InvoicePaymentFailedV1,
+    InvoiceVoidedV1,
+)
+from bos_common.ids import new_id
+from bos_common.stripe_api import is_provider_outage
+from checkout import repository
+from checkout.money import platform_fee
+from checkout.runtime import CheckoutRuntime
+
+if TYPE_CHECKING:
+    from checkout.payments import StripeDecline
+
+log = logging.getLogger("checkout.renewals")
+
+
+async def on_invoice_created(
+    runtime: CheckoutRuntime, session: AsyncSession, envelope: Envelope
+) -> None:
+    invoice = envelope.payload()
+    assert isinstance(invoice, InvoiceCreatedV1)
+    org_id = envelope.org_id
+    assert org_id is not None
+    existing = await repository.get_payment_by_idempotency_key(session, invoice.idempotency_key)
+    if existing is not None:
+        # The answer to this attempt was lost: say it again, never charge again.
+        await _republish(runtime, session, existing)
+        return
+    if await repository.is_invoice_voided(session, invoice.invoice_id):
+        log.info("not charging voided invoice %s", invoice.invoice_id)
+        return
+    customer = await repository.get_customer(session, org_id, invoice.customer_id)
+    stripe_customer = (
+        customer.stripe_customer_id if customer else None
+    ) or invoice.stripe_customer_id
+    payment_method = (
+        customer.default_payment_method_id if customer else None
+    ) or invoice.payment_method_id
+    billing = await runtime.organizations.billing(org_id)
+    fee = platform_fee(invoice.amount_due, billing.platform_fee_bps)
+    enabled = (
+        await repository.account_charges_enabled(session, billing.stripe_account_id)
+        if billing.stripe_account_id
+        else None
+    )
+    destination = billing.stripe_account_id if enabled else None
+    payment = await repository.insert_payment(
+        session,
+        id=new_id("pay"),
+        org_id=org_id,
+        kind="renewal",
+        invoice_id=invoice.invoice_id,
+        subscription_id=invoice.subscription_id,
+        customer_id=invoice.customer_id,
+        attempt=invoice.attempt,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        platform_fee=fee,
+        net_amount=invoice.amount_due - fee,
+        destination_account=billing.stripe_account_id,
+        connect_mode="destination"
+        if destination
+        else ("held" if billing.stripe_account_id else None),
+        stripe_idempotency_key=invoice.idempotency_key,
+        payment_method_id=payment_method,
+    )
+    from checkout import payments  # the state machine; imported here to avoid a cycle
+
+    if not (stripe_customer and payment_method):
+        await payments.mark_payment_failed(
+            runtime,
+            session,
+            payment.id,
+            payments.card_error("invalid_payment_method", None),
+            intent_id=None,
+            decline=payments.StripeDecline("no_payment_method", None, "No saved payment method."),
+        )
+        return
+    params: dict[str, Any] = {
+        "amount": invoice.amount_due,
+        "currency": invoice.currency,
+        "customer": stripe_customer,
+        "payment_method": payment_method,
+        "confirm": True,
+        "off_session": True,
+        "metadata": {
+            "org_id": org_id,
+            "invoice_id": invoice.invoice_id,
+            "subscription_id": invoice.subscription_id,
+            "customer_id": invoice.customer_id,
+            "payment_id": payment.id,
+        },
+        "description": invoice.description,
+    }
+    if destination:
+        params["application_fee_amount"] = fee
+        params["transfer_data"] = {"destination": destination}
+    try:
+        intent = await runtime.stripe.v1.payment_intents.create_async(
+            params, {"idempotency_key": invoice.idempotency_key}
+        )
+    except stripe.CardError as exc:
+        error_obj = exc.error
+        decline_code = getattr(error_obj, "decline_code", None) if error_obj else None
+        pi = getattr(error_obj, "payment_intent", None) if error_obj else None
+        await payments.mark_payment_failed(
+            runtime,
+            session,
+            payment.id,
+            payments.card_error(exc.code, decline_code),
+            intent_id=pi.get("id") if pi else None,
+            decline=payments.StripeDecline(
+                exc.code, decline_code, getattr(error_obj, "message", None)
+            ),
+        )
+        return
+    except stripe.StripeError as exc:
+        if is_provider_outage(exc):
+            raise  # nothing recorded: the bus retries the whole charge with the same key
+        await payments.mark_payment_failed(
+            runtime,
+            session,
+            payment.id,
+            payments.card_error("invalid_payment_method", None),
+            intent_id=None,
+            decline=payments.StripeDecline(exc.code, None, str(exc)),
+        )
+        return
+    updated = await repository.update_payment(
+        session, payment.id, expected=("pending",), stripe_intent_id=intent.id
+    )
+    assert updated is not None
+    if intent.status == "succeeded":
+        await payments.mark_payment_succeeded(runtime, session, updated)
+    elif intent.status != "processing":
+        # Off-session needing authentication, or any other dead end: a failure to dun.
+        last = intent.get("last_payment_error") or {}
+        code = last.get("code") or "authentication_required"
+        await payments.mark_payment_failed(
+            runtime,
+            session,
+            payment.id,
+            payments.card_error(code, last.get("decline_code")),
+            intent_id=None,
+            decline=payments.StripeDecline(code, last.get("decline_code"), last.get("message")),
+        )
+
+
+async def on_invoice_voided(
+    runtime: CheckoutRuntime, session: AsyncSession, envelope: Envelope
+) -> None:
+    """Never charge a voided invoice; refund one whose charge raced the cancellation."""
+    voided = envelope.payload()
+    assert isinstance(voided, InvoiceVoidedV1)
+    await repository.void_invoice(session, voided.invoice_id)
+    for payment in await repository.succeeded_payments_of_invoice(session, voided.invoice_id):
+        await runtime.stripe.v1.refunds.create_async(
+            {
+                "payment_intent": payment.stripe_intent_id,
+                "metadata": {"reason": "invoice_voided", "payment_id": payment.id},
+            },
+            {"idempotency_key": f"bos-refund-{payment.id}"},
+        )
+        await repository.update_payment(
+            session, payment.id, expected=("succeeded",), status="refunded"
+        )
+
+
+async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:
+    await runtime.publish(
+        session,
+        InvoicePaidV1(
+            invoice_id=payment.invoice_id,
+            subscription_id=payment.subscription_id,
+            customer_id=payment.customer_id,
+            attempt=payment.attempt,
+            payment_id=payment.id,
+            payment_intent_id=payment.stripe_intent_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            paid_at=datetime.now(UTC),
+        ),
+        org_id=payment.org_id,
+    )
+
+
+async def publish_failed(
+    runtime: CheckoutRuntime,
+    session: AsyncSession,
+    payment: Row[Any],
+    decline: StripeDecline | None,
+) -> None:
+    await runtime.publish(
+        session,
+        InvoicePaymentFailedV1(
+            invoice_id=payment.invoice_id,
+            subscription_id=payment.subscription_id,
+            customer_id=payment.customer_id,
+            attempt=payment.attempt,
+            payment_id=payment.id,
+            payment_intent_id=payment.stripe_intent_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            failure_code=decline.code if decline else payment.error_code,
+            decline_code=decline.decline_code if decline else None,
+            failure_message=decline.message if decline else payment.error_message,
+            failed_at=datetime.now(UTC),
+        ),
+        org_id=payment.org_id,
+    )
+
+
+async def _republish(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:
+    if payment.status in ("succeeded", "refunded"):
+        await publish_paid(runtime, session, payment)
+    elif payment.status == "failed":
+        await publish_failed(runtime, session, payment, None)
+    # pending / requires_action: the outcome is still to come (webhook), nothing to say yet
