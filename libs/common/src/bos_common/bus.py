@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,7 @@ class Bus:
         self._connected = asyncio.Event()
         self._consumers: list[ConsumerSpec] = []
         self._supervisor: asyncio.Task[None] | None = None
-        self._on_connected: list[Callable[[], Awaitable[None]]] = []
+        self._on_connected: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
 
     # --- connection ---------------------------------------------------------------
@@ -150,7 +150,7 @@ class Bus:
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
 
-    def on_connected(self, callback: Callable[[], Awaitable[None]]) -> None:
+    def on_connected(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `callback` (as a task) after every (re)connection, once the consumers are
         declared and consuming: the place to reload state an exclusive queue may have
         missed while disconnected."""

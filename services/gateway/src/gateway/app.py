@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 
-from bos_common.auth import IDENTITY_HEADER, sign_identity
+from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.context import RequestContextMiddleware, request_id_of
 from bos_common.errors import NotFound, ServiceUnavailable, install_error_handlers
 from bos_common.logging import configure_logging
@@ -29,6 +29,7 @@ from gateway.settings import GatewaySettings
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 OPENAPI_TTL_SECONDS = 30.0
+SIGNED_CACHE_SIZE = 10_000
 
 
 class Gateway:
@@ -48,6 +49,22 @@ class Gateway:
             enabled=settings.rate_limit_enabled,
         )
         self._openapi: tuple[float, dict[str, Any]] | None = None
+        # id(identity) -> (identity, second, header): see signed().
+        self._signed: dict[int, tuple[Identity, int, str]] = {}
+
+    def signed(self, identity: Identity) -> str:
+        """The signed X-BOS-Identity header. Its `iat` has one-second resolution, so within
+        a second the same identity object (cached by the authenticator) signs to the same
+        bytes: computed once per identity and second, not per request."""
+        now = int(time.time())
+        cached = self._signed.get(id(identity))
+        if cached is not None and cached[0] is identity and cached[1] == now:
+            return cached[2]
+        value = sign_identity(identity, self.settings.internal_secret, now=now)
+        if len(self._signed) >= SIGNED_CACHE_SIZE:
+            self._signed.clear()
+        self._signed[id(identity)] = (identity, now, value)
+        return value
 
     async def proxy(self, request: Request) -> Response:
         path = request.url.path
@@ -70,7 +87,7 @@ class Gateway:
             identity, path, ip, state.org(identity.org_id).rate_limits if identity.org_id else {}
         )
         headers = forwarded_headers(scope["headers"], peer)
-        headers[IDENTITY_HEADER] = sign_identity(identity, self.settings.internal_secret)
+        headers[IDENTITY_HEADER] = self.signed(identity)
         request_id = request_id_of(request)
         if request_id:
             headers["x-request-id"] = request_id

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from bos_common.app import CurrentIdentity, Runtime, Session
-from bos_common.auth import require
+from bos_common.auth import Identity, PrincipalType, require
 from tokens import service
 from tokens.schemas import (
     AdminUpdateOrganization,
@@ -35,6 +35,20 @@ from tokens.settings import TokensSettings
 router = APIRouter()
 
 
+def principal(*types: PrincipalType) -> object:
+    """The caller's identity, required to be one of `types` (401/403 before the body is
+    even validated)."""
+
+    async def dependency(identity: CurrentIdentity) -> Identity:
+        return require(identity, *types)
+
+    return Depends(dependency)
+
+
+Admin = Annotated[Identity, principal("admin")]
+ApiKey = Annotated[Identity, principal("api_key")]
+
+
 def _settings(runtime: Runtime) -> TokensSettings:
     settings = runtime.settings
     assert isinstance(settings, TokensSettings)
@@ -51,9 +65,8 @@ def _settings(runtime: Runtime) -> TokensSettings:
     summary="Create an organization and its first API key (admin token)",
 )
 async def create_organization(
-    body: CreateOrganization, session: Session, identity: CurrentIdentity, runtime: Runtime
+    body: CreateOrganization, session: Session, identity: Admin, runtime: Runtime
 ) -> CreatedOrganization:
-    require(identity, "admin")
     return await service.create_organization(runtime, session, body)
 
 
@@ -62,10 +75,7 @@ async def create_organization(
     response_model=OrganizationOut,
     summary="An organization (admin token)",
 )
-async def admin_get_organization(
-    org_id: str, session: Session, identity: CurrentIdentity
-) -> OrganizationOut:
-    require(identity, "admin")
+async def admin_get_organization(org_id: str, session: Session, identity: Admin) -> OrganizationOut:
     return await service.get_organization(session, org_id)
 
 
@@ -78,17 +88,15 @@ async def admin_update_organization(
     org_id: str,
     body: AdminUpdateOrganization,
     session: Session,
-    identity: CurrentIdentity,
+    identity: Admin,
     runtime: Runtime,
 ) -> OrganizationOut:
-    require(identity, "admin")
     changes = body.model_dump(exclude_unset=True)
     return await service.update_organization(runtime, session, org_id, changes)
 
 
 @router.get("/v1/organization", response_model=OrganizationOut, summary="Your organization")
-async def get_organization(session: Session, identity: CurrentIdentity) -> OrganizationOut:
-    require(identity, "api_key")
+async def get_organization(session: Session, identity: ApiKey) -> OrganizationOut:
     assert identity.org_id
     return await service.get_organization(session, identity.org_id)
 
@@ -97,9 +105,8 @@ async def get_organization(session: Session, identity: CurrentIdentity) -> Organ
     "/v1/organization", response_model=OrganizationOut, summary="Change your organization"
 )
 async def update_organization(
-    body: UpdateOrganization, session: Session, identity: CurrentIdentity, runtime: Runtime
+    body: UpdateOrganization, session: Session, identity: ApiKey, runtime: Runtime
 ) -> OrganizationOut:
-    require(identity, "api_key")
     assert identity.org_id
     changes = body.model_dump(exclude_unset=True)
     return await service.update_organization(runtime, session, identity.org_id, changes)
@@ -115,9 +122,8 @@ async def update_organization(
     summary="Create an API key (the secret is shown once)",
 )
 async def create_api_key(
-    body: CreateApiKey, session: Session, identity: CurrentIdentity
+    body: CreateApiKey, session: Session, identity: ApiKey
 ) -> ApiKeyWithSecret:
-    require(identity, "api_key")
     return await service.create_api_key_for(
         session, identity, name=body.name, expires_at=body.expires_at
     )
@@ -126,11 +132,10 @@ async def create_api_key(
 @router.get("/v1/api-keys", response_model=ApiKeyList, summary="List your API keys")
 async def list_api_keys(
     session: Session,
-    identity: CurrentIdentity,
+    identity: ApiKey,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     starting_after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> ApiKeyList:
-    require(identity, "api_key")
     assert identity.org_id
     return await service.list_api_keys(
         session, identity.org_id, limit=limit, starting_after=starting_after
@@ -139,9 +144,8 @@ async def list_api_keys(
 
 @router.delete("/v1/api-keys/{key_id}", response_model=ApiKeyOut, summary="Revoke an API key")
 async def revoke_api_key(
-    key_id: str, session: Session, identity: CurrentIdentity, runtime: Runtime
+    key_id: str, session: Session, identity: ApiKey, runtime: Runtime
 ) -> ApiKeyOut:
-    require(identity, "api_key")
     assert identity.org_id
     return await service.revoke_api_key(runtime, session, identity.org_id, key_id)
 
@@ -156,11 +160,10 @@ async def revoke_api_key(
     summary="Mint a session token for one of your users",
 )
 async def create_session_token(
-    body: CreateSessionToken, session: Session, identity: CurrentIdentity, runtime: Runtime
+    body: CreateSessionToken, identity: ApiKey, runtime: Runtime
 ) -> CreatedSessionToken:
-    require(identity, "api_key")
     keys = service.session_keys(_settings(runtime).session_secrets)
-    return await service.create_session_token(session, keys, identity, body)
+    return await service.create_session_token(runtime.db, keys, identity, body)
 
 
 @router.delete(
@@ -169,9 +172,8 @@ async def create_session_token(
     summary="Revoke a session or portal token at once",
 )
 async def revoke_session_token(
-    token_id: str, session: Session, identity: CurrentIdentity, runtime: Runtime
+    token_id: str, session: Session, identity: ApiKey, runtime: Runtime
 ) -> SessionTokenOut:
-    require(identity, "api_key")
     assert identity.org_id
     return await service.revoke_session_token(runtime, session, identity.org_id, token_id)
 
@@ -183,14 +185,13 @@ async def revoke_session_token(
     summary="Open a customer portal session for one of your customers",
 )
 async def create_portal_session(
-    body: CreatePortalSession, session: Session, identity: CurrentIdentity, runtime: Runtime
+    body: CreatePortalSession, identity: ApiKey, runtime: Runtime
 ) -> PortalSessionOut:
-    require(identity, "api_key")
     settings = _settings(runtime)
     await service.customer_exists(
         settings.checkout_url, settings.internal_secret, identity, body.customer_id
     )
     keys = service.session_keys(settings.session_secrets)
     return await service.create_portal_session(
-        session, keys, identity, body, public_url=settings.public_url
+        runtime.db, keys, identity, body, public_url=settings.public_url
     )

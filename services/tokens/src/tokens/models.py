@@ -39,6 +39,8 @@ organizations = Table(
     Column("version", BigInteger, nullable=False, server_default=text("1")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # One Stripe connected account belongs to one organization (webhooks route by it).
+    Index("uq_organizations_stripe_account_id", "stripe_account_id", unique=True),
 )
 
 # The secret itself is never stored: `lookup` (the first characters of its random part,
