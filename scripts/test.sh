@@ -4,7 +4,7 @@
 export BOS_PROFILE=test
 export BOS_STATE_DIR="${BOS_STATE_DIR:-$(mktemp -d /tmp/bos-test.XXXXXX)}"
 source "$(dirname "$0")/lib.sh"
-BOS_WITH_BROWSER=1 "$ROOT/scripts/ensure-deps.sh"
+BOS_WITH_BROWSER=1 BOS_WITH_REDIS=1 "$ROOT/scripts/ensure-deps.sh"
 [ -x "$ROOT/scripts/ensure-deploy-tools.sh" ] && "$ROOT/scripts/ensure-deploy-tools.sh"
 chmod 755 "$BOS_STATE_DIR"
 
@@ -29,6 +29,9 @@ trap cleanup EXIT INT TERM
 "$ROOT/scripts/rabbitmq.sh" vhost bos_it
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
+# The whole suite talks to the gateway from 127.0.0.1: the per-IP limit for anonymous
+# requests is raised so tests do not starve each other (its own tests set their limits).
+export RATE_LIMIT_IP="${RATE_LIMIT_IP:-100000/minute}" ALLOW_CLOCK_CONTROL=true
 "$ROOT/scripts/services.sh" start
 wait_http "$GATEWAY_URL/readyz" 60
 

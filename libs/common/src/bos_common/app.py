@@ -180,18 +180,21 @@ class ServiceRuntime:
 # --- request-scoped dependencies for routes (the runtime lives on app.state) -----------
 
 
-def _runtime(request: Request) -> ServiceRuntime:
+# Async on purpose: a plain `def` dependency runs in the thread pool, two hops per request.
+async def _runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _runtime(request).db.transaction() as session:
+    runtime: ServiceRuntime = request.app.state.runtime
+    async with runtime.db.transaction() as session:
         yield session
 
 
-def _identity(request: Request) -> Identity:
-    return request_identity(request, _runtime(request).settings.internal_secret)
+async def _identity(request: Request) -> Identity:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return request_identity(request, runtime.settings.internal_secret)
 
 
 Runtime = Annotated[ServiceRuntime, Depends(_runtime)]

@@ -162,3 +162,16 @@ async def update_payment_method(
     return await cards.start_card_update(
         runtime, identity, customer_id, body.payment_method if body else None
     )
+
+
+@router.get("/internal/customers/{customer_id}", include_in_schema=False)
+async def internal_customer(
+    customer_id: str, session: Session, identity: CurrentIdentity
+) -> CustomerRecord:
+    """For tokens (portal sessions): the customer in the caller's organization, else 404."""
+    if identity.principal_type not in ("service", "api_key") or not identity.org_id:
+        raise NotFound("customer_not_found", "Customer not found.")
+    row = await repository.get_customer(session, identity.org_id, customer_id)
+    if row is None:
+        raise NotFound("customer_not_found", "Customer not found.")
+    return CustomerRecord.model_validate(row, from_attributes=True)

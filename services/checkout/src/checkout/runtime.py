@@ -39,7 +39,7 @@ class CheckoutRuntime(ServiceRuntime):
             await client.close()
 
 
-def _runtime(request: Request) -> CheckoutRuntime:
+async def _runtime(request: Request) -> CheckoutRuntime:
     runtime: CheckoutRuntime = request.app.state.runtime
     return runtime
 

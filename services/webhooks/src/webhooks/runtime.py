@@ -34,7 +34,7 @@ class WebhooksRuntime(ServiceRuntime):
         await self.accounts.close()
 
 
-def _runtime(request: Request) -> WebhooksRuntime:
+async def _runtime(request: Request) -> WebhooksRuntime:
     runtime: WebhooksRuntime = request.app.state.runtime
     return runtime
 
