@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 stack_env
 mkdir -p "$RUN_DIR" "$LOG_DIR"
+export PYTHONUNBUFFERED=1  # logs reach the files as they happen
 
 UVICORN=("$VENV/bin/uvicorn" --host 127.0.0.1 --no-access-log --log-level warning --loop uvloop --http httptools)
 

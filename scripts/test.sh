@@ -10,12 +10,13 @@ chmod 755 "$BOS_STATE_DIR"
 
 cleanup() {
   local rc=$?
+  if [ $rc -ne 0 ] && [ -d "$LOG_DIR" ]; then
+    log "errors in the logs of the stack under test:"
+    grep -h -E '"level": ?"(error|critical)"|Traceback|Error' "$LOG_DIR"/*.log 2>/dev/null | tail -n 40 >&2 || true
+  fi
   "$ROOT/scripts/services.sh" stop || true
   "$ROOT/scripts/rabbitmq.sh" stop || true
   "$ROOT/scripts/postgres.sh" stop || true
-  if [ $rc -ne 0 ] && [ -d "$LOG_DIR" ]; then
-    log "logs of the stack under test:"; tail -n 30 "$LOG_DIR"/*.log >&2 || true
-  fi
   rm -rf "$BOS_STATE_DIR"
   exit $rc
 }

@@ -6,6 +6,8 @@ services never know which one answers. Calls are async (`*_async` methods) over 
 
 from __future__ import annotations
 
+from typing import Any
+
 import stripe
 
 from bos_common.errors import ServiceUnavailable
@@ -40,3 +42,12 @@ def is_provider_outage(exc: BaseException) -> bool:
 
 def provider_unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("payment_provider_unavailable", PROVIDER_UNAVAILABLE)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A Stripe object as plain nested dicts (the SDK's objects are not dicts)."""
+    if obj is None:
+        return {}
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    return dict(obj)

@@ -11,7 +11,7 @@ import stripe
 from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
-from bos_common.stripe_api import is_provider_outage, provider_unavailable
+from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import payments, repository
 from checkout.runtime import CheckoutRuntime
 
@@ -66,23 +66,24 @@ async def start_card_update(
             )
         if is_provider_outage(exc):
             raise provider_unavailable() from exc
-        error = payments.card_error(exc.code, getattr(exc.error, "decline_code", None))
+        error = payments.card_error(exc.code, as_dict(exc.error).get("decline_code"))
         return {"status": "failed", "error": error.model_dump()}
+    intent = as_dict(intent)
     pm_id, fingerprint = payments.payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
         updated = await repository.update_payment(
             s,
             payment.id,
             expected=("pending",),
-            stripe_intent_id=intent.id,
+            stripe_intent_id=intent["id"],
             payment_method_id=pm_id,
             card_fingerprint=fingerprint,
-            status="pending" if intent.status == "succeeded" else "requires_action",
+            status="pending" if intent["status"] == "succeeded" else "requires_action",
         )
-        if intent.status == "succeeded" and updated is not None:
+        if intent["status"] == "succeeded" and updated is not None:
             await payments.mark_payment_succeeded(runtime, s, updated)
     return {
-        "status": "succeeded" if intent.status == "succeeded" else intent.status,
-        "setup_intent_id": intent.id,
-        "client_secret": intent.client_secret,
+        "status": intent["status"],
+        "setup_intent_id": intent["id"],
+        "client_secret": intent.get("client_secret"),
     }

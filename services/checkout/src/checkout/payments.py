@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
 from bos_common.ids import new_id
-from bos_common.stripe_api import is_provider_outage, provider_unavailable
+from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import errors, renewals, repository, service
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
@@ -104,7 +104,7 @@ async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool
         if is_provider_outage(exc):
             raise provider_unavailable() from exc
         raise
-    return bool(acct.get("charges_enabled"))
+    return bool(as_dict(acct).get("charges_enabled"))
 
 
 # --- confirm ---------------------------------------------------------------------------
@@ -131,7 +131,7 @@ async def confirm(
         if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
             raise provider_unavailable() from exc
         raise
-    return await record_intent(runtime, payment.id, intent)
+    return await record_intent(runtime, payment.id, as_dict(intent))
 
 
 async def _begin(
@@ -277,13 +277,9 @@ async def _abandon(runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any]) -
 async def _record_failure(
     runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any], exc: stripe.StripeError
 ) -> ConfirmOut:
-    error_obj = exc.error
-    decline = getattr(error_obj, "decline_code", None) if error_obj else None
-    intent = None
-    if error_obj is not None:
-        intent = getattr(error_obj, "payment_intent", None) or getattr(
-            error_obj, "setup_intent", None
-        )
+    error_obj = as_dict(exc.error)
+    decline = error_obj.get("decline_code")
+    intent = error_obj.get("payment_intent") or error_obj.get("setup_intent")
     if isinstance(exc, stripe.CardError):
         error = card_error(exc.code, decline)
     else:
@@ -295,12 +291,14 @@ async def _record_failure(
             payment.id,
             error,
             intent_id=intent.get("id") if intent else None,
-            decline=StripeDecline(exc.code, decline, getattr(error_obj, "message", None)),
+            decline=StripeDecline(exc.code, decline, error_obj.get("message")),
         )
     return ConfirmOut(status="failed", checkout_id=row.id, payment_id=payment.id, error=error)
 
 
-async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) -> ConfirmOut:
+async def record_intent(
+    runtime: CheckoutRuntime, payment_id: str, intent: dict[str, Any]
+) -> ConfirmOut:
     """Phase 3: what Stripe answered, through the payment's state machine."""
     pm_id, fingerprint = payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
@@ -308,12 +306,12 @@ async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) 
             s,
             payment_id,
             expected=("pending",),
-            stripe_intent_id=intent.id,
+            stripe_intent_id=intent["id"],
             payment_method_id=pm_id,
             card_fingerprint=fingerprint,
         ) or await repository.get_payment(s, payment_id)
         assert payment is not None
-        status = intent.status
+        status = intent["status"]
         if status == "succeeded":
             await mark_payment_succeeded(runtime, s, payment)
             return ConfirmOut(
@@ -327,7 +325,7 @@ async def record_intent(runtime: CheckoutRuntime, payment_id: str, intent: Any) 
                 status="requires_action",
                 checkout_id=payment.checkout_id,
                 payment_id=payment.id,
-                next_action=NextAction(client_secret=intent.client_secret),
+                next_action=NextAction(client_secret=intent["client_secret"]),
             )
         if status == "processing":
             return ConfirmOut(

@@ -26,7 +26,7 @@ from bos_common.events import (
     InvoiceVoidedV1,
 )
 from bos_common.ids import new_id
-from bos_common.stripe_api import is_provider_outage
+from bos_common.stripe_api import as_dict, is_provider_outage
 from checkout import repository
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
@@ -123,18 +123,16 @@ async def on_invoice_created(
             params, {"idempotency_key": invoice.idempotency_key}
         )
     except stripe.CardError as exc:
-        error_obj = exc.error
-        decline_code = getattr(error_obj, "decline_code", None) if error_obj else None
-        pi = getattr(error_obj, "payment_intent", None) if error_obj else None
+        error_obj = as_dict(exc.error)
+        decline_code = error_obj.get("decline_code")
+        pi = error_obj.get("payment_intent")
         await payments.mark_payment_failed(
             runtime,
             session,
             payment.id,
             payments.card_error(exc.code, decline_code),
             intent_id=pi.get("id") if pi else None,
-            decline=payments.StripeDecline(
-                exc.code, decline_code, getattr(error_obj, "message", None)
-            ),
+            decline=payments.StripeDecline(exc.code, decline_code, error_obj.get("message")),
         )
         return
     except stripe.StripeError as exc:
@@ -149,13 +147,14 @@ async def on_invoice_created(
             decline=payments.StripeDecline(exc.code, None, str(exc)),
         )
         return
+    intent = as_dict(intent)
     updated = await repository.update_payment(
-        session, payment.id, expected=("pending",), stripe_intent_id=intent.id
+        session, payment.id, expected=("pending",), stripe_intent_id=intent["id"]
     )
     assert updated is not None
-    if intent.status == "succeeded":
+    if intent["status"] == "succeeded":
         await payments.mark_payment_succeeded(runtime, session, updated)
-    elif intent.status != "processing":
+    elif intent["status"] != "processing":
         # Off-session needing authentication, or any other dead end: a failure to dun.
         last = intent.get("last_payment_error") or {}
         code = last.get("code") or "authentication_required"

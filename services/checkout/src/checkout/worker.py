@@ -44,7 +44,7 @@ async def release_transfers_once(runtime: CheckoutRuntime) -> int:
                 log.error("transfer %s refused by Stripe: %s", transfer.id, exc)
                 await repository.mark_transfer(s, transfer.id, "failed", None)
                 continue
-            await repository.mark_transfer(s, transfer.id, "paid", created.id)
+            await repository.mark_transfer(s, transfer.id, "paid", str(created.id))
             released += 1
     return released
 
