@@ -32,7 +32,7 @@ stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 # The whole suite talks to the gateway from 127.0.0.1: the per-IP limit for anonymous
 # requests is raised so tests do not starve each other (its own tests set their limits).
-export RATE_LIMIT_IP="${RATE_LIMIT_IP:-100000/minute}" ALLOW_CLOCK_CONTROL=true
+export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
 "$ROOT/scripts/services.sh" start
 wait_http "$GATEWAY_URL/readyz" 60
 
