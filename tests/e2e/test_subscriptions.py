@@ -5,13 +5,11 @@ which stands in for the checkout service."""
 
 from __future__ import annotations
 
-import io
 import os
 import uuid
 from datetime import UTC, datetime
 
 import httpx
-import pypdf
 import pytest
 
 from bos_common.bus import Bus
@@ -92,21 +90,3 @@ async def test_checkout_completed_becomes_a_subscription_seen_by_merchant_and_po
     assert sub["status"] == "active" and sub["metadata"] == {"source": "e2e"}
     r = await gateway.get("/v1/entitlements", params={"external_user_id": "user_e2e"}, headers=api)
     assert r.json()["features"] == ["e2e_feature"]
-
-    r = await gateway.post("/v1/portal-sessions", json={"customer_id": customer}, headers=api)
-    if r.status_code in (404, 405, 501):
-        pytest.skip("portal sessions are not served yet (tokens service)")
-    assert r.status_code == 201, r.text
-    portal = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = await gateway.get("/v1/portal/subscriptions", headers=portal)
-    assert r.status_code == 200, r.text
-    [view] = r.json()["data"]
-    assert view["next_billing"]["amount"] == 4900
-    [inv] = (await gateway.get("/v1/portal/invoices", headers=portal)).json()["data"]
-    r = await gateway.get(f"/v1/portal/invoices/{inv['id']}/pdf", headers=portal)
-    assert r.headers["content-type"] == "application/pdf"
-    assert inv["number"] in pypdf.PdfReader(io.BytesIO(r.content)).pages[0].extract_text()
-    r = await gateway.post(f"/v1/portal/subscriptions/{sub['id']}/cancel", headers=portal)
-    assert r.json()["cancel_at_period_end"] is True
-    r = await gateway.post(f"/v1/portal/subscriptions/{sub['id']}/reactivate", headers=portal)
-    assert r.json()["cancel_at_period_end"] is False
