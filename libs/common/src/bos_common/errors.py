@@ -460,6 +460,14 @@ async def _unhandled_error_handler(request: Request, exc: Exception) -> Response
     return await _dependency_error_handler(request, exc)
 
 
+async def exception_response(request: Request, exc: Exception) -> Response:
+    """The contract's error response for any exception, for ASGI code that runs outside
+    FastAPI's exception handling (the gateway's proxy fast path)."""
+    if isinstance(exc, BOSError):
+        return await _bos_error_handler(request, exc)
+    return await _dependency_error_handler(request, exc)
+
+
 # --------------------------------------------------------------------------- install
 
 

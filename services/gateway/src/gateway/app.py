@@ -7,16 +7,23 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
-from bos_common.context import RequestContextMiddleware, request_id_of
-from bos_common.errors import NotFound, ServiceUnavailable, install_error_handlers
+from bos_common.context import SCOPE_KEY, RequestContextMiddleware
+from bos_common.errors import (
+    NotFound,
+    ServiceUnavailable,
+    exception_response,
+    install_error_handlers,
+)
 from bos_common.logging import configure_logging
 from bos_common.telemetry import MetricsMiddleware, instrument_app, metrics_response, setup_tracing
 from gateway.auth import Authenticator
@@ -24,11 +31,12 @@ from gateway.openapi import merge_openapi
 from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip
 from gateway.proxy import UpstreamPool, forwarded_headers
 from gateway.ratelimit import RateLimiter
-from gateway.routing import service_for
+from gateway.routing import ROUTES, service_for
 from gateway.settings import GatewaySettings
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 OPENAPI_TTL_SECONDS = 30.0
+PROXY_ROUTES = {s: SimpleNamespace(path=f"proxy:{s}") for s in set(ROUTES.values())}
 SIGNED_CACHE_SIZE = 10_000
 
 
@@ -66,47 +74,48 @@ class Gateway:
         self._signed[id(identity)] = (identity, now, value)
         return value
 
-    async def proxy(self, request: Request) -> Response:
-        path = request.url.path
-        service = service_for(path)
-        if service is None:
-            raise NotFound("resource_not_found", "Not found.")
-        scope = request.scope
-        method = request.method
-        identity = await self.authenticator.authenticate(request.headers.get("authorization"), path)
+    async def proxy(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
+        """One proxied request, in plain ASGI: no router, no Request object on the hot path
+        (measured: FastAPI's routing and request handling cost more than the hop itself)."""
+        path = scope["path"]
+        method = scope["method"]
+        raw = scope["headers"]
+        authorization = forwarded_for = None
+        for name, value in raw:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = value.decode("latin-1")
+        identity = await self.authenticator.authenticate(authorization, path)
         state = self.authenticator.state
         check_access(identity, method, path, scope.get(CROSS_ORIGIN_KEY), state)
-        peer = request.client.host if request.client else None
+        client = scope.get("client")
+        peer = client[0] if client else None
+        ip = None
         if identity.principal_type == "anonymous":
-            ip = client_ip(
-                peer, request.headers.get("x-forwarded-for"), self.settings.trusted_proxy_count
-            )
-        else:
-            ip = None
+            ip = client_ip(peer, forwarded_for, self.settings.trusted_proxy_count)
         await self.limiter.check(
             identity, path, ip, state.org(identity.org_id).rate_limits if identity.org_id else {}
         )
-        headers = forwarded_headers(scope["headers"], peer)
+        headers = forwarded_headers(raw, peer)
         headers[IDENTITY_HEADER] = self.signed(identity)
-        request_id = request_id_of(request)
+        request_id = scope.get(SCOPE_KEY)
         if request_id:
             headers["x-request-id"] = request_id
+        raw_path = scope.get("raw_path") or path.encode()
         status, out_headers, body = await self.pool.forward(
             service,
-            request.method,
-            request.scope.get("raw_path", path.encode()).decode("latin-1").split("?", 1)[0],
-            request.scope.get("query_string", b"").decode("latin-1"),
+            method,
+            raw_path.decode("latin-1").split("?", 1)[0],
+            scope.get("query_string", b"").decode("latin-1"),
             headers,
-            await request.body(),
+            await read_body(receive),
         )
         self.authenticator.revoked_here(service, method, path, status)
-        response = Response(content=body, status_code=status)
-        response.raw_headers = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in out_headers
-            if k.lower() != "x-request-id"
-        ] + [(b"content-length", str(len(body)).encode())]
-        return response
+        out_headers = [h for h in out_headers if h[0] != b"x-request-id"]
+        out_headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def readiness(self) -> dict[str, str]:
         async def check(service: str) -> str:
@@ -190,13 +199,64 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="BOS API")
 
-    app.add_api_route("/{path:path}", gateway.proxy, methods=PROXY_METHODS, include_in_schema=False)
+    @app.api_route("/{path:path}", methods=PROXY_METHODS, include_in_schema=False)
+    async def not_routed() -> None:
+        raise NotFound("resource_not_found", "Not found.")
+
     install_error_handlers(app)
     instrument_app(app, "gateway")
+    # Proxied paths are answered by ProxyRouter before FastAPI; the rest (operations,
+    # docs, unknown paths) by FastAPI. Both sit inside the same middleware.
+    app.add_middleware(ProxyRouter, gateway=gateway)
     app.add_middleware(MetricsMiddleware, service="gateway")
     app.add_middleware(CorsMiddleware, state=gateway.authenticator.state)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+class ProxyRouter:
+    """Sends a request for a service's path to `Gateway.proxy` (the server span around it
+    comes from the OpenTelemetry middleware `instrument_app` puts outermost) and renders
+    failures in the contract's error format."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (service := service_for(scope["path"])) is not None:
+            # Metrics label proxied requests by the service they went to.
+            scope["route"] = PROXY_ROUTES[service]
+            await self._proxy(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service = service_for(scope["path"])
+        assert service is not None
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.gateway.proxy(scope, receive, tracking_send, service)
+        except Exception as exc:
+            if started:
+                raise
+            response = await exception_response(Request(scope), exc)
+            await response(scope, receive, send)
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -35,6 +35,7 @@ INTERNAL_PREFIX = "x-bos-"
 class UpstreamPool:
     def __init__(self, upstreams: dict[str, str], *, pool_size: int, timeout: float) -> None:
         self.base = {name: URL(url) for name, url in upstreams.items()}
+        self._base_text = {name: str(url).rstrip("/") for name, url in self.base.items()}
         self._pool_size = pool_size
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=2)
         self._session: aiohttp.ClientSession | None = None
@@ -71,16 +72,25 @@ class UpstreamPool:
         query: str,
         headers: CIMultiDict[str],
         body: bytes,
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        url = self.base[service].with_path(raw_path, encoded=True)
-        if query:
-            url = url.with_query(query)
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """(status, raw response headers without hop-by-hop ones, body)."""
+        # The client's path and query are forwarded byte for byte (already encoded).
+        target = (
+            f"{self._base_text[service]}{raw_path}?{query}"
+            if query
+            else (f"{self._base_text[service]}{raw_path}")
+        )
+        url = URL(target, encoded=True)
         try:
             async with self.session.request(
                 method, url, headers=headers, data=body or None, allow_redirects=False
             ) as resp:
                 payload = await resp.read()
-                out = [(k, v) for k, v in resp.headers.items() if k.lower() not in HOP_BY_HOP]
+                out = [
+                    (k.lower(), v)
+                    for k, v in resp.raw_headers
+                    if k.lower().decode("latin-1") not in HOP_BY_HOP
+                ]
                 return resp.status, out, payload
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             raise ServiceUnavailable(
