@@ -1,0 +1,111 @@
+"""Renewals and Connect accounts end to end: subscriptions bills, checkout charges the
+saved card off-session, webhooks check whose Stripe account an event belongs to."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bos_common.internal import InternalClient
+from bos_common.testing import eventually
+
+sys.path.insert(0, str(Path(__file__).parent))
+from merchant import Merchant, new_merchant  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+
+def subscriptions_control() -> InternalClient:
+    return InternalClient(
+        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
+    )
+
+
+async def test_a_renewal_charges_the_saved_card_once_and_extends_the_period(
+    merchant: Merchant,
+) -> None:
+    checkout = await merchant.checkout((await merchant.price(2900))["id"])
+    await merchant.confirm(checkout["id"], await merchant.card())
+    done = await merchant.wait_status(checkout["id"], "complete")
+    sub_path = f"/v1/subscriptions/{done['subscription_id']}"
+    before = (await merchant.get(sub_path)).json()
+
+    control = subscriptions_control()
+    try:
+        await control.request("POST", "/internal/clock", json={"advance_seconds": 32 * 86400})
+        await control.request("POST", "/internal/scheduler/run")
+
+        async def renewed() -> dict | None:
+            sub = (await merchant.get(sub_path)).json()
+            return sub if sub["current_period_end"] != before["current_period_end"] else None
+
+        after = await eventually(renewed, timeout=30)
+    finally:
+        await control.request("POST", "/internal/clock", json={"reset": True})
+        await control.close()
+    assert after["status"] == "active"
+    assert after["current_period_start"] == before["current_period_end"]
+    invoices = (await merchant.get(f"{sub_path}/invoices")).json()["data"]
+    assert sorted(i["status"] for i in invoices) == ["paid", "paid"]
+    assert all(i["amount_due"] == 2900 for i in invoices)
+
+
+async def _delivery_status(sim: httpx.AsyncClient, event_id: str) -> int | None:
+    for event in (await sim.get("/_sim/events", params={"limit": 100})).json()["data"]:
+        if event["id"] == event_id and event["deliveries"]:
+            return event["deliveries"][-1]["status_code"]
+    return None
+
+
+async def test_9_7_an_event_for_a_stranger_account_is_rejected(
+    gateway: httpx.AsyncClient, sim: httpx.AsyncClient
+) -> None:
+    emitted = (
+        await sim.post(
+            "/_sim/events",
+            json={
+                "type": "payment_intent.succeeded",
+                "account": f"acct_stranger{uuid.uuid4().hex[:8]}",
+                "data": {
+                    "object": {
+                        "id": f"pi_{uuid.uuid4().hex[:12]}",
+                        "object": "payment_intent",
+                        "amount": 100,
+                        "currency": "usd",
+                        "status": "succeeded",
+                    }
+                },
+            },
+        )
+    ).json()
+    assert await eventually(lambda: _delivery_status(sim, emitted["id"])) == 400
+
+
+async def test_an_event_for_a_connected_account_of_ours_is_accepted(
+    gateway: httpx.AsyncClient, sim: httpx.AsyncClient
+) -> None:
+    account = (await sim.post("/v1/accounts", data={"type": "express"})).json()["id"]
+    await new_merchant(gateway, sim, stripe_account_id=account)
+    emitted = (
+        await sim.post(
+            "/_sim/events",
+            json={
+                "type": "account.updated",
+                "account": account,
+                "data": {
+                    "object": {
+                        "id": account,
+                        "object": "account",
+                        "charges_enabled": True,
+                        "payouts_enabled": True,
+                    }
+                },
+            },
+        )
+    ).json()
+    assert await eventually(lambda: _delivery_status(sim, emitted["id"])) == 200
