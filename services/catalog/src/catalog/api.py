@@ -25,17 +25,19 @@ Internal (checkout and operators; see schemas.py for the request/response shapes
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bos_common.app import CurrentIdentity, Session
-from bos_common.auth import Identity, require
-from bos_common.errors import AuthenticationError, PermissionDenied
+from bos_common.auth import Identity, request_identity, require
+from bos_common.errors import AuthenticationError, PermissionDenied, ValidationFailed
 from catalog import demo, service
 from catalog.schemas import (
     CouponCreate,
@@ -51,6 +53,7 @@ from catalog.schemas import (
     PriceOut,
     ProductCreate,
     ProductList,
+    ProductListQuery,
     ProductOut,
     ProductUpdate,
     ReleaseOut,
@@ -67,7 +70,8 @@ internal_router = APIRouter(prefix="/internal", include_in_schema=False)
 READERS = ("api_key", "session")
 
 
-async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+@asynccontextmanager
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """Reads run outside a transaction (autocommit): one round trip per query, no
     BEGIN/COMMIT. Writes use `Session` (one transaction, committed before the response)."""
     async with request.app.state.runtime.db.engine.connect() as conn:
@@ -75,8 +79,52 @@ async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+@asynccontextmanager
+async def raw_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """For the repository's raw-SQL hot paths, which use the asyncpg connection directly:
+    SQLAlchemy never begins a transaction on it, so no autocommit switch is needed."""
+    async with request.app.state.runtime.db.engine.connect() as conn:
+        yield conn
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with read_connection(request) as conn:
+        yield conn
+
+
 ReadDb = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+
+
+def identity_of(request: Request) -> Identity:
+    """`CurrentIdentity` without dependency injection (the hot routes)."""
+    return request_identity(request, request.app.state.runtime.settings.internal_secret)
+
+
 Limit = Annotated[int, Query(ge=1, le=100)]
+
+Q = TypeVar("Q", bound=BaseModel)
+
+
+def parse_query(model: type[Q], request: Request) -> Q:
+    """Query parameters through a pydantic model, without FastAPI's per-parameter
+    dependency machinery (the hot routes below; errors in the same shape)."""
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(x) for x in first["loc"]) or None
+        raise ValidationFailed("parameter_invalid",
+                               f"Invalid value for {param}: {first['msg'].rstrip('.')}.",
+                               param=param) from None
+
+
+def query_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI `parameters` for a route that parses `model` itself."""
+    schema = model.model_json_schema()
+    return {"parameters": [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]}
 
 
 def json(data: Any, status_code: int = 200) -> Response:
@@ -116,24 +164,24 @@ async def create_product(body: ProductCreate, session: Session,
     return json(product_out(await service.create_product(session, org_id, body)), 201)
 
 
-@router.get("/v1/products", responses={200: {"model": ProductList}}, summary="List products")
-async def list_products(
-    db: ReadDb,
-    identity: CurrentIdentity,
-    limit: Limit = 20,
-    starting_after: str | None = None,
-    active: bool | None = None,
-    visible: bool | None = None,
-) -> Response:
+@router.get("/v1/products", responses={200: {"model": ProductList}}, summary="List products",
+            openapi_extra=query_doc(ProductListQuery))
+async def list_products(request: Request) -> Response:
+    # Hot path (every pricing page): no per-parameter dependency injection.
+    identity = identity_of(request)
     org_id = _org(identity, *READERS)
+    q = parse_query(ProductListQuery, request)
+    active, visible = q.active, q.visible
     if identity.principal_type == "session":
         # Browsers list what is for sale: visibility matters to listings only (plan 2.6).
         if active is False or visible is False:
             return json(page([], False))
         active, visible = True, True
-    rows, has_more = await service.list_products(
-        db, org_id, limit=limit, starting_after=starting_after, active=active, visible=visible
-    )
+    async with raw_read_connection(request) as db:
+        rows, has_more = await service.list_products(
+            db, org_id, limit=q.limit, starting_after=q.starting_after, active=active,
+            visible=visible,
+        )
     return json(page([product_out(r) for r in rows], has_more))
 
 
@@ -250,16 +298,15 @@ async def get_coupon(code: str, db: ReadDb, identity: CurrentIdentity) -> Respon
 
 @internal_router.get("/orgs/{org_id}/prices/{price_id}/snapshot",
                      responses={200: {"model": SnapshotOut}})
-async def price_snapshot(
-    org_id: str,
-    price_id: str,
-    db: ReadDb,
-    identity: CurrentIdentity,
-    include_unavailable: bool = False,
-) -> Response:
-    org = _internal(identity, org_id)
-    return json(await service.price_snapshot(db, org, price_id,
-                                             include_unavailable=include_unavailable))
+async def price_snapshot(request: Request) -> Response:
+    # Hot path (every checkout creation): no dependency injection at all.
+    params = request.path_params
+    org = _internal(identity_of(request), params["org_id"])
+    price_id = params["price_id"]
+    include = request.query_params.get("include_unavailable", "false").lower() in ("true", "1")
+    async with raw_read_connection(request) as db:
+        body = await service.price_snapshot(db, org, price_id, include_unavailable=include)
+    return json(body)
 
 
 @internal_router.post("/orgs/{org_id}/coupons/evaluate",

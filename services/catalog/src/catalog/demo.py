@@ -1,0 +1,97 @@
+"""Demo data: the "Test Data Setup" of the checkout test plan, for one organization.
+
+`seed_demo(session, org_id)` creates, through the service layer and in the caller's
+transaction, once per organization (idempotent: products are found again by
+`metadata.demo`, coupons by code; an advisory lock serializes concurrent calls):
+
+- free-product: $0/month; basic-product: $29/month; pro-product: $99/month with a
+  14-day trial; enterprise-product: $299/year (annual only);
+- coupons WELCOME20 (20% off, new customers only), SAVE10 ($10 off, any product),
+  TRIAL30 (30-day trial extension), EXPIRED (expired on 2024-01-01).
+
+Exposed as `POST /internal/demo/{org_id}` (service or admin principal); `make up` calls it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog import repository as repo
+from catalog import service
+from catalog.schemas import CouponCreate, PriceCreate, ProductCreate
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    key: str
+    name: str
+    description: str
+    amount: int
+    interval: str
+    trial_days: int = 0
+    features: list[str] = field(default_factory=list)
+
+
+PRODUCTS = (
+    DemoProduct("free-product", "Free", "Everything you need to try it out.", 0, "month",
+                features=["projects:3", "community_support"]),
+    DemoProduct("basic-product", "Basic", "For individuals.", 2900, "month",
+                features=["projects:10", "email_support"]),
+    DemoProduct("pro-product", "Pro", "For growing teams.", 9900, "month", trial_days=14,
+                features=["projects:unlimited", "priority_support", "analytics"]),
+    DemoProduct("enterprise-product", "Enterprise", "For organizations, billed yearly.", 29900,
+                "year", features=["projects:unlimited", "sso", "dedicated_support", "analytics"]),
+)
+
+COUPONS = (
+    CouponCreate(code="WELCOME20", percent_off=Decimal(20), duration="once",
+                 new_customers_only=True),
+    CouponCreate(code="SAVE10", amount_off=1000, currency="usd", duration="once"),
+    CouponCreate(code="TRIAL30", trial_extension_days=30, duration="once"),
+    CouponCreate(code="EXPIRED", percent_off=Decimal(50), duration="once",
+                 expires_at=datetime(2024, 1, 1, tzinfo=UTC)),
+)
+
+CURRENCY = "usd"
+
+
+async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
+    """The demo catalog of `org_id` (created now or found again): product and price ids
+    by plan name, coupon ids by code, and whether anything was created."""
+    await repo.lock_for_seeding(session, org_id)
+    created = False
+    products: dict[str, dict[str, str]] = {}
+    for spec in PRODUCTS:
+        product = await repo.find_demo_product(session, org_id, spec.key)
+        if product is None:
+            product = await service.create_product(
+                session,
+                org_id,
+                ProductCreate(name=spec.name, description=spec.description,
+                              features=spec.features, metadata={"demo": spec.key}),
+            )
+            created = True
+        price = await repo.first_active_price(session, product.id)
+        if price is None and product.archived_at is None:
+            price = await service.create_price(
+                session,
+                org_id,
+                PriceCreate(product_id=product.id, amount=spec.amount, currency=CURRENCY,
+                            type="recurring", interval=spec.interval,  # type: ignore[arg-type]
+                            trial_days=spec.trial_days),
+            )
+            created = True
+        products[spec.key] = {"product_id": product.id, "price_id": price.id if price else ""}
+    coupons: dict[str, str] = {}
+    for body in COUPONS:
+        coupon = await repo.get_coupon_by_code(session, org_id, body.code)
+        if coupon is None:
+            coupon = await service.create_coupon(session, org_id, body)
+            created = True
+        coupons[body.code] = coupon.id
+    return {"org_id": org_id, "created": created, "products": products, "coupons": coupons}

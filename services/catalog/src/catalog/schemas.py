@@ -1,0 +1,444 @@
+"""Request and response shapes of the catalog service.
+
+Public (through the gateway; API.md "Catalog"): products, prices, coupons. Responses are
+built as plain dicts by the `*_out` functions below (serialized with orjson; the
+pydantic `*Out` models document them in the OpenAPI and are checked against them in
+the tests). Times are ISO-8601 UTC (`...Z`), amounts integers in minor units.
+
+Internal (service principal; under `/internal`, never routed by the gateway). Every
+route takes the organization in the path; an api_key/session identity forwarded with
+`on_behalf_of` is accepted too when its org is that org. Failures are the contract's
+error bodies, so `bos_common.internal.InternalClient` re-raises them as the very
+`BOSError` a public route can let through unchanged.
+
+`GET /internal/orgs/{org_id}/prices/{price_id}/snapshot[?include_unavailable=true]`
+    200 `SnapshotOut`: `{"snapshot": <bos_common.events.PriceSnapshot fields>,
+    "product": {id, name, description, visible, active, metadata},
+    "monthly_equivalent": int | null, "savings": {amount, percent, compared_to_price_id} | null,
+    "available": true, "reason": null}`
+    (`PriceSnapshot.model_validate(body["snapshot"])` gives the event model).
+    Errors: 404 `product_not_found` "Product not found" (unknown price, another org's);
+    400 `product_not_available` "Product not available" (archived product, checked first);
+    400 `price_not_available` "Price not available" (soft-deleted price).
+    With `include_unavailable=true` the last two are a 200 with `available: false` and
+    `reason` = the code (for renewals of existing subscriptions).
+
+`POST /internal/orgs/{org_id}/coupons/evaluate` body `CouponEvaluateIn`:
+    `{code, product_id, amount, currency, customer_is_new, price_id?, checkout_id?}`
+    (`amount`: what the coupon discounts, the recurring/one-time price in minor units,
+    setup fee excluded; `checkout_id`: a checkout holding a reservation does not count
+    against itself). Read-only.
+    200 `EvaluationOut`: `{"coupon": <bos_common.events.AppliedCoupon fields>,
+    "amount_subtotal", "amount_discount", "amount_total", "trial_extension_days",
+    "reservation": null}`.
+    Errors, 400, checked in this order: `invalid_coupon` "Invalid coupon code" (unknown,
+    another org's), `coupon_expired` "Coupon expired", `coupon_not_applicable` "Coupon not
+    valid for this product" (product restriction, or an amount_off coupon in another
+    currency), `coupon_new_customers_only` "Coupon for new customers only",
+    `coupon_exhausted` "Coupon usage limit reached" (max_redemptions taken by redemptions
+    and live reservations of other checkouts).
+
+`POST /internal/orgs/{org_id}/coupons/reserve` body `CouponReserveIn` = evaluate's body +
+    `{checkout_id (required), customer_id?, ttl_seconds? = 3600 (60..604800)}`.
+    Evaluates, then takes one of the coupon's `max_redemptions` slots for this checkout
+    until `now + ttl_seconds` (row lock on the coupon: concurrent reserves of the last
+    slot -> exactly one 200, the others 400 `coupon_exhausted`). Idempotent per
+    (coupon, checkout): calling again renews the lease. Call it right before charging
+    (confirm / confirm-free); `checkout.completed.v1` turns the lease into a redemption.
+    200 `EvaluationOut` with `"reservation": {"checkout_id", "status": "reserved"|"redeemed",
+    "expires_at"}`.
+
+`POST /internal/orgs/{org_id}/coupons/release` body `{checkout_id, coupon_id?}` ->
+    200 `{"released": n}`: gives back the slot of a checkout that was canceled, expired
+    or failed (no-op for redeemed ones).
+
+`POST /internal/demo/{org_id}` (service or admin) -> 200 `DemoOut`: the plan's "Test
+    Data Setup" for that organization, created once (idempotent).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from sqlalchemy import Row
+
+from bos_common.events import AppliedCoupon, PriceSnapshot
+from catalog.money import CURRENCIES, MAX_AMOUNT, annual_savings, monthly_equivalent
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _currency(value: str) -> str:
+    code = value.strip().lower()
+    if code not in CURRENCIES:
+        raise ValueError("must be a three-letter ISO-4217 currency code")
+    return code
+
+
+def _metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 50:
+        raise ValueError("at most 50 keys")
+    for k, v in value.items():
+        if not k or len(k) > 40:
+            raise ValueError("keys must be 1 to 40 characters")
+        if len(v) > 500:
+            raise ValueError("values must be at most 500 characters")
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Feature = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=CODE_PATTERN)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductCreate(_In):
+    name: Name
+    description: Annotated[str | None, Field(max_length=5000)] = None
+    visible: bool = True
+    features: Annotated[list[Feature], Field(max_length=100)] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ProductUpdate(_In):
+    """Only the fields sent change; `description: null` clears it."""
+
+    name: Name | None = None
+    description: Annotated[str | None, Field(max_length=5000)] = None
+    visible: bool | None = None
+    features: Annotated[list[Feature] | None, Field(max_length=100)] = None
+    metadata: Metadata | None = None
+
+
+class PriceCreate(_In):
+    product_id: Id
+    amount: Amount
+    currency: Currency
+    type: Literal["recurring", "one_time"]
+    interval: Literal["month", "year"] | None = None
+    trial_days: Annotated[int, Field(strict=True, ge=0, le=730)] = 0
+    setup_fee: Amount = 0
+
+
+class CouponCreate(_In):
+    code: Code
+    percent_off: Annotated[Decimal | None, Field(gt=0, le=100, decimal_places=2)] = None
+    amount_off: Annotated[int | None, Field(strict=True, gt=0, le=MAX_AMOUNT)] = None
+    currency: Currency | None = None
+    duration: Literal["once", "forever", "repeating"] = "once"
+    duration_in_months: Annotated[int | None, Field(strict=True, ge=1, le=120)] = None
+    expires_at: datetime | None = None
+    product_ids: Annotated[list[Id] | None, Field(max_length=100)] = None
+    new_customers_only: bool = False
+    max_redemptions: Annotated[int | None, Field(strict=True, ge=1)] = None
+    trial_extension_days: Annotated[int, Field(strict=True, ge=0, le=365)] = 0
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        return _aware(v)
+
+
+class ProductListQuery(BaseModel):
+    """`GET /v1/products` query parameters."""
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    starting_after: Annotated[str | None, Field(max_length=64)] = None
+    active: bool | None = None
+    visible: bool | None = None
+
+
+class CouponEvaluateIn(_In):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    product_id: Id
+    amount: Amount
+    currency: Currency
+    customer_is_new: bool
+    price_id: Id | None = None
+    checkout_id: Id | None = None
+
+
+class CouponReserveIn(CouponEvaluateIn):
+    checkout_id: Id  # type: ignore[assignment]  # required here
+    customer_id: Id | None = None
+    ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+
+
+class CouponReleaseIn(_In):
+    checkout_id: Id
+    coupon_id: Id | None = None
+
+
+# --------------------------------------------------------------------------- outputs
+# The dicts the routes return (fast path), and the models that document them.
+
+
+def _mapping(row: Any) -> Any:
+    """Column access by name for a SQLAlchemy Row or an asyncpg Record alike."""
+    return row._mapping if isinstance(row, Row) else row
+
+
+def _raw_json(value: Any) -> Any:
+    """A JSONB column fetched as text (hot paths) is embedded in the response as is."""
+    return orjson.Fragment(value) if isinstance(value, str) else value
+
+
+def product_out(row: Any) -> dict[str, Any]:
+    r = _mapping(row)
+    return {
+        "id": r["id"],
+        "object": "product",
+        "name": r["name"],
+        "description": r["description"],
+        "active": r["archived_at"] is None,
+        "visible": r["visible"],
+        "features": _raw_json(r["features"]),
+        "metadata": _raw_json(r["metadata"]),
+        "archived_at": r["archived_at"],
+        "created_at": r["created_at"],
+        "updated_at": r["updated_at"],
+    }
+
+
+def savings_out(
+    amount: int, interval: str | None, monthly_id: str | None, monthly_amount: int | None
+) -> dict[str, Any] | None:
+    if interval != "year" or monthly_id is None or monthly_amount is None:
+        return None
+    saved = annual_savings(amount, monthly_amount)
+    if saved is None:
+        return None
+    return {"amount": saved[0], "percent": saved[1], "compared_to_price_id": monthly_id}
+
+
+def monthly_equivalent_of(amount: int, type_: str, interval: str | None) -> int | None:
+    if type_ != "recurring":
+        return None
+    return monthly_equivalent(amount) if interval == "year" else amount
+
+
+def price_out(
+    row: Any, monthly_id: str | None = None, monthly_amount: int | None = None
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "price",
+        "product_id": row.product_id,
+        "active": row.deleted_at is None,
+        "amount": row.amount,
+        "currency": row.currency,
+        "type": row.type,
+        "interval": row.interval,
+        "trial_days": row.trial_days,
+        "setup_fee": row.setup_fee,
+        "is_free": row.amount == 0 and row.setup_fee == 0,
+        "monthly_equivalent": monthly_equivalent_of(row.amount, row.type, row.interval),
+        "savings": savings_out(row.amount, row.interval, monthly_id, monthly_amount),
+        "deleted_at": row.deleted_at,
+        "created_at": row.created_at,
+    }
+
+
+def percent_out(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def coupon_out(row: Any, *, now: datetime) -> dict[str, Any]:
+    expired = row.expires_at is not None and row.expires_at <= now
+    exhausted = row.max_redemptions is not None and row.times_redeemed >= row.max_redemptions
+    return {
+        "id": row.id,
+        "object": "coupon",
+        "code": row.code,
+        "percent_off": percent_out(row.percent_off),
+        "amount_off": row.amount_off,
+        "currency": row.currency,
+        "duration": row.duration,
+        "duration_in_months": row.duration_in_months,
+        "expires_at": row.expires_at,
+        "product_ids": row.product_ids,
+        "new_customers_only": row.new_customers_only,
+        "max_redemptions": row.max_redemptions,
+        "times_redeemed": row.times_redeemed,
+        "trial_extension_days": row.trial_extension_days,
+        "valid": not expired and not exhausted,
+        "metadata": row.metadata,
+        "created_at": row.created_at,
+    }
+
+
+def applied_coupon(row: Any) -> AppliedCoupon:
+    return AppliedCoupon(
+        coupon_id=row.id,
+        code=row.code,
+        percent_off=percent_out(row.percent_off),
+        amount_off=row.amount_off,
+        currency=row.currency,
+        duration=row.duration,
+        duration_in_months=row.duration_in_months,
+        trial_extension_days=row.trial_extension_days,
+    )
+
+
+def page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more}
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProductOut(_Out):
+    id: str
+    object: Literal["product"]
+    name: str
+    description: str | None
+    active: bool
+    visible: bool
+    features: list[str]
+    metadata: dict[str, str]
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavingsOut(_Out):
+    amount: int
+    percent: float
+    compared_to_price_id: str
+
+
+class PriceOut(_Out):
+    id: str
+    object: Literal["price"]
+    product_id: str
+    active: bool
+    amount: int
+    currency: str
+    type: Literal["recurring", "one_time"]
+    interval: Literal["month", "year"] | None
+    trial_days: int
+    setup_fee: int
+    is_free: bool
+    monthly_equivalent: int | None
+    savings: SavingsOut | None
+    deleted_at: datetime | None
+    created_at: datetime
+
+
+class CouponOut(_Out):
+    id: str
+    object: Literal["coupon"]
+    code: str
+    percent_off: float | None
+    amount_off: int | None
+    currency: str | None
+    duration: Literal["once", "forever", "repeating"]
+    duration_in_months: int | None
+    expires_at: datetime | None
+    product_ids: list[str] | None
+    new_customers_only: bool
+    max_redemptions: int | None
+    times_redeemed: int
+    trial_extension_days: int
+    valid: bool
+    metadata: dict[str, str]
+    created_at: datetime
+
+
+class ProductList(_Out):
+    object: Literal["list"]
+    data: list[ProductOut]
+    has_more: bool
+
+
+class PriceList(_Out):
+    object: Literal["list"]
+    data: list[PriceOut]
+    has_more: bool
+
+
+class CouponList(_Out):
+    object: Literal["list"]
+    data: list[CouponOut]
+    has_more: bool
+
+
+class SnapshotProduct(_Out):
+    id: str
+    name: str
+    description: str | None
+    visible: bool
+    active: bool
+    metadata: dict[str, str]
+
+
+class SnapshotOut(_Out):
+    snapshot: PriceSnapshot
+    product: SnapshotProduct
+    monthly_equivalent: int | None
+    savings: SavingsOut | None
+    available: bool
+    reason: Literal["product_not_available", "price_not_available"] | None
+
+
+class ReservationOut(_Out):
+    checkout_id: str
+    status: Literal["reserved", "redeemed"]
+    expires_at: datetime | None
+
+
+class EvaluationOut(_Out):
+    coupon: AppliedCoupon
+    amount_subtotal: int
+    amount_discount: int
+    amount_total: int
+    trial_extension_days: int
+    reservation: ReservationOut | None
+
+
+class ReleaseOut(_Out):
+    released: int
+
+
+class DemoProductOut(_Out):
+    product_id: str
+    price_id: str
+
+
+class DemoOut(_Out):
+    org_id: str
+    created: bool
+    products: dict[str, DemoProductOut]
+    coupons: dict[str, str]
+
+
+def is_code(value: str) -> bool:
+    return re.match(CODE_PATTERN, value) is not None
