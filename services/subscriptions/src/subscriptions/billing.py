@@ -20,7 +20,7 @@ from bos_common.events import (
     SubscriptionPastDueV1,
     SubscriptionRenewedV1,
 )
-from subscriptions.ids import new_id
+from bos_common.ids import new_id
 from subscriptions.periods import add_months, next_period_end, period_end
 
 Row = dict[str, Any]

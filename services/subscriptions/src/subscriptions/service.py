@@ -22,9 +22,9 @@ from bos_common.events import (
     SubscriptionReactivatedV1,
     SubscriptionTrialExtendedV1,
 )
+from bos_common.ids import new_id
 from subscriptions import billing, repository
 from subscriptions.billing import Notice, Outcome
-from subscriptions.ids import new_id
 from subscriptions.periods import period_end
 from subscriptions.runtime import SubscriptionsRuntime
 
