@@ -26,6 +26,6 @@ LOG_LEVEL=WARNING "$VENV/bin/uvicorn" --host 127.0.0.1 --port "$PORT" --no-acces
   catalog.app:app >"$LOG" 2>&1 &
 PID=$!
 export CATALOG_PID=$PID
-trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; rm -f "$LOG"' EXIT
+trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; rm -f "$LOG"' EXIT
 wait_http "$CATALOG_URL/readyz" 30 || { cat "$LOG" >&2; exit 1; }
 "$VENV/bin/python" "$ROOT/services/catalog/bench/run_bench.py" "$@"

@@ -27,7 +27,8 @@ error bodies, so `bos_common.internal.InternalClient` re-raises them as the very
     `{code, product_id, amount, currency, customer_is_new, price_id?, checkout_id?}`
     (`amount`: what the coupon discounts, the recurring/one-time price in minor units,
     setup fee excluded; `checkout_id`: a checkout holding a reservation does not count
-    against itself). Read-only.
+    against itself; `price_id`: accepted for tracing, the rules use `product_id`).
+    Read-only.
     200 `EvaluationOut`: `{"coupon": <bos_common.events.AppliedCoupon fields>,
     "amount_subtotal", "amount_discount", "amount_total", "trial_extension_days",
     "reservation": null}`.
