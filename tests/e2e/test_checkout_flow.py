@@ -261,3 +261,26 @@ async def test_checkout_cancel_then_confirm_is_refused(merchant: Merchant) -> No
 async def test_unknown_checkout_is_404(merchant: Merchant) -> None:
     r = await merchant.get(f"/v1/checkout-sessions/cs_{uuid.uuid4().hex[:20]}")
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found"
+
+
+async def test_a_limited_coupon_is_held_at_confirm_and_never_over_redeemed(
+    merchant: Merchant,
+) -> None:
+    code = unique("ONCE").upper().replace("-", "")
+    r = await merchant.post(
+        "/v1/coupons",
+        {"code": code, "percent_off": 50, "duration": "once", "max_redemptions": 1},
+    )
+    assert r.status_code == 201, r.text
+    price = await merchant.price(4000)
+    first, second = [await merchant.checkout(price["id"], coupon_code=code) for _ in range(2)]
+    assert first["amount_total"] == second["amount_total"] == 2000
+
+    paid = await merchant.confirm(first["id"], await merchant.card())
+    refused = await merchant.confirm(second["id"], await merchant.card())
+
+    assert paid.status_code == 200, paid.text
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "coupon_exhausted"
+    body = (await merchant.get(f"/v1/checkout-sessions/{second['id']}")).json()
+    assert body["status"] == "open" and body["payment"] is None

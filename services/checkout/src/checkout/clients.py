@@ -42,6 +42,29 @@ class CatalogClient:
         )
         return PriceSnapshot.model_validate(body["snapshot"])
 
+    async def evaluate_coupon(
+        self, org_id: str, code: str, price: PriceSnapshot, *, customer_is_new: bool
+    ) -> CouponOutcome:
+        """The discount on `price`, or the catalog's reason the coupon does not apply
+        (invalid_coupon, coupon_expired, coupon_not_applicable, ...). Read-only: an open
+        checkout holds no redemption, so abandoned ones never starve a limited coupon."""
+        _, body = await self._client.request(
+            "POST",
+            f"/internal/orgs/{org_id}/coupons/evaluate",
+            json={
+                "code": code,
+                "price_id": price.price_id,
+                "product_id": price.product_id,
+                "amount": price.amount,
+                "currency": price.currency,
+                "customer_is_new": customer_is_new,
+            },
+        )
+        return CouponOutcome(
+            coupon=AppliedCoupon.model_validate(body["coupon"]),
+            amount_discount=int(body["amount_discount"]),
+        )
+
     async def reserve_coupon(
         self,
         org_id: str,
@@ -53,10 +76,9 @@ class CatalogClient:
         customer_is_new: bool,
         ttl_seconds: int,
     ) -> CouponOutcome:
-        """The discount on `price`, holding one of the coupon's redemptions for this
-        checkout until it completes (then redeemed) or the hold lapses, so
-        `max_redemptions` holds under concurrency; or the catalog's reason it does not
-        apply (invalid_coupon, coupon_expired, coupon_not_applicable, ...)."""
+        """Hold one of the coupon's redemptions for this checkout right before money
+        moves, until it completes (then redeemed) or the hold lapses: of concurrent
+        confirms for the last slot exactly one wins, so `max_redemptions` holds."""
         _, body = await self._client.request(
             "POST",
             f"/internal/orgs/{org_id}/coupons/reserve",

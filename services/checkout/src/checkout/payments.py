@@ -150,6 +150,8 @@ async def _begin(
         raise errors.checkout_not_open(row.status)
     if row.is_free:
         raise errors.is_free()
+    async with runtime.db.transaction() as s:
+        await service.hold_coupon(runtime, s, row)
     billing = await runtime.organizations.billing(row.org_id)
     enabled = await charges_enabled(runtime, billing.stripe_account_id)
     async with runtime.db.transaction() as s:

@@ -33,7 +33,7 @@ from checkout.schemas import (
 log = logging.getLogger("checkout")
 
 # A coupon's hold outlives the checkout a little, so it never lapses while a payment
-# is still being confirmed at the last minute.
+# confirmed at the last minute is still being fulfilled.
 COUPON_HOLD_MARGIN_SECONDS = 3600
 
 
@@ -176,17 +176,27 @@ async def _reserve_coupon(
     code: str,
     price: PriceSnapshot,
 ) -> CouponOutcome:
-    """Catalog decides whether the coupon applies (with the customer's newness) and holds
-    a redemption for this checkout for as long as the checkout can be paid."""
+    """Catalog decides whether the coupon applies, given the customer's newness."""
     is_new = not await repository.customer_has_paid_before(session, customer_id)
-    return await runtime.catalog.reserve_coupon(
-        org_id,
-        code,
+    return await runtime.catalog.evaluate_coupon(org_id, code, price, customer_is_new=is_new)
+
+
+async def hold_coupon(runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any]) -> None:
+    """Right before money moves: take one of the coupon's redemptions for this checkout
+    (409-free: the catalog answers `coupon_exhausted` when the last one is gone)."""
+    if row.coupon is None:
+        return
+    price = PriceSnapshot.model_validate(row.price)
+    is_new = not await repository.customer_has_paid_before(session, row.customer_id)
+    await runtime.catalog.reserve_coupon(
+        row.org_id,
+        row.coupon["code"],
         price,
-        checkout_id=checkout_id,
-        customer_id=customer_id,
+        checkout_id=row.id,
+        customer_id=row.customer_id,
         customer_is_new=is_new,
-        ttl_seconds=runtime.settings.checkout_ttl_seconds + COUPON_HOLD_MARGIN_SECONDS,
+        ttl_seconds=max(60, int((row.expires_at - utcnow()).total_seconds()))
+        + COUPON_HOLD_MARGIN_SECONDS,
     )
 
 
@@ -317,6 +327,7 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row
         raise errors.not_free()
     if row.status in ("processing", "complete"):
         return row
+    await hold_coupon(runtime, session, row)
     started = await repository.transition(session, row.id, expected=("open",), status="processing")
     if started is None:
         current = await repository.get_checkout_by_id(session, row.id)
