@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bos_common.errors import InvalidRequest
-from catalog.ids import base62, looks_like, new_id
+from bos_common.ids import base62, looks_like, new_id
 from catalog.money import (
     annual_savings,
     discount_for,

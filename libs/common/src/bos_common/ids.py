@@ -29,9 +29,25 @@ def base62(value: int, width: int) -> str:
     return "".join(reversed(out))
 
 
+_last = (0, 0)  # (ms, random) of the previous id of this process
+
+
 def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    """Monotonic within a process (ULID-style: within one millisecond, or when the clock
+    steps back, the random part is the previous one plus a small random step); random
+    across processes."""
+    global _last
     t = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-    return f"{prefix}_{base62(t, TIME_CHARS)}{base62(secrets.randbits(RANDOM_BITS), RANDOM_CHARS)}"
+    last_t, last_r = _last
+    if now_ms is None and t <= last_t:
+        t, r = last_t, last_r + 1 + secrets.randbits(24)
+        if r >= 1 << RANDOM_BITS:
+            t, r = t + 1, secrets.randbits(RANDOM_BITS - 1)
+    else:
+        r = secrets.randbits(RANDOM_BITS - 1)  # headroom to count up within the millisecond
+    if now_ms is None:
+        _last = (t, r)
+    return f"{prefix}_{base62(t, TIME_CHARS)}{base62(r, RANDOM_CHARS)}"
 
 
 def looks_like(value: str, prefix: str) -> bool:

@@ -1,6 +1,6 @@
 """Tables of the catalog schema (mirrors migrations/versions; the migrations are the truth).
 
-Ids are time-ordered (`catalog.ids`) and compared byte-wise (`COLLATE "C"`), so
+Ids are time-ordered (`bos_common.ids`) and compared byte-wise (`COLLATE "C"`), so
 `ORDER BY id DESC` is newest first and a cursor is just `id < :starting_after`: every
 list is an index range scan whatever the page depth.
 """

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from bos_common.events import CheckoutCompletedV1
+from bos_common.ids import looks_like, new_id
 from catalog import repository as repo
-from catalog.ids import looks_like, new_id
 from catalog.money import discount_for
 from catalog.repository import Db
 from catalog.schemas import (
