@@ -23,6 +23,7 @@ export AMQP_PORT="${BENCH_AMQP_PORT:-5702}"
 export EPMD_PORT="${BENCH_EPMD_PORT:-4399}"
 export STRIPE_SIM_PORT="${BENCH_STRIPE_SIM_PORT:-12131}"
 export BENCH_FLOOR_PORT="${BENCH_FLOOR_PORT:-28090}"
+export SMTP_PORT="${BENCH_SMTP_PORT:-28025}"
 export DB_NAME=bos
 # The gateway's rate limiter (60 anonymous requests a minute per IP by default) would
 # turn a load test into a stream of 429s: off unless asked for, so the scenarios measure

@@ -16,6 +16,7 @@ if [ "$PROFILE" = "test" ]; then
   GATEWAY_PORT="${GATEWAY_PORT:-18080}"
   SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-18000}"
   STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12121}"
+  SMTP_PORT="${SMTP_PORT:-11025}"
   PG_FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 else
   STATE_DIR="${BOS_STATE_DIR:-$ROOT/.var/dev}"
@@ -25,6 +26,7 @@ else
   GATEWAY_PORT="${GATEWAY_PORT:-8080}"
   SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-8000}"
   STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12111}"
+  SMTP_PORT="${SMTP_PORT:-1025}"
   PG_FAST=""
 fi
 
@@ -64,6 +66,7 @@ stack_env() {
   export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
   export PUBLIC_BASE_URL="$GATEWAY_URL"
   export STRIPE_JS_URL="$STRIPE_API_BASE/js.stripe.com/v3/"
+  export SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
   local s
   for s in "${SERVICES[@]}"; do
     export "$(echo "$s" | tr a-z A-Z)_URL=http://127.0.0.1:$(service_port "$s")"

@@ -19,6 +19,9 @@ launch() { # name command...
 start() {
   export STRIPE_SIM_WEBHOOK_ENDPOINTS="$GATEWAY_URL/v1/webhooks/stripe|${STRIPE_WEBHOOK_SECRETS%%,*}"
   launch stripe-sim "$VENV/bin/python" -m stripe_sim --host 127.0.0.1 --port "$STRIPE_SIM_PORT"
+  # Notification emails land as .eml files here (a local SMTP sink, dev and test only).
+  launch smtp-sink "$VENV/bin/python" -m subscriptions.smtp_sink --host 127.0.0.1 \
+    --port "$SMTP_PORT" --dir "$STATE_DIR/mail"
   local s
   for s in "${SERVICES[@]}"; do
     launch "$s" "${UVICORN[@]}" --port "$(service_port "$s")" "$s.app:app"

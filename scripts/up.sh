@@ -23,6 +23,7 @@ BOS is up ($PROFILE profile)
   rabbitmq         127.0.0.1:$AMQP_PORT
   admin token      $BOS_ADMIN_TOKEN
   logs             $LOG_DIR   (make logs)
+  emails sent      $STATE_DIR/mail   (SMTP sink on 127.0.0.1:$SMTP_PORT)
   stop             make down
 MSG
 if [ "${BOS_SEED:-1}" = 1 ]; then
