@@ -284,3 +284,23 @@ async def test_a_limited_coupon_is_held_at_confirm_and_never_over_redeemed(
     assert refused.json()["error"]["code"] == "coupon_exhausted"
     body = (await merchant.get(f"/v1/checkout-sessions/{second['id']}")).json()
     assert body["status"] == "open" and body["payment"] is None
+
+
+async def test_7_2_a_coupon_applied_after_creation_discounts_the_checkout(
+    merchant: Merchant,
+) -> None:
+    code = unique("TEN").upper().replace("-", "")
+    r = await merchant.post(
+        "/v1/coupons", {"code": code, "amount_off": 1000, "currency": "usd", "duration": "once"}
+    )
+    assert r.status_code == 201, r.text
+    checkout = await merchant.checkout((await merchant.price(5000))["id"])
+    applied = await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/coupon", {"code": code})
+    assert applied.status_code == 200, applied.text
+    assert (applied.json()["amount_discount"], applied.json()["amount_total"]) == (1000, 4000)
+    other = await merchant.checkout((await merchant.price(5000))["id"])
+    invalid = await merchant.post(
+        f"/v1/checkout-sessions/{other['id']}/coupon", {"code": "INVALID123"}
+    )
+    assert invalid.status_code == 400
+    assert invalid.json()["error"]["message"] == "Invalid coupon code"

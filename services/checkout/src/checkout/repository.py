@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, select, update
+from sqlalchemy import Row, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,7 +145,8 @@ async def set_coupon(
         session,
         checkout_id,
         expected=("open",),
-        where=(cs.c.coupon.is_(None),),
+        # A JSONB column stores Python's None as JSON null, not SQL NULL: match both.
+        where=(or_(cs.c.coupon.is_(None), func.jsonb_typeof(cs.c.coupon) == "null"),),
         coupon=coupon,
         amount_discount=discount,
         amount_total=total,
