@@ -18,6 +18,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("checkout", "*"): "checkout",
     ("sdk", "*"): "checkout",
     ("v1", "subscriptions"): "subscriptions",
+    ("v1", "invoices"): "subscriptions",
     ("v1", "entitlements"): "subscriptions",
     ("v1", "portal"): "subscriptions",
     ("portal", "*"): "subscriptions",

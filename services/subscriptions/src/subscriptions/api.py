@@ -49,7 +49,7 @@ from bos_common.auth import Identity, require
 from bos_common.errors import InvalidRequest, NotFound, PermissionDenied, ServiceUnavailable
 from subscriptions import repository, service
 from subscriptions.pdf import parse_locale, render_invoice_pdf
-from subscriptions.portal_page import PORTAL_HTML
+from subscriptions.portal_page import portal_response
 from subscriptions.runtime import SubscriptionsRuntime
 from subscriptions.schemas import (
     CancelRequest,
@@ -474,7 +474,7 @@ async def portal_payment_method(
 
 @router.get("/portal", response_class=HTMLResponse, include_in_schema=False)
 async def portal_page() -> HTMLResponse:
-    return HTMLResponse(PORTAL_HTML)
+    return portal_response()
 
 
 # --- internal ---------------------------------------------------------------------------------
