@@ -48,21 +48,8 @@ class CatalogClient:
         """The discount on `price`, or the catalog's reason the coupon does not apply
         (invalid_coupon, coupon_expired, coupon_not_applicable, ...). Read-only: an open
         checkout holds no redemption, so abandoned ones never starve a limited coupon."""
-        _, body = await self._client.request(
-            "POST",
-            f"/internal/orgs/{org_id}/coupons/evaluate",
-            json={
-                "code": code,
-                "price_id": price.price_id,
-                "product_id": price.product_id,
-                "amount": price.amount,
-                "currency": price.currency,
-                "customer_is_new": customer_is_new,
-            },
-        )
-        return CouponOutcome(
-            coupon=AppliedCoupon.model_validate(body["coupon"]),
-            amount_discount=int(body["amount_discount"]),
+        return await self._coupon_call(
+            f"/internal/orgs/{org_id}/coupons/evaluate", _coupon_body(code, price, customer_is_new)
         )
 
     async def reserve_coupon(
@@ -79,30 +66,32 @@ class CatalogClient:
         """Hold one of the coupon's redemptions for this checkout right before money
         moves, until it completes (then redeemed) or the hold lapses: of concurrent
         confirms for the last slot exactly one wins, so `max_redemptions` holds."""
-        _, body = await self._client.request(
-            "POST",
-            f"/internal/orgs/{org_id}/coupons/reserve",
-            json={
-                "code": code,
-                "price_id": price.price_id,
-                "product_id": price.product_id,
-                "amount": price.amount,
-                "currency": price.currency,
-                "customer_is_new": customer_is_new,
-                "checkout_id": checkout_id,
-                "customer_id": customer_id,
-                "ttl_seconds": ttl_seconds,
-            },
-        )
+        body = _coupon_body(code, price, customer_is_new)
+        body.update(checkout_id=checkout_id, customer_id=customer_id, ttl_seconds=ttl_seconds)
+        return await self._coupon_call(f"/internal/orgs/{org_id}/coupons/reserve", body)
+
+    async def _coupon_call(self, path: str, body: dict[str, Any]) -> CouponOutcome:
+        _, answer = await self._client.request("POST", path, json=body)
         return CouponOutcome(
-            coupon=AppliedCoupon.model_validate(body["coupon"]),
-            amount_discount=int(body["amount_discount"]),
+            coupon=AppliedCoupon.model_validate(answer["coupon"]),
+            amount_discount=int(answer["amount_discount"]),
         )
 
     async def release_coupon(self, org_id: str, checkout_id: str) -> None:
         await self._client.request(
             "POST", f"/internal/orgs/{org_id}/coupons/release", json={"checkout_id": checkout_id}
         )
+
+
+def _coupon_body(code: str, price: PriceSnapshot, customer_is_new: bool) -> dict[str, Any]:
+    return {
+        "code": code,
+        "price_id": price.price_id,
+        "product_id": price.product_id,
+        "amount": price.amount,
+        "currency": price.currency,
+        "customer_is_new": customer_is_new,
+    }
 
 
 class OrganizationsClient:
