@@ -40,4 +40,10 @@ export BOS_TEST_STACK=1 BOS_STATE_DIR
 export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"
 export IT_AMQP_URL="amqp://guest:guest@127.0.0.1:$AMQP_PORT/bos_it"
 cd "$ROOT"
-"$VENV/bin/pytest" "$@"
+if [ $# -gt 0 ]; then
+  "$VENV/bin/pytest" "$@"
+else
+  # Playwright's browser tests get a process of their own: its driver keeps an event loop
+  # in the main thread, which pytest-asyncio's loop must not share.
+  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser
+fi
