@@ -304,3 +304,76 @@ async def test_7_2_a_coupon_applied_after_creation_discounts_the_checkout(
     )
     assert invalid.status_code == 400
     assert invalid.json()["error"]["message"] == "Invalid coupon code"
+
+
+async def test_10_2_five_simultaneous_sessions_for_one_customer_are_independent(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(2900)
+    email = f"{unique('five')}@example.com"
+    sessions = await asyncio.gather(
+        *(merchant.checkout(price["id"], email=email) for _ in range(5))
+    )
+    assert len({s["id"] for s in sessions}) == 5
+    assert len({s["customer"]["id"] for s in sessions}) == 1, "one customer, five sessions"
+    assert all(s["status"] == "open" for s in sessions)
+
+
+async def test_10_3_confirm_racing_cancel_first_wins_the_other_gets_409(
+    merchant: Merchant,
+) -> None:
+    checkout = await merchant.checkout((await merchant.price(2900))["id"])
+    pm = await merchant.card()
+    confirm, cancel = await asyncio.gather(
+        merchant.confirm(checkout["id"], pm),
+        merchant.post(f"/v1/checkout-sessions/{checkout['id']}/cancel"),
+    )
+    assert sorted([confirm.status_code, cancel.status_code]) == [200, 409], (
+        confirm.text,
+        cancel.text,
+    )
+    final = (await merchant.get(f"/v1/checkout-sessions/{checkout['id']}")).json()
+    if cancel.status_code == 200:
+        assert final["status"] == "canceled" and final["payment"] is None
+    else:
+        assert final["status"] in ("processing", "complete")
+
+
+async def test_10_4_concurrent_updates_of_one_customer_keep_one_row_last_write_wins(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(2900)
+    email = f"{unique('upd')}@example.com"
+    names = [f"Name {i}" for i in range(8)]
+    await asyncio.gather(
+        *(
+            merchant.post(
+                "/v1/checkout-sessions",
+                {"price_id": price["id"], "customer": {"email": email, "name": n}},
+            )
+            for n in names
+        )
+    )
+    found = (await merchant.get("/v1/customers", email=email)).json()["data"]
+    assert len(found) == 1
+    assert found[0]["name"] in names
+
+
+async def test_14_1_sql_injection_in_fields_is_data_not_sql(merchant: Merchant) -> None:
+    price = await merchant.price(2900)
+    evil = "Robert'); DROP TABLE checkout.customers;--"
+    r = await merchant.post(
+        "/v1/checkout-sessions",
+        {
+            "price_id": price["id"],
+            "customer": {"email": "bobby@example.com", "name": evil},
+            "metadata": {"note": evil},
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["customer"]["name"] == evil and r.json()["metadata"]["note"] == evil
+    bad = await merchant.post(
+        "/v1/checkout-sessions", {"price_id": "price_x' OR '1'='1", "customer": {"email": "a@b.co"}}
+    )
+    assert bad.status_code == 404
+    assert (await merchant.get("/v1/customers", email="bobby@example.com")).status_code == 200

@@ -203,13 +203,6 @@ async def update_payment(
     return (await session.execute(stmt)).first()
 
 
-async def succeeded_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
-    q = select(payments).where(
-        payments.c.checkout_id == checkout_id, payments.c.status == "succeeded"
-    )
-    return (await session.execute(q)).first()
-
-
 # --- Connect --------------------------------------------------------------------------
 
 
