@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import bench.suites  # noqa: F401 - registers the scenarios of bench/suites/*.py
 from bench import report
 from bench.procs import ROOT, CpuMeter, FloorApp, read_pidfiles
 from bench.scenarios import FLOOR_TARGETS, SCENARIOS, RpsRatio, Scenario, Target
@@ -355,6 +356,9 @@ class Runner:
         return result, meter
 
     def scenario(self, sc: Scenario, meta: dict[str, Any]) -> dict[str, Any]:
+        if sc.prepare is not None:
+            log(f"{sc.name}: preparing its data")
+            sc = sc.prepare(self.urls)
         targets = [FLOOR_TARGETS[f] for f in sc.floors] + list(sc.targets)
         started = dt.datetime.now(dt.UTC)
         load_before = loadavg()

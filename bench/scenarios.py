@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,11 @@ class Scenario:
     floors: tuple[str, ...] = ("ping",)
     checks: tuple[Check, ...] = ()
     notes: tuple[str, ...] = ()
+    # Creates the data the scenario needs (an organization, an API key, a price...)
+    # against the running stack and returns the scenario with its targets filled in.
+    # Called with the base URLs by name (`gateway`, `floor`, `catalog`, ...) once per run,
+    # before the preflight. See bench/fixtures.py for helpers.
+    prepare: Callable[[dict[str, str]], Scenario] | None = None
 
 
 # --- the floor -------------------------------------------------------------------------
