@@ -129,6 +129,10 @@ class CustomerRecord(BaseModel):
     email: str
     name: str | None
     external_user_id: str | None
+    # 4.8: the card that paid last, saved for renewals (a Stripe PaymentMethod id).
+    default_payment_method: str | None = Field(
+        default=None, validation_alias="default_payment_method_id"
+    )
     created_at: datetime
 
 
