@@ -13,6 +13,7 @@ No double charge, by construction:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,30 @@ async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool
     return bool(as_dict(acct).get("charges_enabled"))
 
 
+# The schedule last applied to each connected account by this process (account -> JSON).
+_payout_schedules: dict[str, str] = {}
+
+
+async def apply_payout_schedule(
+    runtime: CheckoutRuntime, account: str, schedule: dict[str, Any]
+) -> None:
+    """12.4: the merchant's share reaches its connected account with the charge (or with the
+    held transfer, 12.2); Stripe then pays it out on the account's payout schedule, which
+    must be the organization's. Set on Stripe once per account and schedule; best effort: a
+    refusal never blocks a payment (the next confirm tries again)."""
+    wanted = json.dumps(schedule, sort_keys=True)
+    if not schedule or _payout_schedules.get(account) == wanted:
+        return
+    try:
+        await runtime.stripe.v1.accounts.update_async(
+            account, {"settings": {"payouts": {"schedule": schedule}}}
+        )
+    except stripe.StripeError as exc:
+        log.warning("payout schedule of %s not applied: %s", account, exc)
+        return
+    _payout_schedules[account] = wanted
+
+
 # --- confirm ---------------------------------------------------------------------------
 
 
@@ -154,6 +179,8 @@ async def _begin(
         await service.hold_coupon(runtime, s, row)
     billing = await runtime.organizations.billing(row.org_id)
     enabled = await charges_enabled(runtime, billing.stripe_account_id)
+    if billing.stripe_account_id:
+        await apply_payout_schedule(runtime, billing.stripe_account_id, billing.payout_schedule)
     async with runtime.db.transaction() as s:
         started = await repository.transition(
             s,
