@@ -3,9 +3,13 @@ saved card off-session, webhooks check whose Stripe account an event belongs to.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -15,7 +19,7 @@ from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant  # noqa: E402
+from merchant import Merchant, new_merchant, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -26,10 +30,34 @@ def subscriptions_control() -> InternalClient:
     )
 
 
+def sent_mails(to: str, kind: str) -> list[EmailMessage]:
+    """The emails the stack's SMTP sink wrote under the state dir (scripts/services.sh)."""
+    state = os.environ.get("BOS_STATE_DIR")
+    if not state:
+        pytest.skip("BOS_STATE_DIR of the stack is not set: its SMTP sink cannot be read")
+    found = []
+    for path in sorted((Path(state) / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if to in str(message["To"]) and message["X-BOS-Notification"] == kind:
+            found.append(message)
+    return found
+
+
+def receipts_async(
+    probe: Callable[[], list[EmailMessage]],
+) -> Callable[[], Awaitable[list[EmailMessage]]]:
+    async def run() -> list[EmailMessage]:
+        return probe()
+
+    return run
+
+
 async def test_a_renewal_charges_the_saved_card_once_and_extends_the_period(
     merchant: Merchant,
 ) -> None:
-    checkout = await merchant.checkout((await merchant.price(2900))["id"])
+    customer_email = f"{unique('renewal')}@example.com"
+    checkout = await merchant.checkout((await merchant.price(2900))["id"], email=customer_email)
     await merchant.confirm(checkout["id"], await merchant.card())
     done = await merchant.wait_status(checkout["id"], "complete")
     sub_path = f"/v1/subscriptions/{done['subscription_id']}"
@@ -53,6 +81,19 @@ async def test_a_renewal_charges_the_saved_card_once_and_extends_the_period(
     invoices = (await merchant.get(f"{sub_path}/invoices")).json()["data"]
     assert sorted(i["status"] for i in invoices) == ["paid", "paid"]
     assert all(i["amount_due"] == 2900 for i in invoices)
+    # The renewal receipt: an email with the invoice's number and its PDF.
+    renewal = max(invoices, key=lambda i: i["created_at"])
+
+    def receipts() -> list[EmailMessage]:
+        return [
+            m
+            for m in sent_mails(customer_email, "invoice_paid")
+            if renewal["number"] in m.get_body(preferencelist=("plain",)).get_content()
+        ]
+
+    [mail] = await eventually(receipts_async(receipts), timeout=30)
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_content().startswith(b"%PDF")
 
 
 async def _delivery_status(sim: httpx.AsyncClient, event_id: str) -> int | None:

@@ -3,6 +3,8 @@ org branding, the invoice PDF attached to receipts, one email per event."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from subscriptions import repository
@@ -59,9 +61,31 @@ async def test_smtp_down_is_retried_later(drv, sink):
     assert await send_pending(drv.rt, dead) == 1
     [row] = await drv.notifications("subscription_canceled")
     assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"]
-    drv.at(drv.now + __import__("datetime").timedelta(minutes=1))
-    assert await send_pending(drv.rt, Mailer(sink.url, "billing@bos.localhost")) == 1
+    # The retry is due later in real time (the billing clock does not schedule emails).
+    live = Mailer(sink.url, "billing@bos.localhost")
+    assert await send_pending(drv.rt, live) == 0
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await send_pending(drv.rt, live, now=later) == 1
     assert len(sink.find(to="bob@example.com", kind="subscription_canceled")) == 1
+
+
+async def test_an_email_written_under_a_clock_moved_ahead_goes_out_after_the_clock_is_reset(
+    drv, sink
+):
+    """A renewal driven by a test clock a month ahead writes its receipt; the clock is then
+    put back before the sender ran. The email still goes out at once: delivery follows
+    real time, not the billing clock (it used to wait for the real date to catch up)."""
+    start = drv.now
+    sub = await drv.checkout(price(), email="eve@example.com")
+    drv.at(sub["current_period_end"] + timedelta(days=1))
+    await drv.run_scheduler()
+    [inv] = await drv.invoices_created(sub["id"])
+    await drv.pay(inv)
+    drv.at(start)
+    [row] = await drv.notifications("invoice_paid")
+    assert row["next_attempt_at"] <= datetime.now(UTC)
+    assert await send_pending(drv.rt, Mailer(sink.url, "billing@bos.localhost")) == 1
+    assert len(sink.find(to="eve@example.com", kind="invoice_paid")) == 1
 
 
 def test_every_template_renders():

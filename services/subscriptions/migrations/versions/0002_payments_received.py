@@ -23,8 +23,9 @@ def upgrade() -> None:
         sa.Column("checkout_id", sa.String(64)),
         sa.Column("amount", sa.BigInteger, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         sa.PrimaryKeyConstraint("payment_intent_id", name="pk_payments_received"),
         schema="subscriptions",
     )

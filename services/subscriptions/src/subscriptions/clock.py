@@ -6,6 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def wall_now() -> datetime:
+    """The real time, for operational schedules (email delivery and its retries) that must
+    not follow the injected billing clock: an email written while a test clock stands a
+    month ahead goes out now, not when the real clock reaches that month."""
+    return datetime.now(UTC)
+
+
 class Clock:
     def __init__(self, fixed: datetime | None = None) -> None:
         self._fixed = fixed

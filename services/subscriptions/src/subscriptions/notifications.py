@@ -17,6 +17,7 @@ import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from subscriptions import repository
+from subscriptions.clock import wall_now
 from subscriptions.pdf import money, render_invoice_pdf
 from subscriptions.runtime import SubscriptionsRuntime
 
@@ -119,9 +120,12 @@ async def build_message(
     return message
 
 
-async def send_pending(rt: SubscriptionsRuntime, mailer: Mailer, *, limit: int = 20) -> int:
-    """Send one batch of due notifications; returns how many were tried."""
-    now = rt.clock.now()
+async def send_pending(
+    rt: SubscriptionsRuntime, mailer: Mailer, *, limit: int = 20, now: datetime | None = None
+) -> int:
+    """Send one batch of due notifications; returns how many were tried. Due and retry
+    times are real time (`wall_now`), not the billing clock; `now` is for tests."""
+    now = now or wall_now()
     async with rt.db.transaction() as session:
         rows = await repository.claim_notifications(session, now, limit)
         for row in rows:

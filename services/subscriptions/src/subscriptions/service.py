@@ -25,6 +25,7 @@ from bos_common.events import (
 from bos_common.ids import new_id
 from subscriptions import billing, repository
 from subscriptions.billing import Notice, Outcome
+from subscriptions.clock import wall_now
 from subscriptions.periods import period_end
 from subscriptions.runtime import SubscriptionsRuntime
 
@@ -66,9 +67,13 @@ def invoice_created_event(sub: Row, inv: Row) -> InvoiceCreatedV1:
 
 
 def notification_rows(sub: Row, notices: list[Notice], now: datetime) -> list[Row]:
+    """Email rows for `notices`, stamped with the billing time (`now`) they announce and
+    due at once in real time: delivery is operational, never scheduled on the billing
+    clock (see `clock.wall_now`)."""
     email = sub.get("customer_email")
     if not email:
         return []
+    due = wall_now()
     return [
         {
             "id": uuid.uuid4(),
@@ -80,7 +85,7 @@ def notification_rows(sub: Row, notices: list[Notice], now: datetime) -> list[Ro
             "invoice_id": n.invoice_id,
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": due,
             "created_at": now,
         }
         for n in notices
