@@ -504,3 +504,32 @@ class InvoiceVoidedV1(Event):
     subscription_id: str
     customer_id: str
     voided_at: datetime
+
+
+# --- Catalog: products and prices (catalog service) -------------------------------------
+
+
+@register
+class ProductUpdatedV1(Event):
+    """A product changed (updated or archived): price snapshots cached from it may be
+    stale. A consumer caching snapshots (checkout) drops this product's at once."""
+
+    event_type: ClassVar[str] = "product.updated.v1"
+
+    product_id: str
+    name: str
+    visible: bool
+    active: bool  # false once archived: none of its prices can be bought any more
+    features: list[str] = Field(default_factory=list)
+    updated_at: datetime
+
+
+@register
+class PriceDeletedV1(Event):
+    """A price was deleted (soft): it can no longer be bought; past checkouts keep it."""
+
+    event_type: ClassVar[str] = "price.deleted.v1"
+
+    price_id: str
+    product_id: str
+    deleted_at: datetime

@@ -26,9 +26,11 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
-from bos_common.events import CheckoutCompletedV1
+from bos_common.events import CheckoutCompletedV1, PriceDeletedV1, ProductUpdatedV1
 from bos_common.ids import looks_like, new_id
+from bos_common.outbox import add_event
 from catalog import repository as repo
+from catalog.models import outbox
 from catalog.money import discount_for
 from catalog.repository import Db
 from catalog.schemas import (
@@ -155,6 +157,8 @@ async def update_product(
     )
     if row is None:
         raise product_not_found()
+    if changes:
+        await _product_updated(session, row)
     return row
 
 
@@ -166,7 +170,22 @@ async def archive_product(session: AsyncSession, org_id: str, product_id: str) -
     )
     if row is None:
         raise product_not_found()
+    await _product_updated(session, row)
     return row
+
+
+async def _product_updated(session: AsyncSession, row: Row[Any]) -> None:
+    """Tell whoever caches price snapshots (checkout) that this product's are stale, in
+    the transaction of the change (outbox)."""
+    event = ProductUpdatedV1(
+        product_id=row.id,
+        name=row.name,
+        visible=row.visible,
+        active=row.archived_at is None,
+        features=list(row.features or []),
+        updated_at=row.updated_at,
+    )
+    await add_event(session, outbox, event, producer="catalog", org_id=row.org_id)
 
 
 # --------------------------------------------------------------------------- prices
@@ -247,7 +266,10 @@ async def delete_price(session: AsyncSession, org_id: str, price_id: str) -> Row
     )
     if not found:
         raise NotFound("price_not_found", "Price not found")
-    return await get_price(session, org_id, price_id)
+    row = await get_price(session, org_id, price_id)
+    event = PriceDeletedV1(price_id=row.id, product_id=row.product_id, deleted_at=row.deleted_at)
+    await add_event(session, outbox, event, producer="catalog", org_id=org_id)
+    return row
 
 
 # --------------------------------------------------------------------------- snapshot

@@ -1,8 +1,10 @@
 """What checkout asks other services, over their internal APIs (never their schemas).
 
 - catalog: the price snapshot and coupon evaluation;
-- tokens: the organization's billing settings (platform fee, connected account, payouts);
-- subscriptions: which products a customer is already subscribed to (8.2).
+- tokens: the organization's billing settings (platform fee, connected account, payouts).
+
+(Which products a customer is already subscribed to, 8.2, is a local query on the
+projection of subscription.* events: repository.is_subscribed.)
 """
 
 from __future__ import annotations
@@ -113,14 +115,3 @@ class OrganizationsClient:
         )
         self._cache[org_id] = (now + ORG_CACHE_SECONDS, billing)
         return billing
-
-
-class SubscriptionsClient:
-    def __init__(self, client: InternalClient) -> None:
-        self._client = client
-
-    async def active_product_ids(self, org_id: str, customer_id: str) -> set[str]:
-        _, body = await self._client.request(
-            "GET", f"/internal/customers/{customer_id}/active-products", params={"org_id": org_id}
-        )
-        return set(body.get("product_ids", []))

@@ -19,6 +19,7 @@ from bos_common.events import (
     SetupSucceededV1,
     StripeObjectEvent,
     SubscriptionCreatedV1,
+    SubscriptionEndedV1,
 )
 from checkout import payments, renewals, repository, service
 from checkout.runtime import CheckoutRuntime
@@ -87,8 +88,32 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, SubscriptionCreatedV1)
+        # In the transaction that marks the checkout complete: once a checkout reports
+        # `complete`, a new checkout for the same product already answers 409 (8.2).
+        await repository.record_subscription(
+            session,
+            subscription_id=event.subscription_id,
+            org_id=envelope.org_id,
+            customer_id=event.customer_id,
+            product_id=event.product_id,
+            live=True,
+            as_of=envelope.occurred_at,
+        )
         if event.checkout_id:
             await service.mark_subscribed(session, event.checkout_id, event.subscription_id)
+
+    async def on_subscription_ended(session: AsyncSession, envelope: Envelope) -> None:
+        event = envelope.payload()
+        assert isinstance(event, SubscriptionEndedV1)
+        await repository.record_subscription(
+            session,
+            subscription_id=event.subscription_id,
+            org_id=envelope.org_id,
+            customer_id=event.customer_id,
+            product_id=event.product_id,
+            live=False,
+            as_of=envelope.occurred_at,
+        )
 
     runtime.on_event(
         "payments",
@@ -98,6 +123,7 @@ def register(runtime: CheckoutRuntime) -> None:
     )(on_payment_event)
     runtime.on_event("accounts", AccountUpdatedV1.event_type)(on_account_updated)
     runtime.on_event("fulfilment", SubscriptionCreatedV1.event_type)(on_subscription_created)
+    runtime.on_event("subscription_ends", SubscriptionEndedV1.event_type)(on_subscription_ended)
 
     async def on_invoice_created(session: AsyncSession, envelope: Envelope) -> None:
         await renewals.on_invoice_created(runtime, session, envelope)

@@ -161,3 +161,24 @@ voided_invoices = Table(
     Column("invoice_id", String(40), primary_key=True),
     Column("voided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# What checkout knows of its customers' subscriptions, from subscription.created.v1 and
+# subscription.ended.v1: answers "already subscribed to this product?" (8.2) at creation
+# with a local query instead of a call to subscriptions. `as_of` is the occurred_at of
+# the event that set `live`, so an event arriving late never undoes a newer one.
+customer_subscriptions = Table(
+    "customer_subscriptions",
+    metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("org_id", String(40)),
+    Column("customer_id", String(40), nullable=False),
+    Column("product_id", String(40), nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Index(
+        "ix_customer_subscriptions_live",
+        "customer_id",
+        "product_id",
+        postgresql_where=text("live"),
+    ),
+)

@@ -11,7 +11,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkout.models import checkout_sessions as cs
-from checkout.models import connected_accounts, customers, payments, transfers, voided_invoices
+from checkout.models import (
+    connected_accounts,
+    customer_subscriptions,
+    customers,
+    payments,
+    transfers,
+    voided_invoices,
+)
 
 # --- customers ---------------------------------------------------------------------
 
@@ -292,3 +299,48 @@ async def succeeded_payments_of_invoice(session: AsyncSession, invoice_id: str) 
         payments.c.invoice_id == invoice_id, payments.c.status == "succeeded"
     )
     return list((await session.execute(q)).all())
+
+
+# --- customers' subscriptions (projection of subscription.* events) ---------------------
+
+
+async def record_subscription(
+    session: AsyncSession,
+    *,
+    subscription_id: str,
+    org_id: str | None,
+    customer_id: str,
+    product_id: str,
+    live: bool,
+    as_of: datetime,
+) -> None:
+    """Newest event wins: one older than what is stored (out of order) changes nothing."""
+    stmt = insert(customer_subscriptions).values(
+        subscription_id=subscription_id,
+        org_id=org_id,
+        customer_id=customer_id,
+        product_id=product_id,
+        live=live,
+        as_of=as_of,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[customer_subscriptions.c.subscription_id],
+        set_={
+            "live": stmt.excluded.live,
+            "as_of": stmt.excluded.as_of,
+            "product_id": stmt.excluded.product_id,
+        },
+        where=customer_subscriptions.c.as_of <= stmt.excluded.as_of,
+    )
+    await session.execute(stmt)
+
+
+async def is_subscribed(session: AsyncSession, customer_id: str, product_id: str) -> bool:
+    q = select(
+        exists().where(
+            customer_subscriptions.c.customer_id == customer_id,
+            customer_subscriptions.c.product_id == product_id,
+            customer_subscriptions.c.live,
+        )
+    )
+    return bool((await session.execute(q)).scalar())

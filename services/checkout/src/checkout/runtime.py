@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from typing import Annotated
 
 import stripe
 from fastapi import Depends, Request
 
 from bos_common.app import ServiceRuntime
+from bos_common.bus import ConsumerSpec
 from bos_common.internal import InternalClient
 from bos_common.stripe_api import stripe_client
 from checkout import models
-from checkout.clients import CatalogClient, OrganizationsClient, SubscriptionsClient
+from checkout.clients import CatalogClient, OrganizationsClient
 from checkout.settings import CheckoutSettings
+from checkout.snapshots import EVENT_TYPES, SnapshotCache
 
 
 class CheckoutRuntime(ServiceRuntime):
@@ -24,11 +29,26 @@ class CheckoutRuntime(ServiceRuntime):
         self._internal = [
             InternalClient(settings.catalog_url, caller="checkout", secret=secret),
             InternalClient(settings.tokens_url, caller="checkout", secret=secret),
-            InternalClient(settings.subscriptions_url, caller="checkout", secret=secret),
         ]
         self.catalog = CatalogClient(self._internal[0])
         self.organizations = OrganizationsClient(self._internal[1])
-        self.subscriptions = SubscriptionsClient(self._internal[2])
+        self.snapshots = SnapshotCache(
+            self.catalog.price_snapshot,
+            ttl=settings.snapshot_cache_seconds,
+            connected=lambda: self.bus.is_connected and settings.snapshot_cache_seconds > 0,
+        )
+        # Every replica hears every catalog change (its own exclusive queue).
+        self.consumers.append(
+            ConsumerSpec(
+                queue=f"checkout.snapshots.{socket.gethostname()}.{os.getpid()}."
+                f"{secrets.token_hex(4)}",
+                routing_keys=EVENT_TYPES,
+                handler=self.snapshots.on_event,
+                prefetch=256,
+                exclusive=True,
+            )
+        )
+        self.bus.on_connected(self.snapshots.on_connected)
         self.stripe: stripe.StripeClient = stripe_client(
             settings.stripe_secret_key, settings.stripe_api_base
         )

@@ -124,7 +124,7 @@ async def create_checkout(
     org_id = identity.org_id
     assert org_id is not None
     email = normalize_email(body.customer.email)
-    price = await runtime.catalog.price_snapshot(org_id, body.price_id)
+    price = await runtime.snapshots.get(org_id, body.price_id)
     external_user_id = identity.external_user_id if identity.principal_type == "session" else None
     customer = await repository.upsert_customer(
         session,
@@ -134,7 +134,7 @@ async def create_checkout(
         name=body.customer.name,
         external_user_id=external_user_id,
     )
-    if price.product_id in await runtime.subscriptions.active_product_ids(org_id, customer.id):
+    if await repository.is_subscribed(session, customer.id, price.product_id):
         raise errors.already_subscribed()
     checkout_id = new_id("cs")
     coupon, discount = None, 0

@@ -29,3 +29,8 @@ class CheckoutSettings(ServiceSettings):
     )
     expiry_sweep_seconds: float = Field(default=30.0, validation_alias="EXPIRY_SWEEP_SECONDS")
     transfer_sweep_seconds: float = Field(default=60.0, validation_alias="TRANSFER_SWEEP_SECONDS")
+    # How long a price snapshot from catalog may serve new checkouts when no invalidation
+    # event arrives (checkout.snapshots explains the bound); 0 disables the cache.
+    snapshot_cache_seconds: float = Field(
+        default=5.0, validation_alias="SNAPSHOT_CACHE_SECONDS", ge=0, le=60
+    )

@@ -1,0 +1,139 @@
+"""Checkout's own record of its customers' subscriptions, fed by subscription.created.v1
+and subscription.ended.v1 through its inbox, against real Postgres and RabbitMQ: the
+"already subscribed" check of creation (plan 8.2) is a local query on it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionEndedV1
+from bos_common.ids import new_id
+from bos_common.testing import Infra, eventually, migrate
+from checkout import repository
+from checkout.app import build_runtime
+from checkout.runtime import CheckoutRuntime
+from checkout.settings import CheckoutSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def runtime(infra: Infra) -> AsyncIterator[CheckoutRuntime]:
+    await migrate(infra.database_url, "checkout")
+    unused = "http://127.0.0.1:9"  # these tests never reach catalog, tokens or Stripe
+    rt = build_runtime(
+        CheckoutSettings(
+            **infra.env(),
+            STRIPE_SECRET_KEY="sk_test_x",
+            STRIPE_API_BASE=unused,
+            CATALOG_URL=unused,
+            TOKENS_URL=unused,
+            SUBSCRIPTIONS_URL=unused,
+        )
+    )
+    await rt.start()
+    await asyncio.wait_for(rt.bus.wait_connected(), 30)
+    yield rt
+    await rt.stop()
+
+
+def created(sub: str, customer: str, product: str, at: datetime) -> Envelope:
+    return Envelope.wrap(
+        SubscriptionCreatedV1(
+            subscription_id=sub,
+            customer_id=customer,
+            product_id=product,
+            price_id="price_1",
+            status="active",
+            is_free=False,
+            amount=2900,
+            currency="usd",
+            interval="month",
+            current_period_start=at,
+            created_at=at,
+        ),
+        producer="subscriptions",
+        org_id="org_t",
+        occurred_at=at,
+    )
+
+
+def ended(sub: str, customer: str, product: str, at: datetime) -> Envelope:
+    return Envelope.wrap(
+        SubscriptionEndedV1(
+            subscription_id=sub,
+            customer_id=customer,
+            product_id=product,
+            reason="requested",
+            ended_at=at,
+        ),
+        producer="subscriptions",
+        org_id="org_t",
+        occurred_at=at,
+    )
+
+
+async def subscribed(rt: CheckoutRuntime, customer: str, product: str) -> bool:
+    async with rt.db.transaction() as s:
+        return await repository.is_subscribed(s, customer, product)
+
+
+async def settle(rt: CheckoutRuntime, *envelopes: Envelope) -> None:
+    """Publish and wait until checkout's inbox recorded every one of them."""
+    for envelope in envelopes:
+        await rt.bus.publish(envelope)
+
+    async def all_seen() -> bool:
+        async with rt.db.transaction() as s:
+            ids = {e.event_id for e in envelopes}
+            rows = await s.execute(rt.inbox.select().where(rt.inbox.c.event_id.in_(ids)))
+            return len(rows.all()) == len(ids)
+
+    await eventually(all_seen)
+
+
+async def test_8_2_a_live_subscription_makes_the_customer_already_subscribed(
+    runtime: CheckoutRuntime,
+) -> None:
+    customer, product, other = new_id("cus"), new_id("prod"), new_id("prod")
+    assert not await subscribed(runtime, customer, product)
+    await settle(runtime, created(new_id("sub"), customer, product, datetime.now(UTC)))
+    assert await subscribed(runtime, customer, product)
+    # 8.3: another product is still open to them.
+    assert not await subscribed(runtime, customer, other)
+
+
+async def test_8_2_an_ended_subscription_lets_the_customer_subscribe_again(
+    runtime: CheckoutRuntime,
+) -> None:
+    customer, product, sub = new_id("cus"), new_id("prod"), new_id("sub")
+    now = datetime.now(UTC)
+    await settle(runtime, created(sub, customer, product, now))
+    await settle(runtime, ended(sub, customer, product, now + timedelta(seconds=1)))
+    assert not await subscribed(runtime, customer, product)
+
+
+async def test_an_end_delivered_before_its_creation_is_not_undone(
+    runtime: CheckoutRuntime,
+) -> None:
+    customer, product, sub = new_id("cus"), new_id("prod"), new_id("sub")
+    now = datetime.now(UTC)
+    await settle(runtime, ended(sub, customer, product, now + timedelta(seconds=1)))
+    await settle(runtime, created(sub, customer, product, now))
+    assert not await subscribed(runtime, customer, product)
+
+
+async def test_5_5_a_reactivated_free_subscription_is_live_again(
+    runtime: CheckoutRuntime,
+) -> None:
+    customer, product, sub = new_id("cus"), new_id("prod"), new_id("sub")
+    now = datetime.now(UTC)
+    await settle(runtime, created(sub, customer, product, now))
+    await settle(runtime, ended(sub, customer, product, now + timedelta(seconds=1)))
+    # subscriptions brings the same subscription back (same id) with a later event.
+    await settle(runtime, created(sub, customer, product, now + timedelta(seconds=2)))
+    assert await subscribed(runtime, customer, product)

@@ -1,0 +1,133 @@
+"""Checkout creation answers from what checkout keeps locally (a cache of catalog's price
+snapshots, a projection of subscription events) without going stale: through the
+gateway, with every service, Postgres, RabbitMQ and the Stripe simulator (plan 2.5, 2.8,
+8.2, 8.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from merchant import Merchant, unique  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+
+async def _create(merchant: Merchant, price_id: str, email: str | None = None) -> tuple[int, dict]:
+    r = await merchant.post(
+        "/v1/checkout-sessions",
+        {"price_id": price_id, "customer": {"email": email or f"{unique('c')}@example.com"}},
+    )
+    return r.status_code, r.json()
+
+
+async def test_2_5_a_product_archived_after_checkouts_opened_is_refused_at_once(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(2900)
+    for _ in range(3):  # the snapshot is now cached by checkout
+        assert (await _create(merchant, price["id"]))[0] == 201
+    r = await merchant.post(f"/v1/products/{price['product_id']}/archive")
+    assert r.status_code == 200, r.text
+    # The archive's event reaches checkout in milliseconds; the cache is never trusted
+    # past SNAPSHOT_CACHE_SECONDS (5 s) anyway. Right after the archive answered:
+    status, body = await _create(merchant, price["id"])
+    if status == 201:  # the event was still on its way: within the documented window
+        status, body = await _eventually_refused(merchant, price["id"])
+    assert (status, body["error"]["code"]) == (400, "product_not_available")
+    assert body["error"]["message"] == "Product not available"
+
+
+async def test_2_8_a_price_deleted_after_checkouts_opened_is_refused_at_once(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(2900)
+    assert (await _create(merchant, price["id"]))[0] == 201
+    r = await merchant.gateway.delete(f"/v1/prices/{price['id']}", headers=merchant.auth)
+    assert r.status_code == 200, r.text
+    status, body = await _create(merchant, price["id"])
+    if status == 201:
+        status, body = await _eventually_refused(merchant, price["id"])
+    assert (status, body["error"]["code"]) == (400, "price_not_available")
+
+
+async def _eventually_refused(merchant: Merchant, price_id: str) -> tuple[int, dict]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 6.0  # SNAPSHOT_CACHE_SECONDS plus a margin
+    while loop.time() < deadline:
+        status, body = await _create(merchant, price_id)
+        if status != 201:
+            return status, body
+        await asyncio.sleep(0.05)
+    raise AssertionError("a checkout was still created for an unavailable price after 6 s")
+
+
+async def test_a_product_edit_reaches_new_checkouts(merchant: Merchant) -> None:
+    price = await merchant.price(2900)
+    status, first = await _create(merchant, price["id"])
+    assert status == 201 and first["product"]["features"] == ["feature_a", "feature_b"]
+    r = await merchant.gateway.patch(
+        f"/v1/products/{price['product_id']}",
+        json={"features": ["feature_c"]},
+        headers=merchant.auth,
+    )
+    assert r.status_code == 200, r.text
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 6.0
+    while True:
+        status, later = await _create(merchant, price["id"])
+        assert status == 201
+        if later["product"]["features"] == ["feature_c"] or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert later["product"]["features"] == ["feature_c"]
+    # The checkout opened before the edit keeps what it was opened with.
+    kept = (await merchant.get(f"/v1/checkout-sessions/{first['id']}")).json()
+    assert kept["product"]["features"] == ["feature_a", "feature_b"]
+
+
+async def test_8_2_a_paying_customer_is_already_subscribed_and_8_3_other_products_stay_open(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(2900)
+    other = await merchant.price(1900)
+    email = f"{unique('sub')}@example.com"
+    checkout = await merchant.checkout(price["id"], email=email)
+    r = await merchant.confirm(checkout["id"], await merchant.card("visa"), key=unique("k"))
+    assert r.status_code == 200, r.text
+    await merchant.wait_status(checkout["id"], "complete")
+    # `complete` is reported in the transaction that recorded the subscription locally:
+    # from now on, no wait.
+    status, body = await _create(merchant, price["id"], email=email.upper())
+    assert (status, body["error"]["code"]) == (409, "already_subscribed")
+    assert body["error"]["message"] == "Already subscribed to this product"
+    assert (await _create(merchant, other["id"], email=email))[0] == 201
+
+
+async def test_8_2_after_the_subscription_ends_the_customer_may_subscribe_again(
+    merchant: Merchant,
+) -> None:
+    price = await merchant.price(0)
+    email = f"{unique('free')}@example.com"
+    checkout = await merchant.checkout(price["id"], email=email)
+    assert (
+        await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/confirm-free")
+    ).status_code == 200
+    done = await merchant.wait_status(checkout["id"], "complete")
+    assert (await _create(merchant, price["id"], email=email))[0] == 409
+    r = await merchant.post(
+        f"/v1/subscriptions/{done['subscription_id']}/cancel", {"at_period_end": False}
+    )
+    assert r.status_code == 200, r.text
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10.0
+    while True:  # subscription.ended.v1 travels through the bus
+        status, _ = await _create(merchant, price["id"], email=email)
+        if status == 201 or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 201
