@@ -25,7 +25,7 @@ test-unit: ## Unit tests only (no servers)
 	@scripts/ensure-deps.sh && .venv/bin/pytest -m "not integration and not e2e and not browser"
 
 lint: ## ruff and mypy (libs/common strict)
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy libs/common/src
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy --config-file libs/common/pyproject.toml libs/common/src
 
 bench: ## Run the benchmark scenarios against a stack of their own; writes bench/results/
 	@scripts/bench.sh

@@ -11,18 +11,20 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from bos_common import telemetry
 from bos_common.context import RequestContextMiddleware
 from bos_common.errors import install_error_handlers
 from bos_common.telemetry import (
-    MetricsMiddleware,
+    FASTAPI_TELEMETRY,
+    ServerTelemetryMiddleware,
     build_tracer_provider,
     context_from_traceparent,
     current_traceparent,
-    instrument_app,
     metrics_response,
     setup_tracing,
 )
@@ -32,8 +34,8 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 INCOMING = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
 
 
-def make_app(service: str) -> FastAPI:
-    app = FastAPI()
+def make_app(service: str, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    app = FastAPI(telemetry=FASTAPI_TELEMETRY)
     install_error_handlers(app)
 
     products = APIRouter(prefix="/v1/products")
@@ -59,9 +61,17 @@ def make_app(service: str) -> FastAPI:
     async def metrics() -> object:
         return metrics_response()
 
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str | None]:
+        return {"traceparent": current_traceparent()}
+
+    @app.get("/v1/echo")
+    async def echo() -> dict[str, str | None]:
+        return {"traceparent": current_traceparent()}
+
     app.include_router(products)
     app.include_router(nested)
-    app.add_middleware(MetricsMiddleware, service=service)
+    app.add_middleware(ServerTelemetryMiddleware, service=service, tracer_provider=tracer_provider)
     app.add_middleware(RequestContextMiddleware)
     return app
 
@@ -209,22 +219,10 @@ def test_setup_tracing_is_idempotent(global_tracing: TracerProvider) -> None:
     assert trace.get_tracer_provider() is global_tracing
 
 
-async def test_instrumented_app_honours_incoming_traceparent(
+async def test_server_span_joins_an_incoming_traceparent(
     global_tracing: TracerProvider,
 ) -> None:
-    app = FastAPI()
-
-    @app.get("/v1/echo")
-    async def echo() -> dict[str, str | None]:
-        return {"traceparent": current_traceparent()}
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str | None]:
-        return {"traceparent": current_traceparent()}
-
-    instrument_app(app, "bos-test")
-    instrument_app(app, "bos-test")  # second call is a no-op
-    async with client_for(app) as client:
+    async with client_for(make_app("bos-test")) as client:
         joined = (await client.get("/v1/echo", headers={"traceparent": INCOMING})).json()
         fresh = (await client.get("/v1/echo")).json()
         probe = (await client.get("/healthz", headers={"traceparent": INCOMING})).json()
@@ -233,3 +231,43 @@ async def test_instrumented_app_honours_incoming_traceparent(
     assert joined["traceparent"].split("-")[2] != PARENT_SPAN_ID  # a child, not the parent
     assert fresh["traceparent"] is not None and TRACE_ID not in fresh["traceparent"]
     assert probe["traceparent"] is None  # health probes are not traced
+
+
+def test_without_an_exporter_spans_have_ids_but_are_not_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    tracer = build_tracer_provider("svc").get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid
+        assert current_traceparent() is not None
+
+
+async def test_recorded_server_span_describes_the_request() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with client_for(make_app("bos-test", provider)) as client:
+        ok = await client.get(
+            "/v1/products/prod_1", headers={"traceparent": INCOMING, "x-request-id": "req_a"}
+        )
+        assert (await client.get("/crash")).status_code == 500
+        await client.get("/healthz")
+
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /v1/products/{id}", "GET /crash"}  # no span for probes
+    span = spans["GET /v1/products/{id}"]
+    assert span.kind is SpanKind.SERVER
+    assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT_SPAN_ID
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert dict(span.attributes or {}) == {
+        "http.request.method": "GET",
+        "http.route": "/v1/products/{id}",
+        "url.path": "/v1/products/prod_1",
+        "http.response.status_code": 200,
+        "bos.request_id": ok.headers["x-request-id"],
+    }
+    crash = spans["GET /crash"]
+    assert crash.status.status_code is StatusCode.ERROR
+    assert [e.name for e in crash.events] == ["exception"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
@@ -30,11 +30,17 @@ from bos_common.inbox import SessionHandler, idempotent
 from bos_common.logging import configure_logging
 from bos_common.outbox import OutboxRelay, add_event
 from bos_common.settings import ServiceSettings
-from bos_common.telemetry import MetricsMiddleware, instrument_app, metrics_response, setup_tracing
+from bos_common.telemetry import (
+    FASTAPI_TELEMETRY,
+    ServerTelemetryMiddleware,
+    instrument_clients,
+    metrics_response,
+    setup_tracing,
+)
 
 log = logging.getLogger("bos.app")
 
-Worker = Callable[[], Awaitable[None]]
+Worker = Callable[[], Coroutine[Any, Any, None]]
 
 
 class ServiceRuntime:
@@ -123,7 +129,7 @@ class ServiceRuntime:
 
     def create_app(self, *routers: APIRouter, title: str | None = None) -> FastAPI:
         configure_logging(self.name, self.settings.log_level, json=self.settings.log_json)
-        setup_tracing(self.name)
+        instrument_clients(setup_tracing(self.name))
 
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -134,20 +140,21 @@ class ServiceRuntime:
         app = FastAPI(
             title=title or f"BOS {self.name}",
             lifespan=lifespan,
+            telemetry=FASTAPI_TELEMETRY,
         )
         app.include_router(self.operations_router())
         for router in routers:
             app.include_router(router)
         install_error_handlers(app)
-        instrument_app(app, self.name)
-        # Outermost first: request id, then metrics, then idempotency around the routes.
+        # Outermost first: request id, then the server span and the duration metric,
+        # then idempotency around the routes.
         app.add_middleware(
             IdempotencyMiddleware,
             db=self.db,
             table=self.idempotency,
             secret=self.settings.internal_secret,
         )
-        app.add_middleware(MetricsMiddleware, service=self.name)
+        app.add_middleware(ServerTelemetryMiddleware, service=self.name)
         app.add_middleware(RequestContextMiddleware)
         app.state.runtime = self
         return app

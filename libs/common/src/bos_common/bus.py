@@ -281,7 +281,8 @@ class Bus:
         await queue.consume(on_message, no_ack=False)
 
     async def _handle(self, spec: ConsumerSpec, message: AbstractIncomingMessage) -> None:
-        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1) or 1)
+        raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER)
+        attempt = int(raw_attempt) if isinstance(raw_attempt, int | str) and raw_attempt else 1
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError:

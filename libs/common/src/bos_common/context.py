@@ -12,14 +12,14 @@ import secrets
 from contextvars import ContextVar
 from typing import Final
 
-from opentelemetry import trace
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 # The id is also stored in the ASGI scope: Starlette runs the catch-all (500) handler
 # in ServerErrorMiddleware, outside user middleware, after this middleware has already
-# reset the contextvar; the handler reads it back from the scope.
+# reset the contextvar; the handler reads it back from the scope (and the server span
+# takes it from there as an attribute).
 SCOPE_KEY: Final = "bos.request_id"
 
 _HEADER_BYTES: Final = REQUEST_ID_HEADER.lower().encode("latin-1")
@@ -77,9 +77,6 @@ class RequestContextMiddleware:
         rid = _incoming_request_id(scope) or new_request_id()
         scope[SCOPE_KEY] = rid
         header = (_HEADER_BYTES, rid.encode("ascii"))
-        span = trace.get_current_span()
-        if span.is_recording():
-            span.set_attribute("bos.request_id", rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -1,11 +1,17 @@
 """Idempotent consumer (inbox): `(consumer, event_id)` is inserted with
 `ON CONFLICT DO NOTHING` in the same transaction as the handler's side effects, so a
-redelivered event finds its row and does nothing; the bus acks only after commit."""
+redelivered event finds its row and does nothing; the bus acks only after commit.
+
+Each handling runs in a consumer span whose parent is the envelope's `traceparent`, so
+one trace goes gateway -> service -> outbox -> bus -> consumer (and on through the
+events the handler publishes)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func
 from sqlalchemy.dialects.postgresql import insert
@@ -14,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.bus import Handler
 from bos_common.db import Database
 from bos_common.events import Envelope
+from bos_common.telemetry import context_from_traceparent
 
 DUPLICATES = Counter(
     "bos_inbox_duplicates_total", "Events a consumer had already processed.", ["consumer"]
 )
+
+_tracer = trace.get_tracer("bos.consumer")
 
 SessionHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 
@@ -48,10 +57,20 @@ def idempotent(db: Database, table: Table, consumer: str, handler: SessionHandle
     """Wrap a handler so it runs at most once per event, in one transaction."""
 
     async def handle(envelope: Envelope) -> None:
-        async with db.transaction() as session:
-            if not await claim(session, table, consumer, envelope):
-                DUPLICATES.labels(consumer).inc()
-                return
-            await handler(session, envelope)
+        with _tracer.start_as_current_span(
+            f"{consumer} {envelope.event_type}",
+            context=context_from_traceparent(envelope.traceparent),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": consumer,
+                "messaging.message.id": str(envelope.event_id),
+            },
+        ):
+            async with db.transaction() as session:
+                if not await claim(session, table, consumer, envelope):
+                    DUPLICATES.labels(consumer).inc()
+                    return
+                await handler(session, envelope)
 
     return handle

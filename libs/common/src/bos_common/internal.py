@@ -12,6 +12,7 @@ import orjson
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.context import request_id_var
 from bos_common.errors import BOSError, ServiceUnavailable
+from bos_common.telemetry import current_traceparent
 
 
 class InternalClient:
@@ -50,6 +51,9 @@ class InternalClient:
         rid = request_id_var.get()
         if rid:
             headers["x-request-id"] = rid
+        traceparent = current_traceparent()
+        if traceparent:
+            headers["traceparent"] = traceparent
         try:
             async with self._client().request(
                 method, self.base_url + path, json=json, params=params, headers=headers

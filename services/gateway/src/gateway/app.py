@@ -25,7 +25,14 @@ from bos_common.errors import (
     install_error_handlers,
 )
 from bos_common.logging import configure_logging
-from bos_common.telemetry import MetricsMiddleware, instrument_app, metrics_response, setup_tracing
+from bos_common.telemetry import (
+    FASTAPI_TELEMETRY,
+    ServerTelemetryMiddleware,
+    current_traceparent,
+    instrument_clients,
+    metrics_response,
+    setup_tracing,
+)
 from gateway.auth import Authenticator
 from gateway.openapi import merge_openapi
 from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip
@@ -102,6 +109,11 @@ class Gateway:
         request_id = scope.get(SCOPE_KEY)
         if request_id:
             headers["x-request-id"] = request_id
+        # The service's span joins the gateway's (the client's own traceparent, if any,
+        # is the gateway span's parent and is replaced here).
+        traceparent = current_traceparent()
+        if traceparent:
+            headers["traceparent"] = traceparent
         raw_path = scope.get("raw_path") or path.encode()
         status, out_headers, body = await self.pool.forward(
             service,
@@ -155,7 +167,7 @@ class Gateway:
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, json=settings.log_json)
-    setup_tracing("gateway")
+    instrument_clients(setup_tracing("gateway"))
     gateway = Gateway(settings)
 
     @asynccontextmanager
@@ -172,6 +184,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        telemetry=FASTAPI_TELEMETRY,
     )
     app.state.gateway = gateway
 
@@ -204,20 +217,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         raise NotFound("resource_not_found", "Not found.")
 
     install_error_handlers(app)
-    instrument_app(app, "gateway")
     # Proxied paths are answered by ProxyRouter before FastAPI; the rest (operations,
     # docs, unknown paths) by FastAPI. Both sit inside the same middleware.
     app.add_middleware(ProxyRouter, gateway=gateway)
-    app.add_middleware(MetricsMiddleware, service="gateway")
+    app.add_middleware(ServerTelemetryMiddleware, service="gateway")
     app.add_middleware(CorsMiddleware, state=gateway.authenticator.state)
     app.add_middleware(RequestContextMiddleware)
     return app
 
 
 class ProxyRouter:
-    """Sends a request for a service's path to `Gateway.proxy` (the server span around it
-    comes from the OpenTelemetry middleware `instrument_app` puts outermost) and renders
-    failures in the contract's error format."""
+    """Sends a request for a service's path to `Gateway.proxy` (inside the server span of
+    ServerTelemetryMiddleware) and renders failures in the contract's error format."""
 
     def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
         self.app = app
