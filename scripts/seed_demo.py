@@ -20,9 +20,18 @@ import httpx
 from bos_common.internal import InternalClient
 
 
+def load_saved(state: Path) -> dict[str, Any] | None:
+    return dict(json.loads(state.read_text())) if state.exists() else None
+
+
+def save(state: Path, saved: dict[str, Any]) -> None:
+    state.write_text(json.dumps(saved))
+    state.chmod(0o600)
+
+
 async def demo_org(gateway: httpx.AsyncClient, state: Path) -> dict[str, Any]:
-    if state.exists():
-        saved = json.loads(state.read_text())
+    saved = load_saved(state)
+    if saved is not None:
         r = await gateway.get(
             "/v1/organization", headers={"Authorization": f"Bearer {saved['api_key']}"}
         )
@@ -36,8 +45,7 @@ async def demo_org(gateway: httpx.AsyncClient, state: Path) -> dict[str, Any]:
     r.raise_for_status()
     body = r.json()
     saved = {"org_id": body["id"], "api_key": body["api_key"]["secret"]}
-    state.write_text(json.dumps(saved))
-    state.chmod(0o600)
+    save(state, saved)
     return saved
 
 

@@ -43,14 +43,19 @@ def test_events_are_frozen_and_strict() -> None:
 
 def test_unknown_event_type_parses_as_envelope_but_not_as_payload() -> None:
     envelope = Envelope(
-        event_id=uuid.uuid4(), event_type="thing.happened.v9",
-        occurred_at="2026-11-27T00:00:00Z", producer="x", data={"a": 1},
+        event_id=uuid.uuid4(),
+        event_type="thing.happened.v9",
+        occurred_at="2026-11-27T00:00:00Z",
+        producer="x",
+        data={"a": 1},
     )
     with pytest.raises(LookupError):
         envelope.payload()
 
 
-@pytest.mark.parametrize("name", ["Payment.Succeeded.v1", "payment.succeeded", "payment.v1", "x.y.v0"])
+@pytest.mark.parametrize(
+    "name", ["Payment.Succeeded.v1", "payment.succeeded", "payment.v1", "x.y.v0"]
+)
 def test_event_names_must_be_noun_verb_version(name: str) -> None:
     class Bad(Event):
         event_type: ClassVar[str] = name
