@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from bos_common.app import CurrentIdentity, Session
@@ -28,13 +29,19 @@ router = APIRouter()
 ClientSecret = Annotated[str | None, Header(alias="x-checkout-secret", include_in_schema=False)]
 
 
-@router.post("/v1/checkout-sessions", status_code=201, response_model=CheckoutSessionOut)
+@router.post(
+    "/v1/checkout-sessions", status_code=201, responses={201: {"model": CheckoutSessionOut}}
+)
 async def create_checkout_session(
-    body: CreateCheckoutSession, session: Session, identity: CurrentIdentity, runtime: Runtime
-) -> CheckoutSessionOut:
+    body: CreateCheckoutSession, identity: CurrentIdentity, runtime: Runtime
+) -> Response:
+    # No request-scoped session: creation writes in one statement (a coupon's path opens
+    # its own transaction), and the response is serialized once, by pydantic, instead of
+    # FastAPI's validate-then-encode of a response_model.
     require(identity, "api_key", "session")
-    row, client_secret = await service.create_checkout(runtime, session, identity, body)
-    return service.checkout_out(runtime, row, client_secret=client_secret)
+    row, client_secret = await service.create_checkout(runtime, identity, body)
+    out = service.checkout_out(runtime, row, client_secret=client_secret)
+    return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.get("/v1/checkout-sessions/{checkout_id}", response_model=CheckoutSessionOut)

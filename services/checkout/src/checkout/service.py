@@ -8,8 +8,10 @@ import hmac
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,13 +121,82 @@ def trial_days(price: PriceSnapshot, coupon: AppliedCoupon | None) -> int:
 
 
 async def create_checkout(
-    runtime: CheckoutRuntime, session: AsyncSession, identity: Identity, body: CreateCheckoutSession
-) -> tuple[Row[Any], str]:
+    runtime: CheckoutRuntime, identity: Identity, body: CreateCheckoutSession
+) -> tuple[Any, str]:
+    """A local write plus a cached snapshot: no call to another service or to Stripe
+    unless a coupon is asked for (catalog evaluates it)."""
     org_id = identity.org_id
     assert org_id is not None
     email = normalize_email(body.customer.email)
     price = await runtime.snapshots.get(org_id, body.price_id)
     external_user_id = identity.external_user_id if identity.principal_type == "session" else None
+    if body.coupon_code:
+        async with runtime.db.transaction() as session:
+            return await _create_with_coupon(
+                runtime, session, org_id, email, external_user_id, body, price
+            )
+    checkout_id = new_id("cs")
+    client_secret = new_client_secret(checkout_id)
+    figures = amounts(price, 0)
+    expires_at = utcnow() + timedelta(seconds=runtime.settings.checkout_ttl_seconds)
+    days = trial_days(price, None)
+    price_json = price.model_dump_json()
+    subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
+        runtime.db.engine,
+        customer_id=new_id("cus"),
+        org_id=org_id,
+        email=email,
+        name=body.customer.name,
+        external_user_id=external_user_id,
+        checkout_id=checkout_id,
+        product_id=price.product_id,
+        client_secret_hash=hash_secret(client_secret),
+        price_id=price.price_id,
+        price_json=price_json,
+        currency=price.currency,
+        trial_days=days,
+        metadata_json=orjson.dumps(body.metadata).decode(),
+        success_url=body.success_url,
+        expires_at=expires_at,
+        **figures,
+    )
+    if subscribed:
+        raise errors.already_subscribed()
+    # What insert_checkout would have returned, for checkout_out (no read back).
+    row = SimpleNamespace(
+        id=checkout_id,
+        org_id=org_id,
+        status="open",
+        price_id=price.price_id,
+        product_id=price.product_id,
+        price=price,
+        currency=price.currency,
+        trial_days=days,
+        coupon=None,
+        customer_id=customer_id,
+        customer_email=email,
+        customer_name=customer_name,
+        external_user_id=external_user_id,
+        metadata=body.metadata,
+        success_url=body.success_url,
+        expires_at=expires_at,
+        completed_at=None,
+        subscription_id=None,
+        **figures,
+    )
+    return row, client_secret
+
+
+async def _create_with_coupon(
+    runtime: CheckoutRuntime,
+    session: AsyncSession,
+    org_id: str,
+    email: str,
+    external_user_id: str | None,
+    body: CreateCheckoutSession,
+    price: PriceSnapshot,
+) -> tuple[Row[Any], str]:
+    assert body.coupon_code is not None
     customer = await repository.upsert_customer(
         session,
         customer_id=new_id("cus"),
@@ -137,12 +208,10 @@ async def create_checkout(
     if await repository.is_subscribed(session, customer.id, price.product_id):
         raise errors.already_subscribed()
     checkout_id = new_id("cs")
-    coupon, discount = None, 0
-    if body.coupon_code:
-        outcome = await _reserve_coupon(
-            runtime, session, org_id, checkout_id, customer.id, body.coupon_code, price
-        )
-        coupon, discount = outcome.coupon, outcome.amount_discount
+    outcome = await _reserve_coupon(
+        runtime, session, org_id, checkout_id, customer.id, body.coupon_code, price
+    )
+    coupon, discount = outcome.coupon, outcome.amount_discount
     client_secret = new_client_secret(checkout_id)
     row = await repository.insert_checkout(
         session,
@@ -154,7 +223,7 @@ async def create_checkout(
         price=price.model_dump(mode="json"),
         currency=price.currency,
         trial_days=trial_days(price, coupon),
-        coupon=coupon.model_dump(mode="json") if coupon else None,
+        coupon=coupon.model_dump(mode="json"),
         customer_id=customer.id,
         customer_email=email,
         customer_name=body.customer.name or customer.name,
@@ -360,7 +429,11 @@ def checkout_out(
     payment: Row[Any] | None = None,
     client_secret: str | None = None,
 ) -> CheckoutSessionOut:
-    price = PriceSnapshot.model_validate(row.price)
+    price = (
+        row.price
+        if isinstance(row.price, PriceSnapshot)
+        else PriceSnapshot.model_validate(row.price)
+    )
     trial = None
     if row.trial_days and not row.is_free:
         start = row.completed_at or utcnow()
