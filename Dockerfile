@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every BOS service. The command picks the service, e.g.
-#   uvicorn checkout.app:app --host 0.0.0.0 --port 8003 --no-access-log
+#   uvicorn checkout.app:app --host 0.0.0.0 --port 8003 --no-access-log --no-server-header
 #   python -m bos_common.migrate checkout
 #   python -m stripe_sim --host 0.0.0.0 --port 12111          (dev/test only)
 # docker-compose.yml and deploy/k8s set the command per service.
@@ -72,4 +72,4 @@ COPY --from=builder /app /app
 USER 10001:10001
 EXPOSE 8080 8001 8002 8003 8004 8005 12111
 
-CMD ["uvicorn", "gateway.app:app", "--host", "0.0.0.0", "--port", "8080", "--no-access-log"]
+CMD ["uvicorn", "gateway.app:app", "--host", "0.0.0.0", "--port", "8080", "--no-access-log", "--no-server-header"]

@@ -7,7 +7,7 @@ stack_env
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 export PYTHONUNBUFFERED=1  # logs reach the files as they happen
 
-UVICORN=("$VENV/bin/uvicorn" --host 127.0.0.1 --no-access-log --log-level warning --loop uvloop --http httptools)
+UVICORN=("$VENV/bin/uvicorn" --host 127.0.0.1 --no-access-log --no-server-header --log-level warning --loop uvloop --http httptools)
 
 launch() { # name command...
   local name=$1; shift

@@ -320,6 +320,7 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
             "--port",
             str(port),
             "--no-access-log",
+            "--no-server-header",
         ]
         assert _healthcheck_url(svc) == f"http://127.0.0.1:{port}/healthz"
         env = svc["environment"]
@@ -478,6 +479,7 @@ def test_k8s_services_follow_the_contract(kubectl: str, overlay: str) -> None:
             "--port",
             str(port),
             "--no-access-log",
+            "--no-server-header",
         ]
         assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": port}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}

@@ -61,6 +61,23 @@ async def test_every_response_carries_a_request_id(gateway: httpx.AsyncClient, p
     assert mine.headers["x-request-id"] == "req_from_client_1"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/healthz", "/nowhere", "/v1/products/prod_missing", "/v1/products", "/checkout/cs_missing"],
+)
+async def test_every_response_carries_each_header_once_and_no_server_banner(
+    gateway: httpx.AsyncClient, path: str
+) -> None:
+    """The gateway's own answers, its errors and the services' answers alike: the
+    security header once, one Date, one request id, and nothing naming the software."""
+    r = await gateway.get(path)
+    names = [name.lower() for name, _ in r.headers.multi_items()]
+    for header in ("x-content-type-options", "date", "x-request-id"):
+        assert names.count(header) == 1, (header, r.headers)
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "server" not in names
+
+
 async def test_unknown_paths_get_a_json_404(gateway: httpx.AsyncClient) -> None:
     r = await gateway.get("/definitely/not/here")
     assert r.status_code == 404

@@ -36,7 +36,7 @@ from bos_common.telemetry import (
 from gateway.auth import Authenticator
 from gateway.openapi import merge_openapi
 from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip
-from gateway.proxy import UpstreamPool, forwarded_headers
+from gateway.proxy import SECURITY_HEADERS, UpstreamPool, forwarded_headers
 from gateway.ratelimit import RateLimiter
 from gateway.routing import ROUTES, service_for
 from gateway.settings import GatewaySettings
@@ -124,7 +124,7 @@ class Gateway:
             await read_body(receive),
         )
         self.authenticator.revoked_here(service, method, path, status)
-        out_headers = [h for h in out_headers if h[0] != b"x-request-id"]
+        out_headers.extend(SECURITY_HEADERS)
         out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": body})
@@ -235,12 +235,14 @@ class ProxyRouter:
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (service := service_for(scope["path"])) is not None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif (service := service_for(scope["path"])) is not None:
             # Metrics label proxied requests by the service they went to.
             scope["route"] = PROXY_ROUTES[service]
             await self._proxy(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, with_security_headers(send))
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = service_for(scope["path"])
@@ -258,7 +260,19 @@ class ProxyRouter:
             if started:
                 raise
             response = await exception_response(Request(scope), exc)
-            await response(scope, receive, send)
+            await response(scope, receive, with_security_headers(send))
+
+
+def with_security_headers(send: Send) -> Send:
+    """For the gateway's own responses (operations, docs, errors); proxied responses get
+    the same headers in `Gateway.proxy` without an extra wrapper."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+        await send(message)
+
+    return send_with_headers
 
 
 async def read_body(receive: Receive) -> bytes:

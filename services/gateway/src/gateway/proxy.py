@@ -30,6 +30,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 INTERNAL_PREFIX = "x-bos-"
+# Response headers the gateway sets itself: its server adds Date, it adds the request id
+# and the security headers; the service's copies would appear twice.
+GATEWAY_SET = frozenset({b"date", b"server", b"x-request-id", b"x-content-type-options"})
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
 
 
 class UpstreamPool:
@@ -73,7 +77,8 @@ class UpstreamPool:
         headers: CIMultiDict[str],
         body: bytes,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """(status, raw response headers without hop-by-hop ones, body)."""
+        """(status, raw response headers without hop-by-hop ones and those the gateway
+        sets itself, body)."""
         # The client's path and query are forwarded byte for byte (already encoded).
         target = (
             f"{self._base_text[service]}{raw_path}?{query}"
@@ -87,9 +92,10 @@ class UpstreamPool:
             ) as resp:
                 payload = await resp.read()
                 out = [
-                    (k.lower(), v)
+                    (name, v)
                     for k, v in resp.raw_headers
-                    if k.lower().decode("latin-1") not in HOP_BY_HOP
+                    if (name := k.lower()) not in GATEWAY_SET
+                    and name.decode("latin-1") not in HOP_BY_HOP
                 ]
                 return resp.status, out, payload
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
