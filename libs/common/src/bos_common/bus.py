@@ -191,23 +191,35 @@ class Bus:
 
     async def publish(self, envelope: Envelope, *, body: bytes | None = None) -> None:
         """Publish and wait for the broker's confirm (raises if not confirmed)."""
+        await self.publish_raw(
+            str(envelope.event_id),
+            envelope.event_type,
+            body if body is not None else envelope.model_dump_json().encode(),
+            traceparent=envelope.traceparent,
+        )
+
+    async def publish_raw(
+        self, event_id: str, event_type: str, body: bytes, *, traceparent: str | None = None
+    ) -> None:
+        """`publish` for a body that is already an envelope's JSON (the outbox relay's
+        rows), without parsing and serializing it again."""
         if self._exchange is None or self._connection is None:
             raise ConnectionError("bus is not connected")
         if self._publish_channel is None or self._publish_channel.is_closed:
             await self._open_publisher(self._connection)
             assert self._exchange is not None
         headers: dict[str, Any] = {ATTEMPT_HEADER: 1}
-        if envelope.traceparent:
-            headers["traceparent"] = envelope.traceparent
+        if traceparent:
+            headers["traceparent"] = traceparent
         message = aio_pika.Message(
-            body=body if body is not None else envelope.model_dump_json().encode(),
-            message_id=str(envelope.event_id),
-            type=envelope.event_type,
+            body=body,
+            message_id=event_id,
+            type=event_type,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers=headers,
         )
-        await self._exchange.publish(message, routing_key=envelope.event_type)
+        await self._exchange.publish(message, routing_key=event_type)
 
     async def _publish_to_queue(
         self, queue: str, message: AbstractIncomingMessage, headers: dict[str, Any]

@@ -1,32 +1,85 @@
 """All SQL of the webhooks service."""
 
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from webhooks.models import stripe_events
+from bos_common.outbox import notify_channel
+from webhooks.models import outbox, stripe_events
+
+# The raw event, the outbox rows of its domain events (only when the event is new) and
+# the relay's wake-up, in ONE statement: atomic on its own (no BEGIN/COMMIT round trips
+# around it) and a single round trip at intake, where every millisecond is queueing at
+# 500 events/s. NOTIFY is delivered on commit, like add_event's.
+_RECORD_EVENT = text(
+    f"""
+    WITH ev AS (
+        INSERT INTO {stripe_events.fullname} (id, type, account, created, payload)
+        VALUES (:id, :type, :account, :created, CAST(:payload AS jsonb))
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ), ob AS (
+        INSERT INTO {outbox.fullname} (event_id, event_type, org_id, envelope)
+        SELECT r.event_id, r.event_type, r.org_id, r.envelope
+        FROM unnest(
+            CAST(:event_ids AS uuid[]),
+            CAST(:event_types AS text[]),
+            CAST(:org_ids AS text[]),
+            CAST(:envelopes AS jsonb[])
+        ) AS r(event_id, event_type, org_id, envelope)
+        WHERE EXISTS (SELECT FROM ev)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT FROM ev) AS is_new,
+           (SELECT pg_notify(:channel, '') WHERE EXISTS (SELECT FROM ob)) AS woke
+    """
+)
+# The same statement for the driver (asyncpg numbers its parameters).
+_RECORD_EVENT_PARAMS: list[str] = []
 
 
-async def insert_stripe_event(
-    session: AsyncSession,
+def _number(match: re.Match[str]) -> str:
+    _RECORD_EVENT_PARAMS.append(match.group(1))
+    return f"${len(_RECORD_EVENT_PARAMS)}"
+
+
+_RECORD_EVENT_DRIVER = re.sub(r"(?<![:\w]):(\w+)", _number, _RECORD_EVENT.text)
+
+
+async def record_event(
+    conn: asyncpg.Connection | AsyncSession,
     *,
     event_id: str,
     type_: str,
     account: str | None,
     created: datetime,
-    payload: dict[str, Any],
+    payload: str,
+    outbox_rows: list[dict[str, Any]],
 ) -> bool:
-    """Store the raw event; False when this Stripe id was already stored."""
-    result = await session.execute(
-        insert(stripe_events)
-        .values(id=event_id, type=type_, account=account, created=created, payload=payload)
-        .on_conflict_do_nothing()
-        .returning(stripe_events.c.id)
+    """Store the raw event (`payload` is its JSON text) and, if it is new, its outbox rows
+    (`bos_common.outbox.outbox_row`); False when this Stripe id was already stored.
+    `conn` is a driver connection (intake) or a session whose transaction it joins."""
+    params = {
+        "id": event_id,
+        "type": type_,
+        "account": account,
+        "created": created,
+        "payload": payload,
+        "event_ids": [r["event_id"] for r in outbox_rows],
+        "event_types": [r["event_type"] for r in outbox_rows],
+        "org_ids": [r["org_id"] for r in outbox_rows],
+        "envelopes": [r["envelope"] for r in outbox_rows],
+        "channel": notify_channel(outbox.schema or "public"),
+    }
+    if isinstance(conn, AsyncSession):
+        return bool((await conn.execute(_RECORD_EVENT, params)).scalar_one())
+    return bool(
+        await conn.fetchval(_RECORD_EVENT_DRIVER, *(params[k] for k in _RECORD_EVENT_PARAMS))
     )
-    return result.first() is not None
 
 
 async def known_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:

@@ -1,5 +1,5 @@
 """Stripe event intake: store raw (deduplicated) and translate into domain events in the
-same transaction, so an accepted event is never half-recorded."""
+same statement, so an accepted event is never half-recorded."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+import orjson
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,7 @@ from bos_common.events import (
     PaymentSucceededV1,
     SetupSucceededV1,
 )
+from bos_common.outbox import outbox_row
 from webhooks import repository
 
 log = logging.getLogger("webhooks")
@@ -155,18 +158,31 @@ def org_of(event: StripeEvent) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def ingest(runtime: ServiceRuntime, session: AsyncSession, event: StripeEvent) -> bool:
-    """Record a verified Stripe event and its domain events in the caller's transaction;
-    False when this Stripe id was already recorded (no new effect)."""
+async def ingest(
+    runtime: ServiceRuntime,
+    conn: asyncpg.Connection | AsyncSession,
+    event: StripeEvent,
+    *,
+    raw: bytes | str | None = None,
+) -> bool:
+    """Record a verified Stripe event and its domain events, atomically (one statement:
+    `conn` is a driver connection, or a session whose transaction it joins); False when this
+    Stripe id was already recorded (no new effect). `raw` is the event's JSON as
+    delivered, stored as is rather than serialized again."""
     type_ = str(event.get("type", ""))
     known = type_ in TRANSLATIONS
-    is_new = await repository.insert_stripe_event(
-        session,
+    org_id = org_of(event)
+    rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in translate(event)]
+    if raw is None:
+        raw = orjson.dumps(event)
+    is_new = await repository.record_event(
+        conn,
         event_id=event["id"],
         type_=type_,
         account=event.get("account"),
         created=_created(event),
-        payload=event,
+        payload=raw.decode() if isinstance(raw, bytes) else raw,
+        outbox_rows=rows,
     )
     label = type_ if known else "unknown"
     if not is_new:
@@ -177,7 +193,5 @@ async def ingest(runtime: ServiceRuntime, session: AsyncSession, event: StripeEv
             "stored a Stripe event type BOS does not use",
             extra={"type": type_, "stripe_event": event["id"]},
         )
-    for domain_event in translate(event):
-        await runtime.publish(session, domain_event, org_id=org_of(event))
     EVENTS_RECEIVED.labels(label, "accepted").inc()
     return True

@@ -1,3 +1,4 @@
+from functools import cached_property
 from typing import ClassVar
 
 from pydantic import Field
@@ -28,6 +29,6 @@ class WebhooksSettings(ServiceSettings):
         default=3 * 24 * 3600, validation_alias="RECONCILE_WINDOW_SECONDS", gt=0
     )
 
-    @property
+    @cached_property
     def webhook_secrets(self) -> list[str]:
         return [s.strip() for s in self.stripe_webhook_secrets.split(",") if s.strip()]
