@@ -44,9 +44,12 @@ async def runtime(infra: Infra) -> AsyncIterator[ServiceRuntime]:
 
 @pytest.fixture(scope="session")
 async def http(runtime: ServiceRuntime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(runtime))
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tokens") as client:
         yield client
+    # ASGITransport runs no lifespan: close the minting pool the app opened on first use.
+    await app.state.session_token_store.close()
 
 
 class Org:

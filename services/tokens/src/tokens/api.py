@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from bos_common.app import CurrentIdentity, Runtime, Session
 from bos_common.auth import Identity, PrincipalType, require
 from tokens import service
+from tokens.repository import SessionTokenStore
 from tokens.schemas import (
     AdminUpdateOrganization,
     ApiKeyList,
@@ -47,6 +48,14 @@ def principal(*types: PrincipalType) -> object:
 
 Admin = Annotated[Identity, principal("admin")]
 ApiKey = Annotated[Identity, principal("api_key")]
+
+
+async def _token_store(request: Request) -> SessionTokenStore:
+    store: SessionTokenStore = request.app.state.session_token_store
+    return store
+
+
+TokenStore = Annotated[SessionTokenStore, Depends(_token_store)]
 
 
 def _settings(runtime: Runtime) -> TokensSettings:
@@ -160,10 +169,10 @@ async def revoke_api_key(
     summary="Mint a session token for one of your users",
 )
 async def create_session_token(
-    body: CreateSessionToken, identity: ApiKey, runtime: Runtime
+    body: CreateSessionToken, identity: ApiKey, runtime: Runtime, store: TokenStore
 ) -> CreatedSessionToken:
     keys = service.session_keys(_settings(runtime).session_secrets)
-    return await service.create_session_token(runtime.db, keys, identity, body)
+    return await service.create_session_token(store, keys, identity, body)
 
 
 @router.delete(
@@ -185,7 +194,7 @@ async def revoke_session_token(
     summary="Open a customer portal session for one of your customers",
 )
 async def create_portal_session(
-    body: CreatePortalSession, identity: ApiKey, runtime: Runtime
+    body: CreatePortalSession, identity: ApiKey, runtime: Runtime, store: TokenStore
 ) -> PortalSessionOut:
     settings = _settings(runtime)
     await service.customer_exists(
@@ -193,5 +202,5 @@ async def create_portal_session(
     )
     keys = service.session_keys(settings.session_secrets)
     return await service.create_portal_session(
-        runtime.db, keys, identity, body, public_url=settings.public_url
+        store, keys, identity, body, public_url=settings.public_url
     )

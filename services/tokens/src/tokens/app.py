@@ -1,10 +1,16 @@
 """Assembly only: settings, runtime, workers, routes."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from bos_common.app import ServiceRuntime
 from tokens import internal_api, models, worker
 from tokens.api import router
+from tokens.fastpath import SessionTokenFastPath
+from tokens.repository import SessionTokenStore
 from tokens.settings import TokensSettings
 
 
@@ -17,7 +23,34 @@ def build_runtime(settings: TokensSettings | None = None) -> ServiceRuntime:
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    return (runtime or build_runtime()).create_app(router, internal_api.router)
+    runtime = runtime or build_runtime()
+    app = runtime.create_app(router, internal_api.router)
+    settings = runtime.settings
+    assert isinstance(settings, TokensSettings)
+    store = SessionTokenStore(settings.database_url, settings.db_schema, size=settings.db_pool_size)
+    app.state.session_token_store = store
+    # Innermost (appended, where add_middleware prepends): inside the request id,
+    # telemetry and Idempotency-Key middleware, right before FastAPI's router.
+    app.user_middleware.append(
+        Middleware(
+            SessionTokenFastPath,
+            store=store,
+            keys=settings.session_keys(),
+            secret=settings.internal_secret,
+        )
+    )
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_lifespan(app):
+            try:
+                yield
+            finally:
+                await store.close()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -39,6 +39,7 @@ from bos_common.events import (
 from bos_common.internal import InternalClient
 from bos_common.session_tokens import SessionKeys, new_token_id
 from tokens import repository
+from tokens.repository import SessionTokenStore
 from tokens.schemas import (
     ApiKeyList,
     ApiKeyOut,
@@ -292,7 +293,7 @@ async def resolve_api_key(session: AsyncSession, secret: str) -> ResolvedApiKey:
 
 
 async def create_session_token(
-    db: Database, keys: SessionKeys, identity: Identity, body: CreateSessionToken
+    store: SessionTokenStore, keys: SessionKeys, identity: Identity, body: CreateSessionToken
 ) -> CreatedSessionToken:
     assert identity.org_id
     token, claims = keys.mint(
@@ -300,8 +301,7 @@ async def create_session_token(
     )
     created_at = datetime.fromtimestamp(claims.iat, UTC)
     expires_at = datetime.fromtimestamp(claims.exp, UTC)
-    await repository.insert_session_token(
-        db,
+    await store.insert(
         {
             "id": claims.jti,
             "org_id": identity.org_id,
@@ -387,7 +387,7 @@ async def customer_exists(
 
 
 async def create_portal_session(
-    db: Database,
+    store: SessionTokenStore,
     keys: SessionKeys,
     identity: Identity,
     body: CreatePortalSession,
@@ -406,8 +406,7 @@ async def create_portal_session(
     )
     created_at = datetime.fromtimestamp(claims.iat, UTC)
     expires_at = datetime.fromtimestamp(claims.exp, UTC)
-    await repository.insert_session_token(
-        db,
+    await store.insert(
         {
             "id": claims.jti,
             "org_id": identity.org_id,

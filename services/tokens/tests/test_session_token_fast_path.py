@@ -1,0 +1,183 @@
+"""`POST /v1/session-tokens` answered before FastAPI's router (tokens.fastpath): the same
+answers as the FastAPI route, the route's own errors for everything it does not take,
+Idempotency-Key around it, and the contract's 503 when Postgres is unreachable."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from bos_common.app import ServiceRuntime
+from bos_common.auth import IDENTITY_HEADER
+from bos_common.session_tokens import SessionKeys
+from bos_common.testing import Infra
+from tokens.app import build_runtime, create_app
+from tokens.fastpath import SessionTokenFastPath
+from tokens.models import session_tokens
+from tokens.repository import SessionTokenStore
+from tokens.settings import TokensSettings
+
+from .conftest import SESSION_SECRETS, Org, identity_headers
+
+pytestmark = pytest.mark.integration
+
+KEYS = SessionKeys.parse(SESSION_SECRETS)
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _store(app: FastAPI) -> SessionTokenStore:
+    store: SessionTokenStore = app.state.session_token_store
+    return store
+
+
+@pytest.fixture(scope="module")
+async def route_only(runtime: ServiceRuntime) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app with the fast path taken out: every request goes through FastAPI."""
+    app = create_app(runtime)
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not SessionTokenFastPath]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tokens") as client:
+        yield client
+    await _store(app).close()
+
+
+def shape(body: Any) -> Any:
+    """The response with its generated values (ids, token, times) replaced by their kind."""
+    if isinstance(body, dict):
+        return {k: shape(v) for k, v in body.items()}
+    if isinstance(body, str) and TIMESTAMP.fullmatch(body):
+        return "<timestamp>"
+    if isinstance(body, str) and body.startswith(("sess_", "bos_session_", "req_")):
+        return body.split("_", 1)[0]
+    return body
+
+
+async def both(
+    org: Org, route_only: httpx.AsyncClient, **request: Any
+) -> tuple[httpx.Response, httpx.Response]:
+    request.setdefault("headers", org.headers)
+    fast = await org.http.request("POST", "/v1/session-tokens", **request)
+    slow = await route_only.request("POST", "/v1/session-tokens", **request)
+    return fast, slow
+
+
+async def test_1_1_fast_path_answers_exactly_as_the_route(
+    org: Org, route_only: httpx.AsyncClient, runtime: ServiceRuntime
+) -> None:
+    body = {"external_user_id": "user_7", "expires_in": 600, "metadata": {"plan": "pro"}}
+    fast, slow = await both(org, route_only, json=body)
+    assert fast.status_code == slow.status_code == 201, (fast.text, slow.text)
+    assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+    # Same fields in the same order, same formats; only generated values differ.
+    assert list(fast.json()) == list(slow.json())
+    assert shape(fast.json()) == shape(slow.json())
+    for response in (fast, slow):
+        created = response.json()
+        claims = KEYS.verify(created["token"])
+        assert (claims.jti, claims.org, claims.sub, claims.exp - claims.iat) == (
+            created["id"],
+            org.id,
+            "user_7",
+            600,
+        )
+        async with runtime.db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(session_tokens).where(session_tokens.c.id == created["id"])
+                )
+            ).one()
+        assert (row.org_id, row.scope, row.api_key_id, row.kid, row.metadata) == (
+            org.id,
+            "session",
+            org.key["id"],
+            "k1",
+            {"plan": "pro"},
+        )
+        assert row.created_at.timestamp() == claims.iat
+        assert row.expires_at.timestamp() == claims.exp
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"json": {"external_user_id": "u", "expires_in": 59}},
+        {"json": {"external_user_id": "u", "surprise": 1}},
+        {"json": {}},
+        {"content": b"{not json"},
+        {"content": b""},
+        # A JSON body under another content type (or none) is not read as JSON by the route.
+        {"content": b'{"external_user_id": "u"}', "content_type": "text/plain"},
+        {"content": b'{"external_user_id": "u"}', "content_type": None},
+        {"json": {"external_user_id": "u"}, "identity": None},
+        {"json": {"external_user_id": "u"}, "identity": "forged.value"},
+        {"json": {"external_user_id": "u"}, "identity": "session"},
+        {"json": {"external_user_id": "u"}, "identity": "admin"},
+    ],
+)
+async def test_1_1_what_the_fast_path_does_not_take_gets_the_routes_answer(
+    org: Org, route_only: httpx.AsyncClient, case: dict[str, Any]
+) -> None:
+    headers = dict(org.headers)
+    identity = case.pop("identity", "api_key")
+    if identity is None:
+        del headers[IDENTITY_HEADER]
+    elif identity == "forged.value":
+        headers[IDENTITY_HEADER] = identity
+    elif identity != "api_key":
+        headers = identity_headers(identity, principal_id="x", org_id=org.id)
+    if "content_type" in case:
+        content_type = case.pop("content_type")
+        if content_type is not None:
+            headers["content-type"] = content_type
+    fast, slow = await both(org, route_only, headers=headers, **case)
+    assert fast.status_code == slow.status_code, (fast.text, slow.text)
+    assert fast.status_code in (401, 403, 422), fast.text
+    assert shape(fast.json()) == shape(slow.json())
+
+
+async def test_1_1_idempotency_key_replays_a_fast_path_token(
+    org: Org, runtime: ServiceRuntime
+) -> None:
+    headers = {**org.headers, "Idempotency-Key": "mint-once"}
+    body = {"external_user_id": "user_idem"}
+    first = await org.http.post("/v1/session-tokens", json=body, headers=headers)
+    again = await org.http.post("/v1/session-tokens", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.content == first.content
+    other = await org.http.post(
+        "/v1/session-tokens", json={"external_user_id": "someone_else"}, headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    async with runtime.db.transaction() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(session_tokens)
+            .where(session_tokens.c.external_user_id == "user_idem")
+        )
+    assert count == 1
+
+
+async def test_11_2_postgres_unreachable_is_the_contracts_503(infra: Infra, org: Org) -> None:
+    # Nothing listens on port 1: the store's first connection is refused.
+    env = {**infra.env(), "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"}
+    app = create_app(build_runtime(TokensSettings(**env, BOS_SESSION_SECRETS=SESSION_SECRETS)))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tokens") as client:
+        r = await client.post(
+            "/v1/session-tokens", json={"external_user_id": "u"}, headers=org.headers
+        )
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert (error["type"], error["code"]) == ("service_unavailable", "service_unavailable")
+    assert r.headers.get("retry-after")
+    assert "postgres" not in r.text.lower() and "127.0.0.1" not in r.text
+    assert json.loads(r.text)["error"]["request_id"] == r.headers["x-request-id"]
