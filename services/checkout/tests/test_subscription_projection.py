@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,54 @@ async def test_5_5_a_reactivated_free_subscription_is_live_again(
     # subscriptions brings the same subscription back (same id) with a later event.
     await settle(runtime, created(sub, customer, product, now + timedelta(seconds=2)))
     assert await subscribed(runtime, customer, product)
+
+
+async def _create(rt: CheckoutRuntime, email: str, product: str, name: str | None) -> Any:
+    return await repository.create_checkout_in_one_statement(
+        rt.db.engine,
+        customer_id=new_id("cus"),
+        org_id="org_t",
+        email=email,
+        name=name,
+        external_user_id=None,
+        checkout_id=new_id("cs"),
+        product_id=product,
+        client_secret_hash="0" * 64,
+        price_id="price_1",
+        price_json='{"price_id": "price_1"}',
+        currency="usd",
+        amount_subtotal=2900,
+        amount_discount=0,
+        amount_total=2900,
+        setup_fee=0,
+        is_free=False,
+        trial_days=0,
+        metadata_json="{}",
+        success_url=None,
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+async def _customer(rt: CheckoutRuntime, customer_id: str) -> Any:
+    async with rt.db.transaction() as s:
+        return await repository.get_customer(s, "org_t", customer_id)
+
+
+async def test_8_2_creation_in_one_statement_refuses_a_subscribed_customer_untouched(
+    runtime: CheckoutRuntime,
+) -> None:
+    product, email = new_id("prod"), f"{new_id('e')}@example.com"
+    subscribed, customer_id, name = await _create(runtime, email, product, "First")
+    assert (subscribed, name) == (False, "First") and customer_id
+    # 3.2/3.4: the same email in another case is the same customer; a new name sticks.
+    again = await _create(runtime, email.upper(), product, "Second")
+    assert again == (False, customer_id, "Second")
+    # No name given: the checkout takes the customer's.
+    assert await _create(runtime, email, product, None) == (False, customer_id, "Second")
+    await settle(runtime, created(new_id("sub"), customer_id, product, datetime.now(UTC)))
+    refused = await _create(runtime, email, product, "Third")
+    assert refused == (True, None, None)
+    # The refused request changed nothing (the Core path rolled its upsert back too).
+    assert (await _customer(runtime, customer_id)).name == "Second"
+    # 8.3: another product is still for sale to them.
+    assert (await _create(runtime, email, new_id("prod"), None))[0] is False
