@@ -508,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for sc in SCENARIOS.values():
-            print(f"{sc.name:20s} {sc.description}")
+            opt_in = " (opt-in: run with --scenario)" if sc.opt_in else ""
+            print(f"{sc.name:20s} {sc.description}{opt_in}")
         return 0
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
@@ -517,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    selected = [SCENARIOS[s] for s in (args.scenarios or list(SCENARIOS))]
+    default = [name for name, sc in SCENARIOS.items() if not sc.opt_in]
+    selected = [SCENARIOS[s] for s in (args.scenarios or default)]
     cpu = wrk_cpu(args.wrk_cpu)
     run_dir = Path(os.environ["BENCH_RUN_DIR"]) if os.environ.get("BENCH_RUN_DIR") else None
     log_dir = Path(os.environ["BENCH_LOG_DIR"]) if os.environ.get("BENCH_LOG_DIR") else None

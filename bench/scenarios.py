@@ -128,6 +128,9 @@ class Scenario:
     # Called with the base URLs by name (`gateway`, `floor`, `catalog`, ...) once per run,
     # before the preflight. See bench/fixtures.py for helpers.
     prepare: Callable[[dict[str, str]], Scenario] | None = None
+    # Run only when named (`--scenario <name>`), not by a bare `make bench`: for scenarios
+    # whose data takes minutes to prepare.
+    opt_in: bool = False
 
 
 # --- the floor -------------------------------------------------------------------------
