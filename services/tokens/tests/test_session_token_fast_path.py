@@ -1,14 +1,19 @@
 """`POST /v1/session-tokens` answered before FastAPI's router (tokens.fastpath): the same
 answers as the FastAPI route, the route's own errors for everything it does not take,
-Idempotency-Key around it, and the contract's 503 when Postgres is unreachable."""
+Idempotency-Key around it, and the contract's 503 when Postgres is unreachable; the
+store that writes tokens minted together in one statement (tokens.repository)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -181,3 +186,61 @@ async def test_11_2_postgres_unreachable_is_the_contracts_503(infra: Infra, org:
     assert r.headers.get("retry-after")
     assert "postgres" not in r.text.lower() and "127.0.0.1" not in r.text
     assert json.loads(r.text)["error"]["request_id"] == r.headers["x-request-id"]
+
+
+# --- the store: tokens minted together are written together -----------------------------
+
+
+def token_row(token_id: str, org_id: str = "org_store_test") -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": token_id,
+        "org_id": org_id,
+        "scope": "session",
+        "external_user_id": "user_store",
+        "customer_id": None,
+        "api_key_id": "key_store_test",
+        "kid": "k1",
+        "metadata": {"n": token_id},
+        "created_at": now,
+        "expires_at": now + timedelta(hours=1),
+    }
+
+
+async def stored_ids(runtime: ServiceRuntime, prefix: str) -> set[str]:
+    async with runtime.db.transaction() as session:
+        result = await session.execute(
+            select(session_tokens.c.id).where(session_tokens.c.id.startswith(prefix))
+        )
+        return {r.id for r in result}
+
+
+async def test_1_7_a_bad_row_fails_alone_when_tokens_are_written_together(
+    infra: Infra, runtime: ServiceRuntime
+) -> None:
+    store = SessionTokenStore(infra.database_url, "tokens")
+    prefix = f"sess_batch_{uuid.uuid4().hex[:8]}_"
+    rows = [token_row(f"{prefix}{i}") for i in range(6)]
+    rows[3]["org_id"] = "o" * 40  # longer than the column: a data error for this row only
+    try:
+        # Queued in the same loop iteration: the first writer takes them as one batch.
+        results = await asyncio.gather(*(store.insert(r) for r in rows), return_exceptions=True)
+    finally:
+        await store.close()
+    assert [r is None for r in results] == [True, True, True, False, True, True], results
+    assert isinstance(results[3], asyncpg.DataError)
+    assert await stored_ids(runtime, prefix) == {r["id"] for i, r in enumerate(rows) if i != 3}
+
+
+async def test_store_close_writes_what_is_queued_then_refuses(
+    infra: Infra, runtime: ServiceRuntime
+) -> None:
+    store = SessionTokenStore(infra.database_url, "tokens")
+    prefix = f"sess_close_{uuid.uuid4().hex[:8]}_"
+    pending = [asyncio.ensure_future(store.insert(token_row(f"{prefix}{i}"))) for i in range(20)]
+    await asyncio.sleep(0)  # queued, not written yet
+    await store.close()
+    assert [await p for p in pending] == [None] * 20
+    assert len(await stored_ids(runtime, prefix)) == 20
+    with pytest.raises(RuntimeError):
+        await store.insert(token_row(f"{prefix}late"))

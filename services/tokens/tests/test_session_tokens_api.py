@@ -87,6 +87,9 @@ async def test_1_2_custom_expiry_of_two_hours(org: Org) -> None:
         {"external_user_id": "x" * 256},
         {"metadata": {"k": "v" * 501}},
         {"unknown": True},
+        {"external_user_id": "a\x00b"},
+        {"metadata": {"k": "a\x00b"}},
+        {"metadata": {"k\x00": "v"}},
     ],
 )
 async def test_session_token_parameters_are_validated(org: Org, bad: dict[str, Any]) -> None:

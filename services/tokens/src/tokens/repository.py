@@ -130,87 +130,178 @@ async def get_api_key(session: AsyncSession, org_id: str, key_id: str) -> Row[An
 # --- session and portal tokens ---------------------------------------------------------
 
 
-# The minting hot path bypasses the ORM engine: one prepared INSERT on a fixed-size asyncpg
-# pool of its own. Measured under 50 concurrent requests: the engine's pool (pool_size
-# plus as many overflow connections, closed again on return) opened a new Postgres
-# connection every ~11 requests (TLS attempt, backend fork), and SQLAlchemy's execute
-# path cost more CPU than the statement itself. A fixed pool queues the excess instead.
-# One statement is its own transaction: nothing else is written with a token (no
-# outbox event: minting publishes nothing), so there is no BEGIN/COMMIT round trip.
-_INSERT_SESSION_TOKEN = """
+# The minting hot path bypasses the ORM engine and writes through asyncpg connections of
+# its own. Measured under 50 concurrent requests: the engine's pool (pool_size plus as
+# many overflow connections, closed again on return) opened a new Postgres connection
+# every ~11 requests (TLS attempt, backend fork), and SQLAlchemy's execute path cost more
+# CPU than the statement itself.
+#
+# Tokens that arrive while a write is in flight are written together by the next one: a
+# single INSERT of all their rows, which is a single transaction and a single commit
+# (WAL flush), so a burst costs Postgres one statement instead of one per token, and each
+# request still answers only after its own row is committed. Nothing else is written
+# with a token (minting publishes no event), so no BEGIN/COMMIT round trip is needed.
+_INSERT_SESSION_TOKENS = """
     INSERT INTO session_tokens
         (id, org_id, scope, external_user_id, customer_id, api_key_id, kid, metadata,
          created_at, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+    SELECT id, org_id, scope, external_user_id, customer_id, api_key_id, kid,
+           metadata::jsonb, created_at, expires_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+        AS t(id, org_id, scope, external_user_id, customer_id, api_key_id, kid, metadata,
+             created_at, expires_at)
 """
+_COLUMNS = (
+    "id",
+    "org_id",
+    "scope",
+    "external_user_id",
+    "customer_id",
+    "api_key_id",
+    "kid",
+    "metadata",
+    "created_at",
+    "expires_at",
+)
+# Concurrent writes (each on a connection of its own) and rows per statement.
+WRITERS = 4
+MAX_BATCH = 500
+# Postgres errors that say nothing about the other rows of a batch (bad data in one
+# row: a NUL byte in a string, a value too long, a duplicate id): the batch is then
+# written row by row so that only the offending request fails.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+_Row = tuple[Any, ...]
 
 
-# A connection of this pool only ever runs that one statement outside a transaction: it
-# holds no session state (no LISTEN, cursor, advisory lock or SET) to clear, so asyncpg's
-# default reset on release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
-# RESET ALL`, one more round trip per INSERT) is skipped. A broken connection is still
-# discarded by the pool.
 async def _no_reset(connection: asyncpg.Connection) -> None:
+    """A writer connection only ever runs the INSERT outside a transaction and holds no
+    session state (no LISTEN, cursor, advisory lock or SET): asyncpg's default reset on
+    release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one
+    more round trip) is skipped. A broken connection is still discarded by the pool."""
     return None
 
 
-# How long a request waits for a pool connection before answering 503 (the engine's
-# pool_timeout, for the same reason: fail fast while Postgres is unreachable).
-ACQUIRE_TIMEOUT_SECONDS = 5.0
-
-
 class SessionTokenStore:
-    """Writes minted session and portal tokens. The pool is opened on first use (so an
-    app built without its lifespan, as in tests, works too) and again after a failed
-    open; `close()` at shutdown."""
+    """Writes minted session and portal tokens (see above). Writers and their pool are
+    started on first use (so an app built without its lifespan, as in tests, works too;
+    a pool that failed to open is opened again by the next write) and stopped by
+    `close()`, which writes what is still queued first."""
 
-    def __init__(self, database_url: str, schema: str, *, size: int) -> None:
+    def __init__(self, database_url: str, schema: str, *, size: int = WRITERS) -> None:
         self._dsn = asyncpg_dsn(database_url)
         self._schema = schema
-        self._size = size
+        self._size = max(1, min(size, WRITERS))
         self._pool: asyncpg.Pool | None = None
-        self._opening: asyncio.Lock | None = None
-
-    async def _open(self) -> asyncpg.Pool:
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=self._size,
-                    timeout=5,
-                    command_timeout=30,
-                    reset=_no_reset,
-                    server_settings={
-                        "search_path": self._schema,
-                        "application_name": f"{self._schema}-mint",
-                    },
-                )
-            return self._pool
+        self._queue: list[tuple[_Row, asyncio.Future[None]]] = []
+        self._idle: list[asyncio.Future[None]] = []  # writers waiting for work
+        self._writers: list[asyncio.Task[None]] = []
+        self._closing = False
 
     async def insert(self, values: dict[str, Any]) -> None:
+        """Returns once the row is committed; raises what writing it raised."""
+        if self._closing:
+            raise RuntimeError("session token store is closed")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        row = tuple(values[c] for c in _COLUMNS[:7]) + (
+            orjson.dumps(values["metadata"]).decode(),
+            values["created_at"],
+            values["expires_at"],
+        )
+        self._queue.append((row, done))
+        if self._idle:
+            _wake(self._idle.pop())
+        else:
+            # A writer only ends with close() or with its event loop (tests); never wait
+            # on one that is gone.
+            self._writers = [w for w in self._writers if not w.done()]
+            if len(self._writers) < self._size:
+                task = loop.create_task(self._writer(), name="session-token-writer")
+                self._writers.append(task)
+        await done
+
+    async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                waiting: asyncio.Future[None] = loop.create_future()
+                self._idle.append(waiting)
+                await waiting
+                continue
+            batch = self._queue[:MAX_BATCH]
+            del self._queue[:MAX_BATCH]
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[_Row, asyncio.Future[None]]]) -> None:
+        try:
+            await self._execute([row for row, _ in batch])
+        except _ROW_ERRORS as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for entry in batch:  # isolate the offending row(s)
+                await self._write([entry])
+            return
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            for _, done in batch:
+                _settle(done, exc)
+            return
+        for _, done in batch:
+            _settle(done, None)
+
+    async def _execute(self, rows: list[_Row]) -> None:
         pool = self._pool or await self._open()
-        async with pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
-            await conn.execute(
-                _INSERT_SESSION_TOKEN,
-                values["id"],
-                values["org_id"],
-                values["scope"],
-                values["external_user_id"],
-                values["customer_id"],
-                values["api_key_id"],
-                values["kid"],
-                orjson.dumps(values["metadata"]).decode(),
-                values["created_at"],
-                values["expires_at"],
-            )
+        async with pool.acquire() as conn:
+            await conn.execute(_INSERT_SESSION_TOKENS, *(list(c) for c in zip(*rows, strict=True)))
+
+    async def _open(self) -> asyncpg.Pool:
+        # Only writers open the pool, one batch at a time each: a concurrent open by
+        # another writer is harmless but wasteful, so the first one wins.
+        pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=1,
+            max_size=self._size,
+            timeout=5,
+            command_timeout=30,
+            reset=_no_reset,
+            server_settings={
+                "search_path": self._schema,
+                "application_name": f"{self._schema}-mint",
+            },
+        )
+        if self._pool is None:
+            self._pool = pool
+        else:
+            await pool.close()
+        return self._pool
 
     async def close(self) -> None:
+        self._closing = True
+        while self._idle:
+            _wake(self._idle.pop())
+        writers, self._writers = self._writers, []
+        await asyncio.gather(*writers, return_exceptions=True)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+def _wake(waiting: asyncio.Future[None]) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the request was cancelled (client gone): nothing to tell
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 async def revoke_session_token(

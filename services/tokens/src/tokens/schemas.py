@@ -23,6 +23,9 @@ from pydantic import (
 RATE_LIMIT = re.compile(r"[1-9][0-9]{0,6}/(second|minute|hour)")
 RATE_LIMIT_KINDS = ("api_key", "session")
 MAX_ORIGINS = 50
+# Postgres text and jsonb cannot hold a NUL character: refused with a 422 instead of
+# failing the INSERT with a 500.
+_NUL_MESSAGE = "must not contain NUL characters"
 
 
 def normalize_origin(value: str) -> str:
@@ -77,6 +80,8 @@ def _metadata(values: dict[str, str]) -> dict[str, str]:
     for key, value in values.items():
         if not 1 <= len(key) <= 40 or len(value) > 500:
             raise ValueError("metadata keys are 1-40 characters, values at most 500")
+        if "\x00" in key or "\x00" in value:
+            raise ValueError(_NUL_MESSAGE)
     return values
 
 
@@ -86,8 +91,18 @@ Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 StripeAccountId = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
 FeeBps = Annotated[int, Field(ge=0, le=10_000)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(_NUL_MESSAGE)
+    return value
+
+
 ExternalUserId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_no_nul),
 ]
 CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[A-Za-z0-9_]{1,60}$")]
 ExpiresIn = Annotated[int, Field(ge=60, le=86_400)]
