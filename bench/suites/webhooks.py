@@ -1,0 +1,163 @@
+"""Webhook intake at sustained load (issue 7, "Benchmarks"): an opt-in runner, not a wrk
+scenario (it registers nothing, so a bare `make bench` does not run it).
+
+Issue 7's target is an open-loop load: 500 signed webhooks a second for 60 s through the
+gateway, all stored and published, intake p95 < 50 ms, no growth of the outbox backlog,
+and the end-to-end lag from delivery to the consumer's commit reported (target p95 <
+200 ms). wrk's closed loop would slow down with the server and hide the queueing, so the
+load comes from `bench/webhook_load.py` (the one generator); this runner adds CPU per
+event of every process of the stack (bench/procs.py), the checks, and writes
+`bench/results/webhooks.json`:
+
+    source scripts/lib.sh && stack_env     # a dev-profile stack (fsync on), your ports
+    .venv/bin/python -m bench.suites.webhooks --rate 500 --duration 60
+
+The stack should run with the gateway's rate limiter off (`RATE_LIMIT_ENABLED=false`,
+as scripts/bench.sh does). CPU is read from the pid files in `$BOS_STATE_DIR/run` (or
+`$BENCH_RUN_DIR`) and Postgres' postmaster.pid; with none, only the generator's own CPU
+is reported. On a shared machine read `cpu_us_per_event` and `other_cpu_cores` before
+the absolute rates: the generator (aiohttp) needs a good part of a core itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.procs import CpuMeter, read_pidfiles
+from bench.webhook_load import run_load
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = {"intake_p95_ms": 50.0, "lag_p95_ms": 200.0}
+
+
+def process_groups() -> dict[str, int]:
+    run_dir = os.environ.get("BENCH_RUN_DIR") or (
+        f"{os.environ['BOS_STATE_DIR']}/run" if os.environ.get("BOS_STATE_DIR") else None
+    )
+    return read_pidfiles(Path(run_dir) if run_dir else None)
+
+
+def postgres_cpu_seconds() -> float | None:
+    """The postmaster and its backends (children, not a process group of their own)."""
+    state = os.environ.get("BOS_STATE_DIR")
+    try:
+        pm = Path(f"{state}/postgres/data/postmaster.pid").read_text().split()[0]
+    except (OSError, IndexError, TypeError):
+        return None
+    total = 0
+    for entry in os.listdir("/proc"):
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
+        except OSError:
+            continue
+        f = raw[raw.rindex(")") + 2 :].split() if raw else []
+        if f and (entry == pm or f[1] == pm):
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
+    ok = int(r["statuses"].get("200", 0))
+
+    def check(name: str, measured: Any, target: str, passed: bool) -> dict[str, Any]:
+        return {"name": name, "measured": measured, "target": target, "pass": passed}
+
+    return [
+        check("all_accepted", r["statuses"], f"200 x {r['sent']}", ok == r["sent"]),
+        check(
+            "all_stored_published_consumed",
+            [r["stored"], r["outbox_unpublished_after"], r["consumed_by_checkout"]],
+            f"[{ok}, 0, {ok}]",
+            r["stored"] == ok and r["outbox_unpublished_after"] == 0,
+        ),
+        check(
+            "intake_p95",
+            r["intake_ms"]["p95"],
+            f"< {TARGETS['intake_p95_ms']:g} ms",
+            r["intake_ms"]["p95"] < TARGETS["intake_p95_ms"],
+        ),
+        check(
+            "lag_p95",
+            r["delivery_to_consumer_commit_ms"]["p95"],
+            f"< {TARGETS['lag_p95_ms']:g} ms",
+            r["delivery_to_consumer_commit_ms"]["p95"] < TARGETS["lag_p95_ms"],
+        ),
+        # "No growth": what is left unpublished in the second half of the run stays
+        # within about a second of events (the relay keeps up, it does not fall behind).
+        check(
+            "outbox_backlog_bounded",
+            r["outbox_backlog_second_half_max"],
+            f"<= {r['rate_target']:g} rows (1 s of events)",
+            r["outbox_backlog_second_half_max"] <= r["rate_target"],
+        ),
+        check(
+            "rate_sustained",
+            r["completed_per_s"],
+            f">= {0.95 * r['rate_target']:g}/s",
+            r["completed_per_s"] >= 0.95 * r["rate_target"],
+        ),
+    ]
+
+
+def run(rate: float, duration: float) -> dict[str, Any]:
+    groups = process_groups()
+    cpu0, pg0 = time.process_time(), postgres_cpu_seconds()
+    with CpuMeter(groups) as meter:
+        result = asyncio.run(
+            run_load(
+                rate,
+                duration,
+                gateway=os.environ["GATEWAY_URL"],
+                secret=os.environ["STRIPE_WEBHOOK_SECRETS"].split(",")[0],
+                dsn=os.environ["DATABASE_URL"],
+            )
+        )
+    generator = time.process_time() - cpu0
+    seconds = dict(meter.group_seconds)
+    pg1 = postgres_cpu_seconds()
+    if pg0 is not None and pg1 is not None:
+        seconds["postgres"] = pg1 - pg0
+    seconds["generator"] = generator
+    events = max(1, int(result["statuses"].get("200", 0)))
+    result = {
+        "scenario": "webhooks",
+        "description": "Open-loop signed Stripe webhooks through the gateway (issue 7).",
+        **result,
+        "cpu_seconds": {n: round(s, 2) for n, s in seconds.items()},
+        # Over the whole run (load and drain), per accepted event: the relay, the
+        # consumers (checkout, subscriptions), Postgres and the gateway included.
+        "cpu_us_per_event": {n: round(s / events * 1e6) for n, s in seconds.items()},
+        "other_cpu_cores": round(meter.other_cores, 2),
+        "wall_s": round(meter.wall, 1),
+        "targets": TARGETS,
+    }
+    result["checks"] = checks(result)
+    result["pass"] = all(c["pass"] for c in result["checks"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.suites.webhooks", description=__doc__)
+    ap.add_argument("--rate", type=float, default=500)
+    ap.add_argument("--duration", type=float, default=60)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench/results/webhooks.json")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a check fails")
+    args = ap.parse_args(argv)
+    result = run(args.rate, args.duration)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for c in result["checks"]:
+        print(f"{'PASS' if c['pass'] else 'FAIL'} {c['name']}: {c['measured']} ({c['target']})")
+    print(f"cpu us/event: {result['cpu_us_per_event']}; wrote {args.out}", file=sys.stderr)
+    return 1 if args.strict and not result["pass"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
