@@ -152,3 +152,70 @@ async def test_requests_without_a_key_are_not_deduplicated(app_and_calls: Any) -
         await c.post("/v1/things", json={"a": 1})
         await c.post("/v1/things", json={"a": 1})
     assert calls.count == 2
+
+
+async def _age(db: Database, key: str, interval: str) -> None:
+    async with db.transaction() as s:
+        await s.execute(
+            text(
+                f"UPDATE {SCHEMA}.idempotency_keys SET created_at = now() - interval '{interval}'"
+                " WHERE key = :key"
+            ),
+            {"key": key},
+        )
+
+
+async def test_an_abandoned_claim_is_taken_over(app_and_calls: Any, db: Database) -> None:
+    app, calls = app_and_calls
+    calls.gate = asyncio.Event()
+    async with client(app) as c:
+        # A first request that never finishes (its process died): the claim stays open.
+        first = asyncio.create_task(
+            c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-abandoned"})
+        )
+        while calls.count == 0:  # noqa: ASYNC110 - polls a plain counter of the fake route
+            await asyncio.sleep(0.01)
+        await _age(db, "k-abandoned", "2 minutes")
+        calls.gate = None
+        retried = await c.post(
+            "/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-abandoned"}
+        )
+        first.cancel()
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert calls.count == 2
+
+
+async def test_a_key_older_than_24_hours_can_be_used_again(
+    app_and_calls: Any, db: Database
+) -> None:
+    app, calls = app_and_calls
+    async with client(app) as c:
+        first = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-old"})
+        await _age(db, "k-old", "25 hours")
+        # Even with another body: the old request is forgotten, not compared.
+        again = await c.post("/v1/things", json={"a": 2}, headers={"Idempotency-Key": "k-old"})
+        replay = await c.post("/v1/things", json={"a": 2}, headers={"Idempotency-Key": "k-old"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["body"] == {"a": 2} and "idempotent-replayed" not in again.headers
+    assert replay.headers["idempotent-replayed"] == "true" and replay.content == again.content
+    assert calls.count == 2
+
+
+async def test_concurrent_requests_with_one_key_run_the_write_once(app_and_calls: Any) -> None:
+    app, calls = app_and_calls
+    calls.gate = asyncio.Event()
+    async with client(app) as c:
+        racing = [
+            asyncio.create_task(
+                c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-race"})
+            )
+            for _ in range(10)
+        ]
+        while calls.count == 0:  # noqa: ASYNC110 - polls a plain counter of the fake route
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # the other nine have answered by now
+        calls.gate.set()
+        statuses = sorted(r.status_code for r in await asyncio.gather(*racing))
+    assert statuses == [201] + [409] * 9
+    assert calls.count == 1

@@ -10,7 +10,7 @@ as pure ASGI middleware: it must see the raw body and the raw response.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import orjson
 from sqlalchemy import (
@@ -21,14 +21,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
-    delete,
     func,
-    or_,
-    select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bos_common.auth import IDENTITY_HEADER, verify_identity
@@ -67,8 +62,16 @@ class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, *, db: Database, table: Table, secret: str) -> None:
         self.app = app
         self.db = db
-        self.table = table
         self.secret = secret
+        # Raw statements on the driver connection (Database.driver_connection): each is
+        # atomic on its own, so no transaction is begun around them.
+        name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+        self._claim_sql = _claim_statement(name)
+        self._complete_sql = (
+            f"UPDATE {name} SET status_code = $3, headers = $4::jsonb, body = $5,"
+            " completed_at = now() WHERE principal = $1 AND key = $2"
+        )
+        self._forget_sql = f"DELETE FROM {name} WHERE principal = $1 AND key = $2"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -120,39 +123,20 @@ class IdempotencyMiddleware:
         self, principal: str, key: str, request_hash: str
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """Claim the key, or return the stored/error response to send instead."""
-        t = self.table
-        now = datetime.now(UTC)
-        async with self.db.transaction() as s:
-            # Expired or abandoned claims are released so the key can be used again.
-            await s.execute(
-                delete(t).where(
-                    and_(t.c.principal == principal, t.c.key == key),
-                    or_(
-                        t.c.created_at < now - RETENTION,
-                        and_(t.c.completed_at.is_(None), t.c.created_at < now - ABANDONED_AFTER),
-                    ),
-                )
+        async with self.db.driver_connection() as conn:
+            row = await conn.fetchrow(
+                self._claim_sql,
+                principal,
+                key,
+                request_hash,
+                RETENTION.total_seconds(),
+                ABANDONED_AFTER.total_seconds(),
             )
-            inserted = await s.execute(
-                insert(t)
-                .values(principal=principal, key=key, request_hash=request_hash)
-                .on_conflict_do_nothing()
-                .returning(t.c.key)
-            )
-            if inserted.first() is not None:
-                return None
-            row = (
-                await s.execute(select(t).where(t.c.principal == principal, t.c.key == key))
-            ).one()
-        if row.request_hash != request_hash:
-            status, body = _error(
-                422,
-                "invalid_request",
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used with a different request.",
-            )
-            return status, [], body
-        if row.completed_at is None:
+        if row is not None and row["claimed"]:
+            return None
+        if row is None or row["completed_at"] is None:
+            # Still running (or claimed by a concurrent request a moment ago, after this
+            # statement's snapshot was taken: its row was not visible to the SELECT).
             status, body = _error(
                 409,
                 "conflict",
@@ -160,29 +144,63 @@ class IdempotencyMiddleware:
                 "A request with this Idempotency-Key is still being processed.",
             )
             return status, [], body
-        stored_headers = [(k.encode(), v.encode()) for k, v in (row.headers or [])]
+        if row["request_hash"] != request_hash:
+            status, body = _error(
+                422,
+                "invalid_request",
+                "idempotency_key_reused",
+                "This Idempotency-Key was already used with a different request.",
+            )
+            return status, [], body
+        stored = row["headers"] or []
+        if isinstance(stored, str):  # a connection without SQLAlchemy's jsonb codec
+            stored = orjson.loads(stored)
+        stored_headers = [(k.encode(), v.encode()) for k, v in stored]
         stored_headers.append((b"idempotent-replayed", b"true"))
-        return row.status_code, stored_headers, row.body or b""
+        return row["status_code"], stored_headers, row["body"] or b""
 
     async def _complete(self, principal: str, key: str, captured: _Capture) -> None:
-        t = self.table
         kept = [[k.decode(), v.decode()] for k, v in captured.headers if k in REPLAYED_HEADERS]
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(t)
-                .where(t.c.principal == principal, t.c.key == key)
-                .values(
-                    status_code=captured.status,
-                    headers=kept,
-                    body=bytes(captured.body),
-                    completed_at=func.now(),
-                )
+        async with self.db.driver_connection() as conn:
+            await conn.execute(
+                self._complete_sql,
+                principal,
+                key,
+                captured.status,
+                orjson.dumps(kept).decode(),
+                bytes(captured.body),
             )
 
     async def _forget(self, principal: str, key: str) -> None:
-        t = self.table
-        async with self.db.transaction() as s:
-            await s.execute(delete(t).where(t.c.principal == principal, t.c.key == key))
+        async with self.db.driver_connection() as conn:
+            await conn.execute(self._forget_sql, principal, key)
+
+
+def _claim_statement(table: str) -> str:
+    """One statement, one round trip: insert the claim, or take over an expired or
+    abandoned one; otherwise return the stored row. (Before, a DELETE, an INSERT and a
+    SELECT in a transaction: five round trips for every keyed write.)"""
+    return f"""
+        WITH claimed AS (
+            INSERT INTO {table} AS k (principal, key, request_hash, created_at)
+            VALUES ($1, $2, $3, now())
+            ON CONFLICT (principal, key) DO UPDATE
+                SET request_hash = EXCLUDED.request_hash,
+                    created_at = EXCLUDED.created_at,
+                    status_code = NULL, headers = NULL, body = NULL, completed_at = NULL
+                WHERE k.created_at < now() - make_interval(secs => $4)
+                   OR (k.completed_at IS NULL
+                       AND k.created_at < now() - make_interval(secs => $5))
+            RETURNING 1
+        )
+        SELECT true AS claimed, NULL::text AS request_hash, NULL::int AS status_code,
+               NULL::jsonb AS headers, NULL::bytea AS body, NULL::timestamptz AS completed_at
+        FROM claimed
+        UNION ALL
+        SELECT false, request_hash, status_code, headers, body, completed_at
+        FROM {table}
+        WHERE principal = $1 AND key = $2 AND NOT EXISTS (SELECT 1 FROM claimed)
+    """
 
 
 class _Capture:
