@@ -294,7 +294,7 @@ async def get_entitlements(
     rt: Rt,
     customer_id: str | None = None,
     external_user_id: str | None = None,
-) -> Entitlements:
+) -> Response:
     require(identity, "api_key", "session")
     if not identity.org_id:
         raise PermissionDenied("forbidden", "This credential has no organization.")
@@ -303,19 +303,22 @@ async def get_entitlements(
         if customer_id or (external_user_id and external_user_id != identity.external_user_id):
             raise PermissionDenied("forbidden", "A session token reads its own entitlements.")
         external_user_id = identity.external_user_id
-    # The hottest read (p95 < 10 ms through the gateway): one autocommit statement, no
-    # BEGIN/COMMIT round trips.
+    # The hottest read (p95 < 10 ms through the gateway): one statement on the driver
+    # connection (no transaction is begun, so none is ended), and the body serialized once
+    # here instead of validated again by FastAPI's response_model handling.
     async with rt.db.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return Entitlements.model_validate(
-            await service.entitlements(
-                rt,
-                conn,
-                identity.org_id,
-                customer_id=customer_id,
-                external_user_id=external_user_id,
-            )
+        driver = (await conn.get_raw_connection()).driver_connection
+        body = await service.entitlements(
+            rt,
+            driver,
+            identity.org_id,
+            customer_id=customer_id,
+            external_user_id=external_user_id,
         )
+    return Response(
+        content=Entitlements.model_validate(body).model_dump_json(),
+        media_type="application/json",
+    )
 
 
 # --- portal ------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from bos_common.events import Envelope, Event
@@ -255,35 +256,44 @@ async def list_subscriptions(
     return await _page(session, subscriptions, stmt, org_id, limit, starting_after)
 
 
+# The entitlements read is the hottest query (p95 < 10 ms through the gateway): plain SQL
+# on the asyncpg connection, which prepares each statement once per connection and reuses
+# it. Through SQLAlchemy Core every request paid more CPU than the query itself: the
+# expanding `status IN (...)` is re-rendered per execution, plus the cache key, the
+# autobegin and the row mapping (py-spy: ~60% of the request's own time).
+_ENTITLED = (
+    "SELECT id, product_id, status, features, current_period_end, cancel_at_period_end, "
+    "past_due_since FROM {table} WHERE org_id = $1 AND {where} "
+    "AND status IN ('trialing', 'active', 'past_due')"
+)
+_TABLE = f"{subscriptions.schema}.{subscriptions.name}"
+_ENTITLED_BY = {
+    (True, False): _ENTITLED.format(table=_TABLE, where="customer_id = $2"),
+    (False, True): _ENTITLED.format(table=_TABLE, where="external_user_id = $2"),
+    (True, True): _ENTITLED.format(
+        table=_TABLE, where="customer_id = $2 AND external_user_id = $3"
+    ),
+}
+
+
 async def entitled_subscriptions(
-    session: AsyncSession | AsyncConnection,
+    conn: asyncpg.Connection,
     org_id: str,
     *,
     customer_id: str | None,
     external_user_id: str | None,
 ) -> list[Row]:
-    cols = [
-        subscriptions.c.id,
-        subscriptions.c.customer_id,
-        subscriptions.c.external_user_id,
-        subscriptions.c.product_id,
-        subscriptions.c.product_name,
-        subscriptions.c.status,
-        subscriptions.c.features,
-        subscriptions.c.current_period_end,
-        subscriptions.c.trial_end,
-        subscriptions.c.cancel_at_period_end,
-        subscriptions.c.past_due_since,
-    ]
-    stmt = select(*cols).where(
-        subscriptions.c.org_id == org_id,
-        subscriptions.c.status.in_(("trialing", "active", "past_due")),
-    )
-    if customer_id:
-        stmt = stmt.where(subscriptions.c.customer_id == customer_id)
-    if external_user_id:
-        stmt = stmt.where(subscriptions.c.external_user_id == external_user_id)
-    return _all(await session.execute(stmt))
+    """The customer's subscriptions that may grant features (trialing, active, past_due);
+    `conn` is the driver connection (`AsyncConnection.get_raw_connection()`)."""
+    sql = _ENTITLED_BY[(bool(customer_id), bool(external_user_id))]
+    args = [a for a in (customer_id, external_user_id) if a]
+    rows = []
+    for record in await conn.fetch(sql, org_id, *args):
+        row = dict(record)
+        if isinstance(row["features"], str | bytes):  # no jsonb codec on this connection
+            row["features"] = orjson.loads(row["features"])
+        rows.append(row)
+    return rows
 
 
 async def claim_checkout(

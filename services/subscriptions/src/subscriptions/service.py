@@ -9,7 +9,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.errors import Conflict, InvalidRequest, NotFound
 from bos_common.events import (
@@ -770,7 +771,7 @@ def is_entitled(sub: Row, now: datetime, grace: timedelta) -> bool:
 
 async def entitlements(
     rt: SubscriptionsRuntime,
-    session: AsyncSession | AsyncConnection,
+    conn: asyncpg.Connection,
     org_id: str,
     *,
     customer_id: str | None,
@@ -785,7 +786,7 @@ async def entitlements(
     data: list[Row] = []
     features: set[str] = set()
     for sub in await repository.entitled_subscriptions(
-        session, org_id, customer_id=customer_id, external_user_id=external_user_id
+        conn, org_id, customer_id=customer_id, external_user_id=external_user_id
     ):
         if not is_entitled(sub, now, grace):
             continue
