@@ -54,6 +54,6 @@ async def receive_stripe_event(request: Request) -> dict[str, bool]:
         raise InvalidRequest(
             "wrong_account", "This event belongs to a Stripe account that is not ours."
         )
-    async with runtime.driver_connection() as conn:
+    async with runtime.db.driver_connection() as conn:
         created = await service.ingest(runtime, conn, event, raw=payload)
     return {"received": True, "duplicate": not created}

@@ -3,14 +3,10 @@ Stripe client (for reconciliation)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import stripe
 from fastapi import Depends, Request
-from sqlalchemy.util import greenlet_spawn
 
 from bos_common.app import ServiceRuntime
 from bos_common.internal import InternalClient
@@ -32,26 +28,6 @@ class WebhooksRuntime(ServiceRuntime):
         self.stripe: stripe.StripeClient = stripe_client(
             settings.stripe_secret_key, settings.stripe_api_base
         )
-
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection of the service's pool at the driver level, for the intake's one
-        statement (repository.record_event): SQLAlchemy's per-statement machinery
-        (Connection, compiled cache, cursor adaptation) measured at about half the
-        intake's database CPU. Without a transaction: that statement is atomic alone."""
-        fairy = await self.db.engine.raw_connection()
-        try:
-            yield fairy.driver_connection
-        except asyncpg.PostgresError:
-            # The server refused the statement; the connection itself is fine.
-            await greenlet_spawn(fairy.close)
-            raise
-        except BaseException:
-            # Broken, or interrupted mid-statement (cancelled): never hand it out again.
-            await greenlet_spawn(fairy.invalidate)
-            raise
-        else:
-            await greenlet_spawn(fairy.close)
 
     async def stop(self) -> None:
         await super().stop()
