@@ -11,10 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bos_common.app import ServiceRuntime
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.testing import SECRET, Infra, migrate
-from catalog.app import build_runtime, create_app
+from catalog.app import CatalogRuntime, build_runtime, create_app
 from catalog.settings import CatalogSettings
 
 
@@ -38,15 +37,16 @@ def new_org() -> str:
 
 
 @pytest.fixture(scope="session")
-async def runtime(infra: Infra) -> AsyncIterator[ServiceRuntime]:
+async def runtime(infra: Infra) -> AsyncIterator[CatalogRuntime]:
     await migrate(infra.database_url, "catalog")
     rt = build_runtime(CatalogSettings(**infra.env()))  # type: ignore[arg-type]
     yield rt
+    await rt.reads.close()
     await rt.db.dispose()
 
 
 @pytest.fixture(scope="session")
-async def http(runtime: ServiceRuntime) -> AsyncIterator[httpx.AsyncClient]:
+async def http(runtime: CatalogRuntime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:
@@ -74,12 +74,10 @@ class Merchant:
         return await self.http.get(path, headers=kw.pop("headers", self.headers), **kw)
 
     async def post(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return await self.http.post(path, json=json, headers=kw.pop("headers", self.headers),
-                                    **kw)
+        return await self.http.post(path, json=json, headers=kw.pop("headers", self.headers), **kw)
 
     async def patch(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
-        return await self.http.patch(path, json=json, headers=kw.pop("headers", self.headers),
-                                     **kw)
+        return await self.http.patch(path, json=json, headers=kw.pop("headers", self.headers), **kw)
 
     async def delete(self, path: str, **kw: Any) -> httpx.Response:
         return await self.http.delete(path, headers=kw.pop("headers", self.headers), **kw)
@@ -90,8 +88,14 @@ class Merchant:
         return r.json()
 
     async def price(self, product_id: str, **body: Any) -> dict[str, Any]:
-        payload = {"product_id": product_id, "amount": 5000, "currency": "usd",
-                   "type": "recurring", "interval": "month", **body}
+        payload = {
+            "product_id": product_id,
+            "amount": 5000,
+            "currency": "usd",
+            "type": "recurring",
+            "interval": "month",
+            **body,
+        }
         r = await self.post("/v1/prices", payload)
         assert r.status_code == 201, r.text
         return r.json()
@@ -102,18 +106,25 @@ class Merchant:
         return r.json()
 
     async def snapshot(self, price_id: str, **params: Any) -> httpx.Response:
-        return await self.get(f"/internal/orgs/{self.org_id}/prices/{price_id}/snapshot",
-                              params=params, headers=self.service_headers())
+        return await self.get(
+            f"/internal/orgs/{self.org_id}/prices/{price_id}/snapshot",
+            params=params,
+            headers=self.service_headers(),
+        )
 
     async def evaluate(self, **body: Any) -> httpx.Response:
         payload = {"currency": "usd", "customer_is_new": True, **body}
-        return await self.post(f"/internal/orgs/{self.org_id}/coupons/evaluate", payload,
-                               headers=self.service_headers())
+        return await self.post(
+            f"/internal/orgs/{self.org_id}/coupons/evaluate",
+            payload,
+            headers=self.service_headers(),
+        )
 
     async def reserve(self, **body: Any) -> httpx.Response:
         payload = {"currency": "usd", "customer_is_new": True, **body}
-        return await self.post(f"/internal/orgs/{self.org_id}/coupons/reserve", payload,
-                               headers=self.service_headers())
+        return await self.post(
+            f"/internal/orgs/{self.org_id}/coupons/reserve", payload, headers=self.service_headers()
+        )
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ Internal (checkout and operators; see schemas.py for the request/response shapes
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,9 +35,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bos_common.app import CurrentIdentity, Session
-from bos_common.auth import Identity, request_identity, require
+from bos_common.auth import (
+    IDENTITY_HEADER,
+    MAX_AGE_SECONDS,
+    Identity,
+    request_identity,
+    require,
+)
 from bos_common.errors import AuthenticationError, PermissionDenied, ValidationFailed
 from catalog import demo, service
 from catalog.schemas import (
@@ -79,14 +88,6 @@ async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-@asynccontextmanager
-async def raw_read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """For the repository's raw-SQL hot paths, which use the asyncpg connection directly:
-    SQLAlchemy never begins a transaction on it, so no autocommit switch is needed."""
-    async with request.app.state.runtime.db.engine.connect() as conn:
-        yield conn
-
-
 async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     async with read_connection(request) as conn:
         yield conn
@@ -95,9 +96,28 @@ async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 ReadDb = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
+# Identity headers already verified by this process. The gateway signs each identity
+# once per second (`iat` has one-second resolution), so under load nearly every request
+# carries a header seen before: the HMAC and the JSON parse are skipped and only the
+# header's age is checked again, exactly as verify_identity does.
+_VERIFIED: dict[str, Identity] = {}
+_VERIFIED_MAX = 4096
+
+
 def identity_of(request: Request) -> Identity:
     """`CurrentIdentity` without dependency injection (the hot routes)."""
-    return request_identity(request, request.app.state.runtime.settings.internal_secret)
+    header = request.headers.get(IDENTITY_HEADER)
+    if header:
+        known = _VERIFIED.get(header)
+        if known is not None and abs(time.time() - known.iat) <= MAX_AGE_SECONDS:
+            request.scope["bos.identity"] = known
+            return known
+    identity = request_identity(request, request.app.state.runtime.settings.internal_secret)
+    if header and identity.principal_type != "anonymous":
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[header] = identity
+    return identity
 
 
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -113,18 +133,22 @@ def parse_query(model: type[Q], request: Request) -> Q:
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(x) for x in first["loc"]) or None
-        raise ValidationFailed("parameter_invalid",
-                               f"Invalid value for {param}: {first['msg'].rstrip('.')}.",
-                               param=param) from None
+        raise ValidationFailed(
+            "parameter_invalid",
+            f"Invalid value for {param}: {first['msg'].rstrip('.')}.",
+            param=param,
+        ) from None
 
 
 def query_doc(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI `parameters` for a route that parses `model` itself."""
     schema = model.model_json_schema()
-    return {"parameters": [
-        {"name": name, "in": "query", "required": False, "schema": prop}
-        for name, prop in schema["properties"].items()
-    ]}
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": prop}
+            for name, prop in schema["properties"].items()
+        ]
+    }
 
 
 def json(data: Any, status_code: int = 200) -> Response:
@@ -156,16 +180,25 @@ def _internal(identity: Identity, org_id: str) -> str:
 # --------------------------------------------------------------------------- products
 
 
-@router.post("/v1/products", status_code=201, responses={201: {"model": ProductOut}},
-             summary="Create a product")
-async def create_product(body: ProductCreate, session: Session,
-                         identity: CurrentIdentity) -> Response:
+@router.post(
+    "/v1/products",
+    status_code=201,
+    responses={201: {"model": ProductOut}},
+    summary="Create a product",
+)
+async def create_product(
+    body: ProductCreate, session: Session, identity: CurrentIdentity
+) -> Response:
     org_id = _org(identity, "api_key")
     return json(product_out(await service.create_product(session, org_id, body)), 201)
 
 
-@router.get("/v1/products", responses={200: {"model": ProductList}}, summary="List products",
-            openapi_extra=query_doc(ProductListQuery))
+@router.get(
+    "/v1/products",
+    responses={200: {"model": ProductList}},
+    summary="List products",
+    openapi_extra=query_doc(ProductListQuery),
+)
 async def list_products(request: Request) -> Response:
     # Hot path (every pricing page): no per-parameter dependency injection.
     identity = identity_of(request)
@@ -177,33 +210,44 @@ async def list_products(request: Request) -> Response:
         if active is False or visible is False:
             return json(page([], False))
         active, visible = True, True
-    async with raw_read_connection(request) as db:
+    async with request.app.state.runtime.reads.connection() as conn:
         rows, has_more = await service.list_products(
-            db, org_id, limit=q.limit, starting_after=q.starting_after, active=active,
+            conn,
+            org_id,
+            limit=q.limit,
+            starting_after=q.starting_after,
+            active=active,
             visible=visible,
         )
     return json(page([product_out(r) for r in rows], has_more))
 
 
-@router.get("/v1/products/{product_id}", responses={200: {"model": ProductOut}},
-            summary="Retrieve a product")
+@router.get(
+    "/v1/products/{product_id}",
+    responses={200: {"model": ProductOut}},
+    summary="Retrieve a product",
+)
 async def get_product(product_id: str, db: ReadDb, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, *READERS)
     return json(product_out(await service.get_product(db, org_id, product_id)))
 
 
-@router.patch("/v1/products/{product_id}", responses={200: {"model": ProductOut}},
-              summary="Update a product")
-async def update_product(product_id: str, body: ProductUpdate, session: Session,
-                         identity: CurrentIdentity) -> Response:
+@router.patch(
+    "/v1/products/{product_id}", responses={200: {"model": ProductOut}}, summary="Update a product"
+)
+async def update_product(
+    product_id: str, body: ProductUpdate, session: Session, identity: CurrentIdentity
+) -> Response:
     org_id = _org(identity, "api_key")
     return json(product_out(await service.update_product(session, org_id, product_id, body)))
 
 
-@router.post("/v1/products/{product_id}/archive", responses={200: {"model": ProductOut}},
-             summary="Archive a product (no new checkouts; existing subscriptions continue)")
-async def archive_product(product_id: str, session: Session,
-                          identity: CurrentIdentity) -> Response:
+@router.post(
+    "/v1/products/{product_id}/archive",
+    responses={200: {"model": ProductOut}},
+    summary="Archive a product (no new checkouts; existing subscriptions continue)",
+)
+async def archive_product(product_id: str, session: Session, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, "api_key")
     return json(product_out(await service.archive_product(session, org_id, product_id)))
 
@@ -211,10 +255,13 @@ async def archive_product(product_id: str, session: Session,
 # --------------------------------------------------------------------------- prices
 
 
-@router.post("/v1/prices", status_code=201, responses={201: {"model": PriceOut}},
-             summary="Create a price (prices are immutable: a change is a new price)")
-async def create_price(body: PriceCreate, session: Session,
-                       identity: CurrentIdentity) -> Response:
+@router.post(
+    "/v1/prices",
+    status_code=201,
+    responses={201: {"model": PriceOut}},
+    summary="Create a price (prices are immutable: a change is a new price)",
+)
+async def create_price(body: PriceCreate, session: Session, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, "api_key")
     row = await service.create_price(session, org_id, body)
     return json(price_out(row, row.monthly_id, row.monthly_amount), 201)
@@ -235,22 +282,30 @@ async def list_prices(
             return json(page([], False))
         active = True
     rows, has_more = await service.list_prices(
-        db, org_id, limit=limit, starting_after=starting_after, product_id=product_id,
+        db,
+        org_id,
+        limit=limit,
+        starting_after=starting_after,
+        product_id=product_id,
         active=active,
     )
     return json(page([price_out(r, r.monthly_id, r.monthly_amount) for r in rows], has_more))
 
 
-@router.get("/v1/prices/{price_id}", responses={200: {"model": PriceOut}},
-            summary="Retrieve a price")
+@router.get(
+    "/v1/prices/{price_id}", responses={200: {"model": PriceOut}}, summary="Retrieve a price"
+)
 async def get_price(price_id: str, db: ReadDb, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, *READERS)
     row = await service.get_price(db, org_id, price_id)
     return json(price_out(row, row.monthly_id, row.monthly_amount))
 
 
-@router.delete("/v1/prices/{price_id}", responses={200: {"model": PriceOut}},
-               summary="Delete a price (soft: it stays readable, it cannot be bought)")
+@router.delete(
+    "/v1/prices/{price_id}",
+    responses={200: {"model": PriceOut}},
+    summary="Delete a price (soft: it stays readable, it cannot be bought)",
+)
 async def delete_price(price_id: str, session: Session, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, "api_key")
     row = await service.delete_price(session, org_id, price_id)
@@ -264,10 +319,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@router.post("/v1/coupons", status_code=201, responses={201: {"model": CouponOut}},
-             summary="Create a coupon")
-async def create_coupon(body: CouponCreate, session: Session,
-                        identity: CurrentIdentity) -> Response:
+@router.post(
+    "/v1/coupons", status_code=201, responses={201: {"model": CouponOut}}, summary="Create a coupon"
+)
+async def create_coupon(
+    body: CouponCreate, session: Session, identity: CurrentIdentity
+) -> Response:
     org_id = _org(identity, "api_key")
     return json(coupon_out(await service.create_coupon(session, org_id, body), now=_now()), 201)
 
@@ -280,14 +337,16 @@ async def list_coupons(
     starting_after: str | None = None,
 ) -> Response:
     org_id = _org(identity, "api_key")
-    rows, has_more = await service.list_coupons(db, org_id, limit=limit,
-                                                starting_after=starting_after)
+    rows, has_more = await service.list_coupons(
+        db, org_id, limit=limit, starting_after=starting_after
+    )
     now = _now()
     return json(page([coupon_out(r, now=now) for r in rows], has_more))
 
 
-@router.get("/v1/coupons/{code}", responses={200: {"model": CouponOut}},
-            summary="Retrieve a coupon by code")
+@router.get(
+    "/v1/coupons/{code}", responses={200: {"model": CouponOut}}, summary="Retrieve a coupon by code"
+)
 async def get_coupon(code: str, db: ReadDb, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, *READERS)
     return json(coupon_out(await service.get_coupon(db, org_id, code), now=_now()))
@@ -296,38 +355,61 @@ async def get_coupon(code: str, db: ReadDb, identity: CurrentIdentity) -> Respon
 # --------------------------------------------------------------------------- internal
 
 
-@internal_router.get("/orgs/{org_id}/prices/{price_id}/snapshot",
-                     responses={200: {"model": SnapshotOut}})
+@internal_router.get(
+    "/orgs/{org_id}/prices/{price_id}/snapshot", responses={200: {"model": SnapshotOut}}
+)
 async def price_snapshot(request: Request) -> Response:
     # Hot path (every checkout creation): no dependency injection at all.
     params = request.path_params
     org = _internal(identity_of(request), params["org_id"])
     price_id = params["price_id"]
     include = request.query_params.get("include_unavailable", "false").lower() in ("true", "1")
-    async with raw_read_connection(request) as db:
-        body = await service.price_snapshot(db, org, price_id, include_unavailable=include)
+    async with request.app.state.runtime.reads.connection() as conn:
+        body = await service.price_snapshot(conn, org, price_id, include_unavailable=include)
     return json(body)
 
 
-@internal_router.post("/orgs/{org_id}/coupons/evaluate",
-                      responses={200: {"model": EvaluationOut}})
-async def evaluate_coupon(org_id: str, body: CouponEvaluateIn, db: ReadDb,
-                          identity: CurrentIdentity) -> Response:
+class _FastRoute(Route):
+    """A plain Starlette route (no FastAPI dependency solving, no per-request exit
+    stacks: ~15% of catalog's CPU on these reads) that still records its template for
+    the duration metric."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self
+        await super().handle(scope, receive, send)
+
+
+# The two hot reads (every pricing page, every checkout creation), served by plain
+# Starlette routes placed before FastAPI's (app.py). The FastAPI routes above run the
+# very same functions and remain what the OpenAPI documents.
+FAST_ROUTES = [
+    _FastRoute("/v1/products", list_products, methods=["GET"]),
+    _FastRoute(
+        "/internal/orgs/{org_id}/prices/{price_id}/snapshot", price_snapshot, methods=["GET"]
+    ),
+]
+
+
+@internal_router.post("/orgs/{org_id}/coupons/evaluate", responses={200: {"model": EvaluationOut}})
+async def evaluate_coupon(
+    org_id: str, body: CouponEvaluateIn, db: ReadDb, identity: CurrentIdentity
+) -> Response:
     org = _internal(identity, org_id)
     return json(await service.evaluate_coupon(db, org, body))
 
 
-@internal_router.post("/orgs/{org_id}/coupons/reserve",
-                      responses={200: {"model": EvaluationOut}})
-async def reserve_coupon(org_id: str, body: CouponReserveIn, session: Session,
-                         identity: CurrentIdentity) -> Response:
+@internal_router.post("/orgs/{org_id}/coupons/reserve", responses={200: {"model": EvaluationOut}})
+async def reserve_coupon(
+    org_id: str, body: CouponReserveIn, session: Session, identity: CurrentIdentity
+) -> Response:
     org = _internal(identity, org_id)
     return json(await service.reserve_coupon(session, org, body))
 
 
 @internal_router.post("/orgs/{org_id}/coupons/release", responses={200: {"model": ReleaseOut}})
-async def release_coupon(org_id: str, body: CouponReleaseIn, session: Session,
-                         identity: CurrentIdentity) -> Response:
+async def release_coupon(
+    org_id: str, body: CouponReleaseIn, session: Session, identity: CurrentIdentity
+) -> Response:
     org = _internal(identity, org_id)
     released = await service.release_coupon(session, org, body.checkout_id, body.coupon_id)
     return json({"released": released})

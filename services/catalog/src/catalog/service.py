@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from prometheus_client import Counter
 from sqlalchemy import Row
@@ -122,7 +123,7 @@ async def get_product(db: Db, org_id: str, product_id: str) -> Row[Any]:
 
 
 async def list_products(
-    db: Db,
+    conn: asyncpg.Connection,
     org_id: str,
     *,
     limit: int,
@@ -131,7 +132,7 @@ async def list_products(
     visible: bool | None,
 ) -> tuple[list[Any], bool]:
     rows = await repo.list_products(
-        db,
+        conn,
         org_id,
         limit=limit,
         starting_after=_cursor(starting_after, "prod"),
@@ -199,12 +200,14 @@ def _check_price_shape(body: PriceCreate) -> None:
     if body.type == "one_time":
         if body.interval is not None:
             raise ValidationFailed(
-                "parameter_invalid", "interval is only allowed on recurring prices.",
+                "parameter_invalid",
+                "interval is only allowed on recurring prices.",
                 param="interval",
             )
         if body.trial_days:
             raise ValidationFailed(
-                "parameter_invalid", "trial_days is only allowed on recurring prices.",
+                "parameter_invalid",
+                "trial_days is only allowed on recurring prices.",
                 param="trial_days",
             )
 
@@ -276,10 +279,12 @@ async def delete_price(session: AsyncSession, org_id: str, price_id: str) -> Row
 
 
 async def price_snapshot(
-    db: Db, org_id: str, price_id: str, *, include_unavailable: bool = False
+    conn: asyncpg.Connection, org_id: str, price_id: str, *, include_unavailable: bool = False
 ) -> dict[str, Any]:
     """What checkout freezes when it opens a session (see schemas.py for the shape)."""
-    row = await repo.price_snapshot(db, org_id, price_id) if looks_like(price_id, "price") else None
+    row = (
+        await repo.price_snapshot(conn, org_id, price_id) if looks_like(price_id, "price") else None
+    )
     if row is None:
         raise product_not_found()
     reason: str | None = None
@@ -288,8 +293,10 @@ async def price_snapshot(
     elif row["deleted_at"] is not None:
         reason = "price_not_available"
     if reason is not None and not include_unavailable:
-        raise product_not_available() if reason == "product_not_available" else (
-            price_not_available()
+        raise (
+            product_not_available()
+            if reason == "product_not_available"
+            else (price_not_available())
         )
     amount, type_, interval = row["amount"], row["type"], row["interval"]
     return {
@@ -328,23 +335,31 @@ def _check_coupon_shape(body: CouponCreate) -> None:
         return ValidationFailed(code, message, param=param)
 
     if body.percent_off is not None and body.amount_off is not None:
-        raise bad("parameter_invalid", "Use either percent_off or amount_off, not both.",
-                  "amount_off")
+        raise bad(
+            "parameter_invalid", "Use either percent_off or amount_off, not both.", "amount_off"
+        )
     if body.amount_off is not None and body.currency is None:
         raise bad("parameter_missing", "Missing required parameter: currency.", "currency")
     if body.amount_off is None and body.currency is not None:
         raise bad("parameter_invalid", "currency is only allowed with amount_off.", "currency")
     if body.percent_off is None and body.amount_off is None and not body.trial_extension_days:
-        raise bad("parameter_missing",
-                  "A coupon needs percent_off, amount_off or trial_extension_days.",
-                  "percent_off")
+        raise bad(
+            "parameter_missing",
+            "A coupon needs percent_off, amount_off or trial_extension_days.",
+            "percent_off",
+        )
     if body.duration == "repeating" and body.duration_in_months is None:
-        raise bad("parameter_missing", "Missing required parameter: duration_in_months.",
-                  "duration_in_months")
+        raise bad(
+            "parameter_missing",
+            "Missing required parameter: duration_in_months.",
+            "duration_in_months",
+        )
     if body.duration != "repeating" and body.duration_in_months is not None:
-        raise bad("parameter_invalid",
-                  "duration_in_months is only allowed with duration 'repeating'.",
-                  "duration_in_months")
+        raise bad(
+            "parameter_invalid",
+            "duration_in_months is only allowed with duration 'repeating'.",
+            "duration_in_months",
+        )
 
 
 async def create_coupon(session: AsyncSession, org_id: str, body: CouponCreate) -> Row[Any]:
@@ -353,8 +368,9 @@ async def create_coupon(session: AsyncSession, org_id: str, body: CouponCreate) 
     if body.product_ids is not None:
         product_ids = list(dict.fromkeys(body.product_ids))
         if not product_ids:
-            raise ValidationFailed("parameter_invalid", "product_ids cannot be empty.",
-                                   param="product_ids")
+            raise ValidationFailed(
+                "parameter_invalid", "product_ids cannot be empty.", param="product_ids"
+            )
         valid = [p for p in product_ids if looks_like(p, "prod")]
         found = await repo.existing_product_ids(session, org_id, valid) if valid else set()
         if len(found) != len(product_ids):
@@ -377,8 +393,7 @@ async def create_coupon(session: AsyncSession, org_id: str, body: CouponCreate) 
         metadata=body.metadata,
     )
     if row is None:
-        raise Conflict("coupon_code_taken", "A coupon with this code already exists.",
-                       param="code")
+        raise Conflict("coupon_code_taken", "A coupon with this code already exists.", param="code")
     return row
 
 
@@ -449,7 +464,10 @@ async def evaluate_coupon(
     code = body.code
     found = await repo.get_coupon_by_code(db, org_id, code) if len(code) <= 64 else None
     coupon = check_coupon_rules(
-        found, now=now, product_id=body.product_id, currency=body.currency,
+        found,
+        now=now,
+        product_id=body.product_id,
+        currency=body.currency,
         customer_is_new=body.customer_is_new,
     )
     if not await _slots_left(db, coupon, now, body.checkout_id):
@@ -472,14 +490,19 @@ async def reserve_coupon(
         else None
     )
     coupon = check_coupon_rules(
-        found, now=now, product_id=body.product_id, currency=body.currency,
+        found,
+        now=now,
+        product_id=body.product_id,
+        currency=body.currency,
         customer_is_new=body.customer_is_new,
     )
     result = _evaluation(coupon, body.amount)
     existing = await repo.get_redemption(session, coupon.id, body.checkout_id)
     if existing is not None and existing.status == "redeemed":
         result["reservation"] = {
-            "checkout_id": body.checkout_id, "status": "redeemed", "expires_at": None,
+            "checkout_id": body.checkout_id,
+            "status": "redeemed",
+            "expires_at": None,
         }
         return result
     if not await _slots_left(session, coupon, now, body.checkout_id):
@@ -494,7 +517,9 @@ async def reserve_coupon(
         expires_at=expires_at,
     )
     result["reservation"] = {
-        "checkout_id": body.checkout_id, "status": "reserved", "expires_at": expires_at,
+        "checkout_id": body.checkout_id,
+        "status": "reserved",
+        "expires_at": expires_at,
     }
     return result
 
@@ -529,8 +554,12 @@ async def record_redemption(
     now = now or utcnow()
     coupon = await repo.get_coupon_by_id(session, org_id, event.coupon.coupon_id, for_update=True)
     if coupon is None:
-        log.warning("redemption_for_unknown_coupon coupon_id=%s checkout_id=%s org_id=%s",
-                    event.coupon.coupon_id, event.checkout_id, org_id)
+        log.warning(
+            "redemption_for_unknown_coupon coupon_id=%s checkout_id=%s org_id=%s",
+            event.coupon.coupon_id,
+            event.checkout_id,
+            org_id,
+        )
         return RedemptionOutcome(recorded=False, had_slot=False)
     existing = await repo.get_redemption(session, coupon.id, event.checkout_id, for_update=True)
     if existing is not None and existing.status == "redeemed":
@@ -546,7 +575,10 @@ async def record_redemption(
         OVER_REDEEMED.inc()
         log.error(
             "coupon_redeemed_without_slot coupon_id=%s checkout_id=%s times_redeemed=%s max=%s",
-            coupon.id, event.checkout_id, coupon.times_redeemed, coupon.max_redemptions,
+            coupon.id,
+            event.checkout_id,
+            coupon.times_redeemed,
+            coupon.max_redemptions,
         )
     await repo.mark_redeemed(
         session,
