@@ -29,6 +29,9 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
+# Credentials end at the gateway: services trust the signed identity it adds, and must
+# never see (or log) a raw API key or session token.
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
 INTERNAL_PREFIX = "x-bos-"
 # Response headers the gateway sets itself: its server adds Date, it adds the request id
 # and the security headers; the service's copies would appear twice.
@@ -116,11 +119,17 @@ class UpstreamPool:
 def forwarded_headers(
     incoming: list[tuple[bytes, bytes]], client_ip: str | None
 ) -> CIMultiDict[str]:
-    """Client headers minus hop-by-hop ones and any identity a client tries to forge."""
+    """Client headers minus hop-by-hop ones, credentials (replaced by the signed identity)
+    and any identity a client tries to forge."""
     out: CIMultiDict[str] = CIMultiDict()
     for raw_name, raw_value in incoming:
         name = raw_name.decode("latin-1").lower()
-        if name in HOP_BY_HOP or name.startswith(INTERNAL_PREFIX) or name == IDENTITY_HEADER:
+        if (
+            name in HOP_BY_HOP
+            or name in CREDENTIAL_HEADERS
+            or name.startswith(INTERNAL_PREFIX)
+            or name == IDENTITY_HEADER
+        ):
             continue
         out.add(name, raw_value.decode("latin-1"))
     if client_ip:
