@@ -9,7 +9,7 @@ from delivery to the consumer's commit (checkout's inbox row).
     .venv/bin/python bench/webhook_load.py --rate 500 --duration 60
 
 Needs GATEWAY_URL, STRIPE_WEBHOOK_SECRETS and DATABASE_URL (scripts/lib.sh `stack_env`).
-`bench/suites/webhooks.py` runs it with CPU accounting and the issue's checks.
+`bench/webhook_intake.py` runs it with CPU accounting and the issue's checks.
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@
 #   scripts/bench.sh --scenario gateway_healthz   one scenario
 #   scripts/bench.sh --repeat 3                   medians of 3 interleaved rounds
 #   GATEWAY_WORKERS=2 scripts/bench.sh            the gateway with 2 uvicorn workers
+#   scripts/bench.sh --run CMD ARGS...            CMD instead of `python -m bench`, in the
+#                                                 same stack and environment (the runners
+#                                                 that are not wrk loads), e.g.
+#     scripts/bench.sh --run .venv/bin/python bench/checkout_e2e.py --count 50
+#     scripts/bench.sh --run .venv/bin/python -m bench.webhook_intake --rate 500 --duration 60
 #
 # Production-like settings: services and the gateway as services.sh runs them (no reload,
 # uvloop, httptools, no access log), Postgres with fsync and synchronous_commit ON. For
@@ -80,4 +85,9 @@ log "bench stack ready: gateway $GATEWAY_URL (workers ${GATEWAY_WORKERS:-1}), po
 export BENCH_RUN_DIR="$RUN_DIR" BENCH_LOG_DIR="$LOG_DIR"
 export BENCH_STACK="scripts/bench.sh: own stack ($PROFILE-profile settings, temp state dir), gateway :$GATEWAY_PORT, services :$((SERVICE_PORT_BASE + 1))-:$((SERVICE_PORT_BASE + ${#SERVICES[@]})), postgres :$PG_PORT, floor :$BENCH_FLOOR_PORT"
 cd "$ROOT"
-"$VENV/bin/python" -m bench "$@"
+if [ "${1:-}" = "--run" ]; then
+  shift
+  "$@"
+else
+  "$VENV/bin/python" -m bench "$@"
+fi

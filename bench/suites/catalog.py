@@ -35,7 +35,6 @@ from typing import Any
 
 from bench.fixtures import create_org
 from bench.scenarios import (
-    AddedLatency,
     PctRounds,
     Rounds,
     RpsRatio,
@@ -355,7 +354,6 @@ SCENARIO = Scenario(
             "floor_items",
             round(LIST_RPS / FLOOR_ITEMS_RPS, 3),
         ),
-        AddedLatency("gateway_added_p50", "list_first", "list_first_direct", "50", 0.5),
     ),
 )
 

@@ -10,7 +10,7 @@ event of every process of the stack (bench/procs.py), the checks, and writes
 `bench/results/webhooks.json`:
 
     source scripts/lib.sh && stack_env     # a dev-profile stack (fsync on), your ports
-    .venv/bin/python -m bench.suites.webhooks --rate 500 --duration 60
+    .venv/bin/python -m bench.webhook_intake --rate 500 --duration 60
 
 The stack should run with the gateway's rate limiter off (`RATE_LIMIT_ENABLED=false`,
 as scripts/bench.sh does). CPU is read from the pid files in `$BOS_STATE_DIR/run` (or
@@ -33,7 +33,7 @@ from typing import Any
 from bench.procs import CpuMeter, read_pidfiles
 from bench.webhook_load import run_load
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"intake_p95_ms": 50.0, "lag_p95_ms": 200.0}
 
 
@@ -144,7 +144,7 @@ def run(rate: float, duration: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.suites.webhooks", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench.webhook_intake", description=__doc__)
     ap.add_argument("--rate", type=float, default=500)
     ap.add_argument("--duration", type=float, default=60)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/webhooks.json")
