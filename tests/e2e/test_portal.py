@@ -3,28 +3,76 @@ merchant's API key, and the portal API with that token (plan section 17)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
+import os
 import sys
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pypdf
 import pytest
 
+from bos_common.testing import eventually
+
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant  # noqa: E402
+from merchant import Merchant, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 
-async def paid_subscription(merchant: Merchant, amount: int = 4900) -> dict:
-    checkout = await merchant.checkout((await merchant.price(amount))["id"])
+async def paid_subscription(
+    merchant: Merchant, amount: int = 4900, email: str | None = None
+) -> dict:
+    checkout = await merchant.checkout((await merchant.price(amount))["id"], email=email)
     r = await merchant.confirm(checkout["id"], await merchant.card())
     assert r.status_code == 200, r.text
     return await merchant.wait_status(checkout["id"], "complete")
 
 
-async def test_17_portal_shows_plan_invoices_and_pdf_and_cancels(merchant: Merchant) -> None:
+async def mails(to: str, kind: str) -> list[EmailMessage]:
+    """Emails the stack's SMTP sink wrote under its state dir (scripts/services.sh)."""
+    state = os.environ.get("BOS_STATE_DIR")
+    if not state:
+        pytest.skip("BOS_STATE_DIR of the stack is not set: its SMTP sink cannot be read")
+    found = []
+    for path in sorted((Path(state) / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if to in str(message["To"]) and message["X-BOS-Notification"] == kind:
+            found.append(message)
+    return found
+
+
+async def test_17_1_portal_session_is_short_lived_scoped_and_reads_the_customer(
+    merchant: Merchant,
+) -> None:
     done = await paid_subscription(merchant)
+    before = datetime.now(UTC)
+    r = await merchant.post("/v1/portal-sessions", {"customer_id": done["customer"]["id"]})
+    assert r.status_code == 201, r.text
+    session = r.json()
+    assert session["id"] and session["token"] and session["url"]
+    # Limited validity: it expires, and within a day.
+    expires = datetime.fromisoformat(session["expires_at"].replace("Z", "+00:00"))
+    assert before < expires <= before + timedelta(days=1)
+    # The customer's data is readable with it, and only the customer's.
+    portal = {"Authorization": f"Bearer {session['token']}"}
+    r = await merchant.gateway.get("/v1/portal/subscriptions", headers=portal)
+    assert r.status_code == 200, r.text
+    assert [s["id"] for s in r.json()["data"]] == [done["subscription_id"]]
+    # A forged or altered token is refused.
+    forged = {"Authorization": f"Bearer {session['token'][:-4]}AAAA"}
+    assert (
+        await merchant.gateway.get("/v1/portal/subscriptions", headers=forged)
+    ).status_code == 401
+
+
+async def test_17_portal_shows_plan_invoices_and_pdf_and_cancels(merchant: Merchant) -> None:
+    customer_email = f"{unique('portal')}@example.com"
+    done = await paid_subscription(merchant, email=customer_email)
     customer = done["customer"]["id"]
     r = await merchant.post("/v1/portal-sessions", {"customer_id": customer})
     assert r.status_code == 201, r.text
@@ -44,8 +92,15 @@ async def test_17_portal_shows_plan_invoices_and_pdf_and_cancels(merchant: Merch
 
     r = await gateway.post(f"/v1/portal/subscriptions/{view['id']}/cancel", headers=portal)
     assert r.status_code == 200 and r.json()["cancel_at_period_end"] is True
+    # 17.4: a confirmation email for the cancellation (at period end), then for the
+    # reactivation.
+    [canceled] = await eventually(
+        lambda: mails(customer_email, "subscription_canceled"), timeout=30
+    )
+    assert view["product_name"] in canceled["Subject"]
     r = await gateway.post(f"/v1/portal/subscriptions/{view['id']}/reactivate", headers=portal)
     assert r.status_code == 200 and r.json()["cancel_at_period_end"] is False
+    await eventually(lambda: mails(customer_email, "subscription_reactivated"), timeout=30)
 
 
 async def test_portal_session_for_another_orgs_customer_is_404(
