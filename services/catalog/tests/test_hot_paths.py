@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from bos_common.auth import IDENTITY_HEADER, MAX_AGE_SECONDS, Identity, sign_identity
 from bos_common.testing import SECRET
-from catalog import api
-from catalog.schemas import ProductList, SnapshotOut
+from catalog import api, repository
+from catalog.schemas import ProductList, SnapshotOut, product_out, products_out
 
 
 def _header(org_id: str, *, now: float | None = None, **extra: Any) -> dict[str, str]:
@@ -98,3 +99,17 @@ async def test_hot_routes_are_documented_and_measured(
     metrics = (await http.get("/metrics")).text
     assert 'route="/v1/products"' in metrics
     assert 'route="/internal/orgs/{org_id}/prices/{price_id}/snapshot"' in metrics
+
+
+async def test_listed_products_are_product_out_of_their_rows(merchant: Any, runtime: Any) -> None:
+    """products_out (by column position) and product_out (by name) build the same dicts."""
+    await merchant.product(name="a", features=["x"], metadata={"k": "v"})
+    archived = await merchant.product(name="b", visible=False)
+    await merchant.post(f"/v1/products/{archived['id']}/archive")
+    async with runtime.reads.connection() as conn:
+        rows = await repository.list_products(
+            conn, merchant.org_id, limit=10, starting_after=None, active=None, visible=None
+        )
+    # (orjson.Fragment compares by identity: compare what is sent)
+    assert orjson.dumps(products_out(rows)) == orjson.dumps([product_out(r) for r in rows])
+    assert [p["active"] for p in products_out(rows)] == [False, True]

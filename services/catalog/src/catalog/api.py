@@ -71,6 +71,7 @@ from catalog.schemas import (
     page,
     price_out,
     product_out,
+    products_out,
 )
 
 router = APIRouter(tags=["catalog"])
@@ -203,7 +204,8 @@ async def list_products(request: Request) -> Response:
     # Hot path (every pricing page): no per-parameter dependency injection.
     identity = identity_of(request)
     org_id = _org(identity, *READERS)
-    q = parse_query(ProductListQuery, request)
+    # The first page of a pricing page has no parameters: the defaults, not a validation.
+    q = parse_query(ProductListQuery, request) if request.scope["query_string"] else NO_QUERY
     active, visible = q.active, q.visible
     if identity.principal_type == "session":
         # Browsers list what is for sale: visibility matters to listings only (plan 2.6).
@@ -219,7 +221,10 @@ async def list_products(request: Request) -> Response:
             active=active,
             visible=visible,
         )
-    return json(page([product_out(r) for r in rows], has_more))
+    return json(page(products_out(rows), has_more))
+
+
+NO_QUERY = ProductListQuery()
 
 
 @router.get(

@@ -93,7 +93,8 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
 
 
-# `org_id` is not selected: the caller knows it.
+# `org_id` is not selected: the caller knows it. schemas.products_out reads these by
+# position.
 PRODUCT_COLUMNS = (
     "id, name, description, visible, archived_at, features::text AS features, "
     "metadata::text AS metadata, created_at, updated_at"

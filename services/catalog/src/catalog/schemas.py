@@ -228,6 +228,28 @@ def product_out(row: Any) -> dict[str, Any]:
     }
 
 
+def products_out(records: list[Any]) -> list[dict[str, Any]]:
+    """`product_out` of the listing's asyncpg records (repository.PRODUCT_COLUMNS, by
+    position: ~2x faster than by name on the hottest route); the same dicts, which the
+    tests check against product_out."""
+    return [
+        {
+            "id": r[0],
+            "object": "product",
+            "name": r[1],
+            "description": r[2],
+            "active": r[4] is None,
+            "visible": r[3],
+            "features": orjson.Fragment(r[5]),
+            "metadata": orjson.Fragment(r[6]),
+            "archived_at": r[4],
+            "created_at": r[7],
+            "updated_at": r[8],
+        }
+        for r in records
+    ]
+
+
 def savings_out(
     amount: int, interval: str | None, monthly_id: str | None, monthly_amount: int | None
 ) -> dict[str, Any] | None:
