@@ -112,7 +112,59 @@ class AddedLatency:
         }
 
 
-Check = RpsRatio | AddedLatency
+@dataclass(frozen=True)
+class MinRps:
+    """Closed loop: the median req/s of `target` over rounds >= minimum. Absolute, so it
+    moves with the machine: read it beside the floor ratio and the `disturbed` flag."""
+
+    name: str
+    target: str
+    minimum: float
+
+    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
+        values = rps[self.target]
+        value = _median(values)
+        return {
+            "name": self.name,
+            "kind": "rps",
+            "regime": "closed_loop",
+            "measured": round(value, 1),
+            "target": f">= {self.minimum:g} req/s",
+            "detail": f"{self.target}: {value:,.0f} req/s{_rounds_note(values, ',.0f')}",
+            "pass": value >= self.minimum,
+            "margin": round(value - self.minimum, 1),
+            "rounds": [round(v, 1) for v in values],
+        }
+
+
+@dataclass(frozen=True)
+class MaxLatency:
+    """One connection: the median over rounds of percentile(target) < maximum (ms).
+    Absolute (see MinRps)."""
+
+    name: str
+    target: str
+    percentile: str
+    maximum_ms: float
+
+    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
+        values = [r[self.percentile] for r in pct[self.target]]
+        value = _median(values)
+        return {
+            "name": self.name,
+            "kind": "latency_ms",
+            "regime": "one_connection",
+            "measured": round(value, 3),
+            "target": f"< {self.maximum_ms:g} ms",
+            "detail": f"{self.target}: p{self.percentile} {value:.3f} ms"
+            f"{_rounds_note(values, '.3f')}",
+            "pass": value < self.maximum_ms,
+            "margin": round(self.maximum_ms - value, 3),
+            "rounds": [round(v, 3) for v in values],
+        }
+
+
+Check = RpsRatio | AddedLatency | MinRps | MaxLatency
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
-from typing import Any
 
 from bench.fixtures import create_org, create_product
 from bench.scenarios import (
     AddedLatency,
-    PctRounds,
-    Rounds,
+    MaxLatency,
+    MinRps,
     RpsRatio,
     Scenario,
     Target,
@@ -35,56 +33,6 @@ from bench.scenarios import (
 # What the Lua hook replaces with a unique address per request (the preflight sends it
 # as is: a valid email).
 EMAIL_PLACEHOLDER = "bench-customer@example.com"
-
-
-@dataclasses.dataclass(frozen=True)
-class MinRps:
-    """Closed loop: the median req/s of `target` over rounds >= minimum (the issue's
-    absolute target; read it with the run's `disturbed` flag)."""
-
-    name: str
-    target: str
-    minimum: float
-
-    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
-        values = rps[self.target]
-        value = float(statistics.median(values)) if values else 0.0
-        return {
-            "name": self.name,
-            "kind": "rps",
-            "regime": "closed_loop",
-            "measured": round(value, 1),
-            "target": f">= {self.minimum:g} req/s",
-            "detail": f"{self.target}: {value:,.0f} req/s (median of {len(values)} rounds)",
-            "pass": value >= self.minimum,
-            "margin": round(value - self.minimum, 1),
-            "rounds": [round(v, 1) for v in values],
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class MaxLatency:
-    """One connection: percentile of `target` < maximum (ms), the issue's absolute target."""
-
-    name: str
-    target: str
-    percentile: str
-    maximum_ms: float
-
-    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
-        values = [r[self.percentile] for r in pct[self.target]]
-        value = float(statistics.median(values)) if values else 0.0
-        return {
-            "name": self.name,
-            "kind": "latency_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"{self.target}: p{self.percentile} {value:.3f} ms",
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
 
 
 CREATE = Target(

@@ -35,7 +35,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from typing import Any
 import asyncpg
 
 from bench.fixtures import BenchOrg, create_org, create_product
-from bench.scenarios import AddedLatency, PctRounds, Rounds, RpsRatio, Scenario, Target, register
+from bench.scenarios import AddedLatency, MaxLatency, RpsRatio, Scenario, Target, register
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.bus import Bus
 from bos_common.events import CheckoutCompletedV1, Envelope, PriceSnapshot
@@ -61,31 +60,6 @@ PUBLISH_IN_FLIGHT = 200
 # A signed identity is trusted for 300 s (bos_common.auth.MAX_AGE_SECONDS); the direct
 # target's is stamped ahead so one header stays valid through a run of several minutes.
 IDENTITY_AHEAD_S = 280
-
-
-@dataclasses.dataclass(frozen=True)
-class MaxLatency:
-    """One connection: percentile of `target` < maximum (ms), the issue's absolute target."""
-
-    name: str
-    target: str
-    percentile: str
-    maximum_ms: float
-
-    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
-        values = [r[self.percentile] for r in pct[self.target]]
-        value = float(statistics.median(values)) if values else 0.0
-        return {
-            "name": self.name,
-            "kind": "latency_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"{self.target}: p{self.percentile} {value:.3f} ms",
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
 
 
 # --- data ------------------------------------------------------------------------------

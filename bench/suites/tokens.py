@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
-from typing import Any
 
 import httpx
 
@@ -28,73 +26,13 @@ from bench.fixtures import BenchOrg, create_org, gateway_client
 from bench.scenarios import (
     PROXIED_NO_DB_PATH,
     AddedLatency,
+    MaxLatency,
+    MinRps,
     RpsRatio,
     Scenario,
     Target,
     register,
 )
-
-# --- absolute checks (the issue states these targets in req/s and ms) -------------------
-
-
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class MinRps:
-    """Closed loop: rps(target) >= minimum. Absolute, so it moves with the machine's
-    load; read it beside the floor ratio of the same scenario."""
-
-    name: str
-    target: str
-    minimum: float
-
-    def evaluate(
-        self, rps: dict[str, list[float]], pct: dict[str, list[dict[str, float]]]
-    ) -> dict[str, Any]:
-        values = rps[self.target]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "rps_min",
-            "regime": "closed_loop",
-            "measured": round(value, 1),
-            "target": f">= {self.minimum:g} req/s",
-            "detail": f"{self.target}; rounds {', '.join(f'{v:,.0f}' for v in values)}",
-            "pass": value >= self.minimum,
-            "margin": round(value - self.minimum, 1),
-            "rounds": [round(v, 1) for v in values],
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class MaxLatency:
-    """One connection: percentile(target) < maximum (ms). Absolute (see MinRps)."""
-
-    name: str
-    target: str
-    percentile: str
-    maximum_ms: float
-
-    def evaluate(
-        self, rps: dict[str, list[float]], pct: dict[str, list[dict[str, float]]]
-    ) -> dict[str, Any]:
-        values = [r[self.percentile] for r in pct[self.target]]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "latency_max_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"p{self.percentile} of {self.target}; rounds "
-            + ", ".join(f"{v:.3f}" for v in values),
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
-
 
 # --- tokens_auth -----------------------------------------------------------------------
 
