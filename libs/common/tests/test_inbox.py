@@ -25,7 +25,7 @@ class _FirstTime:
 
 
 class _Session:
-    async def execute(self, _statement: Any) -> _FirstTime:
+    async def execute(self, _statement: Any, _params: Any = None) -> _FirstTime:
         return _FirstTime()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
+from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import errors, renewals, repository, service
@@ -175,8 +176,9 @@ async def _begin(
         raise errors.checkout_not_open(row.status)
     if row.is_free:
         raise errors.is_free()
-    async with runtime.db.transaction() as s:
-        await service.hold_coupon(runtime, s, row)
+    if row.coupon is not None:
+        async with runtime.db.transaction() as s:
+            await service.hold_coupon(runtime, s, row)
     billing = await runtime.organizations.billing(row.org_id)
     enabled = await charges_enabled(runtime, billing.stripe_account_id)
     if billing.stripe_account_id:
@@ -230,8 +232,7 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
         },
         {"idempotency_key": f"bos-customer-{customer.id}"},
     )
-    async with runtime.db.transaction() as s:
-        await repository.set_stripe_customer(s, customer.id, created.id)
+    await repository.set_stripe_customer(runtime.db, customer.id, created.id)
     return str(created.id)
 
 
@@ -330,14 +331,26 @@ async def record_intent(
 ) -> ConfirmOut:
     """Phase 3: what Stripe answered, through the payment's state machine."""
     pm_id, fingerprint = payment_method_details(intent.get("payment_method"))
+    ids = {
+        "stripe_intent_id": intent["id"],
+        "payment_method_id": pm_id,
+        "card_fingerprint": fingerprint,
+    }
     async with runtime.db.transaction() as s:
+        if intent["status"] == "succeeded":
+            # The common case in one guarded UPDATE: Stripe's ids and the success
+            # together (pending -> succeeded is a transition mark_payment_succeeded
+            # allows). Not pending any more (a webhook got there first): as below.
+            done = await repository.update_payment(
+                s, payment_id, expected=("pending",), **ids, **SUCCEEDED
+            )
+            if done is not None:
+                await _after_success(runtime, s, done)
+                return ConfirmOut(
+                    status="processing", checkout_id=done.checkout_id, payment_id=done.id
+                )
         payment = await repository.update_payment(
-            s,
-            payment_id,
-            expected=("pending",),
-            stripe_intent_id=intent["id"],
-            payment_method_id=pm_id,
-            card_fingerprint=fingerprint,
+            s, payment_id, expected=("pending",), **ids
         ) or await repository.get_payment(s, payment_id)
         assert payment is not None
         status = intent["status"]
@@ -386,8 +399,11 @@ def payment_method_details(pm: Any) -> tuple[str | None, str | None]:
 # --- the payment state machine (shared by confirm and the webhook consumers) ----------
 
 
-class PaymentNotReady(Exception):
+class PaymentNotReady(NotReadyYet):
     """The payment's confirm transaction has not committed yet: retry the event later."""
+
+
+SUCCEEDED = {"status": "succeeded", "error_code": None, "error_message": None}
 
 
 async def mark_payment_succeeded(
@@ -399,12 +415,17 @@ async def mark_payment_succeeded(
         session,
         payment.id,
         expected=("pending", "requires_action", "failed", "canceled"),
-        status="succeeded",
-        error_code=None,
-        error_message=None,
+        **SUCCEEDED,
     )
-    if updated is None:
-        return
+    if updated is not None:
+        await _after_success(runtime, session, updated)
+
+
+async def _after_success(
+    runtime: CheckoutRuntime, session: AsyncSession, updated: Row[Any]
+) -> None:
+    """The effects of a payment that has just turned `succeeded` (exactly once: only the
+    caller whose guarded UPDATE made the transition gets here)."""
     if updated.kind == "renewal":
         await renewals.publish_paid(runtime, session, updated)
     elif updated.kind == "card_update":
@@ -418,13 +439,20 @@ async def mark_payment_succeeded(
 async def _fulfil_or_refund(
     runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
 ) -> None:
-    checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
-    assert checkout is not None
-    if checkout.status == "open":
-        # A late success after the checkout had reopened (e.g. 3DS completed after a
-        # failure was recorded): the money moved, so the checkout is fulfilled with it.
-        await repository.transition(session, checkout.id, expected=("open",), status="processing")
-    if await service.fulfil(runtime, session, checkout.id, payment=payment):
+    # The common case first: the checkout is `processing` and fulfil's guarded UPDATE
+    # takes it (no read before it); anything else is sorted out after.
+    fulfilled = await service.fulfil(runtime, session, payment.checkout_id, payment=payment)
+    if not fulfilled:
+        checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
+        assert checkout is not None
+        if checkout.status == "open":
+            # A late success after the checkout had reopened (e.g. 3DS completed after a
+            # failure was recorded): the money moved, so the checkout is fulfilled with it.
+            await repository.transition(
+                session, checkout.id, expected=("open",), status="processing"
+            )
+            fulfilled = await service.fulfil(runtime, session, checkout.id, payment=payment)
+    if fulfilled:
         if payment.connect_mode == "held":
             await _hold_merchant_share(session, payment)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -49,6 +50,9 @@ class CheckoutRuntime(ServiceRuntime):
             )
         )
         self.bus.on_connected(self.snapshots.on_connected)
+        # The SDK logs every request and response at info (four lines a paid checkout,
+        # formatted and written on the hot path); our own spans and errors say what matters.
+        logging.getLogger("stripe").setLevel(logging.WARNING)
         self.stripe: stripe.StripeClient = stripe_client(
             settings.stripe_secret_key, settings.stripe_api_base
         )

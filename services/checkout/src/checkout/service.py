@@ -347,13 +347,15 @@ async def fulfil(
     )
     if row is None:
         return False
-    customer = await repository.get_customer(session, row.org_id, row.customer_id)
-    assert customer is not None
+    customer = None
     if payment is not None and payment.payment_method_id:
         # 4.8: the card that paid is saved and becomes the customer's default.
-        await repository.set_default_payment_method(
-            session, customer.id, payment.payment_method_id, payment.card_fingerprint
+        customer = await repository.set_default_payment_method(
+            session, row.customer_id, payment.payment_method_id, payment.card_fingerprint
         )
+    if customer is None:
+        customer = await repository.get_customer(session, row.org_id, row.customer_id)
+    assert customer is not None
     await runtime.publish(
         session,
         CheckoutCompletedV1(
