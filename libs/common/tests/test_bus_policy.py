@@ -1,4 +1,15 @@
-from bos_common.bus import RetryPolicy, retry_queue_name
+from datetime import UTC, datetime
+from typing import Any
+
+from bos_common.bus import (
+    ATTEMPT_HEADER,
+    Bus,
+    ConsumerSpec,
+    NotReadyYet,
+    RetryPolicy,
+    retry_queue_name,
+)
+from bos_common.events import AccountUpdatedV1, Envelope
 
 
 def test_retry_delays_follow_the_tiers_then_stay_on_the_last() -> None:
@@ -8,3 +19,64 @@ def test_retry_delays_follow_the_tiers_then_stay_on_the_last() -> None:
 
 def test_retry_queue_names_carry_queue_and_delay() -> None:
     assert retry_queue_name("subscriptions.payments", 5000) == "subscriptions.payments.retry.5000"
+
+
+class _Message:
+    """Just what Bus._handle reads of an incoming message."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body, self.headers = body, {ATTEMPT_HEADER: 1}
+        self.acked = 0
+
+    async def ack(self) -> None:
+        self.acked += 1
+
+
+def _envelope_json() -> bytes:
+    event = AccountUpdatedV1(
+        stripe_event_id="evt_1",
+        stripe_created=datetime.now(UTC),
+        account_id="acct_1",
+        charges_enabled=True,
+        payouts_enabled=True,
+    )
+    return Envelope.wrap(event, producer="test").model_dump_json().encode()
+
+
+async def test_not_ready_yet_is_retried_in_process_then_handled_once() -> None:
+    calls = 0
+
+    async def handler(_envelope: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise NotReadyYet("the confirm has not committed yet")
+
+    bus = Bus("amqp://unused", "test")
+    parked: list[str] = []
+
+    async def park(queue: str, *_: Any) -> None:
+        parked.append(queue)
+
+    bus._publish_to_queue = park  # type: ignore[method-assign]
+    spec = ConsumerSpec("test.q", ["x"], handler, RetryPolicy(not_ready_pauses_ms=(0, 0, 0)))
+    message = _Message(_envelope_json())
+    await bus._handle(spec, message)  # type: ignore[arg-type]
+    assert (calls, message.acked, parked) == (3, 1, [])
+
+
+async def test_not_ready_yet_past_the_in_process_pauses_takes_the_retry_tier() -> None:
+    async def handler(_envelope: Envelope) -> None:
+        raise NotReadyYet("still not committed")
+
+    bus = Bus("amqp://unused", "test")
+    parked: list[str] = []
+
+    async def park(queue: str, *_: Any) -> None:
+        parked.append(queue)
+
+    bus._publish_to_queue = park  # type: ignore[method-assign]
+    policy = RetryPolicy(delays_ms=(1_000,), not_ready_pauses_ms=(0,))
+    message = _Message(_envelope_json())
+    await bus._handle(ConsumerSpec("test.q", ["x"], handler, policy), message)  # type: ignore[arg-type]
+    assert parked == ["test.q.retry.1000"] and message.acked == 1
