@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bos_common.asgi import read_body, replay_body
 from bos_common.auth import IDENTITY_HEADER, verify_identity
 from bos_common.context import request_id_var
 from bos_common.db import Database
@@ -92,7 +93,7 @@ class IdempotencyMiddleware:
             )
             await _send_json(send, status, body)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         principal = self._principal(headers)
         request_hash = hashlib.sha256(
             b"\n".join([scope["method"].encode(), scope["path"].encode(), body])
@@ -105,7 +106,7 @@ class IdempotencyMiddleware:
 
         captured = _Capture(send)
         try:
-            await self.app(scope, _replay_body(body, receive), captured)
+            await self.app(scope, replay_body(body, receive), captured)
         except BaseException:
             await self._forget(principal, key)
             raise
@@ -219,32 +220,6 @@ class _Capture:
         elif message["type"] == "http.response.body":
             self.body.extend(message.get("body", b""))
         await self._send(message)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay_body(body: bytes, receive_rest: Receive) -> Receive:
-    """Hands the already-read body to the app, then the real channel (disconnects)."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive_rest()
-
-    return receive
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:

@@ -16,6 +16,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bos_common.asgi import read_body
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.context import SCOPE_KEY, RequestContextMiddleware
 from bos_common.errors import (
@@ -273,15 +274,6 @@ def with_security_headers(send: Send) -> Send:
         await send(message)
 
     return send_with_headers
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -19,8 +19,9 @@ from typing import Final
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bos_common.asgi import read_body, replay_body
 from bos_common.auth import IDENTITY_HEADER, Identity, verify_identity
 from bos_common.errors import exception_response
 from bos_common.session_tokens import SessionKeys
@@ -55,11 +56,11 @@ class SessionTokenFastPath:
                 identity_header = value
             elif name == b"content-type":
                 content_type = value
-        body = await _read_body(receive)
+        body = await read_body(receive)
         identity = _api_key_identity(identity_header, self.secret)
         request = _parse(body, content_type) if identity is not None else None
         if identity is None or request is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = ROUTE
         try:
@@ -95,29 +96,3 @@ def _parse(body: bytes, content_type: bytes | None) -> CreateSessionToken | None
         return CreateSessionToken.model_validate_json(body)
     except ValidationError:
         return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """Hands the already-read body to the route, then the real channel (disconnects)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
