@@ -14,6 +14,7 @@ from pydantic import BaseModel, field_validator
 
 from bos_common.context import RequestContextMiddleware
 from bos_common.errors import (
+    DEFAULT_RETRY_AFTER,
     AuthenticationError,
     BOSError,
     Conflict,
@@ -74,6 +75,10 @@ def make_app() -> FastAPI:
     @app.get("/raise/{name}")
     async def raise_(name: str) -> None:
         raise RAISERS[name]()
+
+    @app.get("/relayed-503")
+    async def relayed() -> None:
+        raise BOSError("service_unavailable", "A dependency is down.", status_code=503)
 
     return app
 
@@ -339,3 +344,11 @@ def test_is_dependency_unavailable_follows_cause() -> None:
         assert is_dependency_unavailable(wrapped)
     assert not is_dependency_unavailable(RuntimeError("x"))
     assert not is_dependency_unavailable(OSError("disk"))
+
+
+async def test_a_relayed_503_still_says_when_to_retry(client: httpx.AsyncClient) -> None:
+    """A 503 re-raised from another service's body (InternalClient) is a plain BOSError
+    without headers; the response still carries Retry-After."""
+    r = await client.get("/relayed-503")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == DEFAULT_RETRY_AFTER

@@ -78,15 +78,24 @@ class Database:
         adaptation, BEGIN/COMMIT) measured at about half of such a request's database
         CPU. Statements here are raw SQL with `$n` parameters, kept in repository.py."""
         fairy = await self.engine.raw_connection()
+        driver = fairy.driver_connection
         try:
-            yield fairy.driver_connection
+            yield driver
         except asyncpg.PostgresError:
             # The server refused the statement; the connection itself is fine.
             await greenlet_spawn(fairy.close)
             raise
-        except BaseException:
+        except BaseException as exc:
             # Broken, or interrupted mid-statement (cancelled): never hand it out again.
             await greenlet_spawn(fairy.invalidate)
+            if (
+                isinstance(exc, asyncpg.InterfaceError)
+                and driver is not None
+                and driver.is_closed()
+            ):
+                # The server went away (restart, terminated backend): a dependency
+                # outage (503 and retry), as SQLAlchemy's own error would say.
+                raise ConnectionResetError("the database connection was lost") from exc
             raise
         else:
             await greenlet_spawn(fairy.close)

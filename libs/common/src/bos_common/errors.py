@@ -259,6 +259,10 @@ async def _bos_error_handler(request: Request, exc: Exception) -> Response:
             detail=str(cause)[:200] if cause is not None else None,
             request_id=_request_id(request),
         )
+    headers = exc.headers
+    if exc.status_code == 503:
+        # Every 503 says when to retry, also one relayed from another service.
+        headers = {"Retry-After": DEFAULT_RETRY_AFTER, **headers}
     return error_response(
         request,
         exc.status_code,
@@ -266,7 +270,7 @@ async def _bos_error_handler(request: Request, exc: Exception) -> Response:
         exc.code,
         exc.message,
         param=exc.param,
-        headers=exc.headers,
+        headers=headers,
     )
 
 

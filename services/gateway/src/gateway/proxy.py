@@ -1,20 +1,21 @@
-"""The proxy hop: one pooled keep-alive aiohttp client per upstream service.
-
-Measured on this machine (shared/notes/performance-floor.md), an httpx-based hop costs
-~0.9 ms of CPU per request; aiohttp's client is several times cheaper, so the gateway
-uses it. Bodies are small JSON documents, so they are read whole, not streamed.
-"""
+"""The proxy hop: pooled keep-alive HTTP/1.1 connections to each upstream service
+(gateway.upstream) and the header rules in both directions. Bodies are small JSON
+documents, so they are read whole, not streamed."""
 
 from __future__ import annotations
 
-import aiohttp
+import asyncio
+from typing import Final
+from urllib.parse import urlsplit
+
+import orjson
 from multidict import CIMultiDict
-from yarl import URL
 
 from bos_common.auth import IDENTITY_HEADER
 from bos_common.errors import ServiceUnavailable
+from gateway.upstream import Upstream, UpstreamError
 
-# Never forwarded in either direction (RFC 9110 7.6.1), plus what aiohttp sets itself.
+# Never forwarded in either direction (RFC 9110 7.6.1), plus what the client sets itself.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -39,37 +40,37 @@ GATEWAY_SET = frozenset({b"date", b"server", b"x-request-id", b"x-content-type-o
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
 
 
+# Never passed back from a service: hop-by-hop, re-framed (the body is re-sent whole with
+# its own Content-Length) or set by the gateway itself.
+RESPONSE_DROP: Final = GATEWAY_SET | frozenset(h.encode() for h in HOP_BY_HOP)
+UNAVAILABLE: Final = (
+    "upstream_unavailable",
+    "The service is temporarily unavailable, please retry.",
+)
+
+
 class UpstreamPool:
     def __init__(self, upstreams: dict[str, str], *, pool_size: int, timeout: float) -> None:
-        self.base = {name: URL(url) for name, url in upstreams.items()}
-        self._base_text = {name: str(url).rstrip("/") for name, url in self.base.items()}
+        self.base = {name: urlsplit(url) for name, url in upstreams.items()}
         self._pool_size = pool_size
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=2)
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = timeout
+        self._upstreams: dict[str, Upstream] = {}
+        self._prefix = {name: url.path.rstrip("/") for name, url in self.base.items()}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._pool_size,
-            limit_per_host=self._pool_size,
-            keepalive_timeout=30,
-            ttl_dns_cache=300,
-            enable_cleanup_closed=True,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-        )
+        self._upstreams = {
+            name: Upstream(
+                url.hostname or "127.0.0.1",
+                url.port or 80,
+                pool_size=self._pool_size,
+                drop=RESPONSE_DROP,
+            )
+            for name, url in self.base.items()
+        }
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "UpstreamPool.start() was not awaited"
-        return self._session
+        for upstream in self._upstreams.values():
+            upstream.close()
 
     async def forward(
         self,
@@ -79,41 +80,30 @@ class UpstreamPool:
         query: str,
         headers: CIMultiDict[str],
         body: bytes,
+        timeout: float | None = None,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """(status, raw response headers without hop-by-hop ones and those the gateway
-        sets itself, body)."""
-        # The client's path and query are forwarded byte for byte (already encoded).
+        sets itself, body). The client's path and query go on byte for byte (already
+        encoded)."""
         target = (
-            f"{self._base_text[service]}{raw_path}?{query}"
+            f"{self._prefix[service]}{raw_path}?{query}"
             if query
-            else (f"{self._base_text[service]}{raw_path}")
+            else (f"{self._prefix[service]}{raw_path}")
         )
-        url = URL(target, encoded=True)
         try:
-            async with self.session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False
-            ) as resp:
-                payload = await resp.read()
-                out = [
-                    (name, v)
-                    for k, v in resp.raw_headers
-                    if (name := k.lower()) not in GATEWAY_SET
-                    and name.decode("latin-1") not in HOP_BY_HOP
-                ]
-                return resp.status, out, payload
-        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
-            raise ServiceUnavailable(
-                "upstream_unavailable",
-                "The service is temporarily unavailable, please retry.",
-            ) from exc
+            async with asyncio.timeout(timeout or self._timeout):
+                return await self._upstreams[service].request(method, target, headers.items(), body)
+        except (TimeoutError, UpstreamError) as exc:
+            raise ServiceUnavailable(*UNAVAILABLE) from exc
 
     async def get_json(self, service: str, path: str, timeout: float = 2.0) -> tuple[int, object]:
-        url = self.base[service].with_path(path)
-        async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            try:
-                return resp.status, await resp.json(content_type=None)
-            except ValueError:
-                return resp.status, None
+        status, _, body = await self.forward(
+            service, "GET", path, "", CIMultiDict(), b"", timeout=timeout
+        )
+        try:
+            return status, orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return status, None
 
 
 def forwarded_headers(
