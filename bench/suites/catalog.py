@@ -34,15 +34,7 @@ import time
 from typing import Any
 
 from bench.fixtures import create_org
-from bench.scenarios import (
-    PctRounds,
-    Rounds,
-    RpsRatio,
-    Scenario,
-    Target,
-    _median,
-    register,
-)
+from bench.scenarios import MaxLatency, MinRps, RpsRatio, Scenario, Target, register
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.ids import ALPHABET
 
@@ -56,59 +48,6 @@ LIST_RPS = 1000.0
 SNAPSHOT_P99_MS = 3.0
 # The floor's POST /items at 50 connections on a quiet machine (performance-floor.md).
 FLOOR_ITEMS_RPS = 6737.0
-
-
-# --------------------------------------------------------------------------- checks
-
-
-@dataclasses.dataclass(frozen=True)
-class MaxLatency:
-    """One connection: percentile(target) < maximum (ms), an absolute target."""
-
-    name: str
-    target: str
-    percentile: str
-    maximum_ms: float
-
-    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
-        values = [r[self.percentile] for r in pct[self.target]]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "latency_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"p{self.percentile} of {self.target}; rounds "
-            + ", ".join(f"{v:.3f}" for v in values),
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class MinRps:
-    """Closed loop: rps(target) >= minimum, an absolute target."""
-
-    name: str
-    target: str
-    minimum: float
-
-    def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
-        values = rps[self.target]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "rps",
-            "regime": "closed_loop",
-            "measured": round(value, 1),
-            "target": f">= {self.minimum:g} req/s",
-            "detail": f"{self.target}; rounds " + ", ".join(f"{v:,.0f}" for v in values),
-            "pass": value >= self.minimum,
-            "margin": round(value - self.minimum, 1),
-            "rounds": [round(v, 1) for v in values],
-        }
 
 
 # --------------------------------------------------------------------------- seeding
