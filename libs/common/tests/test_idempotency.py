@@ -219,3 +219,44 @@ async def test_concurrent_requests_with_one_key_run_the_write_once(app_and_calls
         statuses = sorted(r.status_code for r in await asyncio.gather(*racing))
     assert statuses == [201] + [409] * 9
     assert calls.count == 1
+
+
+async def test_the_key_is_completed_before_the_client_sees_the_response(
+    app_and_calls: Any, db: Database
+) -> None:
+    """So a client that got the answer and sends the request again gets the replay (a
+    409 `in use` would tell it the first request was still running)."""
+    app, _ = app_and_calls
+    seen_at_response_start: list[object] = []
+
+    async def probe(scope: Any, receive: Any, send: Any) -> None:
+        async def send_probing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                async with db.transaction() as s:
+                    seen_at_response_start.append(
+                        (
+                            await s.execute(
+                                text(
+                                    f"SELECT completed_at FROM {SCHEMA}.idempotency_keys"
+                                    " WHERE key = 'k-done'"
+                                )
+                            )
+                        ).scalar_one()
+                    )
+            await send(message)
+
+        await app(scope, receive, send_probing)
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=probe), base_url="http://t"
+    ) as c:
+        identity = sign_identity(
+            Identity(principal_type="api_key", principal_id="key_1", org_id="org_1"), SECRET
+        )
+        first = await c.post(
+            "/v1/things",
+            json={"a": 1},
+            headers={"Idempotency-Key": "k-done", "x-bos-identity": identity},
+        )
+    assert first.status_code == 201
+    assert seen_at_response_start and seen_at_response_start[0] is not None

@@ -104,7 +104,9 @@ class IdempotencyMiddleware:
             await _send_stored(send, *outcome)
             return
 
-        captured = _Capture(send)
+        # The response is held until the key is completed: a client that has seen it and
+        # sends the same request again must get the replay, never 409 "in use".
+        captured = _Capture()
         try:
             await self.app(scope, replay_body(body, receive), captured)
         except BaseException:
@@ -114,6 +116,7 @@ class IdempotencyMiddleware:
             await self._forget(principal, key)
         else:
             await self._complete(principal, key, captured)
+        await _send_stored(send, captured.status, captured.headers, bytes(captured.body))
 
     def _principal(self, headers: dict[bytes, bytes]) -> str:
         raw = headers.get(IDENTITY_HEADER.encode())
@@ -205,10 +208,9 @@ def _claim_statement(table: str) -> str:
 
 
 class _Capture:
-    """Passes the response through while keeping a copy of it."""
+    """Keeps the response (small JSON bodies) to be sent once the key is settled."""
 
-    def __init__(self, send: Send) -> None:
-        self._send = send
+    def __init__(self) -> None:
         self.status = 500
         self.headers: list[tuple[bytes, bytes]] = []
         self.body = bytearray()
@@ -216,10 +218,9 @@ class _Capture:
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-            self.headers = list(message.get("headers", []))
+            self.headers = [h for h in message.get("headers", []) if h[0] != b"content-length"]
         elif message["type"] == "http.response.body":
             self.body.extend(message.get("body", b""))
-        await self._send(message)
 
 
 async def _send_json(send: Send, status: int, body: bytes) -> None:
