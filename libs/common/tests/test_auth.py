@@ -46,3 +46,10 @@ def test_principal_key_separates_orgs_and_principals() -> None:
     other_key = IDENTITY.model_copy(update={"principal_id": "key_2"})
     keys = {IDENTITY.principal_key, other_org.principal_key, other_key.principal_key}
     assert len(keys) == 3
+
+
+def test_a_remembered_header_still_ages_out_and_stays_bound_to_its_secret() -> None:
+    header = sign_identity(IDENTITY, SECRET, now=5000)
+    assert verify_identity(header, SECRET, now=5001) is not None  # verified, remembered
+    assert verify_identity(header, SECRET, now=5000 + 301) is None  # stale all the same
+    assert verify_identity(header, "t" * 32, now=5001) is None  # another secret: re-checked

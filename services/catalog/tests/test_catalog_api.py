@@ -28,8 +28,9 @@ def error(r: httpx.Response) -> dict[str, Any]:
 
 
 async def test_2_1_basic_product_with_a_monthly_price_of_5000_usd(merchant: Any) -> None:
-    product = await merchant.product(name="Basic", features=["reports", "export"],
-                                     description="The basic plan")
+    product = await merchant.product(
+        name="Basic", features=["reports", "export"], description="The basic plan"
+    )
     price = await merchant.price(product["id"], amount=5000, currency="usd")
     ProductOut.model_validate(product)
     PriceOut.model_validate(price)
@@ -43,8 +44,15 @@ async def test_2_1_basic_product_with_a_monthly_price_of_5000_usd(merchant: Any)
     assert body.available and body.reason is None
     snap = PriceSnapshot.model_validate(r.json()["snapshot"])
     assert snap == PriceSnapshot(
-        price_id=price["id"], product_id=product["id"], product_name="Basic", amount=5000,
-        currency="usd", type="recurring", interval="month", trial_days=0, setup_fee=0,
+        price_id=price["id"],
+        product_id=product["id"],
+        product_name="Basic",
+        amount=5000,
+        currency="usd",
+        type="recurring",
+        interval="month",
+        trial_days=0,
+        setup_fee=0,
         features=["reports", "export"],
     )
     assert body.product.description == "The basic plan"
@@ -69,9 +77,16 @@ async def test_2_3_trial_product_price_carries_its_trial_days(merchant: Any) -> 
 
 async def test_2_3_trial_days_only_on_recurring_prices(merchant: Any) -> None:
     product = await merchant.product()
-    r = await merchant.post("/v1/prices", {"product_id": product["id"], "amount": 100,
-                                           "currency": "usd", "type": "one_time",
-                                           "trial_days": 7})
+    r = await merchant.post(
+        "/v1/prices",
+        {
+            "product_id": product["id"],
+            "amount": 100,
+            "currency": "usd",
+            "type": "one_time",
+            "trial_days": 7,
+        },
+    )
     assert r.status_code == 422
     assert error(r)["param"] == "trial_days"
 
@@ -82,8 +97,11 @@ async def test_2_4_annual_price_shows_monthly_equivalent_and_savings(merchant: A
     annual = await merchant.price(product["id"], amount=50000, interval="year")
     assert annual["amount"] == 50000 and annual["interval"] == "year"
     assert annual["monthly_equivalent"] == 4167
-    assert annual["savings"] == {"amount": 10000, "percent": 16.67,
-                                 "compared_to_price_id": monthly["id"]}
+    assert annual["savings"] == {
+        "amount": 10000,
+        "percent": 16.67,
+        "compared_to_price_id": monthly["id"],
+    }
     assert monthly["monthly_equivalent"] == 5000 and monthly["savings"] is None
 
     again = (await merchant.get(f"/v1/prices/{annual['id']}")).json()
@@ -93,8 +111,7 @@ async def test_2_4_annual_price_shows_monthly_equivalent_and_savings(merchant: A
     assert snap["monthly_equivalent"] == 4167 and snap["savings"]["amount"] == 10000
 
     # Another currency's monthly price is no comparison; a deleted monthly price neither.
-    eur_annual = await merchant.price(product["id"], amount=40000, currency="eur",
-                                      interval="year")
+    eur_annual = await merchant.price(product["id"], amount=40000, currency="eur", interval="year")
     assert eur_annual["savings"] is None
     await merchant.delete(f"/v1/prices/{monthly['id']}")
     assert (await merchant.get(f"/v1/prices/{annual['id']}")).json()["savings"] is None
@@ -118,7 +135,10 @@ async def test_2_5_archived_product_is_not_available(merchant: Any) -> None:
     assert r.status_code == 400
     e = error(r)
     assert (e["type"], e["code"], e["message"]) == (
-        "invalid_request", "product_not_available", "Product not available")
+        "invalid_request",
+        "product_not_available",
+        "Product not available",
+    )
     # For renewals of existing subscriptions the snapshot is still there on request.
     r = await merchant.snapshot(price["id"], include_unavailable="true")
     assert r.status_code == 200
@@ -131,8 +151,10 @@ async def test_2_5_archived_product_is_not_available(merchant: Any) -> None:
     again = await merchant.post(f"/v1/products/{product['id']}/archive")
     assert again.json()["archived_at"] == archived_at
     # No new price on an archived product.
-    r = await merchant.post("/v1/prices", {"product_id": product["id"], "amount": 1,
-                                           "currency": "usd", "type": "one_time"})
+    r = await merchant.post(
+        "/v1/prices",
+        {"product_id": product["id"], "amount": 1, "currency": "usd", "type": "one_time"},
+    )
     assert r.status_code == 400 and error(r)["code"] == "product_not_available"
 
 
@@ -153,8 +175,9 @@ async def test_2_6_invisible_product_is_accessible_by_id(merchant: Any) -> None:
     # Visibility only affects listings for browsers.
     browser = (await merchant.get("/v1/products", headers=merchant.session_headers())).json()
     assert [p["id"] for p in browser["data"]] == [visible["id"]]
-    hidden_for_browser = await merchant.get("/v1/products", params={"visible": "false"},
-                                            headers=merchant.session_headers())
+    hidden_for_browser = await merchant.get(
+        "/v1/products", params={"visible": "false"}, headers=merchant.session_headers()
+    )
     assert hidden_for_browser.json()["data"] == []
     api = (await merchant.get("/v1/products")).json()["data"]
     assert {p["id"] for p in api} == {product["id"], visible["id"]}
@@ -175,16 +198,23 @@ async def test_2_7_another_organizations_product_is_not_found(
         await b.patch(f"/v1/products/{product['id']}", {"name": "stolen"}),
         await b.post(f"/v1/products/{product['id']}/archive"),
         await b.snapshot(price["id"]),
-        await b.post("/v1/prices", {"product_id": product["id"], "amount": 1,
-                                    "currency": "usd", "type": "one_time"}),
+        await b.post(
+            "/v1/prices",
+            {"product_id": product["id"], "amount": 1, "currency": "usd", "type": "one_time"},
+        ),
     ):
         assert r.status_code == 404, r.text
         e = error(r)
         assert (e["type"], e["code"], e["message"]) == (
-            "not_found", "product_not_found", "Product not found")
-    for r in (await b.get(f"/v1/prices/{price['id']}"),
-              await b.delete(f"/v1/prices/{price['id']}"),
-              await b.get("/v1/coupons/AONLY")):
+            "not_found",
+            "product_not_found",
+            "Product not found",
+        )
+    for r in (
+        await b.get(f"/v1/prices/{price['id']}"),
+        await b.delete(f"/v1/prices/{price['id']}"),
+        await b.get("/v1/coupons/AONLY"),
+    ):
         assert r.status_code == 404
     r = await b.evaluate(code="AONLY", product_id=product["id"], amount=5000)
     assert r.status_code == 400 and error(r)["code"] == "invalid_coupon"
@@ -213,8 +243,9 @@ async def test_2_8_deleted_price_is_not_available(merchant: Any) -> None:
     assert (await merchant.get(f"/v1/prices/{price['id']}")).json()["active"] is False
     assert (await merchant.delete(f"/v1/prices/{price['id']}")).status_code == 200
     assert (await merchant.get(f"/v1/products/{product['id']}")).json()["active"] is True
-    active = await merchant.get("/v1/prices", params={"product_id": product["id"],
-                                                      "active": "true"})
+    active = await merchant.get(
+        "/v1/prices", params={"product_id": product["id"], "active": "true"}
+    )
     assert active.json()["data"] == []
 
 
@@ -230,18 +261,19 @@ async def test_archived_product_wins_over_deleted_price(merchant: Any) -> None:
 
 
 async def test_product_fields_and_update(merchant: Any) -> None:
-    product = await merchant.product(name="  Pro  ", description="d", features=["a", "b"],
-                                     metadata={"tier": "2"})
+    product = await merchant.product(
+        name="  Pro  ", description="d", features=["a", "b"], metadata={"tier": "2"}
+    )
     assert product["name"] == "Pro" and product["metadata"] == {"tier": "2"}
     assert product["active"] is True and product["archived_at"] is None
     assert product["created_at"].endswith("Z")
 
-    r = await merchant.patch(f"/v1/products/{product['id']}",
-                             {"name": "Pro 2", "description": None, "features": ["c"]})
+    r = await merchant.patch(
+        f"/v1/products/{product['id']}", {"name": "Pro 2", "description": None, "features": ["c"]}
+    )
     assert r.status_code == 200, r.text
     updated = r.json()
-    assert (updated["name"], updated["description"], updated["features"]) == ("Pro 2", None,
-                                                                              ["c"])
+    assert (updated["name"], updated["description"], updated["features"]) == ("Pro 2", None, ["c"])
     assert updated["metadata"] == {"tier": "2"} and updated["visible"] is True
     assert updated["updated_at"] >= product["updated_at"]
     r = await merchant.patch(f"/v1/products/{product['id']}", {"name": None})
@@ -273,14 +305,16 @@ async def test_writes_need_an_api_key_reads_allow_session_tokens(
 ) -> None:
     r = await http.post("/v1/products", json={"name": "x"})
     assert r.status_code == 401 and error(r)["type"] == "authentication_error"
-    r = await http.post("/v1/products", json={"name": "x"},
-                        headers={"x-bos-identity": "forged.value"})
+    r = await http.post(
+        "/v1/products", json={"name": "x"}, headers={"x-bos-identity": "forged.value"}
+    )
     assert r.status_code == 401
     r = await merchant.post("/v1/products", {"name": "x"}, headers=merchant.session_headers())
     assert r.status_code == 403 and error(r)["type"] == "permission_error"
     product = await merchant.product()
-    r = await merchant.post(f"/v1/products/{product['id']}/archive",
-                            headers=merchant.session_headers())
+    r = await merchant.post(
+        f"/v1/products/{product['id']}/archive", headers=merchant.session_headers()
+    )
     assert r.status_code == 403
     r = await merchant.get("/v1/products", headers=merchant.session_headers())
     assert r.status_code == 200
@@ -323,8 +357,16 @@ async def test_listing_is_cursor_paginated_newest_first(merchant: Any) -> None:
     assert default["object"] == "list"
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "x"},
-                                    {"starting_after": "price_abc"}, {"active": "maybe"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"starting_after": "price_abc"},
+        {"active": "maybe"},
+    ],
+)
 async def test_listing_rejects_bad_parameters(merchant: Any, params: dict[str, Any]) -> None:
     r = await merchant.get("/v1/products", params=params)
     assert r.status_code == 422
@@ -370,8 +412,14 @@ async def test_listing_filters_active_and_visible(merchant: Any) -> None:
 )
 async def test_price_validation(merchant: Any, body: dict[str, Any], param: str) -> None:
     product = await merchant.product()
-    payload = {"product_id": product["id"], "amount": 5000, "currency": "usd",
-               "type": "recurring", "interval": "month", **body}
+    payload = {
+        "product_id": product["id"],
+        "amount": 5000,
+        "currency": "usd",
+        "type": "recurring",
+        "interval": "month",
+        **body,
+    }
     r = await merchant.post("/v1/prices", payload)
     assert r.status_code == 422, r.text
     assert error(r)["param"] == param
@@ -379,8 +427,9 @@ async def test_price_validation(merchant: Any, body: dict[str, Any], param: str)
 
 async def test_price_currency_is_lower_case_and_one_time_prices_work(merchant: Any) -> None:
     product = await merchant.product()
-    price = await merchant.price(product["id"], amount=2999, currency="JPY", type="one_time",
-                                 interval=None)
+    price = await merchant.price(
+        product["id"], amount=2999, currency="JPY", type="one_time", interval=None
+    )
     assert price["currency"] == "jpy" and price["interval"] is None
     assert price["monthly_equivalent"] is None
     snap = (await merchant.snapshot(price["id"])).json()["snapshot"]
@@ -398,8 +447,9 @@ async def test_prices_are_listed_by_product(merchant: Any) -> None:
         PriceOut.model_validate(p)
     # Browsers see active prices only.
     await merchant.delete(f"/v1/prices/{a['id']}")
-    r = await merchant.get("/v1/prices", params={"product_id": p1["id"]},
-                           headers=merchant.session_headers())
+    r = await merchant.get(
+        "/v1/prices", params={"product_id": p1["id"]}, headers=merchant.session_headers()
+    )
     assert [p["id"] for p in r.json()["data"]] == [b["id"]]
 
 
@@ -408,9 +458,15 @@ async def test_prices_are_listed_by_product(merchant: Any) -> None:
 
 async def test_coupon_creation_and_retrieval_by_code(merchant: Any) -> None:
     product = await merchant.product()
-    c = await merchant.coupon(code="Spring-25", percent_off=25, duration="repeating",
-                              duration_in_months=3, product_ids=[product["id"]],
-                              max_redemptions=100, new_customers_only=True)
+    c = await merchant.coupon(
+        code="Spring-25",
+        percent_off=25,
+        duration="repeating",
+        duration_in_months=3,
+        product_ids=[product["id"]],
+        max_redemptions=100,
+        new_customers_only=True,
+    )
     CouponOut.model_validate(c)
     assert c["id"].startswith("coupon_") and c["percent_off"] == 25.0
     assert c["times_redeemed"] == 0 and c["valid"] is True
@@ -436,9 +492,9 @@ async def test_coupon_codes_are_unique_per_org_case_insensitively(
 
 
 async def test_concurrent_creation_of_one_code_has_one_winner(merchant: Any) -> None:
-    results = await asyncio.gather(*[
-        merchant.post("/v1/coupons", {"code": "RACE", "percent_off": 10}) for _ in range(5)
-    ])
+    results = await asyncio.gather(
+        *[merchant.post("/v1/coupons", {"code": "RACE", "percent_off": 10}) for _ in range(5)]
+    )
     assert sorted(r.status_code for r in results) == [201, 409, 409, 409, 409]
 
 
@@ -471,14 +527,12 @@ async def test_coupon_products_must_belong_to_the_org(
 ) -> None:
     a, b = merchant_factory(), merchant_factory()
     theirs = await b.product()
-    r = await a.post("/v1/coupons", {"code": "X", "percent_off": 5,
-                                     "product_ids": [theirs["id"]]})
+    r = await a.post("/v1/coupons", {"code": "X", "percent_off": 5, "product_ids": [theirs["id"]]})
     assert r.status_code == 404 and error(r)["code"] == "product_not_found"
 
 
 async def test_trial_extension_only_coupon_and_expired_coupon_are_allowed(merchant: Any) -> None:
     trial = await merchant.coupon(code="TRIAL30", trial_extension_days=30)
     assert trial["percent_off"] is None and trial["amount_off"] is None
-    expired = await merchant.coupon(code="OLD", percent_off=10,
-                                    expires_at="2020-01-01T00:00:00Z")
+    expired = await merchant.coupon(code="OLD", percent_off=10, expires_at="2020-01-01T00:00:00Z")
     assert expired["valid"] is False and expired["expires_at"] == "2020-01-01T00:00:00Z"

@@ -52,8 +52,9 @@ async def product_and_price(merchant: Any, amount: int = 5000, **price: Any) -> 
 async def test_7_1_percentage_discount_20_percent_off_100_dollars(merchant: Any) -> None:
     product_id, price_id = await product_and_price(merchant, 10000)
     await merchant.coupon(code="TWENTY", percent_off=20)
-    r = await merchant.evaluate(code="TWENTY", product_id=product_id, price_id=price_id,
-                                amount=10000)
+    r = await merchant.evaluate(
+        code="TWENTY", product_id=product_id, price_id=price_id, amount=10000
+    )
     assert r.status_code == 200, r.text
     body = EvaluationOut.model_validate(r.json())
     assert (body.amount_subtotal, body.amount_discount, body.amount_total) == (10000, 2000, 8000)
@@ -95,11 +96,13 @@ async def test_7_5_product_specific_coupon(merchant: Any) -> None:
 async def test_7_6_first_time_customer_coupon(merchant: Any) -> None:
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="WELCOME", percent_off=20, new_customers_only=True)
-    r = await merchant.evaluate(code="WELCOME", product_id=product_id, amount=5000,
-                                customer_is_new=False)
+    r = await merchant.evaluate(
+        code="WELCOME", product_id=product_id, amount=5000, customer_is_new=False
+    )
     assert reason(r) == (400, "coupon_new_customers_only", "Coupon for new customers only")
-    r = await merchant.evaluate(code="WELCOME", product_id=product_id, amount=5000,
-                                customer_is_new=True)
+    r = await merchant.evaluate(
+        code="WELCOME", product_id=product_id, amount=5000, customer_is_new=True
+    )
     assert r.json()["amount_discount"] == 1000
 
 
@@ -140,8 +143,7 @@ async def test_amount_off_larger_than_the_price_stops_at_zero(merchant: Any) -> 
 async def test_amount_off_in_another_currency_does_not_apply(merchant: Any) -> None:
     product_id, _ = await product_and_price(merchant, 5000, currency="eur")
     await merchant.coupon(code="USD10", amount_off=1000, currency="usd")
-    r = await merchant.evaluate(code="USD10", product_id=product_id, amount=5000,
-                                currency="eur")
+    r = await merchant.evaluate(code="USD10", product_id=product_id, amount=5000, currency="eur")
     assert reason(r) == (400, "coupon_not_applicable", "Coupon not valid for this product")
 
 
@@ -149,11 +151,13 @@ async def test_zero_decimal_currency_jpy(merchant: Any) -> None:
     product_id, _ = await product_and_price(merchant, 2999, currency="jpy")
     await merchant.coupon(code="JP15", percent_off=15)
     await merchant.coupon(code="JP500", amount_off=500, currency="jpy")
-    body = (await merchant.evaluate(code="JP15", product_id=product_id, amount=2999,
-                                    currency="jpy")).json()
+    body = (
+        await merchant.evaluate(code="JP15", product_id=product_id, amount=2999, currency="jpy")
+    ).json()
     assert (body["amount_discount"], body["amount_total"]) == (450, 2549)  # 449.85 -> 450 yen
-    body = (await merchant.evaluate(code="JP500", product_id=product_id, amount=2999,
-                                    currency="JPY")).json()
+    body = (
+        await merchant.evaluate(code="JP500", product_id=product_id, amount=2999, currency="JPY")
+    ).json()
     assert (body["amount_discount"], body["amount_total"]) == (500, 2499)
 
 
@@ -181,16 +185,19 @@ async def test_internal_routes_need_a_service_or_same_org_identity(
 
 
 async def test_10_concurrent_redemptions_of_a_max_redemptions_1_coupon_exactly_one_wins(
-    merchant: Any, runtime: ServiceRuntime,
+    merchant: Any,
+    runtime: ServiceRuntime,
 ) -> None:
     product_id, _ = await product_and_price(merchant)
     coupon = await merchant.coupon(code="ONCE", percent_off=50, max_redemptions=1)
     checkouts = [f"cs_{uuid.uuid4().hex[:12]}" for _ in range(10)]
 
-    results = await asyncio.gather(*[
-        merchant.reserve(code="ONCE", product_id=product_id, amount=5000, checkout_id=cs)
-        for cs in checkouts
-    ])
+    results = await asyncio.gather(
+        *[
+            merchant.reserve(code="ONCE", product_id=product_id, amount=5000, checkout_id=cs)
+            for cs in checkouts
+        ]
+    )
 
     statuses = Counter(r.status_code for r in results)
     assert statuses == {200: 1, 400: 9}, [r.text for r in results]
@@ -199,23 +206,27 @@ async def test_10_concurrent_redemptions_of_a_max_redemptions_1_coupon_exactly_o
     assert results[checkouts.index(winner)].json()["reservation"]["status"] == "reserved"
 
     # Evaluating for someone else now says exhausted; for the winner it still applies.
-    r = await merchant.evaluate(code="ONCE", product_id=product_id, amount=5000,
-                                checkout_id="cs_someone_else")
+    r = await merchant.evaluate(
+        code="ONCE", product_id=product_id, amount=5000, checkout_id="cs_someone_else"
+    )
     assert reason(r) == (400, "coupon_exhausted", "Coupon usage limit reached")
-    r = await merchant.evaluate(code="ONCE", product_id=product_id, amount=5000,
-                                checkout_id=winner)
+    r = await merchant.evaluate(code="ONCE", product_id=product_id, amount=5000, checkout_id=winner)
     assert r.status_code == 200
 
     # The winner completes: the lease becomes the one redemption.
-    handler = idempotent(runtime.db, runtime.inbox, "catalog.redemptions",
-                         consumers.count_redemption)
+    handler = idempotent(
+        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+    )
     await handler(completed_envelope(merchant.org_id, r.json()["coupon"], winner, product_id))
     got = (await merchant.get("/v1/coupons/ONCE")).json()
     assert got["times_redeemed"] == 1 and got["valid"] is False
     assert got["id"] == coupon["id"]
-    r = await merchant.reserve(code="ONCE", product_id=product_id, amount=5000,
-                               checkout_id=checkouts[0] if checkouts[0] != winner else
-                               checkouts[1])
+    r = await merchant.reserve(
+        code="ONCE",
+        product_id=product_id,
+        amount=5000,
+        checkout_id=checkouts[0] if checkouts[0] != winner else checkouts[1],
+    )
     assert error(r)["code"] == "coupon_exhausted"
 
 
@@ -224,11 +235,14 @@ async def test_concurrent_reservations_never_exceed_max_redemptions(
 ) -> None:
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="THREE", percent_off=10, max_redemptions=3)
-    results = await asyncio.gather(*[
-        merchant.reserve(code="THREE", product_id=product_id, amount=5000,
-                         checkout_id=f"cs_{i:04d}")
-        for i in range(20)
-    ])
+    results = await asyncio.gather(
+        *[
+            merchant.reserve(
+                code="THREE", product_id=product_id, amount=5000, checkout_id=f"cs_{i:04d}"
+            )
+            for i in range(20)
+        ]
+    )
     assert Counter(r.status_code for r in results) == {200: 3, 400: 17}
 
 
@@ -244,11 +258,17 @@ async def test_reserve_is_idempotent_per_checkout_and_release_frees_the_slot(
     assert again.json()["reservation"]["expires_at"] > first.json()["reservation"]["expires_at"]
     assert error(await merchant.reserve(**args, checkout_id="cs_b"))["code"] == "coupon_exhausted"
 
-    r = await merchant.post(f"/internal/orgs/{merchant.org_id}/coupons/release",
-                            {"checkout_id": "cs_a"}, headers=merchant.service_headers())
+    r = await merchant.post(
+        f"/internal/orgs/{merchant.org_id}/coupons/release",
+        {"checkout_id": "cs_a"},
+        headers=merchant.service_headers(),
+    )
     assert r.status_code == 200 and r.json() == {"released": 1}
-    r = await merchant.post(f"/internal/orgs/{merchant.org_id}/coupons/release",
-                            {"checkout_id": "cs_a"}, headers=merchant.service_headers())
+    r = await merchant.post(
+        f"/internal/orgs/{merchant.org_id}/coupons/release",
+        {"checkout_id": "cs_a"},
+        headers=merchant.service_headers(),
+    )
     assert r.json() == {"released": 0}
     assert (await merchant.reserve(**args, checkout_id="cs_b")).status_code == 200
 
@@ -258,15 +278,23 @@ async def test_a_lapsed_reservation_gives_its_slot_back(
 ) -> None:
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="LEASE", percent_off=10, max_redemptions=1)
-    body = dict(code="LEASE", product_id=product_id, amount=5000, currency="usd",
-                customer_is_new=True, ttl_seconds=60)
+    body = dict(
+        code="LEASE",
+        product_id=product_id,
+        amount=5000,
+        currency="usd",
+        customer_is_new=True,
+        ttl_seconds=60,
+    )
     past = datetime.now(UTC) - timedelta(minutes=5)
     async with runtime.db.transaction() as session:
-        await service.reserve_coupon(session, merchant.org_id,
-                                     CouponReserveIn(**body, checkout_id="cs_old"), now=past)
+        await service.reserve_coupon(
+            session, merchant.org_id, CouponReserveIn(**body, checkout_id="cs_old"), now=past
+        )
     # Its lease ended four minutes ago: another checkout may take the slot.
-    r = await merchant.reserve(**{k: v for k, v in body.items() if k != "ttl_seconds"},
-                               checkout_id="cs_new")
+    r = await merchant.reserve(
+        **{k: v for k, v in body.items() if k != "ttl_seconds"}, checkout_id="cs_new"
+    )
     assert r.status_code == 200, r.text
 
 
@@ -274,25 +302,33 @@ async def test_reserve_checks_every_rule_first(merchant: Any) -> None:
     product_id, _ = await product_and_price(merchant)
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     await merchant.coupon(code="GONE", percent_off=10, expires_at=yesterday)
-    r = await merchant.reserve(code="GONE", product_id=product_id, amount=5000,
-                               checkout_id="cs_x")
+    r = await merchant.reserve(code="GONE", product_id=product_id, amount=5000, checkout_id="cs_x")
     assert error(r)["code"] == "coupon_expired"
-    r = await merchant.reserve(code="NOSUCH", product_id=product_id, amount=5000,
-                               checkout_id="cs_x")
+    r = await merchant.reserve(
+        code="NOSUCH", product_id=product_id, amount=5000, checkout_id="cs_x"
+    )
     assert error(r)["code"] == "invalid_coupon"
 
 
 # --- redemptions from checkout.completed.v1 ------------------------------------------------------
 
 
-def completed_envelope(org_id: str, coupon: dict[str, Any], checkout_id: str,
-                       product_id: str = "prod_x") -> Envelope:
+def completed_envelope(
+    org_id: str, coupon: dict[str, Any], checkout_id: str, product_id: str = "prod_x"
+) -> Envelope:
     event = CheckoutCompletedV1(
         checkout_id=checkout_id,
         customer_id=f"cus_{uuid.uuid4().hex[:10]}",
         customer_email="new-customer@test.com",
-        price=PriceSnapshot(price_id="price_x", product_id=product_id, product_name="P",
-                            amount=5000, currency="usd", type="recurring", interval="month"),
+        price=PriceSnapshot(
+            price_id="price_x",
+            product_id=product_id,
+            product_name="P",
+            amount=5000,
+            currency="usd",
+            type="recurring",
+            interval="month",
+        ),
         coupon=AppliedCoupon.model_validate(coupon),
         amount_subtotal=5000,
         amount_discount=1000,
@@ -308,10 +344,12 @@ async def test_redemptions_are_counted_once_per_event_and_per_checkout(
 ) -> None:
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="MANY", percent_off=10)
-    applied = (await merchant.evaluate(code="MANY", product_id=product_id,
-                                       amount=5000)).json()["coupon"]
-    handler = idempotent(runtime.db, runtime.inbox, "catalog.redemptions",
-                         consumers.count_redemption)
+    applied = (await merchant.evaluate(code="MANY", product_id=product_id, amount=5000)).json()[
+        "coupon"
+    ]
+    handler = idempotent(
+        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+    )
     envelopes = [completed_envelope(merchant.org_id, applied, f"cs_{i}") for i in range(10)]
     # Ten completions at once (no lost update) ...
     await asyncio.gather(*[handler(e) for e in envelopes])
@@ -330,8 +368,9 @@ async def test_completion_without_a_slot_is_counted_and_flagged(
     customer paid with the discount), and the metric tells operators."""
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="STRICT", percent_off=10, max_redemptions=1)
-    ok = await merchant.reserve(code="STRICT", product_id=product_id, amount=5000,
-                                checkout_id="cs_winner")
+    ok = await merchant.reserve(
+        code="STRICT", product_id=product_id, amount=5000, checkout_id="cs_winner"
+    )
     applied = ok.json()["coupon"]
     before = service.OVER_REDEEMED._value.get()
     async with runtime.db.transaction() as session:
@@ -353,14 +392,19 @@ async def test_event_without_coupon_or_for_unknown_coupon_is_a_no_op(
         {"coupon_id": "coupon_unknown", "code": "X", "percent_off": 10.0, "duration": "once"},
         "cs_1",
     )
-    handler = idempotent(runtime.db, runtime.inbox, "catalog.redemptions",
-                         consumers.count_redemption)
+    handler = idempotent(
+        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+    )
     await handler(envelope)  # logged, not retried forever
     async with runtime.db.transaction() as session:
-        rows = (await session.execute(
-            select(coupon_redemptions).where(coupon_redemptions.c.checkout_id == "cs_1",
-                                             coupon_redemptions.c.org_id == merchant.org_id)
-        )).all()
+        rows = (
+            await session.execute(
+                select(coupon_redemptions).where(
+                    coupon_redemptions.c.checkout_id == "cs_1",
+                    coupon_redemptions.c.org_id == merchant.org_id,
+                )
+            )
+        ).all()
     assert rows == []
 
 
@@ -384,8 +428,7 @@ async def test_checkout_completed_counts_a_redemption_through_the_bus(
 ) -> None:
     product_id, _ = await product_and_price(merchant)
     await merchant.coupon(code="BUS", percent_off=10, max_redemptions=5)
-    r = await merchant.reserve(code="BUS", product_id=product_id, amount=5000,
-                               checkout_id="cs_bus")
+    r = await merchant.reserve(code="BUS", product_id=product_id, amount=5000, checkout_id="cs_bus")
     envelope = completed_envelope(merchant.org_id, r.json()["coupon"], "cs_bus", product_id)
 
     # Straight into our queue (not the shared exchange: other services' queues in the test
@@ -395,11 +438,13 @@ async def test_checkout_completed_counts_a_redemption_through_the_bus(
         channel = await conn.channel()
         for _ in range(2):
             await channel.default_exchange.publish(
-                aio_pika.Message(body=envelope.model_dump_json().encode(),
-                                 message_id=str(envelope.event_id),
-                                 type=envelope.event_type,
-                                 content_type="application/json",
-                                 headers={ATTEMPT_HEADER: 1}),
+                aio_pika.Message(
+                    body=envelope.model_dump_json().encode(),
+                    message_id=str(envelope.event_id),
+                    type=envelope.event_type,
+                    content_type="application/json",
+                    headers={ATTEMPT_HEADER: 1},
+                ),
                 routing_key="catalog.redemptions",
             )
     finally:
@@ -412,13 +457,19 @@ async def test_checkout_completed_counts_a_redemption_through_the_bus(
     await asyncio.sleep(0.5)
     assert await redeemed() == 1
     async with running.db.transaction() as session:
-        status = (await session.execute(
-            select(coupon_redemptions.c.status).where(
-                coupon_redemptions.c.checkout_id == "cs_bus",
-                coupon_redemptions.c.coupon_id == r.json()["coupon"]["coupon_id"])
-        )).scalar_one()
-        times = (await session.execute(
-            select(coupons.c.times_redeemed).where(coupons.c.code == "BUS",
-                                                   coupons.c.org_id == merchant.org_id)
-        )).scalar_one()
+        status = (
+            await session.execute(
+                select(coupon_redemptions.c.status).where(
+                    coupon_redemptions.c.checkout_id == "cs_bus",
+                    coupon_redemptions.c.coupon_id == r.json()["coupon"]["coupon_id"],
+                )
+            )
+        ).scalar_one()
+        times = (
+            await session.execute(
+                select(coupons.c.times_redeemed).where(
+                    coupons.c.code == "BUS", coupons.c.org_id == merchant.org_id
+                )
+            )
+        ).scalar_one()
     assert (status, times) == ("redeemed", 1)

@@ -82,8 +82,10 @@ def test_percent_discount_is_bounded_and_exact(amount: int, percent: Decimal) ->
     assert abs(Decimal(d) - exact) <= Decimal("0.5")
 
 
-@given(amount=st.integers(min_value=0, max_value=10**11),
-       off=st.integers(min_value=1, max_value=10**11))
+@given(
+    amount=st.integers(min_value=0, max_value=10**11),
+    off=st.integers(min_value=1, max_value=10**11),
+)
 def test_fixed_discount_never_takes_a_total_below_zero(amount: int, off: int) -> None:
     d = discount_for(amount, percent_off=None, amount_off=off)
     assert 0 <= d <= amount
@@ -107,17 +109,32 @@ NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 def coupon(**kw: object) -> SimpleNamespace:
-    base = dict(id="coupon_1", code="X", percent_off=Decimal(20), amount_off=None,
-                currency=None, expires_at=None, product_ids=None, new_customers_only=False,
-                max_redemptions=None, times_redeemed=0)
+    base = dict(
+        id="coupon_1",
+        code="X",
+        percent_off=Decimal(20),
+        amount_off=None,
+        currency=None,
+        expires_at=None,
+        product_ids=None,
+        new_customers_only=False,
+        max_redemptions=None,
+        times_redeemed=0,
+    )
     return SimpleNamespace(**{**base, **kw})
 
 
-def reason(c: SimpleNamespace | None, *, product: str = "prod_a", currency: str = "usd",
-           new: bool = True) -> str | None:
+def reason(
+    c: SimpleNamespace | None, *, product: str = "prod_a", currency: str = "usd", new: bool = True
+) -> str | None:
     try:
-        check_coupon_rules(c, now=NOW, product_id=product, currency=currency,  # type: ignore[arg-type]
-                           customer_is_new=new)
+        check_coupon_rules(
+            c,
+            now=NOW,
+            product_id=product,
+            currency=currency,  # type: ignore[arg-type]
+            customer_is_new=new,
+        )
     except InvalidRequest as exc:
         assert exc.status_code == 400
         return exc.code
@@ -153,8 +170,7 @@ def test_7_6_new_customers_only() -> None:
 
 
 def test_expiry_is_reported_before_other_reasons() -> None:
-    c = coupon(expires_at=NOW - timedelta(days=1), product_ids=["prod_a"],
-               new_customers_only=True)
+    c = coupon(expires_at=NOW - timedelta(days=1), product_ids=["prod_a"], new_customers_only=True)
     assert reason(c, product="prod_b", new=False) == "coupon_expired"
 
 

@@ -38,24 +38,33 @@ def upgrade() -> None:
         sa.Column("description", sa.Text),
         sa.Column("visible", sa.Boolean, nullable=False, server_default=sa.text("true")),
         sa.Column("archived_at", sa.DateTime(timezone=True)),
-        sa.Column("active", sa.Boolean, sa.Computed("archived_at IS NULL", persisted=True),
-                  nullable=False),
-        sa.Column("features", postgresql.JSONB, nullable=False,
-                  server_default=sa.text("'[]'::jsonb")),
-        sa.Column("metadata", postgresql.JSONB, nullable=False,
-                  server_default=sa.text("'{}'::jsonb")),
+        sa.Column(
+            "active", sa.Boolean, sa.Computed("archived_at IS NULL", persisted=True), nullable=False
+        ),
+        sa.Column(
+            "features", postgresql.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")
+        ),
+        sa.Column(
+            "metadata", postgresql.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("id", name="pk_products"),
         schema=S,
     )
     op.create_index("ix_products_org_id_id", "products", ["org_id", "id"], schema=S)
-    op.create_index("ix_products_org_id_active_id", "products", ["org_id", "active", "id"],
-                    schema=S)
-    op.create_index("ix_products_org_id_visible_id", "products", ["org_id", "visible", "id"],
-                    schema=S)
-    op.create_index("ix_products_org_id_active_visible_id", "products",
-                    ["org_id", "active", "visible", "id"], schema=S)
+    op.create_index(
+        "ix_products_org_id_active_id", "products", ["org_id", "active", "id"], schema=S
+    )
+    op.create_index(
+        "ix_products_org_id_visible_id", "products", ["org_id", "visible", "id"], schema=S
+    )
+    op.create_index(
+        "ix_products_org_id_active_visible_id",
+        "products",
+        ["org_id", "active", "visible", "id"],
+        schema=S,
+    )
 
     op.create_table(
         "prices",
@@ -71,8 +80,9 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("id", name="pk_prices"),
-        sa.ForeignKeyConstraint(["product_id"], [f"{S}.products.id"],
-                                name="fk_prices_product_id_products"),
+        sa.ForeignKeyConstraint(
+            ["product_id"], [f"{S}.products.id"], name="fk_prices_product_id_products"
+        ),
         sa.CheckConstraint("amount >= 0", name="ck_prices_amount_non_negative"),
         sa.CheckConstraint("setup_fee >= 0", name="ck_prices_setup_fee_non_negative"),
         sa.CheckConstraint("trial_days >= 0", name="ck_prices_trial_days_non_negative"),
@@ -98,26 +108,37 @@ def upgrade() -> None:
         sa.Column("duration_in_months", sa.Integer),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("product_ids", postgresql.ARRAY(sa.Text)),
-        sa.Column("new_customers_only", sa.Boolean, nullable=False,
-                  server_default=sa.text("false")),
+        sa.Column(
+            "new_customers_only", sa.Boolean, nullable=False, server_default=sa.text("false")
+        ),
         sa.Column("max_redemptions", sa.Integer),
         sa.Column("times_redeemed", sa.Integer, nullable=False, server_default=sa.text("0")),
-        sa.Column("trial_extension_days", sa.Integer, nullable=False,
-                  server_default=sa.text("0")),
-        sa.Column("metadata", postgresql.JSONB, nullable=False,
-                  server_default=sa.text("'{}'::jsonb")),
+        sa.Column("trial_extension_days", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column(
+            "metadata", postgresql.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("id", name="pk_coupons"),
-        sa.CheckConstraint("percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
-                           name="ck_coupons_percent_off_range"),
-        sa.CheckConstraint("amount_off IS NULL OR (amount_off > 0 AND currency IS NOT NULL)",
-                           name="ck_coupons_amount_off_currency"),
-        sa.CheckConstraint("percent_off IS NULL OR amount_off IS NULL",
-                           name="ck_coupons_one_discount"),
+        sa.CheckConstraint(
+            "percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
+            name="ck_coupons_percent_off_range",
+        ),
+        sa.CheckConstraint(
+            "amount_off IS NULL OR (amount_off > 0 AND currency IS NOT NULL)",
+            name="ck_coupons_amount_off_currency",
+        ),
+        sa.CheckConstraint(
+            "percent_off IS NULL OR amount_off IS NULL", name="ck_coupons_one_discount"
+        ),
         schema=S,
     )
-    op.create_index("uq_coupons_org_id_code", "coupons", ["org_id", sa.text("upper(code)")],
-                    unique=True, schema=S)
+    op.create_index(
+        "uq_coupons_org_id_code",
+        "coupons",
+        ["org_id", sa.text("upper(code)")],
+        unique=True,
+        schema=S,
+    )
     op.create_index("ix_coupons_org_id_id", "coupons", ["org_id", "id"], schema=S)
 
     op.create_table(
@@ -133,17 +154,24 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
         sa.PrimaryKeyConstraint("coupon_id", "checkout_id", name="pk_coupon_redemptions"),
-        sa.ForeignKeyConstraint(["coupon_id"], [f"{S}.coupons.id"],
-                                name="fk_coupon_redemptions_coupon_id_coupons"),
-        sa.CheckConstraint("status IN ('reserved', 'redeemed', 'released')",
-                           name="ck_coupon_redemptions_status"),
+        sa.ForeignKeyConstraint(
+            ["coupon_id"], [f"{S}.coupons.id"], name="fk_coupon_redemptions_coupon_id_coupons"
+        ),
+        sa.CheckConstraint(
+            "status IN ('reserved', 'redeemed', 'released')", name="ck_coupon_redemptions_status"
+        ),
         schema=S,
     )
-    op.create_index("ix_coupon_redemptions_live", "coupon_redemptions",
-                    ["coupon_id", "expires_at"], schema=S,
-                    postgresql_where=sa.text("status = 'reserved'"))
-    op.create_index("ix_coupon_redemptions_checkout_id", "coupon_redemptions", ["checkout_id"],
-                    schema=S)
+    op.create_index(
+        "ix_coupon_redemptions_live",
+        "coupon_redemptions",
+        ["coupon_id", "expires_at"],
+        schema=S,
+        postgresql_where=sa.text("status = 'reserved'"),
+    )
+    op.create_index(
+        "ix_coupon_redemptions_checkout_id", "coupon_redemptions", ["checkout_id"], schema=S
+    )
 
 
 def downgrade() -> None:

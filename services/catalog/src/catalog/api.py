@@ -24,7 +24,6 @@ Internal (checkout and operators; see schemas.py for the request/response shapes
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -40,8 +39,6 @@ from starlette.types import Receive, Scope, Send
 
 from bos_common.app import CurrentIdentity, Session
 from bos_common.auth import (
-    IDENTITY_HEADER,
-    MAX_AGE_SECONDS,
     Identity,
     request_identity,
     require,
@@ -97,28 +94,9 @@ async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 ReadDb = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
-# Identity headers already verified by this process. The gateway signs each identity
-# once per second (`iat` has one-second resolution), so under load nearly every request
-# carries a header seen before: the HMAC and the JSON parse are skipped and only the
-# header's age is checked again, exactly as verify_identity does.
-_VERIFIED: dict[str, Identity] = {}
-_VERIFIED_MAX = 4096
-
-
 def identity_of(request: Request) -> Identity:
     """`CurrentIdentity` without dependency injection (the hot routes)."""
-    header = request.headers.get(IDENTITY_HEADER)
-    if header:
-        known = _VERIFIED.get(header)
-        if known is not None and abs(time.time() - known.iat) <= MAX_AGE_SECONDS:
-            request.scope["bos.identity"] = known
-            return known
-    identity = request_identity(request, request.app.state.runtime.settings.internal_secret)
-    if header and identity.principal_type != "anonymous":
-        if len(_VERIFIED) >= _VERIFIED_MAX:
-            _VERIFIED.clear()
-        _VERIFIED[header] = identity
-    return identity
+    return request_identity(request, request.app.state.runtime.settings.internal_secret)
 
 
 Limit = Annotated[int, Query(ge=1, le=100)]

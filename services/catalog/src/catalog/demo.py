@@ -38,23 +38,53 @@ class DemoProduct:
 
 
 PRODUCTS = (
-    DemoProduct("free-product", "Free", "Everything you need to try it out.", 0, "month",
-                features=["projects:3", "community_support"]),
-    DemoProduct("basic-product", "Basic", "For individuals.", 2900, "month",
-                features=["projects:10", "email_support"]),
-    DemoProduct("pro-product", "Pro", "For growing teams.", 9900, "month", trial_days=14,
-                features=["projects:unlimited", "priority_support", "analytics"]),
-    DemoProduct("enterprise-product", "Enterprise", "For organizations, billed yearly.", 29900,
-                "year", features=["projects:unlimited", "sso", "dedicated_support", "analytics"]),
+    DemoProduct(
+        "free-product",
+        "Free",
+        "Everything you need to try it out.",
+        0,
+        "month",
+        features=["projects:3", "community_support"],
+    ),
+    DemoProduct(
+        "basic-product",
+        "Basic",
+        "For individuals.",
+        2900,
+        "month",
+        features=["projects:10", "email_support"],
+    ),
+    DemoProduct(
+        "pro-product",
+        "Pro",
+        "For growing teams.",
+        9900,
+        "month",
+        trial_days=14,
+        features=["projects:unlimited", "priority_support", "analytics"],
+    ),
+    DemoProduct(
+        "enterprise-product",
+        "Enterprise",
+        "For organizations, billed yearly.",
+        29900,
+        "year",
+        features=["projects:unlimited", "sso", "dedicated_support", "analytics"],
+    ),
 )
 
 COUPONS = (
-    CouponCreate(code="WELCOME20", percent_off=Decimal(20), duration="once",
-                 new_customers_only=True),
+    CouponCreate(
+        code="WELCOME20", percent_off=Decimal(20), duration="once", new_customers_only=True
+    ),
     CouponCreate(code="SAVE10", amount_off=1000, currency="usd", duration="once"),
     CouponCreate(code="TRIAL30", trial_extension_days=30, duration="once"),
-    CouponCreate(code="EXPIRED", percent_off=Decimal(50), duration="once",
-                 expires_at=datetime(2024, 1, 1, tzinfo=UTC)),
+    CouponCreate(
+        code="EXPIRED",
+        percent_off=Decimal(50),
+        duration="once",
+        expires_at=datetime(2024, 1, 1, tzinfo=UTC),
+    ),
 )
 
 CURRENCY = "usd"
@@ -72,8 +102,12 @@ async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
             product = await service.create_product(
                 session,
                 org_id,
-                ProductCreate(name=spec.name, description=spec.description,
-                              features=spec.features, metadata={"demo": spec.key}),
+                ProductCreate(
+                    name=spec.name,
+                    description=spec.description,
+                    features=spec.features,
+                    metadata={"demo": spec.key},
+                ),
             )
             created = True
         price = await repo.first_active_price(session, product.id)
@@ -81,9 +115,14 @@ async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
             price = await service.create_price(
                 session,
                 org_id,
-                PriceCreate(product_id=product.id, amount=spec.amount, currency=CURRENCY,
-                            type="recurring", interval=spec.interval,  # type: ignore[arg-type]
-                            trial_days=spec.trial_days),
+                PriceCreate(
+                    product_id=product.id,
+                    amount=spec.amount,
+                    currency=CURRENCY,
+                    type="recurring",
+                    interval=spec.interval,  # type: ignore[arg-type]
+                    trial_days=spec.trial_days,
+                ),
             )
             created = True
         products[spec.key] = {"product_id": product.id, "price_id": price.id if price else ""}

@@ -108,10 +108,13 @@ coupons = Table(
     Column("trial_extension_days", Integer, nullable=False, server_default=text("0")),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
-                    name="percent_off_range"),
-    CheckConstraint("amount_off IS NULL OR (amount_off > 0 AND currency IS NOT NULL)",
-                    name="amount_off_currency"),
+    CheckConstraint(
+        "percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)", name="percent_off_range"
+    ),
+    CheckConstraint(
+        "amount_off IS NULL OR (amount_off > 0 AND currency IS NOT NULL)",
+        name="amount_off_currency",
+    ),
     CheckConstraint("percent_off IS NULL OR amount_off IS NULL", name="one_discount"),
     # Codes are unique per organization, case-insensitively (what a customer types).
     Index("uq_coupons_org_id_code", "org_id", func.upper(text("code")), unique=True),
@@ -134,7 +137,11 @@ coupon_redemptions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('reserved', 'redeemed', 'released')", name="status"),
-    Index("ix_coupon_redemptions_live", "coupon_id", "expires_at",
-          postgresql_where=text("status = 'reserved'")),
+    Index(
+        "ix_coupon_redemptions_live",
+        "coupon_id",
+        "expires_at",
+        postgresql_where=text("status = 'reserved'"),
+    ),
     Index("ix_coupon_redemptions_checkout_id", "checkout_id"),
 )

@@ -26,9 +26,7 @@ CURRENCIES = frozenset(
 
 # Currencies whose minor unit is the major unit (Stripe's list). Amounts in them are
 # whole units: `2900` jpy is 2,900 yen.
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
+ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 
 MAX_AMOUNT = 99_999_999_999  # a sanity bound in minor units, far above any real price
 
