@@ -25,6 +25,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bos_common.errors import is_dependency_unavailable
+
 ROOT = Path(__file__).resolve().parents[4]
 SECRET = "test-internal-secret-0123456789"
 
@@ -118,14 +120,24 @@ async def migrate(database_url: str, *services: str) -> None:
 async def eventually(
     probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05
 ) -> Any:
-    """Poll `probe` until it returns a truthy value; fail with the last value seen."""
+    """Poll `probe` until it returns a truthy value; fail with the last value seen.
+
+    A probe that meets a dependency still coming back (the database after a restart in
+    the test: a pooled connection from before it) is polled again; any other error
+    fails at once."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     last: Any = None
     while loop.time() < deadline:
-        last = await probe()
-        if last:
-            return last
+        try:
+            last = await probe()
+        except Exception as exc:
+            if not is_dependency_unavailable(exc):
+                raise
+            last = exc
+        else:
+            if last:
+                return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
