@@ -142,7 +142,7 @@ async def test_5_5_a_reactivated_free_subscription_is_live_again(
 
 async def _create(rt: CheckoutRuntime, email: str, product: str, name: str | None) -> Any:
     return await repository.create_checkout_in_one_statement(
-        rt.db.engine,
+        rt.db,
         customer_id=new_id("cus"),
         org_id="org_t",
         email=email,

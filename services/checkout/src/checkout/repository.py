@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.db import Database
 from checkout.models import checkout_sessions as cs
@@ -403,7 +403,7 @@ FROM (SELECT 1) AS one LEFT JOIN created ON true
 
 
 async def create_checkout_in_one_statement(
-    db: AsyncEngine,
+    db: Database,
     *,
     customer_id: str,
     org_id: str,
@@ -427,8 +427,7 @@ async def create_checkout_in_one_statement(
     expires_at: datetime,
 ) -> tuple[bool, str | None, str | None]:
     """(already subscribed, customer id, customer name); no row written when subscribed."""
-    async with db.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
+    async with db.driver_connection() as driver:
         row = await driver.fetchrow(
             CREATE_CHECKOUT_SQL,
             customer_id,

@@ -142,7 +142,7 @@ async def create_checkout(
     days = trial_days(price, None)
     price_json = price.model_dump_json()
     subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
-        runtime.db.engine,
+        runtime.db,
         customer_id=new_id("cus"),
         org_id=org_id,
         email=email,

@@ -306,8 +306,7 @@ async def get_entitlements(
     # The hottest read (p95 < 10 ms through the gateway): one statement on the driver
     # connection (no transaction is begun, so none is ended), and the body serialized once
     # here instead of validated again by FastAPI's response_model handling.
-    async with rt.db.engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
+    async with rt.db.driver_connection() as driver:
         body = await service.entitlements(
             rt,
             driver,
