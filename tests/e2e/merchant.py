@@ -4,12 +4,17 @@ Stripe (the simulator), for end-to-end tests."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import os
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 ADMIN_TOKEN = os.environ.get("BOS_ADMIN_TOKEN", "bos-dev-admin")
 
@@ -20,6 +25,20 @@ CARDS = {
     "3ds": "4000002500003155",
     "3ds_always": "4000002760003184",
 }
+
+
+def sent_mails(to: str, kind: str) -> list[EmailMessage]:
+    """The emails the stack's SMTP sink wrote under the state dir (scripts/services.sh)."""
+    state = os.environ.get("BOS_STATE_DIR")
+    if not state:
+        pytest.skip("BOS_STATE_DIR of the stack is not set: its SMTP sink cannot be read")
+    found = []
+    for path in sorted((Path(state) / "mail").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if to in str(message["To"]) and message["X-BOS-Notification"] == kind:
+            found.append(message)
+    return found
 
 
 def unique(prefix: str) -> str:

@@ -3,10 +3,7 @@ merchant's API key, and the portal API with that token (plan section 17)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import io
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -18,7 +15,7 @@ import pytest
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, unique  # noqa: E402
+from merchant import Merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -33,17 +30,8 @@ async def paid_subscription(
 
 
 async def mails(to: str, kind: str) -> list[EmailMessage]:
-    """Emails the stack's SMTP sink wrote under its state dir (scripts/services.sh)."""
-    state = os.environ.get("BOS_STATE_DIR")
-    if not state:
-        pytest.skip("BOS_STATE_DIR of the stack is not set: its SMTP sink cannot be read")
-    found = []
-    for path in sorted((Path(state) / "mail").glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        if to in str(message["To"]) and message["X-BOS-Notification"] == kind:
-            found.append(message)
-    return found
+    """For eventually(): the emails so far (merchant.sent_mails)."""
+    return sent_mails(to, kind)
 
 
 async def test_17_1_portal_session_is_short_lived_scoped_and_reads_the_customer(

@@ -3,8 +3,6 @@ saved card off-session, webhooks check whose Stripe account an event belongs to.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import sys
 import uuid
@@ -19,7 +17,7 @@ from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant, unique  # noqa: E402
+from merchant import Merchant, new_merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +26,6 @@ def subscriptions_control() -> InternalClient:
     return InternalClient(
         os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
     )
-
-
-def sent_mails(to: str, kind: str) -> list[EmailMessage]:
-    """The emails the stack's SMTP sink wrote under the state dir (scripts/services.sh)."""
-    state = os.environ.get("BOS_STATE_DIR")
-    if not state:
-        pytest.skip("BOS_STATE_DIR of the stack is not set: its SMTP sink cannot be read")
-    found = []
-    for path in sorted((Path(state) / "mail").glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        if to in str(message["To"]) and message["X-BOS-Notification"] == kind:
-            found.append(message)
-    return found
 
 
 def receipts_async(

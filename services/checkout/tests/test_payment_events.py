@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,34 +19,12 @@ from bos_common.events import (
     SubscriptionCreatedV1,
 )
 from bos_common.ids import new_id
-from bos_common.testing import Infra, eventually, migrate
+from bos_common.testing import eventually
 from checkout import repository
-from checkout.app import build_runtime
 from checkout.models import checkout_sessions, outbox, payments
 from checkout.runtime import CheckoutRuntime
-from checkout.settings import CheckoutSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def runtime(infra: Infra) -> AsyncIterator[CheckoutRuntime]:
-    await migrate(infra.database_url, "checkout")
-    unused = "http://127.0.0.1:9"  # these tests never reach catalog, tokens or Stripe
-    rt = build_runtime(
-        CheckoutSettings(
-            **infra.env(),
-            STRIPE_SECRET_KEY="sk_test_x",
-            STRIPE_API_BASE=unused,
-            CATALOG_URL=unused,
-            TOKENS_URL=unused,
-            SUBSCRIPTIONS_URL=unused,
-        )
-    )
-    await rt.start()
-    await asyncio.wait_for(rt.bus.wait_connected(), 30)
-    yield rt
-    await rt.stop()
 
 
 async def a_checkout_being_paid(
