@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bos_common.app import ServiceRuntime
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.testing import SECRET, Infra, migrate
-from catalog.app import CatalogRuntime, build_runtime, create_app
+from catalog.app import build_runtime, create_app
 from catalog.settings import CatalogSettings
 
 
@@ -37,16 +38,15 @@ def new_org() -> str:
 
 
 @pytest.fixture(scope="session")
-async def runtime(infra: Infra) -> AsyncIterator[CatalogRuntime]:
+async def runtime(infra: Infra) -> AsyncIterator[ServiceRuntime]:
     await migrate(infra.database_url, "catalog")
     rt = build_runtime(CatalogSettings(**infra.env()))  # type: ignore[arg-type]
     yield rt
-    await rt.reads.close()
     await rt.db.dispose()
 
 
 @pytest.fixture(scope="session")
-async def http(runtime: CatalogRuntime) -> AsyncIterator[httpx.AsyncClient]:
+async def http(runtime: ServiceRuntime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as client:

@@ -109,7 +109,7 @@ async def test_listed_products_are_product_out_of_their_rows(merchant: Any, runt
     await merchant.product(name="a", features=["x"], metadata={"k": "v"})
     archived = await merchant.product(name="b", visible=False)
     await merchant.post(f"/v1/products/{archived['id']}/archive")
-    async with runtime.reads.connection() as conn:
+    async with runtime.db.driver_connection() as conn:
         rows = await repository.list_products(
             conn, merchant.org_id, limit=10, starting_after=None, active=None, visible=None
         )

@@ -218,7 +218,7 @@ async def stored_ids(runtime: ServiceRuntime, prefix: str) -> set[str]:
 async def test_1_7_a_bad_row_fails_alone_when_tokens_are_written_together(
     infra: Infra, runtime: ServiceRuntime
 ) -> None:
-    store = SessionTokenStore(infra.database_url, "tokens")
+    store = SessionTokenStore(runtime.db)
     prefix = f"sess_batch_{uuid.uuid4().hex[:8]}_"
     rows = [token_row(f"{prefix}{i}") for i in range(6)]
     rows[3]["org_id"] = "o" * 40  # longer than the column: a data error for this row only
@@ -235,7 +235,7 @@ async def test_1_7_a_bad_row_fails_alone_when_tokens_are_written_together(
 async def test_store_close_writes_what_is_queued_then_refuses(
     infra: Infra, runtime: ServiceRuntime
 ) -> None:
-    store = SessionTokenStore(infra.database_url, "tokens")
+    store = SessionTokenStore(runtime.db)
     prefix = f"sess_close_{uuid.uuid4().hex[:8]}_"
     pending = [asyncio.ensure_future(store.insert(token_row(f"{prefix}{i}"))) for i in range(20)]
     await asyncio.sleep(0)  # queued, not written yet

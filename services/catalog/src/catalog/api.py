@@ -190,7 +190,7 @@ async def list_products(request: Request) -> Response:
         if active is False or visible is False:
             return json(page([], False))
         active, visible = True, True
-    async with request.app.state.runtime.reads.connection() as conn:
+    async with request.app.state.runtime.db.driver_connection() as conn:
         rows, has_more = await service.list_products(
             conn,
             org_id,
@@ -347,7 +347,7 @@ async def price_snapshot(request: Request) -> Response:
     org = _internal(identity_of(request), params["org_id"])
     price_id = params["price_id"]
     include = request.query_params.get("include_unavailable", "false").lower() in ("true", "1")
-    async with request.app.state.runtime.reads.connection() as conn:
+    async with request.app.state.runtime.db.driver_connection() as conn:
         body = await service.price_snapshot(conn, org, price_id, include_unavailable=include)
     return json(body)
 

@@ -3,15 +3,13 @@
 Every statement is scoped by `org_id`: another organization's row is simply not found.
 Functions take an `AsyncSession` (writes, in the request's transaction) or an
 `AsyncConnection` (reads, autocommit: one round trip per query); the two hot reads
-(listing, snapshot) take a connection of `ReadPool`.
+(listing, snapshot) take the driver connection (`Database.driver_connection`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +18,6 @@ from sqlalchemy import Row, and_, func, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bos_common.db import asyncpg_dsn
 from catalog.models import coupon_redemptions, coupons, prices, products
 
 Db = AsyncSession | AsyncConnection
@@ -39,58 +36,10 @@ async def get_product(db: Db, org_id: str, product_id: str) -> Row[Any] | None:
     return (await db.execute(stmt)).first()
 
 
-# Hot read paths (listing, snapshot) run raw SQL on connections of a plain asyncpg pool
-# (`ReadPool`): no statement compilation or row processing per call, asyncpg's own
-# prepared-statement cache, JSONB columns fetched as text and embedded as-is
-# (`orjson.Fragment`). The pool, not SQLAlchemy's: checking a connection out of the
-# engine and back costs ~85 us of CPU (greenlet hops, reset-on-return), asyncpg's pool
-# ~30 us; these reads are single autocommit statements, so there is no session state
-# to reset between uses.
-
-
-class ReadPool:
-    """asyncpg connections for the hot single-statement reads, opened on first use."""
-
-    def __init__(self, database_url: str, schema: str, size: int) -> None:
-        self._dsn = asyncpg_dsn(database_url)
-        self._schema = schema
-        self._size = size
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
-
-    async def _open(self) -> asyncpg.Pool:
-        async with self._lock:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=self._size,
-                    timeout=5,
-                    command_timeout=30,
-                    # Nothing to reset: no transactions, LISTENs or SET on these
-                    # connections (asyncpg still rolls back a transaction left open).
-                    reset=_no_reset,
-                    server_settings={
-                        "search_path": self._schema,
-                        "application_name": f"{self._schema}-reads",
-                    },
-                )
-            return self._pool
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        pool = self._pool or await self._open()
-        async with pool.acquire(timeout=5) as conn:
-            yield conn
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    return None
+# The hot reads (listing, snapshot) run raw SQL on the driver connection
+# (Database.driver_connection): no statement compilation or row processing per call,
+# asyncpg's own prepared-statement cache, JSONB columns fetched as text and embedded
+# as-is (`orjson.Fragment`).
 
 
 # `org_id` is not selected: the caller knows it. schemas.products_out reads these by

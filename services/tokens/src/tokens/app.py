@@ -27,7 +27,7 @@ def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
     app = runtime.create_app(router, internal_api.router)
     settings = runtime.settings
     assert isinstance(settings, TokensSettings)
-    store = SessionTokenStore(settings.database_url, settings.db_schema)
+    store = SessionTokenStore(runtime.db)
     app.state.session_token_store = store
     # Innermost (appended, where add_middleware prepends): inside the request id,
     # telemetry and Idempotency-Key middleware, right before FastAPI's router.

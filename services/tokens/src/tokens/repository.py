@@ -12,7 +12,7 @@ from sqlalchemy import Row, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.db import asyncpg_dsn
+from bos_common.db import Database
 from tokens.models import api_keys, organizations, session_tokens
 
 # --- organizations -------------------------------------------------------------------
@@ -130,11 +130,9 @@ async def get_api_key(session: AsyncSession, org_id: str, key_id: str) -> Row[An
 # --- session and portal tokens ---------------------------------------------------------
 
 
-# The minting hot path bypasses the ORM engine and writes through asyncpg connections of
-# its own. Measured under 50 concurrent requests: the engine's pool (pool_size plus as
-# many overflow connections, closed again on return) opened a new Postgres connection
-# every ~11 requests (TLS attempt, backend fork), and SQLAlchemy's execute path cost more
-# CPU than the statement itself.
+# The minting hot path bypasses the ORM and writes on the driver connection
+# (Database.driver_connection): SQLAlchemy's execute path cost more CPU than the
+# statement itself.
 #
 # Tokens that arrive while a write is in flight are written together by the next one: a
 # single INSERT of all their rows, which is a single transaction and a single commit
@@ -175,25 +173,14 @@ _ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 _Row = tuple[Any, ...]
 
 
-async def _no_reset(connection: asyncpg.Connection) -> None:
-    """A writer connection only ever runs the INSERT outside a transaction and holds no
-    session state (no LISTEN, cursor, advisory lock or SET): asyncpg's default reset on
-    release (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one
-    more round trip) is skipped. A broken connection is still discarded by the pool."""
-    return None
-
-
 class SessionTokenStore:
-    """Writes minted session and portal tokens (see above). Writers and their pool are
-    started on first use (so an app built without its lifespan, as in tests, works too;
-    a pool that failed to open is opened again by the next write) and stopped by
+    """Writes minted session and portal tokens (see above). Writers are started on first
+    use (so an app built without its lifespan, as in tests, works too) and stopped by
     `close()`, which writes what is still queued first."""
 
-    def __init__(self, database_url: str, schema: str, *, size: int = WRITERS) -> None:
-        self._dsn = asyncpg_dsn(database_url)
-        self._schema = schema
-        self._size = max(1, min(size, WRITERS))
-        self._pool: asyncpg.Pool | None = None
+    def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
+        self._db = db
+        self._size = max(1, min(writers, WRITERS))
         self._queue: list[tuple[_Row, asyncio.Future[None]]] = []
         self._idle: list[asyncio.Future[None]] = []  # writers waiting for work
         self._writers: list[asyncio.Task[None]] = []
@@ -254,30 +241,8 @@ class SessionTokenStore:
             _settle(done, None)
 
     async def _execute(self, rows: list[_Row]) -> None:
-        pool = self._pool or await self._open()
-        async with pool.acquire() as conn:
+        async with self._db.driver_connection() as conn:
             await conn.execute(_INSERT_SESSION_TOKENS, *(list(c) for c in zip(*rows, strict=True)))
-
-    async def _open(self) -> asyncpg.Pool:
-        # Only writers open the pool, one batch at a time each: a concurrent open by
-        # another writer is harmless but wasteful, so the first one wins.
-        pool = await asyncpg.create_pool(
-            self._dsn,
-            min_size=1,
-            max_size=self._size,
-            timeout=5,
-            command_timeout=30,
-            reset=_no_reset,
-            server_settings={
-                "search_path": self._schema,
-                "application_name": f"{self._schema}-mint",
-            },
-        )
-        if self._pool is None:
-            self._pool = pool
-        else:
-            await pool.close()
-        return self._pool
 
     async def close(self) -> None:
         self._closing = True
@@ -285,9 +250,6 @@ class SessionTokenStore:
             _wake(self._idle.pop())
         writers, self._writers = self._writers, []
         await asyncio.gather(*writers, return_exceptions=True)
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
 
 
 def _wake(waiting: asyncio.Future[None]) -> None:
