@@ -8,7 +8,6 @@ commits once, at the end, or rolls back.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -63,9 +63,6 @@ class Database:
             },
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._pool_size = pool_size
-        self._driver_pool: asyncpg.Pool | None = None
-        self._driver_pool_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -75,58 +72,46 @@ class Database:
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
-        """An asyncpg connection outside any transaction, for a hot path whose single
-        statement is atomic on its own (raw SQL with `$n` parameters, kept in
-        repository.py). SQLAlchemy's per-statement machinery (Connection, compiled
-        cache, cursor adaptation, BEGIN/COMMIT) measured at about half of such a
-        request's database CPU, and checking a connection out of its pool and back
-        ~85 us against ~30 us for asyncpg's own pool, so these come from a plain asyncpg
-        pool of the same size, opened on first use, without asyncpg's reset round trip
-        on release (these connections hold no session state: no transaction, LISTEN,
-        cursor or SET)."""
-        pool = self._driver_pool or await self._open_driver_pool()
-        async with pool.acquire(timeout=10) as conn:
-            try:
-                yield conn
-            except (asyncpg.InterfaceError, OSError) as exc:
-                if not conn.is_closed():
-                    raise
-                # The server went away (restart, terminated backends): every connection
-                # opened before now is replaced at its next use, not just this one, and
-                # the caller sees a dependency outage (503 and retry).
-                pool.expire_connections()
-                raise ConnectionResetError("the database connection was lost") from exc
+        """A connection of the pool at the driver level (an asyncpg Connection), outside
+        any transaction: for a hot path whose single statement is atomic on its own
+        (raw SQL with `$n` parameters, kept in repository.py). SQLAlchemy's per-statement
+        machinery (Connection, compiled cache, cursor adaptation, BEGIN/COMMIT) measured
+        at about half of such a request's database CPU.
 
-    async def _open_driver_pool(self) -> asyncpg.Pool:
-        async with self._driver_pool_lock:
-            if self._driver_pool is None:
-                self._driver_pool = await asyncpg.create_pool(
-                    asyncpg_dsn(self.url),
-                    min_size=1,
-                    max_size=self._pool_size,
-                    timeout=5,
-                    command_timeout=30,
-                    reset=_no_reset,
-                    server_settings={
-                        "search_path": self.schema,
-                        "application_name": f"{self.schema}-hot",
-                    },
-                )
-            return self._driver_pool
+        The same pool as the sessions', on purpose: a second pool (asyncpg's own, ~55 us
+        cheaper per checkout) measured worse where it matters, after a database restart
+        or killed backends its stale connections failed one request each, in the middle
+        of flows whose other steps had already recovered through SQLAlchemy's pool."""
+        fairy = await self.engine.raw_connection()
+        driver = fairy.driver_connection
+        try:
+            yield driver
+        except asyncpg.PostgresError:
+            # The server refused the statement; the connection itself is fine.
+            await greenlet_spawn(fairy.close)
+            raise
+        except BaseException as exc:
+            if driver is None or driver.is_closed():
+                # The server went away (restart, terminated backends): as SQLAlchemy does
+                # on a disconnect, every connection opened before now is replaced at its
+                # next checkout, not just this one; the caller sees a dependency outage
+                # (503 and retry).
+                await greenlet_spawn(self.engine.pool._invalidate, fairy, exc)
+                if isinstance(exc, asyncpg.InterfaceError | OSError):
+                    raise ConnectionResetError("the database connection was lost") from exc
+                raise
+            # Interrupted mid-statement (cancelled): never hand it out again.
+            await greenlet_spawn(fairy.invalidate)
+            raise
+        else:
+            await greenlet_spawn(fairy.close)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        if self._driver_pool is not None:
-            pool, self._driver_pool = self._driver_pool, None
-            await pool.close()
         await self.engine.dispose()
-
-
-async def _no_reset(_connection: Any) -> None:
-    return None
 
 
 def session_dependency(db_getter: Callable[[], Database]) -> Callable[[], Any]:
