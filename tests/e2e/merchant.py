@@ -41,6 +41,18 @@ def sent_mails(to: str, kind: str) -> list[EmailMessage]:
     return found
 
 
+async def intents_of(sim: httpx.AsyncClient, checkout_id: str) -> list[dict[str, Any]]:
+    """The simulator's PaymentIntents for one checkout (among its latest 100)."""
+    r = await sim.get("/v1/payment_intents", params={"limit": 100})
+    return [p for p in r.json()["data"] if p["metadata"].get("checkout_id") == checkout_id]
+
+
+async def intent_of(sim: httpx.AsyncClient, checkout_id: str) -> dict[str, Any]:
+    """The one PaymentIntent of a checkout (fails if there is none or more than one)."""
+    [pi] = await intents_of(sim, checkout_id)
+    return pi
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

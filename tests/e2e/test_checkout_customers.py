@@ -15,7 +15,7 @@ from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, unique  # noqa: E402
+from merchant import Merchant, intent_of, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -24,12 +24,6 @@ async def stripe_customers(merchant: Merchant, email: str) -> list[dict[str, Any
     r = await merchant.sim.get("/v1/customers", params={"email": email, "limit": 100})
     assert r.status_code == 200, r.text
     return list(r.json()["data"])
-
-
-async def intent_of(merchant: Merchant, checkout_id: str) -> dict[str, Any]:
-    r = await merchant.sim.get("/v1/payment_intents", params={"limit": 100})
-    [pi] = [p for p in r.json()["data"] if p["metadata"].get("checkout_id") == checkout_id]
-    return dict(pi)
 
 
 async def paid_checkout(merchant: Merchant, price_id: str, email: str, name: str) -> dict[str, Any]:
@@ -60,7 +54,7 @@ async def test_3_1_new_customer_is_created_in_bos_and_on_stripe(merchant: Mercha
     assert (on_stripe["email"], on_stripe["name"]) == (email, "Grace Hopper")
     assert on_stripe["metadata"]["bos_customer_id"] == customer["id"]
     assert on_stripe["metadata"]["org_id"] == merchant.org_id
-    assert (await intent_of(merchant, done["id"]))["customer"] == on_stripe["id"]
+    assert (await intent_of(merchant.sim, done["id"]))["customer"] == on_stripe["id"]
 
 
 async def test_3_4_a_later_checkout_with_another_name_updates_the_customer(
@@ -121,7 +115,7 @@ async def test_4_8_the_paying_card_is_saved_set_as_default_and_used_again(
 
     # Saved to the customer on Stripe: the first charge asked for off-session reuse and
     # the card is attached to the customer.
-    pi = await intent_of(merchant, done["id"])
+    pi = await intent_of(merchant.sim, done["id"])
     assert pi["setup_future_usage"] == "off_session" and pi["payment_method"] == pm
     saved = await merchant.sim.get(
         "/v1/payment_methods", params={"customer": pi["customer"], "type": "card"}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant, unique  # noqa: E402
+from merchant import Merchant, intents_of, new_merchant, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -178,12 +178,7 @@ async def test_10_1_twenty_concurrent_confirms_make_one_charge(merchant: Merchan
     assert statuses.count(200) == 1, statuses
     assert all(s == 409 for s in statuses if s != 200)
     done = await merchant.wait_status(checkout["id"], "complete")
-    intents = (await merchant.sim.get("/v1/payment_intents", params={"limit": 100})).json()
-    ours = [
-        pi
-        for pi in intents.get("data", [])
-        if pi.get("metadata", {}).get("checkout_id") == checkout["id"]
-    ]
+    ours = await intents_of(merchant.sim, checkout["id"])
     assert len(ours) == 1, "exactly one PaymentIntent for the checkout"
     assert done["payment"]["amount"] == 3900
 

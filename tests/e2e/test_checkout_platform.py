@@ -12,15 +12,9 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant, unique  # noqa: E402
+from merchant import Merchant, intent_of, new_merchant, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-
-
-async def intent_of(sim: httpx.AsyncClient, checkout_id: str) -> dict[str, Any]:
-    r = await sim.get("/v1/payment_intents", params={"limit": 100})
-    [pi] = [p for p in r.json()["data"] if p["metadata"].get("checkout_id") == checkout_id]
-    return dict(pi)
 
 
 async def charge_of(sim: httpx.AsyncClient, intent_id: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from bos_common.session_tokens import SessionKeys
 from bos_common.testing import Infra
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, unique  # noqa: E402
+from merchant import Merchant, intents_of, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,6 @@ def assert_unavailable(r: httpx.Response) -> None:
     assert r.headers.get("retry-after")
     lowered = r.text.lower()
     assert not any(leak in lowered for leak in ("postgres", "asyncpg", "sqlalchemy", "select "))
-
-
-async def intents_of(merchant: Merchant, checkout_id: str) -> list[dict[str, Any]]:
-    r = await merchant.sim.get("/v1/payment_intents", params={"limit": 100})
-    return [p for p in r.json()["data"] if p["metadata"].get("checkout_id") == checkout_id]
 
 
 async def retry_until_answered(call: Any, attempts: int = 40) -> httpx.Response:
@@ -95,7 +90,7 @@ async def test_11_2_connections_dropped_mid_checkout_fail_gracefully_and_retry_w
     assert r.json()["status"] in ("processing", "complete")
     done = await merchant.wait_status(checkout["id"], "complete")
     assert done["payment"]["status"] == "succeeded"
-    assert len(await intents_of(merchant, checkout["id"])) == 1
+    assert len(await intents_of(merchant.sim, checkout["id"])) == 1
 
 
 async def test_11_2_database_down_is_a_503_and_the_checkout_continues_when_it_returns(
@@ -112,7 +107,7 @@ async def test_11_2_database_down_is_a_503_and_the_checkout_continues_when_it_re
         down_confirm = await merchant.confirm(checkout["id"], pm, key=unique("down"))
         down_read = await merchant.get(f"/v1/checkout-sessions/{checkout['id']}")
         # No Stripe call was made for a checkout the service could not even read.
-        assert await intents_of(merchant, checkout["id"]) == []
+        assert await intents_of(merchant.sim, checkout["id"]) == []
     finally:
         await asyncio.to_thread(infra.postgres, "start")
     assert_unavailable(down_confirm)
@@ -130,7 +125,7 @@ async def test_11_2_database_down_is_a_503_and_the_checkout_continues_when_it_re
     assert r.json()["status"] in ("processing", "complete")
     done = await merchant.wait_status(checkout["id"], "complete", timeout=40)
     assert done["payment"]["status"] == "succeeded" and done["subscription_id"]
-    assert len(await intents_of(merchant, checkout["id"])) == 1
+    assert len(await intents_of(merchant.sim, checkout["id"])) == 1
 
 
 # --- 11.5 -----------------------------------------------------------------------------------
@@ -174,7 +169,7 @@ async def test_11_5_session_expires_while_the_card_is_entered_then_a_new_token_c
         "session_expired",
         "Session expired",
     )
-    assert await intents_of(merchant, checkout["id"]) == []
+    assert await intents_of(merchant.sim, checkout["id"]) == []
     assert (await merchant.get(f"/v1/checkout-sessions/{checkout['id']}")).json()[
         "status"
     ] == "open"
@@ -197,7 +192,7 @@ async def test_11_5_session_expires_while_the_card_is_entered_then_a_new_token_c
     assert r.json()["status"] in ("processing", "complete")
     done = await merchant.wait_status(checkout["id"], "complete")
     assert done["payment"]["amount"] == 2900
-    assert len(await intents_of(merchant, checkout["id"])) == 1
+    assert len(await intents_of(merchant.sim, checkout["id"])) == 1
     # A new session for another user of the organization cannot take it over.
     other = await merchant.post("/v1/session-tokens", {"external_user_id": unique("user")})
     stranger = {"Authorization": f"Bearer {other.json()['token']}"}

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from merchant import Merchant, unique
+from merchant import Merchant, intents_of, unique
 
 from bos_common.testing import eventually
 
@@ -118,8 +118,7 @@ async def test_11_4_failed_subscription_creation_is_retried_until_it_exists_char
 
     # Charged once: one PaymentIntent for this checkout, succeeded, for the price.
     await asyncio.sleep(0.5)
-    intents = (await sim.get("/v1/payment_intents", params={"limit": 100})).json()["data"]
-    ours = [p for p in intents if p["metadata"].get("checkout_id") == checkout["id"]]
+    ours = await intents_of(sim, checkout["id"])
     assert [(p["status"], p["amount_received"]) for p in ours] == [("succeeded", 2900)]
     listed = (await merchant.get("/v1/subscriptions", customer_id=paid["customer"]["id"])).json()
     assert [s["id"] for s in listed["data"]] == [subscription_id]

@@ -20,14 +20,9 @@ import pytest
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, unique  # noqa: E402
+from merchant import Merchant, intents_of, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-
-
-async def intents_of(merchant: Merchant, checkout_id: str) -> list[dict[str, Any]]:
-    r = await merchant.sim.get("/v1/payment_intents", params={"limit": 100})
-    return [p for p in r.json()["data"] if p["metadata"].get("checkout_id") == checkout_id]
 
 
 async def subscriptions_of(merchant: Merchant, customer_id: str) -> list[dict[str, Any]]:
@@ -59,7 +54,7 @@ async def test_14_6_a_replayed_confirm_never_charges_twice(merchant: Merchant) -
     assert reused.status_code == 422
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
 
-    assert len(await intents_of(merchant, checkout["id"])) == 1
+    assert len(await intents_of(merchant.sim, checkout["id"])) == 1
     assert [s["id"] for s in await subscriptions_of(merchant, done["customer"]["id"])] == [
         done["subscription_id"]
     ]
@@ -103,7 +98,7 @@ async def test_14_6_a_replayed_webhook_is_a_harmless_duplicate_and_a_stale_one_i
     checkout = await merchant.checkout((await merchant.price(3300))["id"])
     await merchant.confirm(checkout["id"], await merchant.card(), key=unique("k"))
     done = await merchant.wait_status(checkout["id"], "complete")
-    [pi] = await intents_of(merchant, checkout["id"])
+    [pi] = await intents_of(merchant.sim, checkout["id"])
     event = await delivered_event(merchant.sim, "payment_intent.succeeded", pi["id"])
     payload = json.dumps(event).encode()
 
@@ -135,7 +130,7 @@ async def test_14_6_a_replayed_webhook_is_a_harmless_duplicate_and_a_stale_one_i
     assert [s["id"] for s in subs] == [done["subscription_id"]]
     after = (await merchant.get(f"/v1/checkout-sessions/{checkout['id']}")).json()
     assert after["payment"] == done["payment"] and after["status"] == "complete"
-    assert len(await intents_of(merchant, checkout["id"])) == 1
+    assert len(await intents_of(merchant.sim, checkout["id"])) == 1
 
 
 # --- a captured identity header ---------------------------------------------------------------
