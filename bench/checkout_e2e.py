@@ -41,6 +41,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bos_common.db import asyncpg_dsn
+
 ADMIN_TOKEN = os.environ.get("BOS_ADMIN_TOKEN", "bos-dev-admin")
 POLL_SECONDS = 0.02  # one query for all pending checkouts
 HTTP_POLL_SECONDS = 0.25  # per checkout, only without database access
@@ -260,7 +262,7 @@ async def main() -> int:
     args = ap.parse_args()
     gateway = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/")
     sim = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111").rstrip("/")
-    dsn = os.environ.get("DATABASE_URL", "").replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(os.environ.get("DATABASE_URL", ""))
     rounds = []
     connector = aiohttp.TCPConnector(limit=4 * args.count)
     timeout = aiohttp.ClientTimeout(total=60)

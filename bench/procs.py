@@ -31,6 +31,12 @@ def _stat_fields(pid: str) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (e.g. a Postgres backend), None when unreadable."""
+    f = _stat_fields(str(pid))
+    return None if f is None else (int(f[11]) + int(f[12])) / CLK_TCK
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """utime + stime of every live process in process group `pgid` (children that
     exited and were reaped are included through cutime/cstime)."""

@@ -30,6 +30,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bos_common.db import asyncpg_dsn
+
 
 def signed(payload: bytes, secret: str) -> str:
     t = int(time.time())
@@ -82,7 +84,7 @@ async def run_load(
 ) -> dict[str, Any]:
     """Send `rate` signed events a second for `duration` seconds, then wait (up to
     `drain_timeout`) until all are stored, published and consumed; the measurements."""
-    dsn = dsn.replace("postgresql+asyncpg://", "postgresql://")
+    dsn = asyncpg_dsn(dsn)
     run = uuid.uuid4().hex[:8]
     total = int(rate * duration)
     latencies: list[float] = []

@@ -34,8 +34,10 @@ import time
 from typing import Any
 
 from bench.fixtures import create_org
+from bench.procs import process_cpu_seconds
 from bench.scenarios import MaxLatency, MinRps, RpsRatio, Scenario, Target, register
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
+from bos_common.db import asyncpg_dsn
 from bos_common.ids import ALPHABET
 
 ORGS = 100
@@ -111,20 +113,6 @@ SYNTHETIC_RANGE = f"org_id >= '{SYNTHETIC}' AND org_id < '{SYNTHETIC}~'"
 STALE = f'metadata @> \'{{"bench": "{MARKER}"}}\' AND NOT ({SYNTHETIC_RANGE})'
 
 
-def _process_cpu_s(pid: int) -> float | None:
-    """utime + stime of a local process (the Postgres backend), None when unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 async def _delete(conn: Any, where: str) -> None:
     await conn.execute(
         f"DELETE FROM catalog.prices WHERE product_id IN "
@@ -158,10 +146,10 @@ async def seed(
     import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
     timings: dict[str, float] = {}
-    conn = await asyncpg.connect(_dsn(database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
-        cpu0 = _process_cpu_s(backend)
+        cpu0 = process_cpu_seconds(backend)
         t0 = time.perf_counter()
         synthetic = [f"{SYNTHETIC}{n:03d}" for n in range(1, orgs)]
         have = await conn.fetchval(f"SELECT count(*) FROM catalog.products WHERE {SYNTHETIC_RANGE}")
@@ -204,7 +192,7 @@ async def seed(
             await conn.execute("VACUUM (ANALYZE) catalog.products, catalog.prices")
             timings["vacuum_analyze_s"] = round(time.perf_counter() - t2, 1)
         timings["total_s"] = round(time.perf_counter() - t0, 1)
-        cpu1 = _process_cpu_s(backend)
+        cpu1 = process_cpu_seconds(backend)
         if cpu0 is not None and cpu1 is not None:
             # Wall time depends on what else runs on the machine; this does not.
             timings["postgres_cpu_s"] = round(cpu1 - cpu0, 1)

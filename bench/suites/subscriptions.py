@@ -46,6 +46,7 @@ from bench.fixtures import BenchOrg, create_org, create_product
 from bench.scenarios import AddedLatency, MaxLatency, RpsRatio, Scenario, Target, register
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.bus import Bus
+from bos_common.db import asyncpg_dsn
 from bos_common.events import CheckoutCompletedV1, Envelope, PriceSnapshot
 from bos_common.ids import new_id
 
@@ -134,9 +135,7 @@ async def _publish(org: BenchOrg, events: list[CheckoutCompletedV1]) -> None:
 
 
 async def _connect() -> asyncpg.Connection:
-    return await asyncpg.connect(
-        os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-    )
+    return await asyncpg.connect(asyncpg_dsn(os.environ["DATABASE_URL"]))
 
 
 async def _created(org_id: str) -> int:
