@@ -2,13 +2,13 @@
 
 Each service owns one Postgres schema; its engine pins `search_path` to it so raw SQL
 cannot wander into another service's tables by accident. Service code never commits:
-the request scope (`session_dependency`) or the consumer scope (`Database.transaction`)
+the request scope (`bos_common.app.Session`) or the consumer scope (`Database.transaction`)
 commits once, at the end, or rolls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -112,16 +112,3 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def session_dependency(db_getter: Callable[[], Database]) -> Callable[[], Any]:
-    """A FastAPI dependency yielding a request-scoped session whose transaction
-    commits when the route returns, before the response is sent (use it with
-    `Depends(dep, scope="function")` so a failed commit becomes an error response,
-    never a success the database did not keep)."""
-
-    async def dependency() -> AsyncIterator[AsyncSession]:
-        async with db_getter().transaction() as session:
-            yield session
-
-    return dependency
