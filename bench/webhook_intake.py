@@ -14,9 +14,9 @@ event of every process of the stack (bench/procs.py), the checks, and writes
 
 The stack should run with the gateway's rate limiter off (`RATE_LIMIT_ENABLED=false`,
 as scripts/bench.sh does). CPU is read from the pid files in `$BOS_STATE_DIR/run` (or
-`$BENCH_RUN_DIR`) and Postgres' postmaster.pid; with none, only the generator's own CPU
-is reported. On a shared machine read `cpu_us_per_event` and `other_cpu_cores` before
-the absolute rates: the generator (aiohttp) needs a good part of a core itself.
+`$BENCH_RUN_DIR`), Postgres' postmaster.pid and RabbitMQ's pid file; with none, only the
+generator's own CPU is reported. On a shared machine read `cpu_us_per_event` and
+`other_cpu_cores` before the absolute rates: the generator needs CPU of its own.
 """
 
 from __future__ import annotations
@@ -44,11 +44,13 @@ def process_groups() -> dict[str, int]:
     return read_pidfiles(Path(run_dir) if run_dir else None)
 
 
-def postgres_cpu_seconds() -> float | None:
-    """The postmaster and its backends (children, not a process group of their own)."""
+def tree_cpu_seconds(pid_file: str) -> float | None:
+    """CPU of the process in `pid_file` (first word) and its children: Postgres' postmaster
+    and backends, RabbitMQ's beam.smp (servers of the stack with no process group of
+    their own)."""
     state = os.environ.get("BOS_STATE_DIR")
     try:
-        pm = Path(f"{state}/postgres/data/postmaster.pid").read_text().split()[0]
+        root = Path(f"{state}/{pid_file}").read_text().split()[0]
     except (OSError, IndexError, TypeError):
         return None
     total = 0
@@ -58,9 +60,12 @@ def postgres_cpu_seconds() -> float | None:
         except OSError:
             continue
         f = raw[raw.rindex(")") + 2 :].split() if raw else []
-        if f and (entry == pm or f[1] == pm):
+        if f and (entry == root or f[1] == root):
             total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+SERVERS = {"postgres": "postgres/data/postmaster.pid", "rabbitmq": "rabbitmq/rabbit.pid"}
 
 
 def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,7 +113,8 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run(rate: float, duration: float) -> dict[str, Any]:
     groups = process_groups()
-    cpu0, pg0 = time.process_time(), postgres_cpu_seconds()
+    cpu0 = time.process_time()
+    servers0 = {name: tree_cpu_seconds(f) for name, f in SERVERS.items()}
     with CpuMeter(groups) as meter:
         result = asyncio.run(
             run_load(
@@ -121,9 +127,10 @@ def run(rate: float, duration: float) -> dict[str, Any]:
         )
     generator = time.process_time() - cpu0
     seconds = dict(meter.group_seconds)
-    pg1 = postgres_cpu_seconds()
-    if pg0 is not None and pg1 is not None:
-        seconds["postgres"] = pg1 - pg0
+    for name, pid_file in SERVERS.items():
+        before, after = servers0[name], tree_cpu_seconds(pid_file)
+        if before is not None and after is not None:
+            seconds[name] = after - before
     seconds["generator"] = generator
     events = max(1, int(result["statuses"].get("200", 0)))
     result = {
@@ -132,7 +139,7 @@ def run(rate: float, duration: float) -> dict[str, Any]:
         **result,
         "cpu_seconds": {n: round(s, 2) for n, s in seconds.items()},
         # Over the whole run (load and drain), per accepted event: the relay, the
-        # consumers (checkout, subscriptions), Postgres and the gateway included.
+        # consumers (checkout, subscriptions), Postgres, RabbitMQ and the gateway included.
         "cpu_us_per_event": {n: round(s / events * 1e6) for n, s in seconds.items()},
         "other_cpu_cores": round(meter.other_cores, 2),
         "wall_s": round(meter.wall, 1),

@@ -101,12 +101,15 @@ async def run_load(
         headers = {"Stripe-Signature": signed(body, secret), "Content-Type": "application/json"}
         requests.append((body, headers))
     conn = await asyncpg.connect(dsn)
+    # Its own connection: a query in flight on `conn` when the drain checks start would
+    # make those fail ("another operation is in progress").
+    sampler_conn = await asyncpg.connect(dsn)
     begin = time.perf_counter()
 
     async def sample_backlog() -> None:
         while True:
             backlog.append(
-                (round(time.perf_counter() - begin, 1), await conn.fetchval(BACKLOG_SQL))
+                (round(time.perf_counter() - begin, 1), await sampler_conn.fetchval(BACKLOG_SQL))
             )
             await asyncio.sleep(1)
 
@@ -163,6 +166,7 @@ async def run_load(
     finally:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
+        await sampler_conn.close()
         await conn.close()
     lags = [(row["received_at"].timestamp() - sent_at[row["evt"]]) * 1000 for row in consumed]
     half = [b for t, b in backlog if t >= duration / 2 and t <= duration]

@@ -1,3 +1,5 @@
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +29,13 @@ class _Message:
     def __init__(self, body: bytes) -> None:
         self.body, self.headers = body, {ATTEMPT_HEADER: 1}
         self.acked = 0
+        self.rejected = False
 
     async def ack(self) -> None:
         self.acked += 1
+
+    async def reject(self, requeue: bool = False) -> None:
+        self.rejected = True
 
 
 def _envelope_json() -> bytes:
@@ -80,3 +86,74 @@ async def test_not_ready_yet_past_the_in_process_pauses_takes_the_retry_tier() -
     message = _Message(_envelope_json())
     await bus._handle(ConsumerSpec("test.q", ["x"], handler, policy), message)  # type: ignore[arg-type]
     assert parked == ["test.q.retry.1000"] and message.acked == 1
+
+
+async def _settle(bus: Bus) -> None:
+    while bus._consumer_tasks:
+        await asyncio.gather(*list(bus._consumer_tasks))
+
+
+async def test_a_batch_is_handled_by_one_call_and_every_message_acked() -> None:
+    batches: list[int] = []
+
+    async def one(_envelope: Envelope) -> None:
+        raise AssertionError("a successful batch never falls back to one by one")
+
+    async def many(envelopes: Sequence[Envelope]) -> None:
+        batches.append(len(envelopes))
+
+    bus = Bus("amqp://unused", "test")
+    messages = [_Message(_envelope_json()) for _ in range(5)]
+    spec = ConsumerSpec("test.q", ["x"], one, batch_handler=many)
+    await bus._handle_batch(spec, messages)  # type: ignore[arg-type]
+    assert batches == [5] and [m.acked for m in messages] == [1] * 5
+
+
+async def test_a_failed_batch_is_handled_one_by_one_and_only_the_failure_retried() -> None:
+    bodies = [_envelope_json() for _ in range(4)]
+    poisoned = Envelope.model_validate_json(bodies[2]).event_id
+    handled: list[Any] = []
+
+    async def one(envelope: Envelope) -> None:
+        if envelope.event_id == poisoned:
+            raise RuntimeError("this one fails")
+        handled.append(envelope.event_id)
+
+    async def many(envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            await one(envelope)  # the transaction would roll back: nothing is kept
+        raise AssertionError("unreachable")
+
+    bus = Bus("amqp://unused", "test")
+    parked: list[str] = []
+
+    async def park(queue: str, *_: Any) -> None:
+        parked.append(queue)
+
+    bus._publish_to_queue = park  # type: ignore[method-assign]
+    messages = [_Message(body) for body in bodies]
+    spec = ConsumerSpec("test.q", ["x"], one, RetryPolicy(delays_ms=(1_000,)), batch_handler=many)
+    await bus._handle_batch(spec, messages)  # type: ignore[arg-type]
+    await _settle(bus)
+    handled_alone = handled[2:]  # the batch's own attempt got the first two, then failed
+    assert sorted(map(str, handled_alone)) == sorted(
+        str(Envelope.model_validate_json(b).event_id) for i, b in enumerate(bodies) if i != 2
+    )
+    assert parked == ["test.q.retry.1000"]
+    assert [m.acked for m in messages] == [1] * 4  # three handled, one parked in a tier
+
+
+async def test_an_unparseable_message_in_a_batch_is_dead_lettered_alone() -> None:
+    batches: list[int] = []
+
+    async def many(envelopes: Sequence[Envelope]) -> None:
+        batches.append(len(envelopes))
+
+    async def one(_envelope: Envelope) -> None:
+        raise AssertionError("not reached")
+
+    bus = Bus("amqp://unused", "test")
+    messages = [_Message(_envelope_json()), _Message(b"{not json"), _Message(_envelope_json())]
+    await bus._handle_batch(ConsumerSpec("test.q", ["x"], one, batch_handler=many), messages)  # type: ignore[arg-type]
+    assert batches == [2]
+    assert [m.acked for m in messages] == [1, 0, 1] and messages[1].rejected

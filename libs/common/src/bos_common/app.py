@@ -26,7 +26,7 @@ from bos_common.db import Database
 from bos_common.errors import ServiceUnavailable, install_error_handlers
 from bos_common.events import Envelope, Event
 from bos_common.idempotency import IdempotencyMiddleware
-from bos_common.inbox import SessionHandler, idempotent
+from bos_common.inbox import SessionHandler, idempotent, idempotent_batch
 from bos_common.logging import configure_logging
 from bos_common.outbox import OutboxRelay, add_event
 from bos_common.settings import ServiceSettings
@@ -66,9 +66,19 @@ class ServiceRuntime:
     # --- declaration ----------------------------------------------------------------
 
     def on_event(
-        self, purpose: str, *event_types: str, retry: RetryPolicy | None = None
+        self,
+        purpose: str,
+        *event_types: str,
+        retry: RetryPolicy | None = None,
+        batch: bool = True,
     ) -> Callable[[SessionHandler], SessionHandler]:
-        """Register an idempotent handler on queue `<service>.<purpose>`."""
+        """Register an idempotent handler on queue `<service>.<purpose>`.
+
+        With `batch` (the default), events already waiting are handled together in one
+        transaction (`bos_common.inbox.idempotent_batch`). Turn it off for a handler that
+        calls out (e.g. charges a card on Stripe): a batch that rolls back because of
+        another event would make that call again, and holds its transaction open during it.
+        """
         queue = f"{self.name}.{purpose}"
 
         def decorator(fn: SessionHandler) -> SessionHandler:
@@ -79,6 +89,9 @@ class ServiceRuntime:
                     handler=idempotent(self.db, self.inbox, queue, fn),
                     retry=retry or RetryPolicy(),
                     prefetch=self.settings.bus_prefetch,
+                    batch_handler=(
+                        idempotent_batch(self.db, self.inbox, queue, fn) if batch else None
+                    ),
                 )
             )
             return fn

@@ -14,6 +14,15 @@ the message to the next retry tier with `x-bos-attempt` incremented, and after
 `NotReadyYet` (the event overtook the commit of the state it applies to: a race that
 settles in milliseconds) is first retried in process after short pauses, the message still
 unacked, before it takes the retry tiers like any failure.
+
+Batches: a consumer with a `batch_handler` takes the messages that are already waiting
+(up to `max_batch`) and hands them over together, so a burst costs one transaction, one
+inbox claim and one commit instead of one of each per event (at hundreds of events a
+second those were most of a consumer's CPU and of Postgres'). A message waits for no
+other: a lone message is handled at once, on its own. A batch either succeeds as a
+whole (then each message is acked) or leaves no trace (its transaction rolled back), and
+then each of its messages is handled alone by the rules above, so only the one that
+failed is retried and nothing is lost or done twice.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ ATTEMPT_HEADER = "x-bos-attempt"
 ERROR_HEADER = "x-bos-last-error"
 
 Handler = Callable[[Envelope], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 CONSUMED = Counter(
     "bos_consumer_messages_total",
@@ -86,6 +96,11 @@ class ConsumerSpec:
     # and dropped, and whoever uses it reloads its state after every (re)connection
     # (`Bus.on_connected`), when events sent while it was away are gone.
     exclusive: bool = False
+    # Set: messages already waiting are handled together (see the module docstring) by
+    # `batch_workers` loops, each taking up to `max_batch`.
+    batch_handler: BatchHandler | None = None
+    max_batch: int = 16
+    batch_workers: int = 4
 
 
 def retry_queue_name(queue: str, delay_ms: int) -> str:
@@ -109,6 +124,9 @@ class Bus:
         self._supervisor: asyncio.Task[None] | None = None
         self._on_connected: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
+        # Batch loops and the messages handled alone after a failed batch: tied to the
+        # connection their messages came on (an ack is only valid on that channel).
+        self._consumer_tasks: set[asyncio.Task[None]] = set()
 
     # --- connection ---------------------------------------------------------------
 
@@ -151,6 +169,7 @@ class Bus:
             finally:
                 self._connected.clear()
                 self._exchange = None
+                self._cancel_consumer_tasks()
                 if not connection.is_closed:
                     with contextlib.suppress(Exception):
                         await connection.close()
@@ -195,6 +214,7 @@ class Bus:
             self._supervisor = None
         for task in list(self._callback_tasks):
             task.cancel()
+        self._cancel_consumer_tasks()
         if self._connection is not None and not self._connection.is_closed:
             await self._connection.close()
         self._connection = None
@@ -299,22 +319,92 @@ class Bus:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=spec.prefetch)
         queue = await channel.get_queue(spec.queue, ensure=False)
+        if spec.batch_handler is not None and not spec.exclusive:
+            waiting: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+            for n in range(spec.batch_workers):
+                self._spawn(self._batch_loop(spec, waiting), f"{spec.queue}-batch-{n}")
+
+            async def enqueue(message: AbstractIncomingMessage) -> None:
+                waiting.put_nowait(message)  # bounded by the prefetch
+
+            await queue.consume(enqueue, no_ack=False)
+            return
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._handle(spec, message)
 
         await queue.consume(on_message, no_ack=False)
 
-    async def _handle(self, spec: ConsumerSpec, message: AbstractIncomingMessage) -> None:
-        raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER)
-        attempt = int(raw_attempt) if isinstance(raw_attempt, int | str) and raw_attempt else 1
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._consumer_tasks.add(task)
+        task.add_done_callback(self._consumer_tasks.discard)
+
+    def _cancel_consumer_tasks(self) -> None:
+        # Their messages are unacked: the broker redelivers them on the next connection.
+        for task in list(self._consumer_tasks):
+            task.cancel()
+        self._consumer_tasks.clear()
+
+    async def _batch_loop(
+        self, spec: ConsumerSpec, waiting: asyncio.Queue[AbstractIncomingMessage]
+    ) -> None:
+        while True:
+            messages = [await waiting.get()]
+            while len(messages) < spec.max_batch and not waiting.empty():
+                messages.append(waiting.get_nowait())
+            await self._handle_batch(spec, messages)
+
+    async def _handle_batch(
+        self, spec: ConsumerSpec, messages: list[AbstractIncomingMessage]
+    ) -> None:
+        parsed = []
+        for message in messages:
+            envelope = await self._parse(spec, message)
+            if envelope is not None:
+                parsed.append((message, envelope))
+        if len(parsed) > 1:
+            assert spec.batch_handler is not None
+            try:
+                await spec.batch_handler([envelope for _, envelope in parsed])
+            except Exception as exc:  # noqa: BLE001 - each message is then handled alone
+                log.debug(
+                    "batch of %d failed, handling its messages one by one",
+                    len(parsed),
+                    extra={"queue": spec.queue, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+            else:
+                for message, _ in parsed:
+                    await message.ack()
+                CONSUMED.labels(self.service, spec.queue, "ok").inc(len(parsed))
+                return
+            # Alone and concurrently, so this loop goes on with the next batch while one
+            # of them waits out its in-process retries.
+            for message, envelope in parsed:
+                self._spawn(self._handle_parsed(spec, message, envelope), f"{spec.queue}-one")
+            return
+        for message, envelope in parsed:
+            await self._handle_parsed(spec, message, envelope)
+
+    async def _parse(self, spec: ConsumerSpec, message: AbstractIncomingMessage) -> Envelope | None:
         try:
-            envelope = Envelope.model_validate_json(message.body)
+            return Envelope.model_validate_json(message.body)
         except ValidationError:
             log.error("unparseable message dead-lettered", extra={"queue": spec.queue})
             CONSUMED.labels(self.service, spec.queue, "dead_letter").inc()
             await message.reject(requeue=False)
-            return
+            return None
+
+    async def _handle(self, spec: ConsumerSpec, message: AbstractIncomingMessage) -> None:
+        envelope = await self._parse(spec, message)
+        if envelope is not None:
+            await self._handle_parsed(spec, message, envelope)
+
+    async def _handle_parsed(
+        self, spec: ConsumerSpec, message: AbstractIncomingMessage, envelope: Envelope
+    ) -> None:
+        raw_attempt = (message.headers or {}).get(ATTEMPT_HEADER)
+        attempt = int(raw_attempt) if isinstance(raw_attempt, int | str) and raw_attempt else 1
         try:
             await self._run_handler(spec, envelope)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, never lost

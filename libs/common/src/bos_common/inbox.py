@@ -2,23 +2,40 @@
 `ON CONFLICT DO NOTHING` in the same transaction as the handler's side effects, so a
 redelivered event finds its row and does nothing; the bus acks only after commit.
 
+Events that arrive together are handled together (`idempotent_batch`): one transaction,
+one claim statement for all of them, the handler once per newly claimed event, one
+commit. If any handler raises, the whole batch rolls back and the bus handles each event
+alone (`idempotent`), so the outcome per event is the same as if it had come alone.
+
 Each handling runs in a consumer span whose parent is the envelope's `traceparent`, so
 one trace goes gateway -> service -> outbox -> bus -> consumer (and on through the
 events the handler publishes)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, bindparam, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    TextClause,
+    Uuid,
+    bindparam,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.bus import Handler
+from bos_common.bus import BatchHandler, Handler
 from bos_common.db import Database
 from bos_common.events import Envelope
 from bos_common.telemetry import context_from_traceparent
@@ -78,24 +95,79 @@ async def claim(session: AsyncSession, table: Table, consumer: str, envelope: En
     return result.first() is not None
 
 
+_CLAIM_MANY: dict[Table, TextClause] = {}
+
+
+def _claim_many_statement(table: Table) -> TextClause:
+    stmt = _CLAIM_MANY.get(table)
+    if stmt is None:
+        stmt = _CLAIM_MANY[table] = text(
+            f"INSERT INTO {table.fullname} (consumer, event_id, event_type) "
+            "SELECT :consumer, e.id, e.type "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[])) AS e(id, type) "
+            "ON CONFLICT DO NOTHING RETURNING event_id"
+        )
+    return stmt
+
+
+async def claim_many(
+    session: AsyncSession, table: Table, consumer: str, envelopes: Sequence[Envelope]
+) -> set[Any]:
+    """The ids of the events this consumer sees for the first time (one statement)."""
+    result = await session.execute(
+        _claim_many_statement(table),
+        {
+            "consumer": consumer,
+            "ids": [envelope.event_id for envelope in envelopes],
+            "types": [envelope.event_type for envelope in envelopes],
+        },
+    )
+    return set(result.scalars())
+
+
+@contextmanager
+def _consumer_span(consumer: str, envelope: Envelope) -> Iterator[None]:
+    with _tracer.start_as_current_span(
+        f"{consumer} {envelope.event_type}",
+        context=context_from_traceparent(envelope.traceparent),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.destination.name": consumer,
+            "messaging.message.id": str(envelope.event_id),
+        },
+    ):
+        yield
+
+
 def idempotent(db: Database, table: Table, consumer: str, handler: SessionHandler) -> Handler:
     """Wrap a handler so it runs at most once per event, in one transaction."""
 
     async def handle(envelope: Envelope) -> None:
-        with _tracer.start_as_current_span(
-            f"{consumer} {envelope.event_type}",
-            context=context_from_traceparent(envelope.traceparent),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": consumer,
-                "messaging.message.id": str(envelope.event_id),
-            },
-        ):
+        with _consumer_span(consumer, envelope):
             async with db.transaction() as session:
                 if not await claim(session, table, consumer, envelope):
                     DUPLICATES.labels(consumer).inc()
                     return
                 await handler(session, envelope)
+
+    return handle
+
+
+def idempotent_batch(
+    db: Database, table: Table, consumer: str, handler: SessionHandler
+) -> BatchHandler:
+    """`idempotent` for several events in one transaction: all or nothing."""
+
+    async def handle(envelopes: Sequence[Envelope]) -> None:
+        async with db.transaction() as session:
+            first_time = await claim_many(session, table, consumer, envelopes)
+            for envelope in envelopes:
+                if envelope.event_id not in first_time:
+                    DUPLICATES.labels(consumer).inc()
+                    continue
+                first_time.discard(envelope.event_id)  # the same event twice in one batch
+                with _consumer_span(consumer, envelope):
+                    await handler(session, envelope)
 
     return handle

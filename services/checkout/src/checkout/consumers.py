@@ -133,5 +133,6 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_invoice_voided(session: AsyncSession, envelope: Envelope) -> None:
         await renewals.on_invoice_voided(runtime, session, envelope)
 
-    runtime.on_event("renewals", InvoiceCreatedV1.event_type)(on_invoice_created)
+    # Charges a card on Stripe: never in a batch (see ServiceRuntime.on_event).
+    runtime.on_event("renewals", InvoiceCreatedV1.event_type, batch=False)(on_invoice_created)
     runtime.on_event("invoices_voided", InvoiceVoidedV1.event_type)(on_invoice_voided)
