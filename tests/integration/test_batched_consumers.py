@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.bus import Bus
 from bos_common.events import Envelope, PaymentSucceededV1
-from bos_common.inbox import idempotent_batch
+from bos_common.inbox import each, idempotent_batch
 from bos_common.testing import Infra, eventually, migrate
 from subscriptions.app import build_runtime
-from subscriptions.consumers import record_payment_succeeded
+from subscriptions.consumers import record_payments_succeeded
 from subscriptions.models import inbox, payments_received
 from subscriptions.settings import SubscriptionsSettings
 
@@ -128,17 +128,17 @@ async def test_a_failed_batch_leaves_nothing_and_a_retry_records_each_once(
     failing = envelopes[3].event_id
 
     async def fails_on_one(session: AsyncSession, envelope: Envelope) -> None:
-        await record_payment_succeeded(session, envelope)
+        await record_payments_succeeded(session, [envelope])
         if envelope.event_id == failing:
             raise RuntimeError("the fourth event's handler fails")
 
-    broken = idempotent_batch(subscriptions.db, inbox, CONSUMER, fails_on_one)
+    broken = idempotent_batch(subscriptions.db, inbox, CONSUMER, each(fails_on_one, CONSUMER))
     with pytest.raises(RuntimeError):
         await broken(envelopes)
     assert await recorded(subscriptions, run) == []
     assert await claims(subscriptions, envelopes) == 0
 
-    handle = idempotent_batch(subscriptions.db, inbox, CONSUMER, record_payment_succeeded)
+    handle = idempotent_batch(subscriptions.db, inbox, CONSUMER, record_payments_succeeded)
     await handle(envelopes + envelopes[:2])  # an event twice in one batch: once
     await handle(envelopes)  # all of them again: duplicates, nothing new
     assert len(await recorded(subscriptions, run)) == 5

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.events import Envelope
-from bos_common.inbox import idempotent, inbox_table
+from bos_common.inbox import each, idempotent, inbox_table
 from bos_common.telemetry import current_traceparent, setup_tracing
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -46,7 +46,7 @@ async def test_handler_runs_in_the_trace_of_the_event() -> None:
         _Database(),  # type: ignore[arg-type]
         inbox_table(MetaData()),
         "svc.purpose",
-        handler,
+        each(handler, "svc.purpose"),
     )
     envelope = Envelope(
         event_id=uuid.uuid4(),

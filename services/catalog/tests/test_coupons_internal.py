@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bos_common.app import ServiceRuntime
 from bos_common.bus import ATTEMPT_HEADER
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, Envelope, PriceSnapshot
-from bos_common.inbox import idempotent
+from bos_common.inbox import each, idempotent
 from bos_common.testing import Infra, eventually
 from catalog import consumers, service
 from catalog.app import build_runtime
@@ -215,7 +215,10 @@ async def test_10_concurrent_redemptions_of_a_max_redemptions_1_coupon_exactly_o
 
     # The winner completes: the lease becomes the one redemption.
     handler = idempotent(
-        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+        runtime.db,
+        runtime.inbox,
+        "catalog.redemptions",
+        each(consumers.count_redemption, "catalog.redemptions"),
     )
     await handler(completed_envelope(merchant.org_id, r.json()["coupon"], winner, product_id))
     got = (await merchant.get("/v1/coupons/ONCE")).json()
@@ -348,7 +351,10 @@ async def test_redemptions_are_counted_once_per_event_and_per_checkout(
         "coupon"
     ]
     handler = idempotent(
-        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+        runtime.db,
+        runtime.inbox,
+        "catalog.redemptions",
+        each(consumers.count_redemption, "catalog.redemptions"),
     )
     envelopes = [completed_envelope(merchant.org_id, applied, f"cs_{i}") for i in range(10)]
     # Ten completions at once (no lost update) ...
@@ -393,7 +399,10 @@ async def test_event_without_coupon_or_for_unknown_coupon_is_a_no_op(
         "cs_1",
     )
     handler = idempotent(
-        runtime.db, runtime.inbox, "catalog.redemptions", consumers.count_redemption
+        runtime.db,
+        runtime.inbox,
+        "catalog.redemptions",
+        each(consumers.count_redemption, "catalog.redemptions"),
     )
     await handler(envelope)  # logged, not retried forever
     async with runtime.db.transaction() as session:

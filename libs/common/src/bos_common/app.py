@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
@@ -26,7 +26,14 @@ from bos_common.db import Database
 from bos_common.errors import ServiceUnavailable, install_error_handlers
 from bos_common.events import Envelope, Event
 from bos_common.idempotency import IdempotencyMiddleware
-from bos_common.inbox import SessionHandler, idempotent, idempotent_batch
+from bos_common.inbox import (
+    SessionHandler,
+    SetHandler,
+    each,
+    idempotent,
+    idempotent_batch,
+    set_based,
+)
 from bos_common.logging import configure_logging
 from bos_common.outbox import OutboxRelay, add_event
 from bos_common.settings import ServiceSettings
@@ -72,31 +79,56 @@ class ServiceRuntime:
         retry: RetryPolicy | None = None,
         batch: bool = True,
     ) -> Callable[[SessionHandler], SessionHandler]:
-        """Register an idempotent handler on queue `<service>.<purpose>`.
+        """Register an idempotent handler of one event on queue `<service>.<purpose>`.
 
         With `batch` (the default), events already waiting are handled together in one
-        transaction (`bos_common.inbox.idempotent_batch`). Turn it off for a handler that
-        calls out (e.g. charges a card on Stripe): a batch that rolls back because of
-        another event would make that call again, and holds its transaction open during it.
+        transaction (`bos_common.inbox.idempotent_batch`), the handler called once per
+        event. Turn it off for a handler that calls out (e.g. charges a card on Stripe): a
+        batch that rolls back because of another event would make that call again, and
+        holds its transaction open during it.
         """
-        queue = f"{self.name}.{purpose}"
 
         def decorator(fn: SessionHandler) -> SessionHandler:
-            self.consumers.append(
-                ConsumerSpec(
-                    queue=queue,
-                    routing_keys=event_types,
-                    handler=idempotent(self.db, self.inbox, queue, fn),
-                    retry=retry or RetryPolicy(),
-                    prefetch=self.settings.bus_prefetch,
-                    batch_handler=(
-                        idempotent_batch(self.db, self.inbox, queue, fn) if batch else None
-                    ),
-                )
-            )
+            queue = f"{self.name}.{purpose}"
+            self._register(queue, event_types, each(fn, queue), retry, batch)
             return fn
 
         return decorator
+
+    def on_events(
+        self, purpose: str, *event_types: str, retry: RetryPolicy | None = None
+    ) -> Callable[[SetHandler], SetHandler]:
+        """`on_event` for a set-based handler: called with all the new events of a batch
+        at once (one event when it came alone), so it can do its work for all of them in
+        a few statements instead of a few per event."""
+
+        def decorator(fn: SetHandler) -> SetHandler:
+            queue = f"{self.name}.{purpose}"
+            self._register(queue, event_types, set_based(fn, queue), retry, batch=True)
+            return fn
+
+        return decorator
+
+    def _register(
+        self,
+        queue: str,
+        event_types: Sequence[str],
+        handler: SetHandler,
+        retry: RetryPolicy | None,
+        batch: bool,
+    ) -> None:
+        self.consumers.append(
+            ConsumerSpec(
+                queue=queue,
+                routing_keys=event_types,
+                handler=idempotent(self.db, self.inbox, queue, handler),
+                retry=retry or RetryPolicy(),
+                prefetch=self.settings.bus_prefetch,
+                batch_handler=(
+                    idempotent_batch(self.db, self.inbox, queue, handler) if batch else None
+                ),
+            )
+        )
 
     def worker(self, fn: Worker) -> Worker:
         self.workers.append(fn)

@@ -7,9 +7,10 @@ one claim statement for all of them, the handler once per newly claimed event, o
 commit. If any handler raises, the whole batch rolls back and the bus handles each event
 alone (`idempotent`), so the outcome per event is the same as if it had come alone.
 
-Each handling runs in a consumer span whose parent is the envelope's `traceparent`, so
-one trace goes gateway -> service -> outbox -> bus -> consumer (and on through the
-events the handler publishes)."""
+Each handling of one event runs in a consumer span whose parent is the envelope's
+`traceparent`, so one trace goes gateway -> service -> outbox -> bus -> consumer (and on
+through the events the handler publishes); a set-based handler's span links to the
+traces of its events."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 from prometheus_client import Counter
 from sqlalchemy import (
     Column,
@@ -46,7 +47,10 @@ DUPLICATES = Counter(
 
 _tracer = trace.get_tracer("bos.consumer")
 
+# Per event, or set-based: all the new events of a batch in one call (one statement for
+# all of them where the work allows it).
 SessionHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+SetHandler = Callable[[AsyncSession, Sequence[Envelope]], Awaitable[None]]
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -125,49 +129,92 @@ async def claim_many(
     return set(result.scalars())
 
 
+def _span_attributes(consumer: str, envelopes: Sequence[Envelope]) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "messaging.system": "rabbitmq",
+        "messaging.destination.name": consumer,
+    }
+    if len(envelopes) == 1:
+        attributes["messaging.message.id"] = str(envelopes[0].event_id)
+    else:
+        attributes["messaging.batch.message_count"] = len(envelopes)
+    return attributes
+
+
 @contextmanager
-def _consumer_span(consumer: str, envelope: Envelope) -> Iterator[None]:
+def _consumer_span(consumer: str, envelopes: Sequence[Envelope]) -> Iterator[None]:
+    """One event: a child of its traceparent. Several (a set-based handler): a span of
+    its own linked to each event's trace, as OpenTelemetry's messaging conventions do
+    for batches."""
+    first = envelopes[0]
+    parent = context_from_traceparent(first.traceparent) if len(envelopes) == 1 else None
+    links = []
+    if len(envelopes) > 1:
+        for envelope in envelopes:
+            context = context_from_traceparent(envelope.traceparent)
+            if context is not None:
+                links.append(Link(trace.get_current_span(context).get_span_context()))
     with _tracer.start_as_current_span(
-        f"{consumer} {envelope.event_type}",
-        context=context_from_traceparent(envelope.traceparent),
+        f"{consumer} {first.event_type}",
+        context=parent,
         kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "rabbitmq",
-            "messaging.destination.name": consumer,
-            "messaging.message.id": str(envelope.event_id),
-        },
+        links=links,
+        attributes=_span_attributes(consumer, envelopes),
     ):
         yield
 
 
-def idempotent(db: Database, table: Table, consumer: str, handler: SessionHandler) -> Handler:
-    """Wrap a handler so it runs at most once per event, in one transaction."""
+def each(handler: SessionHandler, consumer: str) -> SetHandler:
+    """A per-event handler as a set-based one: called once per event, each in its span."""
 
-    async def handle(envelope: Envelope) -> None:
-        with _consumer_span(consumer, envelope):
-            async with db.transaction() as session:
-                if not await claim(session, table, consumer, envelope):
-                    DUPLICATES.labels(consumer).inc()
-                    return
+    async def handle(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            with _consumer_span(consumer, (envelope,)):
                 await handler(session, envelope)
 
     return handle
 
 
+def set_based(handler: SetHandler, consumer: str) -> SetHandler:
+    """A set-based handler, called in one span for its events."""
+
+    async def handle(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+        with _consumer_span(consumer, envelopes):
+            await handler(session, envelopes)
+
+    return handle
+
+
+def idempotent(db: Database, table: Table, consumer: str, handler: SetHandler) -> Handler:
+    """Wrap a handler so it runs at most once per event, in one transaction."""
+
+    async def handle(envelope: Envelope) -> None:
+        async with db.transaction() as session:
+            if not await claim(session, table, consumer, envelope):
+                DUPLICATES.labels(consumer).inc()
+                return
+            await handler(session, (envelope,))
+
+    return handle
+
+
 def idempotent_batch(
-    db: Database, table: Table, consumer: str, handler: SessionHandler
+    db: Database, table: Table, consumer: str, handler: SetHandler
 ) -> BatchHandler:
-    """`idempotent` for several events in one transaction: all or nothing."""
+    """`idempotent` for several events in one transaction: all or nothing. The handler
+    gets the events this consumer sees for the first time, in delivery order, each once."""
 
     async def handle(envelopes: Sequence[Envelope]) -> None:
         async with db.transaction() as session:
             first_time = await claim_many(session, table, consumer, envelopes)
+            fresh = []
             for envelope in envelopes:
-                if envelope.event_id not in first_time:
+                if envelope.event_id in first_time:
+                    first_time.discard(envelope.event_id)  # the same event twice in a batch
+                    fresh.append(envelope)
+                else:
                     DUPLICATES.labels(consumer).inc()
-                    continue
-                first_time.discard(envelope.event_id)  # the same event twice in one batch
-                with _consumer_span(consumer, envelope):
-                    await handler(session, envelope)
+            if fresh:
+                await handler(session, fresh)
 
     return handle

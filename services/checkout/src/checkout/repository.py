@@ -3,11 +3,12 @@ expected current status, so concurrent writers cannot both win (losers get None)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, String, and_, any_, bindparam, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.db import Database
@@ -202,9 +203,17 @@ async def get_payment_by_idempotency_key(session: AsyncSession, key: str) -> Row
     return (await session.execute(q)).first()
 
 
-async def get_payment_by_intent(session: AsyncSession, intent_id: str) -> Row[Any] | None:
-    q = select(payments).where(payments.c.stripe_intent_id == intent_id)
-    return (await session.execute(q)).first()
+async def get_payments_of(
+    session: AsyncSession, payment_ids: Sequence[str], intent_ids: Sequence[str]
+) -> list[Row[Any]]:
+    """The payments with any of these ids or Stripe intent ids (one statement; arrays,
+    not IN lists, so it is one prepared statement whatever the batch's size)."""
+    ids = bindparam("payment_ids", list(payment_ids), type_=ARRAY(String))
+    intents = bindparam("intent_ids", list(intent_ids), type_=ARRAY(String))
+    q = select(payments).where(
+        or_(payments.c.id == any_(ids), payments.c.stripe_intent_id == any_(intents))
+    )
+    return list(await session.execute(q))
 
 
 async def update_payment(

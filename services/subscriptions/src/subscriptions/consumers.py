@@ -5,6 +5,7 @@ late or repeated event is harmless."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,18 +24,23 @@ from subscriptions.runtime import SubscriptionsRuntime
 log = logging.getLogger("bos.subscriptions.consumers")
 
 
-async def record_payment_succeeded(session: AsyncSession, envelope: Envelope) -> None:
-    event = envelope.payload()
-    assert isinstance(event, PaymentSucceededV1)
-    await repository.insert_payment_received(
-        session,
-        payment_intent_id=event.payment_intent_id,
-        event_id=envelope.event_id,
-        org_id=envelope.org_id,
-        checkout_id=event.checkout_id,
-        amount=event.amount,
-        currency=event.currency,
-    )
+async def record_payments_succeeded(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    """Every payment received (a ledger, one statement for a whole batch)."""
+    rows = []
+    for envelope in envelopes:
+        event = envelope.payload()
+        assert isinstance(event, PaymentSucceededV1)
+        rows.append(
+            {
+                "payment_intent_id": event.payment_intent_id,
+                "event_id": envelope.event_id,
+                "org_id": envelope.org_id,
+                "checkout_id": event.checkout_id,
+                "amount": event.amount,
+                "currency": event.currency,
+            }
+        )
+    await repository.insert_payments_received(session, rows)
 
 
 def _parse_time(value: object) -> datetime:
@@ -48,7 +54,7 @@ def register(runtime: ServiceRuntime) -> None:
     assert isinstance(runtime, SubscriptionsRuntime)
     rt = runtime
 
-    runtime.on_event("payments", PaymentSucceededV1.event_type)(record_payment_succeeded)
+    runtime.on_events("payments", PaymentSucceededV1.event_type)(record_payments_succeeded)
 
     async def checkout_completed(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

@@ -46,8 +46,11 @@ def _all(result: Any) -> list[Row]:
 # --- walking skeleton -----------------------------------------------------------------
 
 
-async def insert_payment_received(session: AsyncSession, **values: object) -> None:
-    await session.execute(insert(payments_received).values(**values).on_conflict_do_nothing())
+async def insert_payments_received(
+    session: AsyncSession, rows: Sequence[dict[str, object]]
+) -> None:
+    """One statement for all of them; a payment already recorded is left as it is."""
+    await session.execute(insert(payments_received).on_conflict_do_nothing(), list(rows))
 
 
 async def count_payments_received(session: AsyncSession, payment_intent_id: str) -> int:
