@@ -1,8 +1,10 @@
 """Assembly only: settings, runtime, worker, routes."""
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from webhooks.api import router
+from webhooks.fastpath import StripeWebhookFastPath
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
 from webhooks.worker import reconcile_forever
@@ -19,7 +21,12 @@ def build_runtime(settings: WebhooksSettings | None = None) -> WebhooksRuntime:
 
 
 def create_app(runtime: WebhooksRuntime | None = None) -> FastAPI:
-    return (runtime or build_runtime()).create_app(router)
+    runtime = runtime or build_runtime()
+    app = runtime.create_app(router)
+    # Innermost (appended, where add_middleware prepends): inside the request id,
+    # telemetry and Idempotency-Key middleware, right before FastAPI's router.
+    app.user_middleware.append(Middleware(StripeWebhookFastPath, runtime=runtime))
+    return app
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -1,0 +1,280 @@
+"""`POST /v1/webhooks/stripe` answered before FastAPI's router (webhooks.fastpath): the
+same answers as the FastAPI route for every case of plan section 9 (accepted, duplicate,
+bad or missing signature, wrong account, Postgres down), nothing stored when refused,
+and the route still documented and labelled in the metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from bos_common.errors import NotFound
+from bos_common.testing import Infra, migrate
+from webhooks.accounts import AccountDirectory
+from webhooks.app import build_runtime, create_app
+from webhooks.fastpath import StripeWebhookFastPath
+from webhooks.models import outbox, stripe_events
+from webhooks.runtime import WebhooksRuntime
+from webhooks.settings import WebhooksSettings
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_fast_path_test"
+PATH = "/v1/webhooks/stripe"
+
+
+class Tokens:
+    """The tokens service's answer: one connected account is a BOS organization's."""
+
+    async def request(self, method: str, path: str, **_: Any) -> tuple[int, Any]:
+        if path.endswith("/acct_ours"):
+            return 200, {"org_id": "org_fast"}
+        raise NotFound("account_not_found", "Not found")
+
+    async def close(self) -> None: ...
+
+
+def settings(infra: Infra, **overrides: str) -> WebhooksSettings:
+    env: dict[str, Any] = {
+        **infra.env(),
+        "STRIPE_WEBHOOK_SECRETS": f"whsec_old_rotated,{SECRET}",
+        "STRIPE_SECRET_KEY": "sk_test_fast_path",
+        "TOKENS_URL": "http://127.0.0.1:9",
+        "RECONCILE_INTERVAL_SECONDS": "3600",
+        **overrides,
+    }
+    return WebhooksSettings(**env)
+
+
+def clients(runtime: WebhooksRuntime) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    """(the app as served, the same app with the fast path taken out)."""
+    fast = create_app(runtime)
+    slow = create_app(runtime)
+    slow.user_middleware = [m for m in slow.user_middleware if m.cls is not StripeWebhookFastPath]
+    assert len(slow.user_middleware) == len(fast.user_middleware) - 1
+    return tuple(  # type: ignore[return-value]
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhooks")
+        for app in (fast, slow)
+    )
+
+
+@pytest.fixture(scope="module")
+async def runtime(infra: Infra) -> AsyncIterator[WebhooksRuntime]:
+    await migrate(infra.database_url, "webhooks")
+    runtime = build_runtime(settings(infra))
+    runtime.accounts = AccountDirectory(Tokens(), "acct_platform")  # type: ignore[arg-type]
+    yield runtime
+    await runtime.db.dispose()
+
+
+@pytest.fixture(scope="module")
+async def both(runtime: WebhooksRuntime) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    fast, slow = clients(runtime)
+    async with fast, slow:
+        yield fast, slow
+
+
+def stripe_event(account: str | None = None, **changes: Any) -> dict[str, Any]:
+    event = {
+        "id": f"evt_fast_{uuid.uuid4().hex[:12]}",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"pi_{uuid.uuid4().hex[:12]}",
+                "object": "payment_intent",
+                "amount": 1200,
+                "amount_received": 1200,
+                "currency": "usd",
+                "status": "succeeded",
+                "metadata": {"org_id": "org_fast"},
+            }
+        },
+        **changes,
+    }
+    if account is not None:
+        event["account"] = account
+    return event
+
+
+def signed(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    t = at if at is not None else int(time.time())
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+
+
+async def stored(runtime: WebhooksRuntime, event_id: str) -> tuple[int, int]:
+    """(stripe_events rows, outbox rows) of a Stripe event."""
+    async with runtime.db.transaction() as s:
+        events = await s.scalar(select(func.count()).where(stripe_events.c.id == event_id))
+        rows = await s.scalar(
+            select(func.count()).where(
+                outbox.c.envelope["data"]["stripe_event_id"].astext == event_id
+            )
+        )
+    return int(events or 0), int(rows or 0)
+
+
+def same(fast: httpx.Response, slow: httpx.Response) -> None:
+    """Same status, content type and body (the request ids aside)."""
+    assert fast.status_code == slow.status_code, (fast.text, slow.text)
+    assert fast.headers["content-type"] == slow.headers["content-type"]
+    assert fast.headers.get("retry-after") == slow.headers.get("retry-after")
+    a, b = fast.json(), slow.json()
+    for body, response in ((a, fast), (b, slow)):
+        if "error" in body:
+            assert body["error"].pop("request_id") == response.headers["x-request-id"]
+    assert a == b
+    assert list(a) == list(b)
+
+
+async def test_9_1_accepted_event_same_answer_and_effect_as_the_route(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
+) -> None:
+    fast, slow = both
+    answers = []
+    for client in (fast, slow):
+        event = stripe_event()
+        body = json.dumps(event).encode()
+        r = await client.post(PATH, content=body, headers=signed(body))
+        answers.append(r)
+        assert await stored(runtime, event["id"]) == (1, 1)
+    same(*answers)
+    assert answers[0].json() == {"received": True, "duplicate": False}
+    assert answers[0].content == answers[1].content
+
+
+async def test_9_3_duplicate_same_answer_and_no_new_effect(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
+) -> None:
+    event = stripe_event()
+    body = json.dumps(event).encode()
+    fast, slow = both
+    first = await fast.post(PATH, content=body, headers=signed(body))
+    assert first.json() == {"received": True, "duplicate": False}
+    again_fast = await fast.post(PATH, content=body, headers=signed(body))
+    again_slow = await slow.post(PATH, content=body, headers=signed(body))
+    same(again_fast, again_slow)
+    assert again_fast.json() == {"received": True, "duplicate": True}
+    assert await stored(runtime, event["id"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "garbage",
+        "wrong_secret",
+        "tampered",
+        "stale",
+        "not_an_event",
+        "not_json",
+    ],
+)
+async def test_9_2_refused_signature_same_400_and_nothing_stored(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...], case: str
+) -> None:
+    event = stripe_event()
+    body = json.dumps(event).encode()
+    headers = signed(body)
+    if case == "missing":
+        del headers["Stripe-Signature"]
+    elif case == "empty":
+        headers["Stripe-Signature"] = ""
+    elif case == "garbage":
+        headers["Stripe-Signature"] = "nonsense"
+    elif case == "wrong_secret":
+        headers = signed(body, "whsec_someone_else")
+    elif case == "tampered":
+        body = body.replace(b"1200", b"9900")
+    elif case == "stale":
+        headers = signed(body, at=int(time.time()) - 301)
+    elif case == "not_an_event":
+        body = b'{"hello": "world"}'
+        headers = signed(body)
+    elif case == "not_json":
+        body = b"{not json"
+        headers = signed(body)
+    fast, slow = both
+    a = await fast.post(PATH, content=body, headers=headers)
+    b = await slow.post(PATH, content=body, headers=headers)
+    same(a, b)
+    assert a.status_code == 400
+    code = "signature_missing" if case in ("missing", "empty") else "signature_invalid"
+    assert a.json()["error"]["code"] == code
+    assert await stored(runtime, event["id"]) == (0, 0)
+
+
+async def test_9_7_wrong_account_same_400_and_nothing_stored(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
+) -> None:
+    event = stripe_event(account="acct_stranger")
+    body = json.dumps(event).encode()
+    fast, slow = both
+    a = await fast.post(PATH, content=body, headers=signed(body))
+    b = await slow.post(PATH, content=body, headers=signed(body))
+    same(a, b)
+    assert a.status_code == 400
+    assert a.json()["error"]["code"] == "wrong_account"
+    assert await stored(runtime, event["id"]) == (0, 0)
+    # A connected account of an organization is ours.
+    event = stripe_event(account="acct_ours")
+    body = json.dumps(event).encode()
+    ok = await fast.post(PATH, content=body, headers=signed(body))
+    assert ok.status_code == 200, ok.text
+    assert await stored(runtime, event["id"]) == (1, 1)
+
+
+async def test_9_5_postgres_unreachable_same_503_and_retry_after(infra: Infra) -> None:
+    # Nothing listens on port 1: the pool's first connection is refused.
+    runtime = build_runtime(
+        settings(infra, DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    )
+    event = stripe_event()
+    body = json.dumps(event).encode()
+    fast, slow = clients(runtime)
+    async with fast, slow:
+        a = await fast.post(PATH, content=body, headers=signed(body))
+        b = await slow.post(PATH, content=body, headers=signed(body))
+    await runtime.db.dispose()
+    same(a, b)
+    assert a.status_code == 503, a.text
+    assert (a.json()["error"]["type"], a.json()["error"]["code"]) == (
+        "service_unavailable",
+        "service_unavailable",
+    )
+    assert a.headers.get("retry-after")
+    assert "postgres" not in a.text.lower() and "127.0.0.1" not in a.text
+
+
+async def test_other_methods_reach_the_route_and_the_route_stays_documented(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
+) -> None:
+    fast, slow = both
+    a, b = await fast.get(PATH), await slow.get(PATH)
+    assert a.status_code == b.status_code == 405
+    app: FastAPI = fast._transport.app  # type: ignore[attr-defined]
+    assert "post" in app.openapi()["paths"][PATH]
+
+
+async def test_fast_path_requests_are_labelled_with_the_route(
+    both: tuple[httpx.AsyncClient, ...],
+) -> None:
+    labels = {"service": "webhooks", "method": "POST", "route": PATH, "status": "200"}
+    before = REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0
+    body = json.dumps(stripe_event()).encode()
+    assert (await both[0].post(PATH, content=body, headers=signed(body))).status_code == 200
+    after = REGISTRY.get_sample_value("http_request_duration_seconds_count", labels)
+    assert after == before + 1
