@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import stripe
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.auth import Identity
 from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
+from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import errors, renewals, repository, service
 from checkout.clients import OrganizationBilling
@@ -157,7 +159,17 @@ async def confirm(
         if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
             raise provider_unavailable() from exc
         raise
-    return await record_intent(runtime, payment.id, as_dict(intent))
+    answer = as_dict(intent)
+    if answer["status"] == "succeeded" and await _record_success(
+        runtime, row, payment, customer, stripe_customer, answer
+    ):
+        return ConfirmOut(status="processing", checkout_id=row.id, payment_id=payment.id)
+    return await record_intent(runtime, payment.id, answer)
+
+
+# A checkout read for a confirm that changed before its transition (a coupon applied, a
+# concurrent confirm): read and planned again this many times at most.
+BEGIN_ATTEMPTS = 3
 
 
 async def _begin(
@@ -166,58 +178,61 @@ async def _begin(
     checkout_id: str,
     payment_method: str,
     client_secret: str | None,
-) -> tuple[Row[Any], Row[Any], Row[Any], ChargePlan]:
+) -> tuple[Any, Any, Any, ChargePlan]:
     """Phase 1, committed before Stripe is called: the guarded transition and the
-    payment row that carries the idempotency key."""
-    async with runtime.db.transaction() as s:
-        row = await service.load_checkout(s, identity, checkout_id, client_secret)
-        row = await service.expire_if_due(s, row)
-    if row.status != "open":
-        raise errors.checkout_not_open(row.status)
-    if row.is_free:
-        raise errors.is_free()
-    if row.coupon is not None:
-        async with runtime.db.transaction() as s:
-            await service.hold_coupon(runtime, s, row)
-    billing = await runtime.organizations.billing(row.org_id)
-    enabled = await charges_enabled(runtime, billing.stripe_account_id)
-    if billing.stripe_account_id:
-        await apply_payout_schedule(runtime, billing.stripe_account_id, billing.payout_schedule)
-    async with runtime.db.transaction() as s:
-        started = await repository.transition(
-            s,
-            checkout_id,
-            expected=("open",),
-            where=(repository.cs.c.expires_at > service.utcnow(),),
-            status="processing",
-            attempt=repository.cs.c.attempt + 1,
-            last_error=None,
-        )
-        if started is None:
-            current = await repository.get_checkout_by_id(s, checkout_id)
-            assert current is not None
-            raise errors.checkout_not_open(current.status)
-        plan = plan_charge(started, billing, enabled)
-        payment = await repository.insert_payment(
-            s,
-            id=new_id("pay"),
-            org_id=started.org_id,
+    payment row that carries the idempotency key (one statement, see
+    repository.start_payment)."""
+    for _ in range(BEGIN_ATTEMPTS):
+        row = await repository.read_checkout(runtime.db, checkout_id)
+        row = service.authorize(identity, row, client_secret)
+        if row.status == "open" and row.expires_at <= service.utcnow():
+            async with runtime.db.transaction() as s:
+                row = await service.expire_if_due(s, row)
+        if row.status != "open":
+            raise errors.checkout_not_open(row.status)
+        if row.is_free:
+            raise errors.is_free()
+        if row.coupon is not None:
+            async with runtime.db.transaction() as s:
+                await service.hold_coupon(runtime, s, row)
+        billing = await runtime.organizations.billing(row.org_id)
+        enabled = await charges_enabled(runtime, billing.stripe_account_id)
+        if billing.stripe_account_id:
+            await apply_payout_schedule(runtime, billing.stripe_account_id, billing.payout_schedule)
+        plan = plan_charge(row, billing, enabled)
+        payment_id = new_id("pay")
+        connect_mode = "destination" if plan.destination else ("held" if plan.hold_for else None)
+        started = await repository.start_payment(
+            runtime.db,
+            checkout_id=row.id,
+            seen_updated_at=row.updated_at,
+            now=service.utcnow(),
+            payment_id=payment_id,
             kind=plan.kind,
-            checkout_id=started.id,
-            customer_id=started.customer_id,
-            attempt=started.attempt,
             amount=plan.amount,
             currency=plan.currency,
             platform_fee=plan.platform_fee,
-            net_amount=plan.amount - plan.platform_fee,
             destination_account=plan.destination or plan.hold_for,
-            connect_mode="destination" if plan.destination else ("held" if plan.hold_for else None),
-            stripe_idempotency_key=f"bos-{started.id}-a{started.attempt}-{payment_method}"[:255],
+            connect_mode=connect_mode,
             payment_method_id=payment_method,
         )
-        customer = await repository.get_customer(s, started.org_id, started.customer_id)
-        assert customer is not None
-    return payment, started, customer, plan
+        if started is None:
+            continue  # changed since it was read: its state now decides
+        attempt, idempotency_key, customer = started
+        assert customer.id is not None
+        payment = SimpleNamespace(
+            id=payment_id,
+            org_id=row.org_id,
+            kind=plan.kind,
+            checkout_id=row.id,
+            customer_id=row.customer_id,
+            attempt=attempt,
+            connect_mode=connect_mode,
+            stripe_idempotency_key=idempotency_key,
+        )
+        processing = SimpleNamespace(**{**vars(row), "status": "processing", "attempt": attempt})
+        return payment, processing, customer, plan
+    raise errors.checkout_in_progress()
 
 
 async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
@@ -324,6 +339,50 @@ async def _record_failure(
             decline=StripeDecline(exc.code, decline, error_obj.get("message")),
         )
     return ConfirmOut(status="failed", checkout_id=row.id, payment_id=payment.id, error=error)
+
+
+async def _record_success(
+    runtime: CheckoutRuntime,
+    row: Any,
+    payment: Any,
+    customer: Any,
+    stripe_customer: str,
+    intent: dict[str, Any],
+) -> bool:
+    """Phase 3 when Stripe answered `succeeded`, the common case: the payment's success
+    and the checkout's fulfilment (what mark_payment_succeeded and service.fulfil write)
+    in one statement. False, with nothing written, when the state is not the one phase 1
+    left (a webhook or another payment got there first) or the merchant's share must be
+    held (12.2): record_intent then takes the general path."""
+    if payment.connect_mode == "held":
+        return False
+    pm_id, fingerprint = payment_method_details(intent.get("payment_method"))
+    now = service.utcnow()
+    paid = SimpleNamespace(
+        id=payment.id,
+        stripe_intent_id=intent["id"],
+        payment_method_id=pm_id,
+        card_fingerprint=fingerprint,
+    )
+    buyer = SimpleNamespace(
+        id=customer.id,
+        external_user_id=customer.external_user_id,
+        stripe_customer_id=stripe_customer,
+    )
+    event = outbox_row(
+        service.completed_event(row, buyer, paid, now), producer=runtime.name, org_id=row.org_id
+    )
+    return await repository.record_success(
+        runtime.db,
+        payment_id=payment.id,
+        checkout_id=row.id,
+        customer_id=customer.id,
+        stripe_intent_id=intent["id"],
+        payment_method_id=pm_id,
+        card_fingerprint=fingerprint,
+        completed_at=now,
+        event=event,
+    )
 
 
 async def record_intent(

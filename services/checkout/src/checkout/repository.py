@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, String, and_, any_, bindparam, exists, func, or_, select, update
@@ -12,11 +13,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.db import Database
+from bos_common.outbox import notify_channel
 from checkout.models import checkout_sessions as cs
 from checkout.models import (
     connected_accounts,
     customer_subscriptions,
     customers,
+    outbox,
     payments,
     transfers,
     voided_invoices,
@@ -124,11 +127,6 @@ async def customer_has_paid_before(session: AsyncSession, customer_id: str) -> b
 
 async def insert_checkout(session: AsyncSession, **values: Any) -> Row[Any]:
     return (await session.execute(insert(cs).values(**values).returning(*cs.c))).one()
-
-
-async def get_checkout(session: AsyncSession, org_id: str, checkout_id: str) -> Row[Any] | None:
-    q = select(cs).where(cs.c.id == checkout_id, cs.c.org_id == org_id)
-    return (await session.execute(q)).first()
 
 
 async def get_checkout_by_id(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
@@ -461,3 +459,176 @@ async def create_checkout_in_one_statement(
             expires_at,
         )
     return bool(row["subscribed"]), row["customer_id"], row["customer_name"]
+
+
+# --- confirm on the driver connection (the hot path of a paid checkout) -------------------
+#
+# Confirm used to take three ORM transactions (read, start, record) of 3, 5 and 7 round
+# trips. Each is now one statement on the driver connection, atomic on its own; the
+# guards are those of `transition`/`update_payment`, so every transition stays
+# conditional and a statement that finds the state not as expected changes nothing.
+
+
+def _record(row: Any) -> Any:
+    """Attribute access to a driver row, as to the Core rows the service code reads."""
+    return None if row is None else SimpleNamespace(**dict(row))
+
+
+GET_CHECKOUT_SQL = "SELECT * FROM checkout.checkout_sessions WHERE id = $1"
+
+
+async def read_checkout(db: Database, checkout_id: str) -> Any:
+    """The checkout (JSONB columns decoded) or None, without a transaction."""
+    async with db.driver_connection() as conn:
+        return _record(await conn.fetchrow(GET_CHECKOUT_SQL, checkout_id))
+
+
+# open -> processing and the payment row that carries the Stripe idempotency key, in one
+# statement. `updated_at = $2` makes the transition conditional on the checkout being
+# the one the charge was planned from (every write to a checkout moves updated_at): a
+# coupon applied meanwhile changes the amounts, and the caller plans again. The key is
+# derived from the attempt this very UPDATE allocates.
+START_PAYMENT_SQL = """
+WITH started AS (
+    UPDATE checkout.checkout_sessions
+    SET status = 'processing', attempt = attempt + 1, last_error = NULL, updated_at = now()
+    WHERE id = $1 AND status = 'open' AND updated_at = $2 AND expires_at > $3
+    RETURNING id, org_id, customer_id, attempt
+), payment AS (
+    INSERT INTO checkout.payments (
+        id, org_id, kind, checkout_id, customer_id, attempt, amount, currency, platform_fee,
+        net_amount, destination_account, connect_mode, stripe_idempotency_key,
+        payment_method_id
+    )
+    SELECT $4, org_id, $5, id, customer_id, attempt, $6, $7, $8, $9, $10, $11,
+           left('bos-' || id || '-a' || attempt || '-' || $12::text, 255), $12::text
+    FROM started
+    RETURNING attempt, stripe_idempotency_key, customer_id
+)
+SELECT p.attempt, p.stripe_idempotency_key, c.id, c.org_id, c.email, c.name,
+       c.external_user_id, c.stripe_customer_id
+FROM payment p LEFT JOIN checkout.customers c ON c.id = p.customer_id
+"""
+
+
+async def start_payment(
+    db: Database,
+    *,
+    checkout_id: str,
+    seen_updated_at: datetime,
+    now: datetime,
+    payment_id: str,
+    kind: str,
+    amount: int,
+    currency: str,
+    platform_fee: int,
+    destination_account: str | None,
+    connect_mode: str | None,
+    payment_method_id: str,
+) -> tuple[int, str, Any] | None:
+    """(attempt, Stripe idempotency key, customer), or None when the checkout is no longer
+    the open, unexpired one that was read (nothing written then)."""
+    async with db.driver_connection() as conn:
+        row = await conn.fetchrow(
+            START_PAYMENT_SQL,
+            checkout_id,
+            seen_updated_at,
+            now,
+            payment_id,
+            kind,
+            amount,
+            currency,
+            platform_fee,
+            amount - platform_fee,
+            destination_account,
+            connect_mode,
+            payment_method_id,
+        )
+    if row is None:
+        return None
+    customer = SimpleNamespace(
+        id=row["id"],
+        org_id=row["org_id"],
+        email=row["email"],
+        name=row["name"],
+        external_user_id=row["external_user_id"],
+        stripe_customer_id=row["stripe_customer_id"],
+    )
+    return row["attempt"], row["stripe_idempotency_key"], customer
+
+
+# Stripe's success and the fulfilment it causes, in one statement: the payment
+# pending -> succeeded with Stripe's ids, the checkout's completion, the paying card as
+# the customer's default (4.8) and `checkout.completed.v1` in the outbox (NOTIFY is
+# delivered on commit, as add_event's). `locked` takes both rows FOR UPDATE and
+# re-checks both guards on their latest versions, so either everything happens or
+# nothing does (the caller then takes the general path, with the refund of a duplicate).
+RECORD_SUCCESS_SQL = """
+WITH locked AS (
+    SELECT c.id
+    FROM checkout.checkout_sessions c JOIN checkout.payments p ON p.checkout_id = c.id
+    WHERE p.id = $1 AND p.status = 'pending'
+      AND c.id = $2 AND c.status = 'processing' AND c.completed_at IS NULL
+    FOR UPDATE
+), paid AS (
+    UPDATE checkout.payments
+    SET status = 'succeeded', error_code = NULL, error_message = NULL,
+        stripe_intent_id = $3, payment_method_id = $4::text, card_fingerprint = $5::text,
+        updated_at = now()
+    WHERE id = $1 AND status = 'pending' AND EXISTS (SELECT FROM locked)
+    RETURNING id
+), fulfilled AS (
+    UPDATE checkout.checkout_sessions
+    SET completed_at = $6, payment_id = $1, last_error = NULL, updated_at = now()
+    WHERE id = $2 AND EXISTS (SELECT FROM paid)
+    RETURNING id
+), saved AS (
+    UPDATE checkout.customers
+    SET default_payment_method_id = $4::text,
+        card_fingerprint = coalesce($5::text, card_fingerprint),
+        updated_at = now()
+    WHERE id = $7 AND $4::text IS NOT NULL AND EXISTS (SELECT FROM fulfilled)
+    RETURNING id
+), event AS (
+    INSERT INTO checkout.outbox (event_id, event_type, org_id, envelope)
+    SELECT $8, $9, $10, $11::text::jsonb WHERE EXISTS (SELECT FROM fulfilled)
+    RETURNING 1
+)
+SELECT EXISTS (SELECT FROM event) AS done,
+       (SELECT pg_notify($12, '') WHERE EXISTS (SELECT FROM event)) AS woke
+"""
+
+
+async def record_success(
+    db: Database,
+    *,
+    payment_id: str,
+    checkout_id: str,
+    customer_id: str,
+    stripe_intent_id: str,
+    payment_method_id: str | None,
+    card_fingerprint: str | None,
+    completed_at: datetime,
+    event: dict[str, Any],
+) -> bool:
+    """True when the payment succeeded and fulfilled its checkout in this statement;
+    False (nothing written) when either was not in the state confirm left it in.
+    `event` is `bos_common.outbox.outbox_row(CheckoutCompletedV1...)`."""
+    async with db.driver_connection() as conn:
+        return bool(
+            await conn.fetchval(
+                RECORD_SUCCESS_SQL,
+                payment_id,
+                checkout_id,
+                stripe_intent_id,
+                payment_method_id,
+                card_fingerprint,
+                completed_at,
+                customer_id,
+                event["event_id"],
+                event["event_type"],
+                event["org_id"],
+                event["envelope"],
+                notify_channel(outbox.schema or "public"),
+            )
+        )

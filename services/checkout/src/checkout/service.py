@@ -57,14 +57,19 @@ def new_client_secret(checkout_id: str) -> str:
 async def load_checkout(
     session: AsyncSession, identity: Identity, checkout_id: str, client_secret: str | None
 ) -> Row[Any]:
-    """The checkout if this caller may act on it.
+    """The checkout if this caller may act on it (see `authorize`)."""
+    row = await repository.get_checkout_by_id(session, checkout_id)
+    return authorize(identity, row, client_secret)
+
+
+def authorize(identity: Identity, row: Any, client_secret: str | None) -> Any:
+    """`row` (the checkout read by id, or None) if this caller may act on it.
 
     API keys and session tokens see their organization's checkouts (another org's is 404);
     a session token only its own external user's (403 otherwise); the hosted page proves
     itself with the checkout's client secret."""
     if identity.principal_type in ("api_key", "session", "admin", "service") and identity.org_id:
-        row = await repository.get_checkout(session, identity.org_id, checkout_id)
-        if row is None:
+        if row is None or row.org_id != identity.org_id:
             raise errors.checkout_not_found()
         if identity.principal_type == "session" and row.external_user_id not in (
             None,
@@ -72,12 +77,12 @@ async def load_checkout(
         ):
             raise errors.not_your_checkout()
         return row
-    if client_secret:
-        row = await repository.get_checkout_by_id(session, checkout_id)
-        if row is not None and hmac.compare_digest(
-            row.client_secret_hash, hash_secret(client_secret)
-        ):
-            return row
+    if (
+        client_secret
+        and row is not None
+        and hmac.compare_digest(row.client_secret_hash, hash_secret(client_secret))
+    ):
+        return row
     raise errors.checkout_not_found()
 
 
@@ -356,36 +361,40 @@ async def fulfil(
     if customer is None:
         customer = await repository.get_customer(session, row.org_id, row.customer_id)
     assert customer is not None
-    await runtime.publish(
-        session,
-        CheckoutCompletedV1(
-            checkout_id=row.id,
-            customer_id=customer.id,
-            customer_email=row.customer_email,
-            customer_name=row.customer_name,
-            external_user_id=row.external_user_id or customer.external_user_id,
-            price=PriceSnapshot.model_validate(row.price),
-            coupon=AppliedCoupon.model_validate(row.coupon) if row.coupon else None,
-            amount_subtotal=row.amount_subtotal,
-            amount_discount=row.amount_discount,
-            amount_total=row.amount_total,
-            is_free=row.is_free,
-            trial_days=row.trial_days,
-            payment_id=payment.id if payment is not None else None,
-            payment_intent_id=_intent(payment, "pi_"),
-            setup_intent_id=_intent(payment, "seti_"),
-            stripe_customer_id=customer.stripe_customer_id,
-            payment_method_id=payment.payment_method_id if payment is not None else None,
-            card_fingerprint=payment.card_fingerprint if payment is not None else None,
-            metadata=row.metadata or {},
-            completed_at=now,
-        ),
-        org_id=row.org_id,
-    )
+    await runtime.publish(session, completed_event(row, customer, payment, now), org_id=row.org_id)
     return True
 
 
-def _intent(payment: Row[Any] | None, prefix: str) -> str | None:
+def completed_event(
+    row: Any, customer: Any, payment: Any | None, completed_at: datetime
+) -> CheckoutCompletedV1:
+    """`checkout.completed.v1` of `row` paid by `payment` (None: free), `customer` as it
+    is after fulfilment (its Stripe customer and external user)."""
+    return CheckoutCompletedV1(
+        checkout_id=row.id,
+        customer_id=customer.id,
+        customer_email=row.customer_email,
+        customer_name=row.customer_name,
+        external_user_id=row.external_user_id or customer.external_user_id,
+        price=PriceSnapshot.model_validate(row.price),
+        coupon=AppliedCoupon.model_validate(row.coupon) if row.coupon else None,
+        amount_subtotal=row.amount_subtotal,
+        amount_discount=row.amount_discount,
+        amount_total=row.amount_total,
+        is_free=row.is_free,
+        trial_days=row.trial_days,
+        payment_id=payment.id if payment is not None else None,
+        payment_intent_id=_intent(payment, "pi_"),
+        setup_intent_id=_intent(payment, "seti_"),
+        stripe_customer_id=customer.stripe_customer_id,
+        payment_method_id=payment.payment_method_id if payment is not None else None,
+        card_fingerprint=payment.card_fingerprint if payment is not None else None,
+        metadata=row.metadata or {},
+        completed_at=completed_at,
+    )
+
+
+def _intent(payment: Any | None, prefix: str) -> str | None:
     if payment is None or not payment.stripe_intent_id:
         return None
     return str(payment.stripe_intent_id) if payment.stripe_intent_id.startswith(prefix) else None

@@ -1,0 +1,241 @@
+"""Confirm's single statements on the driver connection (repository.start_payment and
+repository.record_success) keep the guards of the transitions they replace: a checkout
+or payment not in the expected state is left untouched. Real Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bos_common.events import PriceSnapshot
+from bos_common.ids import new_id
+from bos_common.outbox import outbox_row
+from checkout import repository, service
+from checkout.models import checkout_sessions, customers, outbox, payments
+from checkout.runtime import CheckoutRuntime
+
+pytestmark = pytest.mark.integration
+
+PRICE = PriceSnapshot(
+    price_id="price_1",
+    product_id="prod_1",
+    product_name="Pro",
+    amount=9900,
+    currency="usd",
+    type="recurring",
+    interval="month",
+)
+
+
+async def an_open_checkout(rt: CheckoutRuntime, **values: Any) -> Any:
+    checkout_id = new_id("cs")
+    async with rt.db.transaction() as s:
+        customer = await repository.upsert_customer(
+            s,
+            customer_id=new_id("cus"),
+            org_id="org_t",
+            email=f"{uuid.uuid4().hex}@x.com",
+            name="Ada",
+            external_user_id=None,
+        )
+        await repository.insert_checkout(
+            s,
+            **{
+                "id": checkout_id,
+                "org_id": "org_t",
+                "client_secret_hash": "x",
+                "price_id": PRICE.price_id,
+                "product_id": PRICE.product_id,
+                "price": PRICE.model_dump(mode="json"),
+                "currency": "usd",
+                "amount_subtotal": 9900,
+                "amount_discount": 0,
+                "amount_total": 9900,
+                "setup_fee": 0,
+                "is_free": False,
+                "trial_days": 0,
+                "customer_id": customer.id,
+                "customer_email": customer.email,
+                "expires_at": datetime.now(UTC) + timedelta(hours=1),
+                **values,
+            },
+        )
+    return await repository.read_checkout(rt.db, checkout_id)
+
+
+async def start(rt: CheckoutRuntime, row: Any, **over: Any) -> Any:
+    values: dict[str, Any] = {
+        "checkout_id": row.id,
+        "seen_updated_at": row.updated_at,
+        "now": datetime.now(UTC),
+        "payment_id": new_id("pay"),
+        "kind": "checkout",
+        "amount": 9900,
+        "currency": "usd",
+        "platform_fee": 495,
+        "destination_account": None,
+        "connect_mode": None,
+        "payment_method_id": "pm_card_visa",
+        **over,
+    }
+    return await repository.start_payment(rt.db, **values), values["payment_id"]
+
+
+async def payments_of(rt: CheckoutRuntime, checkout_id: str) -> list[Any]:
+    async with rt.db.transaction() as s:
+        q = select(payments).where(payments.c.checkout_id == checkout_id)
+        return list((await s.execute(q)).all())
+
+
+async def test_4_1_start_payment_moves_an_open_checkout_and_keys_the_payment(
+    runtime: CheckoutRuntime,
+) -> None:
+    row = await an_open_checkout(runtime)
+    started, payment_id = await start(runtime, row)
+    assert started is not None
+    attempt, key, customer = started
+    assert attempt == 1 and key == f"bos-{row.id}-a1-pm_card_visa"
+    assert customer.id == row.customer_id and customer.email == row.customer_email
+    now = await repository.read_checkout(runtime.db, row.id)
+    assert now.status == "processing" and now.attempt == 1
+    [payment] = await payments_of(runtime, row.id)
+    assert (payment.id, payment.status, payment.amount, payment.net_amount) == (
+        payment_id,
+        "pending",
+        9900,
+        9405,
+    )
+
+
+@pytest.mark.parametrize("status", ["processing", "complete", "canceled", "expired"])
+async def test_10_1_start_payment_refuses_a_checkout_that_is_not_open(
+    runtime: CheckoutRuntime, status: str
+) -> None:
+    row = await an_open_checkout(runtime, status=status)
+    started, _ = await start(runtime, row)
+    assert started is None
+    assert (await repository.read_checkout(runtime.db, row.id)).status == status
+    assert await payments_of(runtime, row.id) == []
+
+
+async def test_10_1_start_payment_refuses_a_checkout_changed_since_it_was_read(
+    runtime: CheckoutRuntime,
+) -> None:
+    """Of two confirms that read the same open checkout only the first starts a payment;
+    a coupon applied after the read (new amounts) also makes the charge plan stale."""
+    row = await an_open_checkout(runtime)
+    first, _ = await start(runtime, row)
+    second, _ = await start(runtime, row)
+    assert first is not None and second is None
+    assert len(await payments_of(runtime, row.id)) == 1
+
+    other = await an_open_checkout(runtime)
+    async with runtime.db.transaction() as s:
+        await repository.transition(s, other.id, expected=("open",), amount_total=5000)
+    started, _ = await start(runtime, other)
+    assert started is None and await payments_of(runtime, other.id) == []
+
+
+async def test_10_1_start_payment_refuses_an_expired_checkout(runtime: CheckoutRuntime) -> None:
+    row = await an_open_checkout(runtime, expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    started, _ = await start(runtime, row)
+    assert started is None and await payments_of(runtime, row.id) == []
+
+
+async def record(rt: CheckoutRuntime, row: Any, payment_id: str) -> bool:
+    now = datetime.now(UTC)
+    paid = SimpleNamespace(
+        id=payment_id,
+        stripe_intent_id=f"pi_{uuid.uuid4().hex[:16]}",
+        payment_method_id="pm_card_visa",
+        card_fingerprint="fp_1",
+    )
+    buyer = SimpleNamespace(id=row.customer_id, external_user_id=None, stripe_customer_id="cus_s")
+    event = outbox_row(
+        service.completed_event(row, buyer, paid, now), producer="checkout", org_id=row.org_id
+    )
+    return await repository.record_success(
+        rt.db,
+        payment_id=payment_id,
+        checkout_id=row.id,
+        customer_id=row.customer_id,
+        stripe_intent_id=paid.stripe_intent_id,
+        payment_method_id=paid.payment_method_id,
+        card_fingerprint=paid.card_fingerprint,
+        completed_at=now,
+        event=event,
+    )
+
+
+async def completed_events(rt: CheckoutRuntime, checkout_id: str) -> list[Any]:
+    async with rt.db.transaction() as s:
+        q = select(outbox.c.envelope).where(
+            outbox.c.event_type == "checkout.completed.v1",
+            outbox.c.envelope["data"]["checkout_id"].astext == checkout_id,
+        )
+        return [r.envelope for r in (await s.execute(q)).all()]
+
+
+async def test_4_1_record_success_fulfils_once_with_the_card_saved(
+    runtime: CheckoutRuntime,
+) -> None:
+    row = await an_open_checkout(runtime)
+    _, payment_id = await start(runtime, row)
+    row = await repository.read_checkout(runtime.db, row.id)
+    assert await record(runtime, row, payment_id) is True
+    assert await record(runtime, row, payment_id) is False  # exactly once
+    now = await repository.read_checkout(runtime.db, row.id)
+    assert now.status == "processing" and now.completed_at and now.payment_id == payment_id
+    [payment] = await payments_of(runtime, row.id)
+    assert payment.status == "succeeded" and payment.stripe_intent_id.startswith("pi_")
+    async with runtime.db.transaction() as s:
+        cust = (await s.execute(select(customers).where(customers.c.id == row.customer_id))).one()
+    assert (cust.default_payment_method_id, cust.card_fingerprint) == ("pm_card_visa", "fp_1")
+    [envelope] = await completed_events(runtime, row.id)
+    data = envelope["data"]
+    assert data["payment_id"] == payment_id and data["payment_intent_id"] == (
+        payment.stripe_intent_id
+    )
+    assert data["amount_total"] == 9900 and data["stripe_customer_id"] == "cus_s"
+
+
+@pytest.mark.parametrize("checkout_status", ["open", "complete", "canceled"])
+async def test_10_1_record_success_leaves_everything_when_the_checkout_moved_on(
+    runtime: CheckoutRuntime, checkout_status: str
+) -> None:
+    """The general path (record_intent) then decides: fulfil a reopened checkout, or
+    refund a duplicate. The statement itself must not have half-succeeded."""
+    row = await an_open_checkout(runtime)
+    _, payment_id = await start(runtime, row)
+    async with runtime.db.transaction() as s:
+        await s.execute(
+            update(checkout_sessions)
+            .where(checkout_sessions.c.id == row.id)
+            .values(status=checkout_status)
+        )
+    assert await record(runtime, row, payment_id) is False
+    [payment] = await payments_of(runtime, row.id)
+    assert payment.status == "pending" and payment.stripe_intent_id is None
+    assert (await repository.read_checkout(runtime.db, row.id)).completed_at is None
+    assert await completed_events(runtime, row.id) == []
+
+
+@pytest.mark.parametrize("payment_status", ["requires_action", "failed", "canceled", "succeeded"])
+async def test_10_1_record_success_refuses_a_payment_that_is_not_pending(
+    runtime: CheckoutRuntime, payment_status: str
+) -> None:
+    row = await an_open_checkout(runtime)
+    _, payment_id = await start(runtime, row)
+    async with runtime.db.transaction() as s:
+        await s.execute(
+            update(payments).where(payments.c.id == payment_id).values(status=payment_status)
+        )
+    assert await record(runtime, row, payment_id) is False
+    now = await repository.read_checkout(runtime.db, row.id)
+    assert now.completed_at is None and now.status == "processing"
+    assert await completed_events(runtime, row.id) == []
