@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from bos_common.testing import SECRET
 from subscriptions import testing
@@ -235,3 +236,32 @@ async def test_checkout_completed_twice_creates_one_subscription(drv):
         "/v1/subscriptions", params={"customer_id": event.customer_id}, headers=drv.api()
     )
     assert len(r.json()["data"]) == 1
+
+
+async def test_8_1_checkout_invoices_are_numbered_in_sequence_with_their_payment(drv):
+    """The paid invoice of a checkout is written with the subscription in one statement
+    (repository.record_fulfilment): it takes the organization's next number and records
+    the checkout's payment as its succeeded attempt."""
+    p = price(amount=5000)
+    subs = [await drv.checkout(p, customer_id=testing.uid("cus")) for _ in range(2)]
+    numbers = []
+    for sub in subs:
+        r = await drv.client.get(f"/v1/subscriptions/{sub['id']}/invoices", headers=drv.api())
+        [inv] = r.json()["data"]
+        assert inv["status"] == "paid" and inv["amount_paid"] == 5000
+        assert sub["latest_invoice_id"] == inv["id"]
+        numbers.append(inv["number"])
+        async with drv.rt.db.transaction() as s:
+            attempts = (
+                await s.execute(
+                    text(
+                        "SELECT status, amount, payment_id FROM subscriptions.invoice_attempts"
+                        " WHERE invoice_id = :i"
+                    ),
+                    {"i": inv["id"]},
+                )
+            ).all()
+        [(status, amount, payment_id)] = attempts
+        assert (status, amount) == ("succeeded", 5000) and payment_id
+    prefix = drv.org.removeprefix("org_")[:8].upper()
+    assert numbers == [f"{prefix}-000001", f"{prefix}-000002"]

@@ -299,24 +299,6 @@ async def entitled_subscriptions(
     return rows
 
 
-async def claim_checkout(
-    session: AsyncSession,
-    checkout_id: str,
-    org_id: str | None,
-    subscription_id: str | None,
-    outcome: str,
-) -> bool:
-    result = await session.execute(
-        insert(subscription_checkouts)
-        .values(
-            checkout_id=checkout_id, org_id=org_id, subscription_id=subscription_id, outcome=outcome
-        )
-        .on_conflict_do_nothing()
-        .returning(subscription_checkouts.c.checkout_id)
-    )
-    return result.first() is not None
-
-
 async def set_checkout_subscription(
     session: AsyncSession, checkout_id: str, subscription_id: str, outcome: str
 ) -> None:
@@ -375,9 +357,12 @@ async def insert_trial_history(session: AsyncSession, values: Row) -> None:
 # --- invoices ----------------------------------------------------------------------------
 
 
+def invoice_prefix(org_id: str) -> str:
+    return (org_id.removeprefix("org_")[:8].upper() or "INV") + "-"
+
+
 def invoice_number(org_id: str, n: int) -> str:
-    prefix = org_id.removeprefix("org_")[:8].upper() or "INV"
-    return f"{prefix}-{n:06d}"
+    return f"{invoice_prefix(org_id)}{n:06d}"
 
 
 async def allocate_invoice_numbers(session: AsyncSession, org_id: str, count: int) -> int:
@@ -599,6 +584,7 @@ _PG_TYPES = {
     "TEXT": "text",
     "BOOLEAN": "boolean",
     "BIGINT": "bigint",
+    "BIGINTEGER": "bigint",  # sqlalchemy.BigInteger
     "INTEGER": "integer",
     "JSONB": "jsonb",
     "UUID": "uuid",
@@ -683,3 +669,124 @@ async def copy_events(
     await session.execute(
         text("SELECT pg_notify(:c, '')"), {"c": notify_channel(outbox.schema or "public")}
     )
+
+
+# --- fulfilment of a checkout (checkout.completed.v1, the hot path of a paid checkout) ------
+#
+# Two statements on the session's own asyncpg connection (inside the consumer's
+# transaction) instead of about ten ORM statements: SQLAlchemy's per-statement work and
+# the round trips were most of the handler's CPU.
+
+_CLAIM_CHECKOUT_SQL = f"""
+WITH claim AS (
+    INSERT INTO {subscription_checkouts.fullname} (checkout_id, org_id, outcome)
+    VALUES ($1, $2, 'pending')
+    ON CONFLICT DO NOTHING
+    RETURNING checkout_id
+), live AS (
+    SELECT id FROM {subscriptions.fullname}
+    WHERE org_id = $2 AND customer_id = $3 AND product_id = $4 AND status = ANY($5::text[])
+      AND EXISTS (SELECT FROM claim)
+    FOR UPDATE
+)
+SELECT EXISTS (SELECT FROM claim) AS claimed,
+       EXISTS (SELECT FROM live) AS live,
+       EXISTS (
+           SELECT FROM {subscriptions.fullname}
+           WHERE org_id = $2 AND customer_id = $3 AND is_free AND status = ANY($5::text[])
+             AND EXISTS (SELECT FROM claim)
+       ) AS has_free
+"""
+
+
+async def claim_checkout_and_look(
+    session: AsyncSession, checkout_id: str, org_id: str, customer_id: str, product_id: str
+) -> tuple[bool, bool, bool]:
+    """Claim the checkout for fulfilment (once per checkout) and, if claimed, whether the
+    customer already has a live subscription to the product (locked, as
+    `live_subscription(lock=True)` does) and any live free one in the organization:
+    (claimed, live, has_free)."""
+    driver = await _driver(session)
+    row = await driver.fetchrow(
+        _CLAIM_CHECKOUT_SQL, checkout_id, org_id, customer_id, product_id, list(LIVE_STATUSES)
+    )
+    return bool(row["claimed"]), bool(row["live"]), bool(row["has_free"])
+
+
+def _values(table: Any, row: Row, args: list[Any]) -> tuple[str, str]:
+    """`(columns)` and `$n::type, ...` of `row` for `table`, its values appended to `args`
+    (JSONB as JSON text)."""
+    names, slots = [], []
+    for name, value in row.items():
+        pg = _pg_type(table.c[name])
+        args.append(_json(value) if pg == "jsonb" else value)
+        names.append(f'"{name}"')
+        slots.append(f"${len(args)}::{pg}")
+    return ", ".join(names), ", ".join(slots)
+
+
+async def record_fulfilment(
+    session: AsyncSession,
+    *,
+    sub: Row,
+    checkout_id: str,
+    outcome: str,
+    events: list[dict[str, Any]],
+    invoice: Row | None,
+    attempt: Row | None,
+) -> None:
+    """In one statement: the new subscription, the checkout's outcome, the events
+    (`bos_common.outbox.outbox_row`, with the relay's wake-up), and the paid invoice of
+    the checkout, numbered (`allocate_invoice_numbers` + `invoice_number`), with its
+    succeeded attempt. `invoice` has no "number"; `attempt` goes with `invoice`."""
+    args: list[Any] = []
+    cols, vals = _values(subscriptions, sub, args)
+    if invoice is not None:
+        invoice = {k: v for k, v in invoice.items() if k != "number"}
+    parts = [f"s AS (INSERT INTO {subscriptions.fullname} ({cols}) VALUES ({vals}) RETURNING 1)"]
+    args += [sub["id"], outcome, checkout_id]
+    n = len(args)
+    parts.append(
+        f"l AS (UPDATE {subscription_checkouts.fullname} SET subscription_id = ${n - 2}, "
+        f"outcome = ${n - 1} WHERE checkout_id = ${n} RETURNING 1)"
+    )
+    args += [
+        [e["event_id"] for e in events],
+        [e["event_type"] for e in events],
+        [e["org_id"] for e in events],
+        [e["envelope"] for e in events],
+        notify_channel(outbox.schema or "public"),
+    ]
+    n = len(args)
+    parts.append(
+        f"e AS (INSERT INTO {outbox.fullname} (event_id, event_type, org_id, envelope) "
+        f"SELECT * FROM unnest(${n - 4}::uuid[], ${n - 3}::text[], ${n - 2}::text[], "
+        f"${n - 1}::jsonb[]) RETURNING 1)"
+    )
+    notify = f"SELECT pg_notify(${n}, '') WHERE EXISTS (SELECT FROM e)"
+    if invoice is not None:
+        assert attempt is not None
+        args += [invoice["org_id"], invoice_prefix(invoice["org_id"])]
+        org, prefix = len(args) - 1, len(args)
+        parts.append(
+            f"seq AS (INSERT INTO {invoice_sequences.fullname} AS q (org_id, last_number) "
+            f"VALUES (${org}, 1) ON CONFLICT (org_id) DO UPDATE "
+            f"SET last_number = q.last_number + 1 RETURNING last_number)"
+        )
+        # invoice_number(): at least six digits, zero-padded.
+        number = (
+            f"${prefix}::text || lpad(seq.last_number::text, "
+            f"greatest(6, length(seq.last_number::text)), '0')"
+        )
+        cols, vals = _values(invoices, invoice, args)
+        parts.append(
+            f"i AS (INSERT INTO {invoices.fullname} ({cols}, number) "
+            f"SELECT {vals}, {number} FROM seq RETURNING 1)"
+        )
+        cols, vals = _values(invoice_attempts, attempt, args)
+        parts.append(
+            f"a AS (INSERT INTO {invoice_attempts.fullname} ({cols}) "
+            f"SELECT {vals} WHERE EXISTS (SELECT FROM i) ON CONFLICT DO NOTHING RETURNING 1)"
+        )
+    driver = await _driver(session)
+    await driver.execute(f"WITH {', '.join(parts)} {notify}", *args)

@@ -24,6 +24,7 @@ from bos_common.events import (
     SubscriptionTrialExtendedV1,
 )
 from bos_common.ids import new_id
+from bos_common.outbox import outbox_row
 from subscriptions import billing, repository
 from subscriptions.billing import Notice, Outcome
 from subscriptions.clock import wall_now
@@ -270,17 +271,22 @@ async def fulfil_checkout(
     for. A checkout is fulfilled once, however often its event comes."""
     if not org_id:
         raise InvalidRequest("org_required", "checkout.completed.v1 without an organization")
-    if not await repository.claim_checkout(session, ev.checkout_id, org_id, None, "pending"):
+    price = ev.price
+    claimed, has_live, has_free = await repository.claim_checkout_and_look(
+        session, ev.checkout_id, org_id, ev.customer_id, price.product_id
+    )
+    if not claimed:
         log.info("checkout %s already fulfilled", ev.checkout_id)
         return None
     now = rt.clock.now()
-    price = ev.price
     start = utc(ev.completed_at)
     is_free = ev.is_free or (price.amount == 0 and price.setup_fee == 0)
 
-    live = await repository.live_subscription(
-        session, org_id, ev.customer_id, price.product_id, lock=True
-    )
+    live = None
+    if has_live:  # already locked by the claim's statement
+        live = await repository.live_subscription(
+            session, org_id, ev.customer_id, price.product_id, lock=True
+        )
     if live is not None:
         # Checkout refuses this (already_subscribed); a race got through. Point the checkout
         # at the subscription the customer has; a paid duplicate needs a refund.
@@ -462,36 +468,35 @@ async def fulfil_checkout(
             sub, ev, now=now, with_plan=True, period_start=start, period_end_=end
         )
 
+    attempt: Row | None = None
     if paid_invoice is not None:
         sub["latest_invoice_id"] = paid_invoice["id"]
-    await repository.insert_subscription(session, sub)
-    await repository.set_checkout_subscription(session, ev.checkout_id, sub["id"], "created")
-    await repository.publish_many(
-        session, rt.name, [(_created_event(sub, trial_denied=trial_denied), org_id)]
+        attempt = {
+            "invoice_id": paid_invoice["id"],
+            "attempt": 1,
+            "org_id": org_id,
+            "customer_id": sub["customer_id"],
+            "status": "succeeded",
+            "amount": paid_invoice["amount_paid"],
+            "currency": sub["currency"],
+            "payment_id": ev.payment_id,
+            "failure_code": None,
+            "failure_message": None,
+            "created_at": paid_invoice["paid_at"],
+        }
+    created = _created_event(sub, trial_denied=trial_denied)
+    await repository.record_fulfilment(
+        session,
+        sub=sub,
+        checkout_id=ev.checkout_id,
+        outcome="created",
+        events=[outbox_row(created, producer=rt.name, org_id=org_id)],
+        invoice=paid_invoice,
+        attempt=attempt,
     )
-    if paid_invoice is not None:
-        first = await repository.allocate_invoice_numbers(session, org_id, 1)
-        paid_invoice["number"] = repository.invoice_number(org_id, first)
-        await repository.insert_invoices(session, [paid_invoice])
-        await repository.insert_attempt(
-            session,
-            {
-                "invoice_id": paid_invoice["id"],
-                "attempt": 1,
-                "org_id": org_id,
-                "customer_id": sub["customer_id"],
-                "status": "succeeded",
-                "amount": paid_invoice["amount_paid"],
-                "currency": sub["currency"],
-                "payment_id": ev.payment_id,
-                "failure_code": None,
-                "failure_message": None,
-                "created_at": paid_invoice["paid_at"],
-            },
-        )
     if not out.empty:
         sub = await apply_outcome(rt, session, sub, None, out)
-    if not sub["is_free"] and sub["status"] in ("active", "trialing"):
+    if has_free and not sub["is_free"] and sub["status"] in ("active", "trialing"):
         await end_free_subscriptions(rt, session, sub)
     return sub
 
