@@ -26,13 +26,19 @@ def test_retry_queue_names_carry_queue_and_delay() -> None:
 class _Message:
     """Just what Bus._handle reads of an incoming message."""
 
+    tags = 0
+
     def __init__(self, body: bytes) -> None:
         self.body, self.headers = body, {ATTEMPT_HEADER: 1}
+        _Message.tags += 1
+        self.delivery_tag = _Message.tags
         self.acked = 0
+        self.acked_multiple = False
         self.rejected = False
 
-    async def ack(self) -> None:
+    async def ack(self, multiple: bool = False) -> None:
         self.acked += 1
+        self.acked_multiple = multiple
 
     async def reject(self, requeue: bool = False) -> None:
         self.rejected = True
@@ -103,10 +109,20 @@ async def test_a_batch_is_handled_by_one_call_and_every_message_acked() -> None:
         batches.append(len(envelopes))
 
     bus = Bus("amqp://unused", "test")
-    messages = [_Message(_envelope_json()) for _ in range(5)]
     spec = ConsumerSpec("test.q", ["x"], one, batch_handler=many)
-    await bus._handle_batch(spec, messages)  # type: ignore[arg-type]
-    assert batches == [5] and [m.acked for m in messages] == [1] * 5
+    messages = [_Message(_envelope_json()) for _ in range(5)]
+    unsettled = {m.delivery_tag for m in messages}
+    await bus._handle_batch(spec, messages, unsettled)  # type: ignore[arg-type]
+    # The oldest unsettled messages of the channel: one `multiple` ack for all five.
+    assert batches == [5] and [m.acked for m in messages] == [0, 0, 0, 0, 1]
+    assert messages[-1].acked_multiple and unsettled == set()
+
+    in_flight = _Message(_envelope_json())  # an older message another batch still holds
+    messages = [_Message(_envelope_json()) for _ in range(3)]
+    unsettled = {in_flight.delivery_tag} | {m.delivery_tag for m in messages}
+    await bus._handle_batch(spec, messages, unsettled)  # type: ignore[arg-type]
+    assert [(m.acked, m.acked_multiple) for m in messages] == [(1, False)] * 3
+    assert unsettled == {in_flight.delivery_tag}
 
 
 async def test_a_failed_batch_is_handled_one_by_one_and_only_the_failure_retried() -> None:
@@ -132,8 +148,9 @@ async def test_a_failed_batch_is_handled_one_by_one_and_only_the_failure_retried
 
     bus._publish_to_queue = park  # type: ignore[method-assign]
     messages = [_Message(body) for body in bodies]
+    unsettled = {m.delivery_tag for m in messages}
     spec = ConsumerSpec("test.q", ["x"], one, RetryPolicy(delays_ms=(1_000,)), batch_handler=many)
-    await bus._handle_batch(spec, messages)  # type: ignore[arg-type]
+    await bus._handle_batch(spec, messages, unsettled)  # type: ignore[arg-type]
     await _settle(bus)
     handled_alone = handled[2:]  # the batch's own attempt got the first two, then failed
     assert sorted(map(str, handled_alone)) == sorted(
@@ -141,6 +158,7 @@ async def test_a_failed_batch_is_handled_one_by_one_and_only_the_failure_retried
     )
     assert parked == ["test.q.retry.1000"]
     assert [m.acked for m in messages] == [1] * 4  # three handled, one parked in a tier
+    assert unsettled == set()
 
 
 async def test_an_unparseable_message_in_a_batch_is_dead_lettered_alone() -> None:
@@ -154,6 +172,9 @@ async def test_an_unparseable_message_in_a_batch_is_dead_lettered_alone() -> Non
 
     bus = Bus("amqp://unused", "test")
     messages = [_Message(_envelope_json()), _Message(b"{not json"), _Message(_envelope_json())]
-    await bus._handle_batch(ConsumerSpec("test.q", ["x"], one, batch_handler=many), messages)  # type: ignore[arg-type]
-    assert batches == [2]
-    assert [m.acked for m in messages] == [1, 0, 1] and messages[1].rejected
+    unsettled = {m.delivery_tag for m in messages}
+    spec = ConsumerSpec("test.q", ["x"], one, batch_handler=many)
+    await bus._handle_batch(spec, messages, unsettled)  # type: ignore[arg-type]
+    assert batches == [2] and messages[1].rejected
+    assert [m.acked for m in messages] == [0, 0, 1] and messages[2].acked_multiple
+    assert unsettled == set()
