@@ -22,13 +22,14 @@ generator's own CPU is reported. On a shared machine read `cpu_us_per_event` and
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from bench.procs import CpuMeter, read_pidfiles
 from bench.webhook_load import run_load
@@ -116,7 +117,7 @@ def run(rate: float, duration: float) -> dict[str, Any]:
     cpu0 = time.process_time()
     servers0 = {name: tree_cpu_seconds(f) for name, f in SERVERS.items()}
     with CpuMeter(groups) as meter:
-        result = asyncio.run(
+        result = uvloop.run(
             run_load(
                 rate,
                 duration,
