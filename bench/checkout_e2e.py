@@ -19,7 +19,7 @@ waiter first saw each `complete` is reported beside it ("client observed"). With
 DATABASE_URL the clients poll the API every 250 ms instead. Target: every checkout
 succeeds, p95 end to end < 1 s.
 
-    .venv/bin/python bench/checkout_e2e.py [--count 50] [--rounds 3]
+    .venv/bin/python -m bench.checkout_e2e [--count 50] [--rounds 3]
 
 Needs GATEWAY_URL, STRIPE_API_BASE and DATABASE_URL (scripts/lib.sh `stack_env`; the
 defaults are `make up`'s ports). Writes bench/results/checkout_e2e.json.
@@ -41,6 +41,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.procs import StackCpu
 from bos_common.db import asyncpg_dsn
 
 ADMIN_TOKEN = os.environ.get("BOS_ADMIN_TOKEN", "bos-dev-admin")
@@ -195,6 +196,7 @@ async def run_round(
         for _ in range(count)
     ]
     await asyncio.sleep(0.1)  # every task is waiting on the event
+    stack_cpu = StackCpu().__enter__()
     started = time.perf_counter()
     start.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -216,6 +218,7 @@ async def run_round(
         note = "no DATABASE_URL: end to end is the client-observed time (polled over HTTP)"
         for o in ok:
             o["end_to_end"] = o["steps"]["observed_complete"]
+    stack_cpu.__exit__(None, None, None)
     wall = time.perf_counter() - started
     incomplete = [o for o in ok if "end_to_end" not in o]
     failures += [f"{o['checkout_id']} never completed" for o in incomplete]
@@ -237,6 +240,13 @@ async def run_round(
             for step in ("create", "payment_method", "confirm")
         },
         "note": note,
+        # Every process of the stack (and the Stripe simulator, which plays Stripe and the
+        # browser's Stripe.js), from the start until the last checkout completed.
+        "cpu_ms_per_checkout": {
+            name: round(seconds * 1000 / count, 2)
+            for name, seconds in sorted(stack_cpu.seconds.items(), key=lambda kv: -kv[1])
+        },
+        "cpu_ms_per_checkout_total": round(sum(stack_cpu.seconds.values()) * 1000 / count, 1),
     }
 
 
@@ -275,7 +285,9 @@ async def main() -> int:
                 f"round {n + 1}/{args.rounds}: {rnd['succeeded']}/{rnd['count']} complete, "
                 f"end to end p50 {e2e.get('p50')} ms p95 {e2e.get('p95')} ms "
                 f"max {e2e.get('max')} ms (client observed p95 "
-                f"{rnd['client_observed_ms'].get('p95')} ms), wall {rnd['wall_seconds']} s",
+                f"{rnd['client_observed_ms'].get('p95')} ms), wall {rnd['wall_seconds']} s; "
+                f"CPU per checkout {rnd['cpu_ms_per_checkout_total']} ms "
+                f"{rnd['cpu_ms_per_checkout']}",
                 flush=True,
             )
             for failure in rnd["failures"]:

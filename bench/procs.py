@@ -109,6 +109,56 @@ def read_pidfiles(run_dir: Path | None) -> dict[str, int]:
     return out
 
 
+# Servers of the stack with no process group of their own: the process in the pid file
+# (relative to the state dir) and its direct children (Postgres' backends).
+SERVER_PIDFILES = {"postgres": "postgres/data/postmaster.pid", "rabbitmq": "rabbitmq/rabbit.pid"}
+
+
+def tree_cpu_seconds(pid_file: Path) -> float | None:
+    """utime + stime (+ reaped children) of the process in `pid_file` (its first word)
+    and of its direct children; None when there is no such file."""
+    try:
+        root = pid_file.read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+    total = 0
+    for entry in os.listdir("/proc"):
+        f = _stat_fields(entry) if entry.isdigit() else None
+        if f and (entry == root or f[1] == root):
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / CLK_TCK
+
+
+def process_groups() -> dict[str, int]:
+    """The stack's process groups from its pid files ($BENCH_RUN_DIR or
+    $BOS_STATE_DIR/run)."""
+    run_dir = os.environ.get("BENCH_RUN_DIR") or (
+        f"{os.environ['BOS_STATE_DIR']}/run" if os.environ.get("BOS_STATE_DIR") else None
+    )
+    return read_pidfiles(Path(run_dir) if run_dir else None)
+
+
+class StackCpu:
+    """CPU seconds used during a block by each service of the stack (process groups from
+    the pid files), Postgres and RabbitMQ (from $BOS_STATE_DIR)."""
+
+    def __enter__(self) -> StackCpu:
+        state = os.environ.get("BOS_STATE_DIR")
+        self._servers = {name: Path(f"{state}/{f}") for name, f in SERVER_PIDFILES.items() if state}
+        self._meter = CpuMeter(process_groups()).__enter__()
+        self._s0 = {n: tree_cpu_seconds(f) for n, f in self._servers.items()}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._meter.__exit__(*exc)
+        self.meter = self._meter
+        self.seconds = dict(self._meter.group_seconds)
+        for name, pid_file in self._servers.items():
+            before, after = self._s0[name], tree_cpu_seconds(pid_file)
+            if before is not None and after is not None:
+                self.seconds[name] = after - before
+
+
 # --- the floor app ---------------------------------------------------------------------
 
 

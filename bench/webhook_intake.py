@@ -31,42 +31,11 @@ from typing import Any
 
 import uvloop
 
-from bench.procs import CpuMeter, read_pidfiles
+from bench.procs import StackCpu
 from bench.webhook_load import run_load
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"intake_p95_ms": 50.0, "lag_p95_ms": 200.0}
-
-
-def process_groups() -> dict[str, int]:
-    run_dir = os.environ.get("BENCH_RUN_DIR") or (
-        f"{os.environ['BOS_STATE_DIR']}/run" if os.environ.get("BOS_STATE_DIR") else None
-    )
-    return read_pidfiles(Path(run_dir) if run_dir else None)
-
-
-def tree_cpu_seconds(pid_file: str) -> float | None:
-    """CPU of the process in `pid_file` (first word) and its children: Postgres' postmaster
-    and backends, RabbitMQ's beam.smp (servers of the stack with no process group of
-    their own)."""
-    state = os.environ.get("BOS_STATE_DIR")
-    try:
-        root = Path(f"{state}/{pid_file}").read_text().split()[0]
-    except (OSError, IndexError, TypeError):
-        return None
-    total = 0
-    for entry in os.listdir("/proc"):
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text() if entry.isdigit() else ""
-        except OSError:
-            continue
-        f = raw[raw.rindex(")") + 2 :].split() if raw else []
-        if f and (entry == root or f[1] == root):
-            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-SERVERS = {"postgres": "postgres/data/postmaster.pid", "rabbitmq": "rabbitmq/rabbit.pid"}
 
 
 def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,10 +82,8 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(rate: float, duration: float) -> dict[str, Any]:
-    groups = process_groups()
     cpu0 = time.process_time()
-    servers0 = {name: tree_cpu_seconds(f) for name, f in SERVERS.items()}
-    with CpuMeter(groups) as meter:
+    with StackCpu() as stack:
         result = uvloop.run(
             run_load(
                 rate,
@@ -126,13 +93,8 @@ def run(rate: float, duration: float) -> dict[str, Any]:
                 dsn=os.environ["DATABASE_URL"],
             )
         )
-    generator = time.process_time() - cpu0
-    seconds = dict(meter.group_seconds)
-    for name, pid_file in SERVERS.items():
-        before, after = servers0[name], tree_cpu_seconds(pid_file)
-        if before is not None and after is not None:
-            seconds[name] = after - before
-    seconds["generator"] = generator
+    seconds = {**stack.seconds, "generator": time.process_time() - cpu0}
+    meter = stack.meter
     events = max(1, int(result["statuses"].get("200", 0)))
     result = {
         "scenario": "webhooks",

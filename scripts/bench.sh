@@ -11,7 +11,7 @@
 #   scripts/bench.sh --run CMD ARGS...            CMD instead of `python -m bench`, in the
 #                                                 same stack and environment (the runners
 #                                                 that are not wrk loads), e.g.
-#     scripts/bench.sh --run .venv/bin/python bench/checkout_e2e.py --count 50
+#     scripts/bench.sh --run .venv/bin/python -m bench.checkout_e2e --count 50
 #     scripts/bench.sh --run .venv/bin/python -m bench.webhook_intake --rate 500 --duration 60
 #
 # Production-like settings: services and the gateway as services.sh runs them (no reload,
