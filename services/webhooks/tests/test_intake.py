@@ -239,3 +239,37 @@ async def _delivery_failed_with(sim: httpx.AsyncClient, event_id: str, status: i
         if event["id"] == event_id:
             return any(d["status_code"] == status for d in event["deliveries"])
     return False
+
+
+async def test_9_1_an_accepted_event_is_published_at_once_not_at_the_next_poll(
+    intake: Intake,
+) -> None:
+    # The intake wakes its own relay (no NOTIFY, see repository.record_event): with the
+    # poll a minute away, the event still leaves within a moment.
+    relay = intake.runtime.relay
+    relay.poll_interval = 60
+    await asyncio.sleep(1.5)  # the relay's current wait (1 s poll) is over
+    try:
+        pi = f"pi_{uuid.uuid4().hex[:12]}"
+        emitted = (
+            await intake.sim.post(
+                "/_sim/events",
+                json={
+                    "type": "payment_intent.succeeded",
+                    "data": {
+                        "object": {
+                            "id": pi,
+                            "object": "payment_intent",
+                            "amount": 100,
+                            "currency": "usd",
+                            "status": "succeeded",
+                            "metadata": {"org_id": "org_it"},
+                        }
+                    },
+                },
+            )
+        ).json()
+        assert await eventually(lambda: _published(intake.runtime, emitted["id"]), timeout=3)
+    finally:
+        relay.poll_interval = 1.0
+        relay.wake()

@@ -52,6 +52,8 @@ async def receive(
         )
     async with runtime.db.driver_connection() as conn:
         created = await service.ingest(runtime, conn, event, raw=payload)
+    if created:
+        runtime.relay.wake()  # committed (one statement): see repository.record_event
     return {"received": True, "duplicate": not created}
 
 

@@ -37,9 +37,11 @@ async def reconcile_once(runtime: WebhooksRuntime) -> int:
                 if event["id"] in seen or not await runtime.accounts.is_ours(event.get("account")):
                     continue
                 async with runtime.db.transaction() as session:
-                    if await service.ingest(runtime, session, event):
-                        recorded += 1
-                        RECONCILED.inc()
+                    created = await service.ingest(runtime, session, event)
+                if created:
+                    runtime.relay.wake()  # after the commit: see repository.record_event
+                    recorded += 1
+                    RECONCILED.inc()
         if not page.has_more or not events:
             return recorded
         params["starting_after"] = events[-1]["id"]
