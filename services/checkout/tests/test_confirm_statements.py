@@ -239,3 +239,34 @@ async def test_10_1_record_success_refuses_a_payment_that_is_not_pending(
     now = await repository.read_checkout(runtime.db, row.id)
     assert now.completed_at is None and now.status == "processing"
     assert await completed_events(runtime, row.id) == []
+
+
+async def test_10_1_subscribed_completes_only_a_fulfilled_checkout(
+    runtime: CheckoutRuntime,
+) -> None:
+    """repository.record_subscribed: `complete` only once the checkout was fulfilled
+    (processing with completed_at); the projection is written either way."""
+
+    async def subscribed(row: Any, sub_id: str) -> Any:
+        async with runtime.db.transaction() as s:
+            await repository.record_subscribed(
+                s,
+                subscription_id=sub_id,
+                org_id="org_t",
+                customer_id=row.customer_id,
+                product_id=row.product_id,
+                as_of=datetime.now(UTC),
+                checkout_id=row.id,
+            )
+            live = await repository.is_subscribed(s, row.customer_id, row.product_id)
+        return await repository.read_checkout(runtime.db, row.id), live
+
+    for status, completed in (("open", None), ("processing", None), ("canceled", None)):
+        row = await an_open_checkout(runtime, status=status, completed_at=completed)
+        after, live = await subscribed(row, new_id("sub"))
+        assert after.status == status and after.subscription_id is None and live
+
+    row = await an_open_checkout(runtime, status="processing", completed_at=datetime.now(UTC))
+    sub_id = new_id("sub")
+    after, live = await subscribed(row, sub_id)
+    assert after.status == "complete" and after.subscription_id == sub_id and live

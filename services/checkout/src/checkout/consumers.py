@@ -21,7 +21,7 @@ from bos_common.events import (
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import payments, renewals, repository, service
+from checkout import payments, renewals, repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -108,19 +108,15 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, SubscriptionCreatedV1)
-        # In the transaction that marks the checkout complete: once a checkout reports
-        # `complete`, a new checkout for the same product already answers 409 (8.2).
-        await repository.record_subscription(
+        await repository.record_subscribed(
             session,
             subscription_id=event.subscription_id,
             org_id=envelope.org_id,
             customer_id=event.customer_id,
             product_id=event.product_id,
-            live=True,
             as_of=envelope.occurred_at,
+            checkout_id=event.checkout_id,
         )
-        if event.checkout_id:
-            await service.mark_subscribed(session, event.checkout_id, event.subscription_id)
 
     async def on_subscription_ended(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

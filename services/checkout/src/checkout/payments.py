@@ -159,12 +159,11 @@ async def confirm(
         if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
             raise provider_unavailable() from exc
         raise
-    answer = as_dict(intent)
-    if answer["status"] == "succeeded" and await _record_success(
-        runtime, row, payment, customer, stripe_customer, answer
+    if intent["status"] == "succeeded" and await _record_success(
+        runtime, row, payment, customer, stripe_customer, intent
     ):
         return ConfirmOut(status="processing", checkout_id=row.id, payment_id=payment.id)
-    return await record_intent(runtime, payment.id, answer)
+    return await record_intent(runtime, payment.id, intent)
 
 
 # A checkout read for a confirm that changed before its transition (a coupon applied, a
@@ -239,16 +238,32 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
     """Created on Stripe once and reused (3.1, 3.2); the key makes a race harmless."""
     if customer.stripe_customer_id:
         return str(customer.stripe_customer_id)
-    created = await runtime.stripe.v1.customers.create_async(
+    created = await _stripe_post(
+        runtime,
+        "/v1/customers",
         {
             "email": customer.email,
             "name": customer.name or "",
             "metadata": {"bos_customer_id": customer.id, "org_id": customer.org_id},
         },
-        {"idempotency_key": f"bos-customer-{customer.id}"},
+        idempotency_key=f"bos-customer-{customer.id}",
     )
-    await repository.set_stripe_customer(runtime.db, customer.id, created.id)
-    return str(created.id)
+    await repository.set_stripe_customer(runtime.db, customer.id, created["id"])
+    return str(created["id"])
+
+
+async def _stripe_post(
+    runtime: CheckoutRuntime, path: str, params: dict[str, Any], *, idempotency_key: str
+) -> dict[str, Any]:
+    """A POST on the hot path through the SDK's `raw_request`: the same requestor (keys,
+    API version, retries, errors raised as stripe.CardError, ...), the answer as the
+    plain dict the SDK parsed, without the StripeObject tree confirm only turned back
+    into dicts (5% of checkout's CPU in the profile)."""
+    response = await runtime.stripe.raw_request_async(
+        "post", path, idempotency_key=idempotency_key, **params
+    )
+    data: dict[str, Any] = response.data
+    return data
 
 
 def _metadata(row: Row[Any], payment: Row[Any]) -> dict[str, str]:
@@ -267,11 +282,13 @@ async def _create_intent(
     plan: ChargePlan,
     stripe_customer: str,
     payment_method: str,
-) -> Any:
-    options: Any = {"idempotency_key": payment.stripe_idempotency_key}
+) -> dict[str, Any]:
+    key = payment.stripe_idempotency_key
     if plan.kind == "setup":
         # 6.1: a trial without a setup fee saves the card and charges nothing now.
-        return await runtime.stripe.v1.setup_intents.create_async(
+        return await _stripe_post(
+            runtime,
+            "/v1/setup_intents",
             {
                 "customer": stripe_customer,
                 "payment_method": payment_method,
@@ -280,7 +297,7 @@ async def _create_intent(
                 "metadata": _metadata(row, payment),
                 "expand": ["payment_method"],
             },
-            options,
+            idempotency_key=key,
         )
     params: dict[str, Any] = {
         "amount": plan.amount,
@@ -295,7 +312,7 @@ async def _create_intent(
     if plan.destination:
         params["application_fee_amount"] = plan.platform_fee
         params["transfer_data"] = {"destination": plan.destination}
-    return await runtime.stripe.v1.payment_intents.create_async(params, options)
+    return await _stripe_post(runtime, "/v1/payment_intents", params, idempotency_key=key)
 
 
 async def _abandon(runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any]) -> None:

@@ -632,3 +632,41 @@ async def record_success(
                 notify_channel(outbox.schema or "public"),
             )
         )
+
+
+# subscription.created.v1: the projection (newest event wins, as record_subscription) and
+# the checkout's `complete` (only once fulfilled: processing with completed_at set) in one
+# statement, on the consumer transaction's own asyncpg connection.
+SUBSCRIBED_SQL = """
+WITH projected AS (
+    INSERT INTO checkout.customer_subscriptions AS s
+        (subscription_id, org_id, customer_id, product_id, live, as_of)
+    VALUES ($1, $2, $3, $4, true, $5)
+    ON CONFLICT (subscription_id) DO UPDATE
+    SET live = EXCLUDED.live, as_of = EXCLUDED.as_of, product_id = EXCLUDED.product_id
+    WHERE s.as_of <= EXCLUDED.as_of
+)
+UPDATE checkout.checkout_sessions
+SET status = 'complete', subscription_id = $1, updated_at = now()
+WHERE id = $6 AND status = 'processing' AND completed_at IS NOT NULL
+"""
+
+
+async def record_subscribed(
+    session: AsyncSession,
+    *,
+    subscription_id: str,
+    org_id: str | None,
+    customer_id: str,
+    product_id: str,
+    as_of: datetime,
+    checkout_id: str | None,
+) -> None:
+    """A live subscription, and its checkout (if any) `complete`, in the session's
+    transaction: once a checkout reports `complete`, a new checkout for the same
+    product already answers 409 (8.2)."""
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    await driver.execute(
+        SUBSCRIBED_SQL, subscription_id, org_id, customer_id, product_id, as_of, checkout_id
+    )

@@ -419,18 +419,6 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row
     return started
 
 
-async def mark_subscribed(session: AsyncSession, checkout_id: str, subscription_id: str) -> None:
-    """The subscription exists: only now does the checkout report `complete`."""
-    await repository.transition(
-        session,
-        checkout_id,
-        expected=("processing",),
-        where=(repository.cs.c.completed_at.is_not(None),),
-        status="complete",
-        subscription_id=subscription_id,
-    )
-
-
 # --- responses ---------------------------------------------------------------------------
 
 
