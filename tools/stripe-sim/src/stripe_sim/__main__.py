@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         log_level=config.log_level,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # Like Stripe's servers, keep idle connections longer than clients do (aiohttp: 15 s):
+        # with uvicorn's 5 s the server closed connections a client was just reusing, and
+        # the SDK (no network retries: BOS retries itself) answered a burst of confirms with
+        # APIConnectionError after any pause of about 5 s.
+        timeout_keep_alive=75,
     )
 
 
