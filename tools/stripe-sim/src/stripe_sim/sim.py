@@ -47,7 +47,9 @@ class Sim:
         self.idempotency = IdempotencyCache()
         self.deliverer = Deliverer(config, self.faults, self._record_delivery, self._delivered)
         for spec in config.webhook_endpoints:
-            self.deliverer.add_endpoint(spec.url, spec.secret, source="env")
+            self.deliverer.add_endpoint(
+                spec.url, spec.secret, enabled_events=spec.enabled_events, source="env"
+            )
         self._snapshot_task: asyncio.Task[None] | None = None
         self._saved_changes = -1
 
