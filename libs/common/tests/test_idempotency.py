@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from bos_common.auth import Identity, sign_identity
 from bos_common.context import RequestContextMiddleware
-from bos_common.db import Database, make_metadata
+from bos_common.db import Database, asyncpg_dsn, make_metadata
 from bos_common.errors import install_error_handlers
 from bos_common.idempotency import IdempotencyMiddleware, idempotency_table
 from bos_common.testing import SECRET, Infra
@@ -40,6 +41,7 @@ class Calls:
         self.count = 0
         self.gate: asyncio.Event | None = None
         self.fail_next = False
+        self.before_failing: Any = None
 
 
 @pytest.fixture
@@ -54,6 +56,8 @@ def app_and_calls(db: Database) -> tuple[FastAPI, Calls]:
             await calls.gate.wait()
         if calls.fail_next:
             calls.fail_next = False
+            if calls.before_failing is not None:
+                await calls.before_failing()
             raise RuntimeError("transient failure")
         return {"id": f"thing_{calls.count}", "body": await request.json()}
 
@@ -135,6 +139,33 @@ async def test_a_5xx_is_not_remembered_so_the_client_can_retry(app_and_calls: An
     assert failed.status_code == 500
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_a_failure_after_a_database_restart_still_releases_the_key(
+    app_and_calls: Any, infra: Infra
+) -> None:
+    """The request fails because the database went away; by the time the key is released
+    the pooled connections are dead (backends terminated, as by a restart): the release
+    goes through on a fresh connection, so the client's retry runs instead of 409."""
+    app, calls = app_and_calls
+
+    async def restart_like() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(infra.database_url))
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                SCHEMA,
+            )
+        finally:
+            await conn.close()
+
+    calls.fail_next, calls.before_failing = True, restart_like
+    async with client(app) as c:
+        failed = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-dead"})
+        retried = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-dead"})
+    assert failed.status_code == 500
+    assert retried.status_code == 201, retried.text
 
 
 async def test_overlong_key_is_rejected(app_and_calls: Any) -> None:

@@ -10,6 +10,7 @@ as pure ASGI middleware: it must see the raw body and the raw response.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 
 import orjson
@@ -34,6 +35,8 @@ from bos_common.errors import error_body
 
 HEADER = b"idempotency-key"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+log = logging.getLogger("bos.idempotency")
+
 RETENTION = timedelta(hours=24)
 # A request still "in progress" after this long was abandoned (its process died).
 ABANDONED_AFTER = timedelta(seconds=60)
@@ -176,8 +179,25 @@ class IdempotencyMiddleware:
             )
 
     async def _forget(self, principal: str, key: str) -> None:
-        async with self.db.driver_connection() as conn:
-            await conn.execute(self._forget_sql, principal, key)
+        """Release the key so that the client's retry runs the request again. Never
+        raises: the request's own answer (often a 503) is what the client must see.
+
+        A failed request is often one that met a database restart, and then the next
+        pooled connection is dead too: the release is tried once more, on a fresh one
+        (the first failure retired the stale ones). Had it been lost, the retry would get
+        409 `idempotency_key_in_use` until the claim counted as abandoned."""
+        for attempt in (1, 2):
+            try:
+                async with self.db.driver_connection() as conn:
+                    await conn.execute(self._forget_sql, principal, key)
+                return
+            except Exception as exc:  # noqa: BLE001 - best effort, logged
+                if attempt == 2:
+                    log.warning(
+                        "idempotency key not released; it is taken over after %ss",
+                        int(ABANDONED_AFTER.total_seconds()),
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:300]},
+                    )
 
 
 def _claim_statement(table: str) -> str:
