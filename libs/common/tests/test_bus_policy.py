@@ -9,6 +9,7 @@ from bos_common.bus import (
     ConsumerSpec,
     NotReadyYet,
     RetryPolicy,
+    _Inflow,
     retry_queue_name,
 )
 from bos_common.events import AccountUpdatedV1, Envelope
@@ -178,3 +179,24 @@ async def test_an_unparseable_message_in_a_batch_is_dead_lettered_alone() -> Non
     assert batches == [2] and messages[1].rejected
     assert [m.acked for m in messages] == [0, 0, 1] and messages[2].acked_multiple
     assert unsettled == set()
+
+
+async def test_a_busy_consumer_lingers_for_company_an_idle_one_does_not() -> None:
+    spec = ConsumerSpec("test.q", ["x"], _never, batch_linger=0.05)
+    idle = _Inflow()
+    idle.arrived(_Message(_envelope_json()))  # alone after a long silence
+    assert len(await idle.next_batch(spec)) == 1  # taken at once
+
+    busy = _Inflow()
+    busy.arrived(_Message(_envelope_json()))
+    assert len(await busy.next_batch(spec)) == 1
+    busy.arrived(_Message(_envelope_json()))  # right after the previous one: busy
+    later = asyncio.get_running_loop().call_later(0.01, busy.arrived, _Message(_envelope_json()))
+    try:
+        assert len(await busy.next_batch(spec)) == 2  # waited for the next one
+    finally:
+        later.cancel()
+
+
+async def _never(_envelope: Envelope) -> None:
+    raise AssertionError("not called")
