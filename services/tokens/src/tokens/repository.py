@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import Row, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bos_common.batching import GroupCommit
 from bos_common.db import Database
 from tokens.models import api_keys, organizations, session_tokens
 
@@ -174,96 +174,36 @@ _Row = tuple[Any, ...]
 
 
 class SessionTokenStore:
-    """Writes minted session and portal tokens (see above). Writers are started on first
-    use (so an app built without its lifespan, as in tests, works too) and stopped by
-    `close()`, which writes what is still queued first."""
+    """Writes minted session and portal tokens (see above): a group commit
+    (bos_common.batching) of one INSERT per batch; `close()` writes what is still queued
+    first."""
 
     def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
         self._db = db
-        self._size = max(1, min(writers, WRITERS))
-        self._queue: list[tuple[_Row, asyncio.Future[None]]] = []
-        self._idle: list[asyncio.Future[None]] = []  # writers waiting for work
-        self._writers: list[asyncio.Task[None]] = []
-        self._closing = False
+        self._batches: GroupCommit[_Row, None] = GroupCommit(
+            self._execute,
+            writers=max(1, min(writers, WRITERS)),
+            max_batch=MAX_BATCH,
+            row_errors=_ROW_ERRORS,
+            name="session-token-writer",
+        )
 
     async def insert(self, values: dict[str, Any]) -> None:
         """Returns once the row is committed; raises what writing it raised."""
-        if self._closing:
-            raise RuntimeError("session token store is closed")
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
         row = tuple(values[c] for c in _COLUMNS[:7]) + (
             orjson.dumps(values["metadata"]).decode(),
             values["created_at"],
             values["expires_at"],
         )
-        self._queue.append((row, done))
-        if self._idle:
-            _wake(self._idle.pop())
-        else:
-            # A writer only ends with close() or with its event loop (tests); never wait
-            # on one that is gone.
-            self._writers = [w for w in self._writers if not w.done()]
-            if len(self._writers) < self._size:
-                task = loop.create_task(self._writer(), name="session-token-writer")
-                self._writers.append(task)
-        await done
+        await self._batches.submit(row)
 
-    async def _writer(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                waiting: asyncio.Future[None] = loop.create_future()
-                self._idle.append(waiting)
-                await waiting
-                continue
-            batch = self._queue[:MAX_BATCH]
-            del self._queue[:MAX_BATCH]
-            await self._write(batch)
-
-    async def _write(self, batch: list[tuple[_Row, asyncio.Future[None]]]) -> None:
-        try:
-            await self._execute([row for row, _ in batch])
-        except _ROW_ERRORS as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
-                return
-            for entry in batch:  # isolate the offending row(s)
-                await self._write([entry])
-            return
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-            for _, done in batch:
-                _settle(done, exc)
-            return
-        for _, done in batch:
-            _settle(done, None)
-
-    async def _execute(self, rows: list[_Row]) -> None:
+    async def _execute(self, rows: list[_Row]) -> list[None]:
         async with self._db.driver_connection() as conn:
             await conn.execute(_INSERT_SESSION_TOKENS, *(list(c) for c in zip(*rows, strict=True)))
+        return [None] * len(rows)
 
     async def close(self) -> None:
-        self._closing = True
-        while self._idle:
-            _wake(self._idle.pop())
-        writers, self._writers = self._writers, []
-        await asyncio.gather(*writers, return_exceptions=True)
-
-
-def _wake(waiting: asyncio.Future[None]) -> None:
-    if not waiting.done():
-        waiting.set_result(None)
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():  # the request was cancelled (client gone): nothing to tell
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+        await self._batches.close()
 
 
 async def revoke_session_token(

@@ -50,10 +50,11 @@ async def receive(
         raise InvalidRequest(
             "wrong_account", "This event belongs to a Stripe account that is not ours."
         )
-    async with runtime.db.driver_connection() as conn:
-        created = await service.ingest(runtime, conn, event, raw=payload)
+    # Recorded with the events that arrive at the same time (one statement, one commit):
+    # answered once committed.
+    created = await service.ingest(runtime, runtime.recorder, event, raw=payload)
     if created:
-        runtime.relay.wake()  # committed (one statement): see repository.record_event
+        runtime.relay.wake()  # committed: see repository.record_events
     return {"received": True, "duplicate": not created}
 
 

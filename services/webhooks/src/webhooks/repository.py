@@ -1,85 +1,163 @@
 """All SQL of the webhooks service."""
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bos_common.batching import GroupCommit
+from bos_common.db import Database
 from webhooks.models import outbox, stripe_events
 
-# The raw event and the outbox rows of its domain events (only when the event is new) in
-# ONE statement: atomic on its own (no BEGIN/COMMIT round trips around it) and a single
-# round trip at intake, where every millisecond is queueing at 500 events/s. No NOTIFY:
-# the caller wakes this process's relay (OutboxRelay.wake). Every notifying transaction
-# takes one lock at commit and holds it through its WAL flush (Postgres keeps the queue in
-# commit order), so NOTIFY serializes the intakes' commits; it also cost the backend about
-# 100 us per event (measured: 90-130 us of backend CPU per statement without it, 200-230
-# with it). A data-modifying CTE runs to completion whether or not the query reads it.
-_RECORD_EVENT = text(
+# Stripe events and the outbox rows of their domain events (only for the events that are
+# new) in ONE statement: atomic on its own (no BEGIN/COMMIT round trips around it) and a
+# single round trip at intake, where every millisecond is queueing at 500 events/s.
+#
+# Intake writes the events that arrive together with one execution of it (EventRecorder
+# below: one round trip, one commit and one WAL flush for a burst); reconciliation writes
+# one event at a time in its session's transaction. Within a batch the same Stripe id can
+# come twice (a redelivery racing the first delivery): DISTINCT ON keeps its first
+# occurrence, which alone gets its outbox rows and is answered "new". Rows are inserted in
+# id order so that concurrent batches take their unique-index locks in the same order
+# (no deadlock between two batches holding the same two ids). The result is the batch
+# positions (1-based) of the events that were inserted.
+#
+# No NOTIFY: the caller wakes this process's relay (OutboxRelay.wake). Every notifying
+# transaction takes one lock at commit and holds it through its WAL flush (Postgres keeps
+# the queue in commit order), so NOTIFY serializes the intakes' commits; it also cost the
+# backend about 100 us per event (measured: 90-130 us of backend CPU per statement without
+# it, 200-230 with it). A data-modifying CTE runs to completion whether or not the query
+# reads it.
+_RECORD_EVENTS = text(
     f"""
-    WITH ev AS (
+    WITH input AS (
+        SELECT DISTINCT ON (e.id) e.ord, e.id, e.type, e.account, e.created, e.payload
+        FROM unnest(
+            CAST(:ids AS text[]),
+            CAST(:types AS text[]),
+            CAST(:accounts AS text[]),
+            CAST(:created AS timestamptz[]),
+            CAST(:payloads AS text[])
+        ) WITH ORDINALITY AS e(id, type, account, created, payload, ord)
+        ORDER BY e.id, e.ord
+    ), ev AS (
         INSERT INTO {stripe_events.fullname} (id, type, account, created, payload)
-        VALUES (:id, :type, :account, :created, CAST(:payload AS jsonb))
+        SELECT id, type, account, created, CAST(payload AS jsonb) FROM input ORDER BY id
         ON CONFLICT (id) DO NOTHING
         RETURNING id
     ), ob AS (
         INSERT INTO {outbox.fullname} (event_id, event_type, org_id, envelope)
         SELECT r.event_id, r.event_type, r.org_id, r.envelope
         FROM unnest(
+            CAST(:ob_ords AS bigint[]),
             CAST(:event_ids AS uuid[]),
             CAST(:event_types AS text[]),
             CAST(:org_ids AS text[]),
             CAST(:envelopes AS jsonb[])
-        ) AS r(event_id, event_type, org_id, envelope)
-        WHERE EXISTS (SELECT FROM ev)
+        ) WITH ORDINALITY AS r(ord, event_id, event_type, org_id, envelope, n)
+        JOIN input i ON i.ord = r.ord
+        JOIN ev ON ev.id = i.id
+        ORDER BY r.n
     )
-    SELECT EXISTS (SELECT FROM ev) AS is_new
+    SELECT i.ord FROM input i JOIN ev ON ev.id = i.id
     """
 )
 # The same statement for the driver (asyncpg numbers its parameters).
-_RECORD_EVENT_PARAMS: list[str] = []
+_RECORD_EVENTS_PARAMS: list[str] = []
 
 
 def _number(match: re.Match[str]) -> str:
-    _RECORD_EVENT_PARAMS.append(match.group(1))
-    return f"${len(_RECORD_EVENT_PARAMS)}"
+    _RECORD_EVENTS_PARAMS.append(match.group(1))
+    return f"${len(_RECORD_EVENTS_PARAMS)}"
 
 
-_RECORD_EVENT_DRIVER = re.sub(r"(?<![:\w]):(\w+)", _number, _RECORD_EVENT.text)
+_RECORD_EVENTS_DRIVER = re.sub(r"(?<![:\w]):(\w+)", _number, _RECORD_EVENTS.text)
 
 
-async def record_event(
-    conn: asyncpg.Connection | AsyncSession,
-    *,
-    event_id: str,
-    type_: str,
-    account: str | None,
-    created: datetime,
-    payload: str,
-    outbox_rows: list[dict[str, Any]],
-) -> bool:
-    """Store the raw event (`payload` is its JSON text) and, if it is new, its outbox rows
-    (`bos_common.outbox.outbox_row`); False when this Stripe id was already stored.
-    `conn` is a driver connection (intake) or a session whose transaction it joins."""
+class EventRecord(NamedTuple):
+    """A verified Stripe event to store (`payload` is its JSON text) and the outbox rows
+    (`bos_common.outbox.outbox_row`) of its domain events."""
+
+    id: str
+    type: str
+    account: str | None
+    created: datetime
+    payload: str
+    outbox_rows: list[dict[str, Any]]
+
+
+async def record_events(
+    conn: asyncpg.Connection | AsyncSession, records: Sequence[EventRecord]
+) -> list[bool]:
+    """Store the events and, for those that are new, their outbox rows, in one statement;
+    per event, in order, whether it was new (False: this Stripe id was already stored, or
+    came earlier in `records`). `conn` is a driver connection (intake) or a session whose
+    transaction it joins."""
+    outbox_rows = [(n, r) for n, rec in enumerate(records, 1) for r in rec.outbox_rows]
     params = {
-        "id": event_id,
-        "type": type_,
-        "account": account,
-        "created": created,
-        "payload": payload,
-        "event_ids": [r["event_id"] for r in outbox_rows],
-        "event_types": [r["event_type"] for r in outbox_rows],
-        "org_ids": [r["org_id"] for r in outbox_rows],
-        "envelopes": [r["envelope"] for r in outbox_rows],
+        "ids": [r.id for r in records],
+        "types": [r.type for r in records],
+        "accounts": [r.account for r in records],
+        "created": [r.created for r in records],
+        "payloads": [r.payload for r in records],
+        "ob_ords": [n for n, _ in outbox_rows],
+        "event_ids": [r["event_id"] for _, r in outbox_rows],
+        "event_types": [r["event_type"] for _, r in outbox_rows],
+        "org_ids": [r["org_id"] for _, r in outbox_rows],
+        "envelopes": [r["envelope"] for _, r in outbox_rows],
     }
     if isinstance(conn, AsyncSession):
-        return bool((await conn.execute(_RECORD_EVENT, params)).scalar_one())
-    return bool(
-        await conn.fetchval(_RECORD_EVENT_DRIVER, *(params[k] for k in _RECORD_EVENT_PARAMS))
-    )
+        inserted = set((await conn.execute(_RECORD_EVENTS, params)).scalars())
+    else:
+        rows = await conn.fetch(_RECORD_EVENTS_DRIVER, *(params[k] for k in _RECORD_EVENTS_PARAMS))
+        inserted = {row[0] for row in rows}
+    return [n in inserted for n in range(1, len(records) + 1)]
+
+
+async def record_event(conn: asyncpg.Connection | AsyncSession, record: EventRecord) -> bool:
+    """`record_events` of one event."""
+    [is_new] = await record_events(conn, [record])
+    return is_new
+
+
+# Concurrent intake statements (each on a pool connection of its own) and events per
+# statement. A request that comes alone is written at once; requests queue, and are
+# written together, only while every writer is busy (bos_common.batching).
+WRITERS = 2
+MAX_BATCH = 200
+# Postgres errors that say nothing about the other events of a batch (bad data in one
+# event: a NUL character in the payload, an id longer than the column): the batch is then
+# written event by event so that only the offending request fails.
+_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class EventRecorder:
+    """Intake's writer: `record` returns once the event (and its outbox rows) is
+    committed, with whether it was new; events recorded together share one statement."""
+
+    def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
+        self._db = db
+        self._batches: GroupCommit[EventRecord, bool] = GroupCommit(
+            self._execute,
+            writers=writers,
+            max_batch=MAX_BATCH,
+            row_errors=_ROW_ERRORS,
+            name="stripe-event-writer",
+        )
+
+    async def record(self, record: EventRecord) -> bool:
+        return await self._batches.submit(record)
+
+    async def _execute(self, records: list[EventRecord]) -> list[bool]:
+        async with self._db.driver_connection() as conn:
+            return await record_events(conn, records)
+
+    async def close(self) -> None:
+        await self._batches.close()
 
 
 async def known_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:

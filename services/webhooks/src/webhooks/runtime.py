@@ -1,5 +1,5 @@
-"""The webhooks service's runtime: the common one plus the account directory and the
-Stripe client (for reconciliation)."""
+"""The webhooks service's runtime: the common one plus the account directory, intake's
+event writer and the Stripe client (for reconciliation)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bos_common.internal import InternalClient
 from bos_common.stripe_api import stripe_client
 from webhooks import models
 from webhooks.accounts import AccountDirectory
+from webhooks.repository import EventRecorder
 from webhooks.settings import WebhooksSettings
 
 
@@ -28,8 +29,11 @@ class WebhooksRuntime(ServiceRuntime):
         self.stripe: stripe.StripeClient = stripe_client(
             settings.stripe_secret_key, settings.stripe_api_base
         )
+        # Intake's writer: webhooks that arrive together are recorded by one statement.
+        self.recorder = EventRecorder(self.db)
 
     async def stop(self) -> None:
+        await self.recorder.close()  # what is queued is written before the pool closes
         await super().stop()
         await self.accounts.close()
 

@@ -158,40 +158,52 @@ def org_of(event: StripeEvent) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def ingest(
-    runtime: ServiceRuntime,
-    conn: asyncpg.Connection | AsyncSession,
-    event: StripeEvent,
-    *,
-    raw: bytes | str | None = None,
-) -> bool:
-    """Record a verified Stripe event and its domain events, atomically (one statement:
-    `conn` is a driver connection, or a session whose transaction it joins); False when this
-    Stripe id was already recorded (no new effect). `raw` is the event's JSON as
-    delivered, stored as is rather than serialized again."""
-    type_ = str(event.get("type", ""))
-    known = type_ in TRANSLATIONS
+def record_of(
+    runtime: ServiceRuntime, event: StripeEvent, raw: bytes | str | None = None
+) -> repository.EventRecord:
+    """What recording a verified Stripe event writes: the event (`raw` is its JSON as
+    delivered, stored as is rather than serialized again) and its domain events' outbox
+    rows."""
     org_id = org_of(event)
     rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in translate(event)]
     if raw is None:
         raw = orjson.dumps(event)
-    is_new = await repository.record_event(
-        conn,
-        event_id=event["id"],
-        type_=type_,
+    return repository.EventRecord(
+        id=event["id"],
+        type=str(event.get("type", "")),
         account=event.get("account"),
         created=_created(event),
         payload=raw.decode() if isinstance(raw, bytes) else raw,
         outbox_rows=rows,
     )
-    label = type_ if known else "unknown"
+
+
+async def ingest(
+    runtime: ServiceRuntime,
+    writer: repository.EventRecorder | asyncpg.Connection | AsyncSession,
+    event: StripeEvent,
+    *,
+    raw: bytes | str | None = None,
+) -> bool:
+    """Record a verified Stripe event and its domain events, atomically (one statement:
+    `writer` is intake's EventRecorder, which writes the events recorded together in one
+    statement, a driver connection, or a session whose transaction it joins); False when
+    this Stripe id was already recorded (no new effect). Returns once committed, except
+    in a session (its caller commits)."""
+    record = record_of(runtime, event, raw)
+    if isinstance(writer, repository.EventRecorder):
+        is_new = await writer.record(record)
+    else:
+        is_new = await repository.record_event(writer, record)
+    known = record.type in TRANSLATIONS
+    label = record.type if known else "unknown"
     if not is_new:
         EVENTS_RECEIVED.labels(label, "duplicate").inc()
         return False
     if not known:
         log.info(
             "stored a Stripe event type BOS does not use",
-            extra={"type": type_, "stripe_event": event["id"]},
+            extra={"type": record.type, "stripe_event": record.id},
         )
     EVENTS_RECEIVED.labels(label, "accepted").inc()
     return True
