@@ -131,6 +131,10 @@ def register(runtime: CheckoutRuntime) -> None:
             as_of=envelope.occurred_at,
         )
 
+    # Batched although one rare branch calls Stripe (refunding a second charge for a
+    # checkout already fulfilled): that call carries an idempotency key, so a batch
+    # rolled back by another event repeats it harmlessly, and the hot path (recognizing
+    # payments, most of them a connected account's own) stays one statement per batch.
     runtime.on_events(
         "payments",
         PaymentSucceededV1.event_type,
