@@ -8,7 +8,7 @@ commits once, at the end, or rolls back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,6 +33,16 @@ NAMING_CONVENTION = {
 
 def make_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+_AFTER_COMMIT = "bos_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction of `session` (a `Database.transaction`) has
+    committed, never if it rolls back: for counting what a transaction did (a batch of
+    events rolled back and handled again one by one must count each event once)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -66,9 +76,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commit on success, roll back on any exception."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        """One unit of work: commit on success, roll back on any exception; then the
+        callbacks registered with `after_commit`, only if it committed."""
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                yield session
+            for callback in session.info.pop(_AFTER_COMMIT, ()):
+                callback()
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:

@@ -21,7 +21,7 @@ from bos_common.events import (
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import payments, renewals, repository
+from checkout import metrics, payments, renewals, repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -108,7 +108,7 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, SubscriptionCreatedV1)
-        await repository.record_subscribed(
+        completed = await repository.record_subscribed(
             session,
             subscription_id=event.subscription_id,
             org_id=envelope.org_id,
@@ -117,6 +117,8 @@ def register(runtime: CheckoutRuntime) -> None:
             as_of=envelope.occurred_at,
             checkout_id=event.checkout_id,
         )
+        if completed:
+            metrics.checkout_completed(session)
 
     async def on_subscription_ended(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

@@ -29,7 +29,7 @@ from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import errors, renewals, repository, service
+from checkout import errors, metrics, renewals, repository, service
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
@@ -389,7 +389,7 @@ async def _record_success(
     event = outbox_row(
         service.completed_event(row, buyer, paid, now), producer=runtime.name, org_id=row.org_id
     )
-    return await repository.record_success(
+    recorded = await repository.record_success(
         runtime.db,
         payment_id=payment.id,
         checkout_id=row.id,
@@ -400,6 +400,9 @@ async def _record_success(
         completed_at=now,
         event=event,
     )
+    if recorded:
+        metrics.payment_succeeded(payment.kind)
+    return recorded
 
 
 async def record_intent(
@@ -502,6 +505,7 @@ async def _after_success(
 ) -> None:
     """The effects of a payment that has just turned `succeeded` (exactly once: only the
     caller whose guarded UPDATE made the transition gets here)."""
+    metrics.payment_succeeded(updated.kind, session)
     if updated.kind == "renewal":
         await renewals.publish_paid(runtime, session, updated)
     elif updated.kind == "card_update":
@@ -601,6 +605,7 @@ async def mark_payment_failed(
     )
     if updated is None:
         return
+    metrics.payment_failed(updated.kind, error.code, session)
     if updated.kind == "renewal":
         await renewals.publish_failed(runtime, session, updated, decline)
         return

@@ -661,12 +661,13 @@ async def record_subscribed(
     product_id: str,
     as_of: datetime,
     checkout_id: str | None,
-) -> None:
+) -> bool:
     """A live subscription, and its checkout (if any) `complete`, in the session's
     transaction: once a checkout reports `complete`, a new checkout for the same
-    product already answers 409 (8.2)."""
+    product already answers 409 (8.2). True when this made the checkout complete."""
     conn = await session.connection()
     driver = (await conn.get_raw_connection()).driver_connection
-    await driver.execute(
+    status = await driver.execute(
         SUBSCRIBED_SQL, subscription_id, org_id, customer_id, product_id, as_of, checkout_id
     )
+    return bool(status == "UPDATE 1")
