@@ -1,13 +1,19 @@
-"""Plan 18.1/18.2 against the running stack: the checkout funnel as the checkout service
-exports it to Prometheus (what the conversion recording rule and the payment-failure
-spike alert read; the rules themselves are unit-tested with promtool in tests/deploy).
-Counters are of committed transitions: a decline is counted once, though Stripe's
-`payment_intent.payment_failed` webhook reports it a second time."""
+"""Plan 18 against the running stack.
+
+18.1/18.2: the checkout funnel as the checkout service exports it to Prometheus (what the
+conversion recording rule and the payment-failure spike alert read; the rules themselves
+are unit-tested with promtool in tests/deploy). Counters are of committed transitions: a
+decline is counted once, though Stripe's `payment_intent.payment_failed` webhook reports
+it a second time.
+18.3/18.4: the audit trail and the decline's debug line, read from checkout's log as an
+operator would (the stack's log files: needs a local stack, BOS_STATE_DIR)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -71,3 +77,89 @@ async def test_18_1_and_18_2_the_funnel_counts_checkouts_and_payment_outcomes(
     assert delta(after, CREATED) == 2
     # The decline, once: the webhook that reports it again finds the payment failed already.
     assert delta(after, DECLINED) == 1
+
+
+def log_lines(service: str) -> list[dict]:
+    state = os.environ.get("BOS_STATE_DIR")
+    if not state:
+        pytest.skip("the stack's logs are not local (no BOS_STATE_DIR)")
+    lines = []
+    for raw in Path(state, "logs", f"{service}.log").read_text().splitlines():
+        if raw.startswith("{"):
+            lines.append(json.loads(raw))
+    return lines
+
+
+async def test_18_3_and_18_4_every_checkout_action_is_in_the_audit_trail_with_its_actor(
+    merchant: Merchant,
+) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    price = await merchant.price(2900)
+    paid = await merchant.checkout(price["id"])
+    declined = await merchant.confirm(paid["id"], await merchant.card("declined"))
+    accepted = await merchant.confirm(paid["id"], await merchant.card("visa"))
+    await merchant.wait_status(paid["id"], "complete")
+    dropped = await merchant.checkout(price["id"])
+    canceled = await merchant.post(f"/v1/checkout-sessions/{dropped['id']}/cancel")
+    assert canceled.status_code == 200, canceled.text
+
+    wanted = [
+        (paid["id"], "checkout.created"),
+        (paid["id"], "checkout.confirmed"),  # failed
+        (paid["id"], "payment.failed"),
+        (paid["id"], "checkout.confirmed"),  # processing or complete
+        (paid["id"], "payment.succeeded"),
+        (paid["id"], "checkout.completed"),
+        (dropped["id"], "checkout.created"),
+        (dropped["id"], "checkout.canceled"),
+    ]
+
+    def trail() -> list[dict] | None:
+        lines = [
+            line
+            for line in log_lines("checkout")
+            if line.get("audit") and line.get("checkout_id") in (paid["id"], dropped["id"])
+        ]
+        got = sorted((line["checkout_id"], line["event"]) for line in lines)
+        return lines if got == sorted(wanted) else None
+
+    lines = await eventually(lambda: _async(trail()))
+    by_action = {}
+    for line in lines:
+        by_action.setdefault((line["checkout_id"], line["event"]), []).append(line)
+        stamp = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+        assert started <= stamp <= datetime.now(UTC), line  # timestamps accurate
+        assert line["org_id"] == merchant.org_id and line["service"] == "checkout"
+
+    created = by_action[(paid["id"], "checkout.created")][0]
+    assert created["actor_type"] == "api_key" and created["actor_id"]  # who
+    assert created["request_id"]  # and which request
+    failed, succeeded = sorted(
+        by_action[(paid["id"], "checkout.confirmed")], key=lambda line: line["timestamp"]
+    )
+    assert (failed["outcome"], failed["code"]) == ("failed", "card_declined")
+    assert failed["request_id"] == declined.headers["x-request-id"]
+    assert succeeded["outcome"] in ("processing", "complete")
+    assert succeeded["request_id"] == accepted.headers["x-request-id"]
+    assert by_action[(paid["id"], "payment.failed")][0]["actor_type"] == "stripe"
+    completed = by_action[(paid["id"], "checkout.completed")][0]
+    assert completed["subscription_id"]
+    # Decided by a consumer two events later, yet in the trace of the confirm that paid.
+    assert completed["trace_id"] == succeeded["trace_id"]
+    assert by_action[(dropped["id"], "checkout.canceled")][0]["actor_type"] == "api_key"
+
+    # 18.4: the decline's details, under the request id the client got.
+    [debug] = [
+        line
+        for line in log_lines("checkout")
+        if line.get("event") == "payment declined by Stripe"
+        and line.get("checkout_id") == paid["id"]
+    ]
+    assert debug["level"] == "warning"
+    assert debug["request_id"] == declined.headers["x-request-id"]
+    assert debug["stripe_error"]["code"] == "card_declined"
+    assert debug["stripe_request_id"] and debug["payment_id"]
+
+
+async def _async(value: object) -> object:
+    return value

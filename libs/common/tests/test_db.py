@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
+from bos_common.context import request_id_var
 from bos_common.db import Database, after_commit
 from bos_common.testing import Infra
 
@@ -38,3 +39,12 @@ async def test_callbacks_run_after_a_commit_and_never_after_a_rollback(db: Datab
     async with db.transaction() as session:
         await session.execute(text("SELECT 1"))  # a new transaction starts with none
     assert ran == ["committed"]
+
+
+async def test_a_callback_runs_in_the_context_it_was_registered_in(db: Database) -> None:
+    seen: list[str | None] = []
+    async with db.transaction() as session:
+        token = request_id_var.set("req_registered")
+        after_commit(session, lambda: seen.append(request_id_var.get()))
+        request_id_var.reset(token)
+    assert seen == ["req_registered"]  # its log lines carry the request (and trace) ids

@@ -8,6 +8,7 @@ commits once, at the end, or rolls back.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,8 +42,9 @@ _AFTER_COMMIT = "bos_after_commit"
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Run `callback` once the transaction of `session` (a `Database.transaction`) has
     committed, never if it rolls back: for counting what a transaction did (a batch of
-    events rolled back and handled again one by one must count each event once)."""
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+    events rolled back and handled again one by one must count each event once). It runs
+    in the context it was registered in (request id, the event's trace), for its logs."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((contextvars.copy_context(), callback))
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -81,8 +83,8 @@ class Database:
         async with self.sessionmaker() as session:
             async with session.begin():
                 yield session
-            for callback in session.info.pop(_AFTER_COMMIT, ()):
-                callback()
+            for context, callback in session.info.pop(_AFTER_COMMIT, ()):
+                context.run(callback)
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:

@@ -10,7 +10,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from bos_common.app import CurrentIdentity, Session
+from bos_common.audit import audit_by
 from bos_common.auth import require
+from bos_common.db import after_commit
 from bos_common.errors import NotFound
 from checkout import cards, payments, repository, service
 from checkout.runtime import Runtime
@@ -71,6 +73,17 @@ async def apply_coupon(
 ) -> CheckoutSessionOut:
     row = await service.load_checkout(session, identity, checkout_id, client_secret)
     updated = await service.apply_coupon(runtime, session, row, body.code)
+    after_commit(
+        session,
+        lambda: audit_by(
+            "checkout.coupon_applied",
+            identity,
+            org_id=updated.org_id,
+            checkout_id=updated.id,
+            coupon=body.code,
+            amount_total=updated.amount_total,
+        ),
+    )
     return service.checkout_out(runtime, updated)
 
 
@@ -84,9 +97,16 @@ async def confirm_checkout(
 ) -> ConfirmOut:
     # No request-scoped transaction: confirm commits its phases itself around the
     # Stripe call, so no database connection is held while Stripe answers.
-    return await payments.confirm(
-        runtime, identity, checkout_id, body.payment_method, client_secret
+    out = await payments.confirm(runtime, identity, checkout_id, body.payment_method, client_secret)
+    audit_by(
+        "checkout.confirmed",
+        identity,
+        checkout_id=checkout_id,
+        payment_id=out.payment_id,
+        outcome=out.status,
+        code=out.error.code if out.error else None,
     )
+    return out
 
 
 @router.post("/v1/checkout-sessions/{checkout_id}/confirm-free", response_model=ConfirmOut)
@@ -100,6 +120,12 @@ async def confirm_free_checkout(
     row = await service.load_checkout(session, identity, checkout_id, client_secret)
     row = await service.confirm_free(runtime, session, row)
     status = "complete" if row.status == "complete" else "processing"
+    after_commit(
+        session,
+        lambda: audit_by(
+            "checkout.confirmed", identity, org_id=row.org_id, checkout_id=row.id, outcome=status
+        ),
+    )
     return ConfirmOut(status=status, checkout_id=row.id)
 
 
@@ -114,6 +140,12 @@ async def cancel_checkout_session(
     row = await service.load_checkout(session, identity, checkout_id, client_secret)
     canceled = await service.cancel_checkout(session, row)
     await service.release_coupon(runtime, canceled)
+    after_commit(
+        session,
+        lambda: audit_by(
+            "checkout.canceled", identity, org_id=canceled.org_id, checkout_id=canceled.id
+        ),
+    )
     return service.checkout_out(runtime, canceled)
 
 

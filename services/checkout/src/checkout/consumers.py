@@ -21,7 +21,7 @@ from bos_common.events import (
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import metrics, payments, renewals, repository
+from checkout import funnel, payments, renewals, repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -117,8 +117,13 @@ def register(runtime: CheckoutRuntime) -> None:
             as_of=envelope.occurred_at,
             checkout_id=event.checkout_id,
         )
-        if completed:
-            metrics.checkout_completed(session)
+        if completed and event.checkout_id:
+            funnel.checkout_completed(
+                session,
+                checkout_id=event.checkout_id,
+                org_id=envelope.org_id,
+                subscription_id=event.subscription_id,
+            )
 
     async def on_subscription_ended(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

@@ -29,7 +29,7 @@ from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import errors, metrics, renewals, repository, service
+from checkout import errors, funnel, renewals, repository, service
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
@@ -346,6 +346,25 @@ async def _record_failure(
         error = card_error(exc.code, decline)
     else:
         error = card_error("invalid_payment_method", None)
+    # Plan 18.4: what was asked and what Stripe answered, with both sides' request ids
+    # (ours comes with every line; Stripe's finds the call in its dashboard).
+    log.warning(
+        "payment declined by Stripe",
+        extra={
+            "org_id": row.org_id,
+            "checkout_id": row.id,
+            "payment_id": payment.id,
+            "stripe_idempotency_key": payment.stripe_idempotency_key,
+            "stripe_request_id": exc.request_id,
+            "stripe_http_status": exc.http_status,
+            "stripe_error": {
+                k: error_obj.get(k)
+                for k in ("type", "code", "decline_code", "message", "param", "doc_url")
+                if error_obj.get(k)
+            },
+            "error_code": error.code,
+        },
+    )
     async with runtime.db.transaction() as s:
         await mark_payment_failed(
             runtime,
@@ -401,7 +420,7 @@ async def _record_success(
         event=event,
     )
     if recorded:
-        metrics.payment_succeeded(payment.kind)
+        funnel.payment_succeeded(payment)
     return recorded
 
 
@@ -505,7 +524,7 @@ async def _after_success(
 ) -> None:
     """The effects of a payment that has just turned `succeeded` (exactly once: only the
     caller whose guarded UPDATE made the transition gets here)."""
-    metrics.payment_succeeded(updated.kind, session)
+    funnel.payment_succeeded(updated, session)
     if updated.kind == "renewal":
         await renewals.publish_paid(runtime, session, updated)
     elif updated.kind == "card_update":
@@ -605,7 +624,7 @@ async def mark_payment_failed(
     )
     if updated is None:
         return
-    metrics.payment_failed(updated.kind, error.code, session)
+    funnel.payment_failed(updated, error.code, session)
     if updated.kind == "renewal":
         await renewals.publish_failed(runtime, session, updated, decline)
         return

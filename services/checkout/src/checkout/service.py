@@ -20,7 +20,7 @@ from bos_common.auth import Identity
 from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
 from bos_common.ids import new_id
-from checkout import errors, metrics, repository
+from checkout import errors, funnel, repository
 from checkout.clients import CouponOutcome
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
@@ -140,7 +140,7 @@ async def create_checkout(
             created = await _create_with_coupon(
                 runtime, session, org_id, email, external_user_id, body, price
             )
-        metrics.checkout_created(paid=not created[0].is_free)
+        funnel.checkout_created(created[0], identity)
         return created
     checkout_id = new_id("cs")
     client_secret = new_client_secret(checkout_id)
@@ -191,7 +191,7 @@ async def create_checkout(
         subscription_id=None,
         **figures,
     )
-    metrics.checkout_created(paid=not row.is_free)
+    funnel.checkout_created(row, identity)
     return row, client_secret
 
 

@@ -1,0 +1,99 @@
+"""What the checkout funnel records of each transition: a Prometheus counter (plan 18.1:
+conversion is `completed / created` over a window, recording rule
+`checkout:conversion:ratio_1h`; 18.2: payment failures by code feed
+BosPaymentFailureSpike) and an audit line (18.3, `bos_common.audit`). Both only for a
+committed transition: a transaction that rolls back (a batch of events handled again one
+by one) records nothing (`bos_common.db.after_commit`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.audit import audit, audit_by
+from bos_common.auth import Identity
+from bos_common.db import after_commit
+
+CHECKOUTS_CREATED = Counter(
+    "bos_checkout_sessions_created_total", "Checkout sessions created.", ["paid"]
+)
+CHECKOUTS_COMPLETED = Counter(
+    "bos_checkout_sessions_completed_total",
+    "Checkout sessions completed (their subscription exists).",
+)
+PAYMENTS = Counter(
+    "bos_checkout_payments_total",
+    "Payments that reached an outcome, by kind (checkout, setup, renewal, card_update), "
+    "outcome (succeeded, failed) and error code (empty on success).",
+    ["kind", "outcome", "code"],
+)
+
+
+def checkout_created(row: Any, identity: Identity) -> None:
+    """`row` was written by a statement (or transaction) that has committed."""
+    CHECKOUTS_CREATED.labels("false" if row.is_free else "true").inc()
+    audit_by(
+        "checkout.created",
+        identity,
+        org_id=row.org_id,
+        checkout_id=row.id,
+        customer_id=row.customer_id,
+        price_id=row.price_id,
+        amount_total=row.amount_total,
+        currency=row.currency,
+    )
+
+
+def checkout_completed(
+    session: AsyncSession, *, checkout_id: str, org_id: str | None, subscription_id: str
+) -> None:
+    def record() -> None:
+        CHECKOUTS_COMPLETED.inc()
+        audit(
+            "checkout.completed",
+            actor_type="system",
+            org_id=org_id,
+            checkout_id=checkout_id,
+            subscription_id=subscription_id,
+        )
+
+    after_commit(session, record)
+
+
+def payment_succeeded(payment: Any, session: AsyncSession | None = None) -> None:
+    """`session`: the transaction that made the transition (None: a statement that has
+    committed already)."""
+
+    def record() -> None:
+        PAYMENTS.labels(payment.kind, "succeeded", "").inc()
+        audit(
+            "payment.succeeded",
+            actor_type="stripe",
+            org_id=payment.org_id,
+            payment_id=payment.id,
+            checkout_id=payment.checkout_id,
+            kind=payment.kind,
+        )
+
+    if session is None:
+        record()
+    else:
+        after_commit(session, record)
+
+
+def payment_failed(payment: Any, code: str, session: AsyncSession) -> None:
+    def record() -> None:
+        PAYMENTS.labels(payment.kind, "failed", code).inc()
+        audit(
+            "payment.failed",
+            actor_type="stripe",
+            org_id=payment.org_id,
+            payment_id=payment.id,
+            checkout_id=payment.checkout_id,
+            kind=payment.kind,
+            code=code,
+        )
+
+    after_commit(session, record)
