@@ -7,6 +7,7 @@ keys and passes the same redaction.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -56,6 +57,7 @@ _TOKEN_RE: Final = re.compile(
 _BEARER_RE: Final = re.compile(r"\b(Bearer)\s+[A-Za-z0-9_.~+/=\-]+", re.IGNORECASE)
 _URL_PASSWORD_RE: Final = re.compile(r"(://[^/\s:@]+:)[^/\s@]+@")
 # Stripe PaymentIntent / SetupIntent client secrets: pi_123_secret_456.
+_TOKEN_PREFIXES: Final = ("sk_", "rk_", "whsec_", "bos_session_")
 _CLIENT_SECRET_RE: Final = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+_secret_)[A-Za-z0-9]+")
 # A Stripe-Signature value has commas in it ("t=...,v1=...,v0=...").
 _STRIPE_SIG_RE: Final = re.compile(
@@ -104,8 +106,11 @@ def redact_text(text: str) -> str:
     every string of every log line.
     """
     lower = text.lower()
-    if "_" in text:
+    # Most strings with "_" are BOS or Stripe ids (cs_..., pay_...): only the prefixes
+    # these two look for make them run.
+    if any(prefix in text for prefix in _TOKEN_PREFIXES):
         text = _TOKEN_RE.sub(r"\1***", text)
+    if "_secret_" in text:
         text = _CLIENT_SECRET_RE.sub(r"\1***", text)
     if any(word in lower for word in _KV_WORDS):
         text = _STRIPE_SIG_RE.sub(r"\1***", text)
@@ -119,7 +124,9 @@ def redact_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
+    # Cached: log lines reuse a small set of keys, and this ran for every key of every line.
     norm = key.lower().replace("-", "_")
     return norm in _SECRET_KEYS_EXACT or any(part in norm for part in _SECRET_KEY_PARTS)
 
