@@ -163,3 +163,39 @@ async def test_18_3_and_18_4_every_checkout_action_is_in_the_audit_trail_with_it
 
 async def _async(value: object) -> object:
     return value
+
+
+async def test_18_3_subscription_actions_are_in_the_audit_trail_too(merchant: Merchant) -> None:
+    price = await merchant.price(0)
+    checkout = await merchant.checkout(price["id"])
+    r = await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/confirm-free")
+    assert r.status_code == 200, r.text
+    done = await merchant.wait_status(checkout["id"], "complete")
+    subscription = done["subscription_id"]
+    canceled = await merchant.post(
+        f"/v1/subscriptions/{subscription}/cancel", {"at_period_end": True}
+    )
+    assert canceled.status_code == 200, canceled.text
+
+    def trail() -> list[dict]:
+        return [
+            line
+            for line in log_lines("subscriptions")
+            if line.get("audit") and line.get("subscription_id") == subscription
+        ]
+
+    [line] = await eventually(lambda: _async(trail()))
+    assert line["event"] == "subscription.canceled"
+    answered = canceled.json()  # the line says what the merchant was told
+    assert (line["status"], line["cancel_at_period_end"]) == (
+        answered["status"],
+        answered["cancel_at_period_end"],
+    )
+    assert line["actor_type"] == "api_key" and line["org_id"] == merchant.org_id
+    assert line["request_id"] == canceled.headers["x-request-id"]
+    confirmed = [
+        entry
+        for entry in log_lines("checkout")
+        if entry.get("event") == "checkout.confirmed" and entry.get("checkout_id") == checkout["id"]
+    ]
+    assert [entry["outcome"] for entry in confirmed] in (["processing"], ["complete"])

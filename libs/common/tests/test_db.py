@@ -48,3 +48,14 @@ async def test_a_callback_runs_in_the_context_it_was_registered_in(db: Database)
         after_commit(session, lambda: seen.append(request_id_var.get()))
         request_id_var.reset(token)
     assert seen == ["req_registered"]  # its log lines carry the request (and trace) ids
+
+
+async def test_a_failing_callback_does_not_make_a_commit_look_failed(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+    async with db.transaction() as session:
+        after_commit(session, lambda: 1 / 0)  # a bug in a metric or an audit line
+        after_commit(session, lambda: ran.append("next"))
+    assert ran == ["next"]
+    assert "after-commit callback failed" in caplog.text

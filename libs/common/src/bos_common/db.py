@@ -9,6 +9,7 @@ commits once, at the end, or rolls back.
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -37,6 +38,7 @@ def make_metadata(schema: str) -> MetaData:
 
 
 _AFTER_COMMIT = "bos_after_commit"
+log = logging.getLogger("bos.db")
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -84,7 +86,10 @@ class Database:
             async with session.begin():
                 yield session
             for context, callback in session.info.pop(_AFTER_COMMIT, ()):
-                context.run(callback)
+                try:
+                    context.run(callback)
+                except Exception:  # noqa: BLE001 - what committed must not look failed
+                    log.exception("after-commit callback failed")
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:

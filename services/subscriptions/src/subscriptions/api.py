@@ -45,7 +45,9 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from bos_common.app import CurrentIdentity, Session
+from bos_common.audit import audit_by
 from bos_common.auth import Identity, require
+from bos_common.db import after_commit
 from bos_common.errors import InvalidRequest, NotFound, PermissionDenied, ServiceUnavailable
 from subscriptions import repository, service
 from subscriptions.pdf import parse_locale, render_invoice_pdf
@@ -170,6 +172,7 @@ async def cancel_subscription(
         subscription_id,
         at_period_end=(body or CancelRequest()).at_period_end,
     )
+    _audited(session, identity, "subscription.canceled", sub)
     return subscription_out(sub)
 
 
@@ -181,9 +184,9 @@ async def cancel_subscription(
 async def reactivate_subscription(
     subscription_id: str, session: Session, identity: CurrentIdentity, rt: Rt
 ) -> Subscription:
-    return subscription_out(
-        await service.reactivate_subscription(rt, session, _org(identity), subscription_id)
-    )
+    sub = await service.reactivate_subscription(rt, session, _org(identity), subscription_id)
+    _audited(session, identity, "subscription.reactivated", sub)
+    return subscription_out(sub)
 
 
 @router.post(
@@ -198,9 +201,9 @@ async def extend_trial(
     identity: CurrentIdentity,
     rt: Rt,
 ) -> Subscription:
-    return subscription_out(
-        await service.extend_trial(rt, session, _org(identity), subscription_id, body.days)
-    )
+    sub = await service.extend_trial(rt, session, _org(identity), subscription_id, body.days)
+    _audited(session, identity, "subscription.trial_extended", sub, days=body.days)
+    return subscription_out(sub)
 
 
 @router.post(
@@ -211,7 +214,9 @@ async def extend_trial(
 async def end_trial(
     subscription_id: str, session: Session, identity: CurrentIdentity, rt: Rt
 ) -> Subscription:
-    return subscription_out(await service.end_trial(rt, session, _org(identity), subscription_id))
+    sub = await service.end_trial(rt, session, _org(identity), subscription_id)
+    _audited(session, identity, "subscription.trial_ended", sub)
+    return subscription_out(sub)
 
 
 @router.get(
@@ -387,6 +392,7 @@ async def portal_cancel(
         customer_id=customer,
         at_period_end=(body or PortalCancelRequest()).at_period_end,
     )
+    _audited(session, identity, "subscription.canceled", sub)
     return await _portal_view(session, sub)
 
 
@@ -400,6 +406,7 @@ async def portal_reactivate(
     sub = await service.reactivate_subscription(
         rt, session, org, subscription_id, customer_id=customer
     )
+    _audited(session, identity, "subscription.reactivated", sub)
     return await _portal_view(session, sub)
 
 
@@ -477,6 +484,26 @@ async def portal_payment_method(
 @router.get("/portal", response_class=HTMLResponse, include_in_schema=False)
 async def portal_page() -> HTMLResponse:
     return portal_response()
+
+
+def _audited(
+    session: Any, identity: Identity, action: str, sub: dict[str, Any], **extra: Any
+) -> None:
+    """The audit line (plan 18.3) of an action on `sub` by the caller (a merchant's API
+    key, or the customer in the portal), once the request's transaction committed."""
+    after_commit(
+        session,
+        lambda: audit_by(
+            action,
+            identity,
+            org_id=sub["org_id"],
+            subscription_id=sub["id"],
+            customer_id=sub["customer_id"],
+            status=sub["status"],
+            cancel_at_period_end=sub["cancel_at_period_end"],
+            **extra,
+        ),
+    )
 
 
 # --- internal ---------------------------------------------------------------------------------
