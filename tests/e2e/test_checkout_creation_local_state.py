@@ -6,13 +6,17 @@ gateway, with every service, Postgres, RabbitMQ and the Stripe simulator (plan 2
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from merchant import Merchant, unique  # noqa: E402
+
+from bos_common.db import asyncpg_dsn  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -131,3 +135,43 @@ async def test_8_2_after_the_subscription_ends_the_customer_may_subscribe_again(
             break
         await asyncio.sleep(0.1)
     assert status == 201
+
+
+async def test_8_2_a_subscription_older_than_the_projection_blocks_a_second_checkout(
+    merchant: Merchant,
+) -> None:
+    """A database from before checkout projected subscription.* events: the projection
+    misses subscriptions that already exist, so 8.2 would let a subscribed customer buy
+    again. The backfill (at start, and `python -m checkout.backfill`) restores it."""
+    price = await merchant.price(0)
+    email = f"{unique('old')}@example.com"
+    checkout = await merchant.checkout(price["id"], email=email)
+    r = await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/confirm-free")
+    assert r.status_code == 200, r.text
+    await merchant.wait_status(checkout["id"], "complete")
+    assert (await _create(merchant, price["id"], email=email))[0] == 409
+
+    # As on a database that predates the projection: this organization's rows were never
+    # written.
+    conn = await asyncpg.connect(asyncpg_dsn(os.environ["DATABASE_URL"]))
+    try:
+        await conn.execute(
+            "DELETE FROM checkout.customer_subscriptions WHERE org_id = $1", merchant.org_id
+        )
+    finally:
+        await conn.close()
+    assert (await _create(merchant, price["id"], email=email))[0] == 201  # the gap
+
+    backfill = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "checkout.backfill",
+        "--force",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(backfill.communicate(), 60)
+    assert backfill.returncode == 0, err.decode()[-2000:]
+    assert b"live subscriptions projected" in out
+    status, body = await _create(merchant, price["id"], email=email)
+    assert (status, body["error"]["code"]) == (409, "already_subscribed")

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from checkout import consumers, worker
+from checkout import backfill, consumers, worker
 from checkout.api import router
 from checkout.page import router as page_router
 from checkout.runtime import CheckoutRuntime
@@ -18,6 +18,10 @@ def build_runtime(settings: CheckoutSettings | None = None) -> CheckoutRuntime:
         await worker.every(
             runtime.settings.expiry_sweep_seconds, "expiry", lambda: worker.expire_once(runtime)
         )
+
+    @runtime.worker
+    async def backfill_subscription_projection() -> None:
+        await backfill.until_backfilled(runtime)
 
     @runtime.worker
     async def release_transfers() -> None:

@@ -1,7 +1,9 @@
 """What checkout asks other services, over their internal APIs (never their schemas).
 
 - catalog: the price snapshot and coupon evaluation;
-- tokens: the organization's billing settings (platform fee, connected account, payouts).
+- tokens: the organization's billing settings (platform fee, connected account, payouts);
+- subscriptions: every live subscription, once, to fill the projection below on a
+  database that predates it (checkout.backfill).
 
 (Which products a customer is already subscribed to, 8.2, is a local query on the
 projection of subscription.* events: repository.is_subscribed.)
@@ -94,6 +96,21 @@ def _coupon_body(code: str, price: PriceSnapshot, customer_is_new: bool) -> dict
         "currency": price.currency,
         "customer_is_new": customer_is_new,
     }
+
+
+class SubscriptionsClient:
+    def __init__(self, client: InternalClient) -> None:
+        self._client = client
+
+    async def live_subscriptions(
+        self, after: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of every live subscription, and where the next page starts (None: done)."""
+        params = {"limit": str(limit)}
+        if after:
+            params["after"] = after
+        _, body = await self._client.request("GET", "/internal/live-subscriptions", params=params)
+        return list(body["data"]), body.get("next")
 
 
 class OrganizationsClient:

@@ -182,3 +182,11 @@ customer_subscriptions = Table(
         postgresql_where=text("live"),
     ),
 )
+
+# A projection filled once from its source (checkout.backfill), so it is not done again.
+projection_backfills = Table(
+    "projection_backfills",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("completed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

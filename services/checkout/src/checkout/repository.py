@@ -21,6 +21,7 @@ from checkout.models import (
     customers,
     outbox,
     payments,
+    projection_backfills,
     transfers,
     voided_invoices,
 )
@@ -349,6 +350,29 @@ async def record_subscription(
         where=customer_subscriptions.c.as_of <= stmt.excluded.as_of,
     )
     await session.execute(stmt)
+
+
+async def project_live_subscriptions(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Live subscriptions as their service reports them now (a backfill page): the same
+    newest-wins rule as the events, so a subscription.ended.v1 recorded meanwhile stays."""
+    if not rows:
+        return
+    stmt = insert(customer_subscriptions).values([{**row, "live": True} for row in rows])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[customer_subscriptions.c.subscription_id],
+        set_={"live": True, "as_of": stmt.excluded.as_of, "product_id": stmt.excluded.product_id},
+        where=customer_subscriptions.c.as_of < stmt.excluded.as_of,
+    )
+    await session.execute(stmt)
+
+
+async def backfilled(session: AsyncSession, name: str) -> bool:
+    q = select(exists().where(projection_backfills.c.name == name))
+    return bool((await session.execute(q)).scalar())
+
+
+async def mark_backfilled(session: AsyncSession, name: str) -> None:
+    await session.execute(insert(projection_backfills).values(name=name).on_conflict_do_nothing())
 
 
 async def is_subscribed(session: AsyncSession, customer_id: str, product_id: str) -> bool:

@@ -16,7 +16,7 @@ from bos_common.bus import ConsumerSpec
 from bos_common.internal import InternalClient
 from bos_common.stripe_api import stripe_client
 from checkout import models
-from checkout.clients import CatalogClient, OrganizationsClient
+from checkout.clients import CatalogClient, OrganizationsClient, SubscriptionsClient
 from checkout.settings import CheckoutSettings
 from checkout.snapshots import EVENT_TYPES, SnapshotCache
 
@@ -30,9 +30,11 @@ class CheckoutRuntime(ServiceRuntime):
         self._internal = [
             InternalClient(settings.catalog_url, caller="checkout", secret=secret),
             InternalClient(settings.tokens_url, caller="checkout", secret=secret),
+            InternalClient(settings.subscriptions_url, caller="checkout", secret=secret),
         ]
         self.catalog = CatalogClient(self._internal[0])
         self.organizations = OrganizationsClient(self._internal[1])
+        self.subscriptions = SubscriptionsClient(self._internal[2])
         self.snapshots = SnapshotCache(
             self.catalog.price_snapshot,
             ttl=settings.snapshot_cache_seconds,

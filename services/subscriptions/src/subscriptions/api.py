@@ -26,6 +26,8 @@ Portal (portal token: `principal_type == "portal"`, customer from the identity):
 - `GET /portal` (the portal page)
 
 Internal (service identity; the gateway never routes /internal):
+- `GET /internal/live-subscriptions?after=&limit=` -> `{data: [{subscription_id, org_id,
+  customer_id, product_id, as_of}], next}`: every live subscription, by id
 - `GET /internal/customers/{customer_id}/active-products?org_id=` -> `{customer_id, org_id,
   product_ids: [..], data: [{subscription_id, product_id, status, is_free}]}`: the
   products the customer holds (trialing, active, past_due, incomplete), for checkout's
@@ -533,6 +535,32 @@ async def active_products(
             }
             for r in rows
         ],
+    }
+
+
+@router.get("/internal/live-subscriptions", include_in_schema=False)
+async def live_subscriptions(
+    session: Session,
+    identity: CurrentIdentity,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> dict[str, Any]:
+    """Every live subscription, a page at a time (checkout fills its projection of
+    subscription.* events from it on a database that predates the projection)."""
+    _service(identity)
+    rows = await repository.live_subscriptions_page(session, after, limit)
+    return {
+        "data": [
+            {
+                "subscription_id": r["id"],
+                "org_id": r["org_id"],
+                "customer_id": r["customer_id"],
+                "product_id": r["product_id"],
+                "as_of": r["updated_at"].isoformat(),
+            }
+            for r in rows
+        ],
+        "next": rows[-1]["id"] if len(rows) == limit else None,
     }
 
 

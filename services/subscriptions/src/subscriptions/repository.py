@@ -563,6 +563,20 @@ async def update_invoices_bulk(session: AsyncSession, rows: list[Row]) -> None:
         await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in group])
 
 
+async def live_subscriptions_page(
+    session: AsyncSession, after: str | None, limit: int
+) -> list[Row]:
+    """Live subscriptions of every organization, by id (keyset pages)."""
+    t = subscriptions
+    stmt = (
+        select(t.c.id, t.c.org_id, t.c.customer_id, t.c.product_id, t.c.updated_at)
+        .where(t.c.status.in_(LIVE_STATUSES), t.c.id > (after or ""))
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in await session.execute(stmt)]
+
+
 async def active_products(session: AsyncSession, org_id: str | None, customer_id: str) -> list[Row]:
     stmt = select(
         subscriptions.c.id,
