@@ -5,11 +5,8 @@ and the route still documented and labelled in the metrics."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +24,7 @@ from webhooks.fastpath import StripeWebhookFastPath
 from webhooks.models import outbox, stripe_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
+from webhooks.testing import signed_headers, stripe_event
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_fast_path_test"
@@ -84,34 +82,8 @@ async def both(runtime: WebhooksRuntime) -> AsyncIterator[tuple[httpx.AsyncClien
         yield fast, slow
 
 
-def stripe_event(account: str | None = None, **changes: Any) -> dict[str, Any]:
-    event = {
-        "id": f"evt_fast_{uuid.uuid4().hex[:12]}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "created": int(time.time()),
-        "data": {
-            "object": {
-                "id": f"pi_{uuid.uuid4().hex[:12]}",
-                "object": "payment_intent",
-                "amount": 1200,
-                "amount_received": 1200,
-                "currency": "usd",
-                "status": "succeeded",
-                "metadata": {"org_id": "org_fast"},
-            }
-        },
-        **changes,
-    }
-    if account is not None:
-        event["account"] = account
-    return event
-
-
 def signed(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
-    t = at if at is not None else int(time.time())
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
+    return signed_headers(body, secret, at)
 
 
 async def stored(runtime: WebhooksRuntime, event_id: str) -> tuple[int, int]:
@@ -145,7 +117,7 @@ async def test_9_1_accepted_event_same_answer_and_effect_as_the_route(
     fast, slow = both
     answers = []
     for client in (fast, slow):
-        event = stripe_event()
+        event = stripe_event(org_id="org_fast")
         body = json.dumps(event).encode()
         r = await client.post(PATH, content=body, headers=signed(body))
         answers.append(r)
@@ -158,7 +130,7 @@ async def test_9_1_accepted_event_same_answer_and_effect_as_the_route(
 async def test_9_3_duplicate_same_answer_and_no_new_effect(
     runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
 ) -> None:
-    event = stripe_event()
+    event = stripe_event(org_id="org_fast")
     body = json.dumps(event).encode()
     fast, slow = both
     first = await fast.post(PATH, content=body, headers=signed(body))
@@ -186,7 +158,7 @@ async def test_9_3_duplicate_same_answer_and_no_new_effect(
 async def test_9_2_refused_signature_same_400_and_nothing_stored(
     runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...], case: str
 ) -> None:
-    event = stripe_event()
+    event = stripe_event(org_id="org_fast")
     body = json.dumps(event).encode()
     headers = signed(body)
     if case == "missing":
@@ -220,7 +192,7 @@ async def test_9_2_refused_signature_same_400_and_nothing_stored(
 async def test_9_7_wrong_account_same_400_and_nothing_stored(
     runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
 ) -> None:
-    event = stripe_event(account="acct_stranger")
+    event = stripe_event(org_id="org_fast", account="acct_stranger")
     body = json.dumps(event).encode()
     fast, slow = both
     a = await fast.post(PATH, content=body, headers=signed(body))
@@ -230,7 +202,7 @@ async def test_9_7_wrong_account_same_400_and_nothing_stored(
     assert a.json()["error"]["code"] == "wrong_account"
     assert await stored(runtime, event["id"]) == (0, 0)
     # A connected account of an organization is ours.
-    event = stripe_event(account="acct_ours")
+    event = stripe_event(org_id="org_fast", account="acct_ours")
     body = json.dumps(event).encode()
     ok = await fast.post(PATH, content=body, headers=signed(body))
     assert ok.status_code == 200, ok.text
@@ -242,7 +214,7 @@ async def test_9_5_postgres_unreachable_same_503_and_retry_after(infra: Infra) -
     runtime = build_runtime(
         settings(infra, DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:1/none")
     )
-    event = stripe_event()
+    event = stripe_event(org_id="org_fast")
     body = json.dumps(event).encode()
     fast, slow = clients(runtime)
     async with fast, slow:
@@ -274,7 +246,7 @@ async def test_fast_path_requests_are_labelled_with_the_route(
 ) -> None:
     labels = {"service": "webhooks", "method": "POST", "route": PATH, "status": "200"}
     before = REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0
-    body = json.dumps(stripe_event()).encode()
+    body = json.dumps(stripe_event(org_id="org_fast")).encode()
     assert (await both[0].post(PATH, content=body, headers=signed(body))).status_code == 200
     after = REGISTRY.get_sample_value("http_request_duration_seconds_count", labels)
     assert after == before + 1

@@ -7,10 +7,7 @@ Postgres down a 503 for every waiting request (plan section 9)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +24,7 @@ from webhooks.models import outbox, stripe_events
 from webhooks.repository import EventRecord, EventRecorder, record_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
+from webhooks.testing import signed_headers, stripe_event
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_group_commit_test"
@@ -54,34 +52,8 @@ async def runtime(infra: Infra) -> AsyncIterator[WebhooksRuntime]:
     await runtime.db.dispose()
 
 
-def stripe_event(event_id: str | None = None) -> dict[str, Any]:
-    return {
-        "id": event_id or f"evt_gc_{uuid.uuid4().hex[:12]}",
-        "object": "event",
-        "type": "payment_intent.succeeded",
-        "created": int(time.time()),
-        "data": {
-            "object": {
-                "id": f"pi_{uuid.uuid4().hex[:12]}",
-                "object": "payment_intent",
-                "amount": 500,
-                "amount_received": 500,
-                "currency": "usd",
-                "status": "succeeded",
-                "metadata": {"org_id": "org_gc"},
-            }
-        },
-    }
-
-
 def record(runtime: WebhooksRuntime, event: dict[str, Any]) -> EventRecord:
     return service.record_of(runtime, event)
-
-
-def signed(body: bytes) -> dict[str, str]:
-    t = int(time.time())
-    mac = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={t},v1={mac}", "Content-Type": "application/json"}
 
 
 async def written(runtime: WebhooksRuntime, ids: list[str]) -> dict[str, Any]:
@@ -118,7 +90,7 @@ async def test_9_1_events_recorded_together_share_one_statement(
     runtime: WebhooksRuntime,
 ) -> None:
     recorder = EventRecorder(runtime.db)
-    events = [stripe_event() for _ in range(12)]
+    events = [stripe_event(org_id="org_gc") for _ in range(12)]
     try:
         # Queued in the same loop iteration: the first writer takes them as one batch.
         results = await asyncio.gather(*(recorder.record(record(runtime, e)) for e in events))
@@ -137,7 +109,7 @@ async def test_9_3_same_event_twice_in_one_batch_has_one_effect(
     runtime: WebhooksRuntime,
 ) -> None:
     recorder = EventRecorder(runtime.db)
-    event, other = stripe_event(), stripe_event()
+    event, other = stripe_event(org_id="org_gc"), stripe_event(org_id="org_gc")
     first, again = record(runtime, event), record(runtime, event)
     assert first.outbox_rows[0]["event_id"] != again.outbox_rows[0]["event_id"]
     try:
@@ -160,14 +132,14 @@ async def test_9_3_same_event_twice_in_one_batch_has_one_effect(
 async def test_9_3_same_event_delivered_twice_at_once_over_http(
     runtime: WebhooksRuntime,
 ) -> None:
-    events = [stripe_event() for _ in range(8)]
+    events = [stripe_event(org_id="org_gc") for _ in range(8)]
     deliveries = events + events[:3]  # three of them delivered twice, concurrently
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://webhooks") as client:
         bodies = [json.dumps(e).encode() for e in deliveries]
         answers = await asyncio.gather(
-            *(client.post(PATH, content=b, headers=signed(b)) for b in bodies)
+            *(client.post(PATH, content=b, headers=signed_headers(b, SECRET)) for b in bodies)
         )
     assert [a.status_code for a in answers] == [200] * len(deliveries)
     duplicates: dict[str, list[bool]] = {}
@@ -185,7 +157,7 @@ async def test_9_3_same_event_delivered_twice_at_once_over_http(
 
 async def test_a_bad_event_fails_alone_when_recorded_together(runtime: WebhooksRuntime) -> None:
     recorder = EventRecorder(runtime.db)
-    events = [stripe_event() for _ in range(5)]
+    events = [stripe_event(org_id="org_gc") for _ in range(5)]
     events[2]["id"] = "evt_" + "x" * 300  # longer than the column: this event's data error
     try:
         results = await asyncio.gather(
@@ -211,10 +183,10 @@ async def test_9_5_postgres_unreachable_is_a_503_for_every_waiting_request(
         settings(infra, DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:1/none")
     )
     transport = httpx.ASGITransport(app=create_app(runtime))
-    bodies = [json.dumps(stripe_event()).encode() for _ in range(10)]
+    bodies = [json.dumps(stripe_event(org_id="org_gc")).encode() for _ in range(10)]
     async with httpx.AsyncClient(transport=transport, base_url="http://webhooks") as client:
         answers = await asyncio.gather(
-            *(client.post(PATH, content=b, headers=signed(b)) for b in bodies)
+            *(client.post(PATH, content=b, headers=signed_headers(b, SECRET)) for b in bodies)
         )
     await runtime.recorder.close()
     await runtime.db.dispose()
@@ -228,7 +200,7 @@ async def test_9_5_nothing_is_half_written_when_a_batch_fails(runtime: WebhooksR
     # A failure that is not one event's (here the statement is cancelled by its timeout
     # while it waits for another transaction's lock on the last event of the batch, after
     # it inserted the others) is every request's answer, and the statement wrote nothing.
-    events = [stripe_event() for _ in range(4)]
+    events = [stripe_event(org_id="org_gc") for _ in range(4)]
     locked = stripe_event(f"evt_gc_zzzz{uuid.uuid4().hex[:8]}")  # inserted last (id order)
     events.append(locked)
 
@@ -265,7 +237,7 @@ async def test_9_5_nothing_is_half_written_when_a_batch_fails(runtime: WebhooksR
 async def test_reconciliation_records_in_its_session_with_the_same_statement(
     runtime: WebhooksRuntime,
 ) -> None:
-    event = stripe_event()
+    event = stripe_event(org_id="org_gc")
     async with runtime.db.transaction() as session:
         assert await service.ingest(runtime, session, event) is True
     async with runtime.db.transaction() as session:

@@ -156,24 +156,40 @@ async def test_9_3_duplicate_delivery_has_one_effect(intake: Intake) -> None:
     assert len(await outbox_rows(intake.runtime, event["id"])) == 1
 
 
-async def _delivered_ok(sim: httpx.AsyncClient, event_id: str, times: int = 1) -> bool:
+async def _delivery_statuses(sim: httpx.AsyncClient, event_id: str) -> list[int]:
+    """The status codes the simulator's deliveries of `event_id` got, oldest first."""
     events = (await sim.get("/_sim/events", params={"limit": 100})).json()["data"]
     [event] = [e for e in events if e["id"] == event_id] or [{"deliveries": []}]
-    return sum(1 for d in event["deliveries"] if d["status_code"] == 200) >= times
+    return [d["status_code"] for d in event["deliveries"]]
+
+
+async def _delivered_ok(sim: httpx.AsyncClient, event_id: str, times: int = 1) -> bool:
+    return (await _delivery_statuses(sim, event_id)).count(200) >= times
+
+
+async def _emit(sim: httpx.AsyncClient, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """An event the simulator sends to the endpoints (it was not caused by an API call)."""
+    r = await sim.post("/_sim/events", json={"type": type_, "data": {"object": obj}})
+    return dict(r.json())
+
+
+def _succeeded_intent() -> dict[str, Any]:
+    return {
+        "id": f"pi_{uuid.uuid4().hex[:12]}",
+        "object": "payment_intent",
+        "amount": 100,
+        "currency": "usd",
+        "status": "succeeded",
+        "metadata": {"org_id": "org_it"},
+    }
 
 
 async def test_9_6_unknown_event_type_is_stored_answered_200_and_not_translated(
     intake: Intake,
 ) -> None:
-    emitted = (
-        await intake.sim.post(
-            "/_sim/events",
-            json={
-                "type": "issuing_card.created",
-                "data": {"object": {"id": "ic_1", "object": "issuing.card"}},
-            },
-        )
-    ).json()
+    emitted = await _emit(
+        intake.sim, "issuing_card.created", {"id": "ic_1", "object": "issuing.card"}
+    )
     await eventually(lambda: _delivered_ok(intake.sim, emitted["id"]))
     assert await stored(intake.runtime, emitted["id"]) == 1
     assert await outbox_rows(intake.runtime, emitted["id"]) == []
@@ -208,24 +224,7 @@ async def test_9_5_database_down_answers_503_and_stripes_retry_succeeds(
 ) -> None:
     infra.postgres("stop")
     try:
-        emitted = (
-            await intake.sim.post(
-                "/_sim/events",
-                json={
-                    "type": "payment_intent.succeeded",
-                    "data": {
-                        "object": {
-                            "id": f"pi_{uuid.uuid4().hex[:12]}",
-                            "object": "payment_intent",
-                            "amount": 100,
-                            "currency": "usd",
-                            "status": "succeeded",
-                            "metadata": {"org_id": "org_it"},
-                        }
-                    },
-                },
-            )
-        ).json()
+        emitted = await _emit(intake.sim, "payment_intent.succeeded", _succeeded_intent())
         await eventually(lambda: _delivery_failed_with(intake.sim, emitted["id"], 503))
     finally:
         infra.postgres("start")
@@ -234,11 +233,7 @@ async def test_9_5_database_down_answers_503_and_stripes_retry_succeeds(
 
 
 async def _delivery_failed_with(sim: httpx.AsyncClient, event_id: str, status: int) -> bool:
-    events = (await sim.get("/_sim/events", params={"limit": 100})).json()["data"]
-    for event in events:
-        if event["id"] == event_id:
-            return any(d["status_code"] == status for d in event["deliveries"])
-    return False
+    return status in await _delivery_statuses(sim, event_id)
 
 
 async def test_9_1_an_accepted_event_is_published_at_once_not_at_the_next_poll(
@@ -250,25 +245,7 @@ async def test_9_1_an_accepted_event_is_published_at_once_not_at_the_next_poll(
     relay.poll_interval = 60
     await asyncio.sleep(1.5)  # the relay's current wait (1 s poll) is over
     try:
-        pi = f"pi_{uuid.uuid4().hex[:12]}"
-        emitted = (
-            await intake.sim.post(
-                "/_sim/events",
-                json={
-                    "type": "payment_intent.succeeded",
-                    "data": {
-                        "object": {
-                            "id": pi,
-                            "object": "payment_intent",
-                            "amount": 100,
-                            "currency": "usd",
-                            "status": "succeeded",
-                            "metadata": {"org_id": "org_it"},
-                        }
-                    },
-                },
-            )
-        ).json()
+        emitted = await _emit(intake.sim, "payment_intent.succeeded", _succeeded_intent())
         assert await eventually(lambda: _published(intake.runtime, emitted["id"]), timeout=3)
     finally:
         relay.poll_interval = 1.0
