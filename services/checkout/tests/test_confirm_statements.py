@@ -12,59 +12,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bos_common.events import PriceSnapshot
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from checkout import repository, service
 from checkout.models import checkout_sessions, customers, outbox, payments
 from checkout.runtime import CheckoutRuntime
+from checkout.testing import a_checkout
 
 pytestmark = pytest.mark.integration
 
-PRICE = PriceSnapshot(
-    price_id="price_1",
-    product_id="prod_1",
-    product_name="Pro",
-    amount=9900,
-    currency="usd",
-    type="recurring",
-    interval="month",
-)
-
 
 async def an_open_checkout(rt: CheckoutRuntime, **values: Any) -> Any:
-    checkout_id = new_id("cs")
-    async with rt.db.transaction() as s:
-        customer = await repository.upsert_customer(
-            s,
-            customer_id=new_id("cus"),
-            org_id="org_t",
-            email=f"{uuid.uuid4().hex}@x.com",
-            name="Ada",
-            external_user_id=None,
-        )
-        await repository.insert_checkout(
-            s,
-            **{
-                "id": checkout_id,
-                "org_id": "org_t",
-                "client_secret_hash": "x",
-                "price_id": PRICE.price_id,
-                "product_id": PRICE.product_id,
-                "price": PRICE.model_dump(mode="json"),
-                "currency": "usd",
-                "amount_subtotal": 9900,
-                "amount_discount": 0,
-                "amount_total": 9900,
-                "setup_fee": 0,
-                "is_free": False,
-                "trial_days": 0,
-                "customer_id": customer.id,
-                "customer_email": customer.email,
-                "expires_at": datetime.now(UTC) + timedelta(hours=1),
-                **values,
-            },
-        )
+    checkout_id, _ = await a_checkout(rt, **values)
     return await repository.read_checkout(rt.db, checkout_id)
 
 

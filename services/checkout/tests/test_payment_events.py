@@ -15,7 +15,6 @@ from bos_common.events import (
     Envelope,
     PaymentFailedV1,
     PaymentSucceededV1,
-    PriceSnapshot,
     SubscriptionCreatedV1,
 )
 from bos_common.ids import new_id
@@ -23,6 +22,7 @@ from bos_common.testing import eventually
 from checkout import repository
 from checkout.models import checkout_sessions, outbox, payments
 from checkout.runtime import CheckoutRuntime
+from checkout.testing import a_checkout
 
 pytestmark = pytest.mark.integration
 
@@ -31,46 +31,9 @@ async def a_checkout_being_paid(
     rt: CheckoutRuntime, *, payment_status: str = "requires_action", age: timedelta = timedelta(0)
 ) -> tuple[str, str, str]:
     """A checkout in `processing` with one payment, as confirm leaves it."""
-    price = PriceSnapshot(
-        price_id="price_1",
-        product_id="prod_1",
-        product_name="Pro",
-        amount=9900,
-        currency="usd",
-        type="recurring",
-        interval="month",
-    )
-    checkout_id, payment_id, intent = new_id("cs"), new_id("pay"), f"pi_{uuid.uuid4().hex[:16]}"
+    payment_id, intent = new_id("pay"), f"pi_{uuid.uuid4().hex[:16]}"
+    checkout_id, customer = await a_checkout(rt, status="processing", attempt=1)
     async with rt.db.transaction() as s:
-        customer = await repository.upsert_customer(
-            s,
-            customer_id=new_id("cus"),
-            org_id="org_t",
-            email=f"{uuid.uuid4().hex}@x.com",
-            name=None,
-            external_user_id=None,
-        )
-        await repository.insert_checkout(
-            s,
-            id=checkout_id,
-            org_id="org_t",
-            status="processing",
-            client_secret_hash="x",
-            price_id="price_1",
-            product_id="prod_1",
-            price=price.model_dump(mode="json"),
-            currency="usd",
-            amount_subtotal=9900,
-            amount_discount=0,
-            amount_total=9900,
-            setup_fee=0,
-            is_free=False,
-            trial_days=0,
-            customer_id=customer.id,
-            customer_email=customer.email,
-            attempt=1,
-            expires_at=datetime.now(UTC) + timedelta(hours=1),
-        )
         await repository.insert_payment(
             s,
             id=payment_id,

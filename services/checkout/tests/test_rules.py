@@ -12,20 +12,11 @@ from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.payments import card_error, plan_charge
 from checkout.service import amounts, normalize_email, trial_days
+from checkout.testing import price_snapshot
 
 
 def price(amount: int = 9900, trial: int = 0, setup_fee: int = 0) -> PriceSnapshot:
-    return PriceSnapshot(
-        price_id="price_1",
-        product_id="prod_1",
-        product_name="Pro",
-        amount=amount,
-        currency="usd",
-        type="recurring",
-        interval="month",
-        trial_days=trial,
-        setup_fee=setup_fee,
-    )
+    return price_snapshot(amount=amount, trial_days=trial, setup_fee=setup_fee)
 
 
 def billing(bps: int = 500, account: str | None = "acct_1") -> OrganizationBilling:

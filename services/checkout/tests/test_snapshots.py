@@ -12,18 +12,11 @@ import pytest
 from bos_common.errors import InvalidRequest
 from bos_common.events import Envelope, PriceDeletedV1, PriceSnapshot, ProductUpdatedV1
 from checkout.snapshots import SnapshotCache
+from checkout.testing import price_snapshot
 
 
 def snapshot(price_id: str = "price_1", product_id: str = "prod_1") -> PriceSnapshot:
-    return PriceSnapshot(
-        price_id=price_id,
-        product_id=product_id,
-        product_name="Pro",
-        amount=2900,
-        currency="usd",
-        type="recurring",
-        interval="month",
-    )
+    return price_snapshot(price_id=price_id, product_id=product_id, amount=2900)
 
 
 class Catalog:

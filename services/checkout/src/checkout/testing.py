@@ -1,0 +1,67 @@
+"""Helpers for the checkout tests: a price snapshot, and a checkout written straight to
+the database (with its customer) in the state a test starts from."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bos_common.events import PriceSnapshot
+from bos_common.ids import new_id
+from checkout import repository
+from checkout.runtime import CheckoutRuntime
+
+
+def price_snapshot(**overrides: Any) -> PriceSnapshot:
+    """$99/month "Pro" (price_1, prod_1) unless told otherwise."""
+    fields: dict[str, Any] = {
+        "price_id": "price_1",
+        "product_id": "prod_1",
+        "product_name": "Pro",
+        "amount": 9900,
+        "currency": "usd",
+        "type": "recurring",
+        "interval": "month",
+        **overrides,
+    }
+    return PriceSnapshot(**fields)
+
+
+async def a_checkout(rt: CheckoutRuntime, **values: Any) -> tuple[str, Any]:
+    """(checkout id, its customer): an open $99/month checkout of org_t, expiring in an
+    hour; `values` override any column."""
+    price = price_snapshot()
+    checkout_id = new_id("cs")
+    async with rt.db.transaction() as s:
+        customer = await repository.upsert_customer(
+            s,
+            customer_id=new_id("cus"),
+            org_id="org_t",
+            email=f"{uuid.uuid4().hex}@x.com",
+            name="Ada",
+            external_user_id=None,
+        )
+        await repository.insert_checkout(
+            s,
+            **{
+                "id": checkout_id,
+                "org_id": "org_t",
+                "client_secret_hash": "x",
+                "price_id": price.price_id,
+                "product_id": price.product_id,
+                "price": price.model_dump(mode="json"),
+                "currency": "usd",
+                "amount_subtotal": 9900,
+                "amount_discount": 0,
+                "amount_total": 9900,
+                "setup_fee": 0,
+                "is_free": False,
+                "trial_days": 0,
+                "customer_id": customer.id,
+                "customer_email": customer.email,
+                "expires_at": datetime.now(UTC) + timedelta(hours=1),
+                **values,
+            },
+        )
+    return checkout_id, customer
