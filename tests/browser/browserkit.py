@@ -142,6 +142,24 @@ class Bos:
         assert r.status_code == 201, r.text
         return dict(r.json())
 
+    def pay(self, checkout_id: str) -> dict[str, Any]:
+        """Confirm with a 4242 card (a PaymentMethod made as Stripe.js makes it) and wait
+        for `complete`: the checkout as it then is."""
+        pm = self.sim.post(
+            "/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": "4242424242424242",
+                "card[exp_month]": "12",
+                "card[exp_year]": "2034",
+                "card[cvc]": "123",
+            },
+            headers={"Authorization": "Bearer pk_test_bos"},
+        ).json()["id"]
+        r = self.post(f"/v1/checkout-sessions/{checkout_id}/confirm", {"payment_method": pm})
+        assert r.status_code == 200, r.text
+        return self.wait_status(checkout_id, "complete")
+
     def intents_of(self, checkout_id: str) -> list[dict[str, Any]]:
         """The simulator's PaymentIntents created for this checkout."""
         r = self.sim.get("/v1/payment_intents", params={"limit": 100})

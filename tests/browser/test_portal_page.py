@@ -17,20 +17,7 @@ def paid_customer(bos: Bos, amount: int = 4900, name: str | None = None) -> dict
     portal session for them."""
     plan = name or unique("Pro")
     checkout = bos.checkout(bos.price(amount, name=plan)["id"])
-    pm = bos.sim.post(
-        "/v1/payment_methods",
-        data={
-            "type": "card",
-            "card[number]": "4242424242424242",
-            "card[exp_month]": "12",
-            "card[exp_year]": "2034",
-            "card[cvc]": "123",
-        },
-        headers={"Authorization": "Bearer pk_test_bos"},
-    ).json()["id"]
-    r = bos.post(f"/v1/checkout-sessions/{checkout['id']}/confirm", {"payment_method": pm})
-    assert r.status_code == 200, r.text
-    done = bos.wait_status(checkout["id"], "complete")
+    done = bos.pay(checkout["id"])
     session = bos.post("/v1/portal-sessions", {"customer_id": done["customer"]["id"]})
     assert session.status_code == 201, session.text
     sub = bos.get(f"/v1/subscriptions/{done['subscription_id']}").json()

@@ -94,20 +94,7 @@ def test_14_2_hostile_names_render_as_text_on_the_checkout_page(
 
 def test_14_2_hostile_names_render_as_text_in_the_portal(page: Any, bos: Bos) -> None:
     checkout = hostile_checkout(bos)
-    pm = bos.sim.post(
-        "/v1/payment_methods",
-        data={
-            "type": "card",
-            "card[number]": "4242424242424242",
-            "card[exp_month]": "12",
-            "card[exp_year]": "2034",
-            "card[cvc]": "123",
-        },
-        headers={"Authorization": "Bearer pk_test_bos"},
-    ).json()["id"]
-    r = bos.post(f"/v1/checkout-sessions/{checkout['id']}/confirm", {"payment_method": pm})
-    assert r.status_code == 200, r.text
-    done = bos.wait_status(checkout["id"], "complete")
+    done = bos.pay(checkout["id"])
     sub = bos.get(f"/v1/subscriptions/{done['subscription_id']}").json()
     assert sub["metadata"] == METADATA
     portal = bos.post("/v1/portal-sessions", {"customer_id": done["customer"]["id"]})
