@@ -56,6 +56,18 @@ def _envelope_json() -> bytes:
     return Envelope.wrap(event, producer="test").model_dump_json().encode()
 
 
+def _parking_bus() -> tuple[Bus, list[str]]:
+    """A bus whose retry-tier and DLQ publishes are only written down (queue names)."""
+    bus = Bus("amqp://unused", "test")
+    parked: list[str] = []
+
+    async def park(queue: str, *_: Any) -> None:
+        parked.append(queue)
+
+    bus._publish_to_queue = park  # type: ignore[method-assign]
+    return bus, parked
+
+
 async def test_not_ready_yet_is_retried_in_process_then_handled_once() -> None:
     calls = 0
 
@@ -65,13 +77,7 @@ async def test_not_ready_yet_is_retried_in_process_then_handled_once() -> None:
         if calls < 3:
             raise NotReadyYet("the confirm has not committed yet")
 
-    bus = Bus("amqp://unused", "test")
-    parked: list[str] = []
-
-    async def park(queue: str, *_: Any) -> None:
-        parked.append(queue)
-
-    bus._publish_to_queue = park  # type: ignore[method-assign]
+    bus, parked = _parking_bus()
     spec = ConsumerSpec("test.q", ["x"], handler, RetryPolicy(not_ready_pauses_ms=(0, 0, 0)))
     message = _Message(_envelope_json())
     await bus._handle(spec, message)  # type: ignore[arg-type]
@@ -82,13 +88,7 @@ async def test_not_ready_yet_past_the_in_process_pauses_takes_the_retry_tier() -
     async def handler(_envelope: Envelope) -> None:
         raise NotReadyYet("still not committed")
 
-    bus = Bus("amqp://unused", "test")
-    parked: list[str] = []
-
-    async def park(queue: str, *_: Any) -> None:
-        parked.append(queue)
-
-    bus._publish_to_queue = park  # type: ignore[method-assign]
+    bus, parked = _parking_bus()
     policy = RetryPolicy(delays_ms=(1_000,), not_ready_pauses_ms=(0,))
     message = _Message(_envelope_json())
     await bus._handle(ConsumerSpec("test.q", ["x"], handler, policy), message)  # type: ignore[arg-type]
@@ -141,13 +141,7 @@ async def test_a_failed_batch_is_handled_one_by_one_and_only_the_failure_retried
             await one(envelope)  # the transaction would roll back: nothing is kept
         raise AssertionError("unreachable")
 
-    bus = Bus("amqp://unused", "test")
-    parked: list[str] = []
-
-    async def park(queue: str, *_: Any) -> None:
-        parked.append(queue)
-
-    bus._publish_to_queue = park  # type: ignore[method-assign]
+    bus, parked = _parking_bus()
     messages = [_Message(body) for body in bodies]
     unsettled = {m.delivery_tag for m in messages}
     spec = ConsumerSpec("test.q", ["x"], one, RetryPolicy(delays_ms=(1_000,)), batch_handler=many)
