@@ -65,35 +65,27 @@ def checkout_completed(
 def payment_succeeded(payment: Any, session: AsyncSession | None = None) -> None:
     """`session`: the transaction that made the transition (None: a statement that has
     committed already)."""
+    _payment_outcome(payment, "succeeded", "", session)
 
+
+def payment_failed(payment: Any, code: str, session: AsyncSession) -> None:
+    _payment_outcome(payment, "failed", code, session)
+
+
+def _payment_outcome(payment: Any, outcome: str, code: str, session: AsyncSession | None) -> None:
     def record() -> None:
-        PAYMENTS.labels(payment.kind, "succeeded", "").inc()
+        PAYMENTS.labels(payment.kind, outcome, code).inc()
         audit(
-            "payment.succeeded",
+            f"payment.{outcome}",
             actor_type="stripe",
             org_id=payment.org_id,
             payment_id=payment.id,
             checkout_id=payment.checkout_id,
             kind=payment.kind,
+            code=code or None,
         )
 
     if session is None:
         record()
     else:
         after_commit(session, record)
-
-
-def payment_failed(payment: Any, code: str, session: AsyncSession) -> None:
-    def record() -> None:
-        PAYMENTS.labels(payment.kind, "failed", code).inc()
-        audit(
-            "payment.failed",
-            actor_type="stripe",
-            org_id=payment.org_id,
-            payment_id=payment.id,
-            checkout_id=payment.checkout_id,
-            kind=payment.kind,
-            code=code,
-        )
-
-    after_commit(session, record)
