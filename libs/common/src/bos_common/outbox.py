@@ -69,6 +69,19 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
+def _envelope(
+    event: Event, producer: str, org_id: str | None, occurred_at: datetime | None
+) -> Envelope:
+    """`event` in its envelope, in the trace of the work that caused it."""
+    return Envelope.wrap(
+        event,
+        producer=producer,
+        org_id=org_id,
+        traceparent=current_traceparent(),
+        occurred_at=occurred_at,
+    )
+
+
 def outbox_row(
     event: Event,
     *,
@@ -78,13 +91,7 @@ def outbox_row(
 ) -> dict[str, Any]:
     """The outbox row of `event`, its envelope already JSON text: for a caller that
     writes the row in a statement of its own (one round trip with its business row)."""
-    envelope = Envelope.wrap(
-        event,
-        producer=producer,
-        org_id=org_id,
-        traceparent=current_traceparent(),
-        occurred_at=occurred_at,
-    )
+    envelope = _envelope(event, producer, org_id, occurred_at)
     return {
         "event_id": envelope.event_id,
         "event_type": envelope.event_type,
@@ -103,13 +110,7 @@ async def add_event(
     occurred_at: datetime | None = None,
 ) -> Envelope:
     """Record `event` in the current transaction; it is published after commit."""
-    envelope = Envelope.wrap(
-        event,
-        producer=producer,
-        org_id=org_id,
-        traceparent=current_traceparent(),
-        occurred_at=occurred_at,
-    )
+    envelope = _envelope(event, producer, org_id, occurred_at)
     await session.execute(
         insert(table).values(
             event_id=envelope.event_id,

@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from bos_common.events import Envelope, Event
-from bos_common.outbox import notify_channel
+from bos_common.outbox import notify_channel, outbox_row
 from bos_common.telemetry import current_traceparent
 from subscriptions.models import (
     LIVE_STATUSES,
@@ -53,11 +53,6 @@ async def insert_payments_received(
     await session.execute(insert(payments_received).on_conflict_do_nothing(), list(rows))
 
 
-async def count_payments_received(session: AsyncSession, payment_intent_id: str) -> int:
-    stmt = select(func.count()).where(payments_received.c.payment_intent_id == payment_intent_id)
-    return int((await session.execute(stmt)).scalar_one())
-
-
 # --- outbox (batched) -------------------------------------------------------------------
 
 
@@ -89,10 +84,6 @@ async def publish_many(
 # --- subscriptions ------------------------------------------------------------------------
 
 
-async def insert_subscription(session: AsyncSession, values: Row) -> None:
-    await session.execute(insert(subscriptions).values(**values))
-
-
 async def get_subscription(
     session: AsyncSession,
     sub_id: str,
@@ -116,23 +107,6 @@ async def update_subscription(session: AsyncSession, sub_id: str, values: Row) -
         await session.execute(
             update(subscriptions).where(subscriptions.c.id == sub_id).values(**values)
         )
-
-
-async def update_subscriptions_bulk(session: AsyncSession, rows: list[Row]) -> None:
-    """executemany of per-row updates, grouped by the set of columns they change."""
-    groups: dict[tuple[str, ...], list[Row]] = {}
-    for row in rows:
-        cols = tuple(sorted(k for k in row if k != "id"))
-        if cols:
-            groups.setdefault(cols, []).append(row)
-    for cols, group in groups.items():
-        stmt = (
-            update(subscriptions)
-            .where(subscriptions.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in cols})
-        )
-        params = [{f"b_{k}": v for k, v in r.items()} for r in group]
-        await session.execute(stmt, params)
 
 
 async def live_subscription(
@@ -548,21 +522,6 @@ async def claim_due(
     return [(s, by_id.get(s.get("pending_invoice_id") or "")) for s in subs]
 
 
-async def update_invoices_bulk(session: AsyncSession, rows: list[Row]) -> None:
-    groups: dict[tuple[str, ...], list[Row]] = {}
-    for row in rows:
-        cols = tuple(sorted(k for k in row if k != "id"))
-        if cols:
-            groups.setdefault(cols, []).append(row)
-    for cols, group in groups.items():
-        stmt = (
-            update(invoices)
-            .where(invoices.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in cols})
-        )
-        await session.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in group])
-
-
 async def live_subscriptions_page(
     session: AsyncSession, after: str | None, limit: int
 ) -> list[Row]:
@@ -668,11 +627,8 @@ async def copy_events(
 ) -> None:
     if not events:
         return
-    traceparent = current_traceparent()
-    records = []
-    for event, org_id in events:
-        env = Envelope.wrap(event, producer=producer, org_id=org_id, traceparent=traceparent)
-        records.append((env.event_id, env.event_type, org_id, env.model_dump_json()))
+    rows = [outbox_row(event, producer=producer, org_id=org_id) for event, org_id in events]
+    records = [(r["event_id"], r["event_type"], r["org_id"], r["envelope"]) for r in rows]
     driver = await _driver(session)
     await driver.copy_records_to_table(
         outbox.name,
