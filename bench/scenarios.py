@@ -56,6 +56,39 @@ def _rounds_note(values: list[float], fmt: str) -> str:
     return f"; rounds {', '.join(format(v, fmt) for v in values)}" if len(values) > 1 else ""
 
 
+def _outcome(
+    name: str,
+    kind: str,
+    regime: str,
+    values: list[float],
+    *,
+    digits: int,
+    detail: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    unit: str = "",
+) -> dict[str, Any]:
+    """A check's result from its value per round: the median against `minimum` (at
+    least) or `maximum` (below)."""
+    value = _median(values)
+    if minimum is not None:
+        passed, margin, target = value >= minimum, value - minimum, f">= {minimum:g}{unit}"
+    else:
+        assert maximum is not None
+        passed, margin, target = value < maximum, maximum - value, f"< {maximum:g}{unit}"
+    return {
+        "name": name,
+        "kind": kind,
+        "regime": regime,
+        "measured": round(value, digits),
+        "target": target,
+        "detail": detail + _rounds_note(values, ",.0f" if digits <= 1 else f".{digits}f"),
+        "pass": passed,
+        "margin": round(margin, digits),
+        "rounds": [round(v, digits) for v in values],
+    }
+
+
 @dataclass(frozen=True)
 class RpsRatio:
     """Closed loop: rps(numerator) / rps(denominator) >= minimum."""
@@ -67,20 +100,16 @@ class RpsRatio:
 
     def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
         num, den = rps[self.numerator], rps[self.denominator]
-        values = [n / d if d else 0.0 for n, d in zip(num, den, strict=True)]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "rps_ratio",
-            "regime": "closed_loop",
-            "measured": round(value, 3),
-            "target": f">= {self.minimum:g}",
-            "detail": f"{_median(num):,.0f} / {_median(den):,.0f} req/s "
-            f"({self.numerator} / {self.denominator}){_rounds_note(values, '.3f')}",
-            "pass": value >= self.minimum,
-            "margin": round(value - self.minimum, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
+        return _outcome(
+            self.name,
+            "rps_ratio",
+            "closed_loop",
+            [n / d if d else 0.0 for n, d in zip(num, den, strict=True)],
+            digits=3,
+            minimum=self.minimum,
+            detail=f"{_median(num):,.0f} / {_median(den):,.0f} req/s "
+            f"({self.numerator} / {self.denominator})",
+        )
 
 
 @dataclass(frozen=True)
@@ -96,20 +125,17 @@ class AddedLatency:
     def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
         slow = [r[self.percentile] for r in pct[self.slow]]
         fast = [r[self.percentile] for r in pct[self.fast]]
-        values = [a - b for a, b in zip(slow, fast, strict=True)]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "added_latency_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"p{self.percentile} {_median(slow):.3f} - {_median(fast):.3f} ms "
-            f"({self.slow} - {self.fast}){_rounds_note(values, '.3f')}",
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
+        return _outcome(
+            self.name,
+            "added_latency_ms",
+            "one_connection",
+            [a - b for a, b in zip(slow, fast, strict=True)],
+            digits=3,
+            maximum=self.maximum_ms,
+            unit=" ms",
+            detail=f"p{self.percentile} {_median(slow):.3f} - {_median(fast):.3f} ms "
+            f"({self.slow} - {self.fast})",
+        )
 
 
 @dataclass(frozen=True)
@@ -123,18 +149,16 @@ class MinRps:
 
     def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
         values = rps[self.target]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "rps",
-            "regime": "closed_loop",
-            "measured": round(value, 1),
-            "target": f">= {self.minimum:g} req/s",
-            "detail": f"{self.target}: {value:,.0f} req/s{_rounds_note(values, ',.0f')}",
-            "pass": value >= self.minimum,
-            "margin": round(value - self.minimum, 1),
-            "rounds": [round(v, 1) for v in values],
-        }
+        return _outcome(
+            self.name,
+            "rps",
+            "closed_loop",
+            values,
+            digits=1,
+            minimum=self.minimum,
+            unit=" req/s",
+            detail=f"{self.target}: {_median(values):,.0f} req/s",
+        )
 
 
 @dataclass(frozen=True)
@@ -149,19 +173,16 @@ class MaxLatency:
 
     def evaluate(self, rps: Rounds, pct: PctRounds) -> dict[str, Any]:
         values = [r[self.percentile] for r in pct[self.target]]
-        value = _median(values)
-        return {
-            "name": self.name,
-            "kind": "latency_ms",
-            "regime": "one_connection",
-            "measured": round(value, 3),
-            "target": f"< {self.maximum_ms:g} ms",
-            "detail": f"{self.target}: p{self.percentile} {value:.3f} ms"
-            f"{_rounds_note(values, '.3f')}",
-            "pass": value < self.maximum_ms,
-            "margin": round(self.maximum_ms - value, 3),
-            "rounds": [round(v, 3) for v in values],
-        }
+        return _outcome(
+            self.name,
+            "latency_ms",
+            "one_connection",
+            values,
+            digits=3,
+            maximum=self.maximum_ms,
+            unit=" ms",
+            detail=f"{self.target}: p{self.percentile} {_median(values):.3f} ms",
+        )
 
 
 Check = RpsRatio | AddedLatency | MinRps | MaxLatency
