@@ -28,6 +28,7 @@ from webhooks.testing import signed_headers, stripe_event
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_fast_path_test"
+CONNECT_SECRET = "whsec_fast_path_connect"
 PATH = "/v1/webhooks/stripe"
 
 
@@ -46,6 +47,7 @@ def settings(infra: Infra, **overrides: str) -> WebhooksSettings:
     env: dict[str, Any] = {
         **infra.env(),
         "STRIPE_WEBHOOK_SECRETS": f"whsec_old_rotated,{SECRET}",
+        "STRIPE_CONNECT_WEBHOOK_SECRETS": CONNECT_SECRET,
         "STRIPE_SECRET_KEY": "sk_test_fast_path",
         "TOKENS_URL": "http://127.0.0.1:9",
         "RECONCILE_INTERVAL_SECONDS": "3600",
@@ -125,6 +127,19 @@ async def test_9_1_accepted_event_same_answer_and_effect_as_the_route(
     same(*answers)
     assert answers[0].json() == {"received": True, "duplicate": False}
     assert answers[0].content == answers[1].content
+
+
+async def test_rule_5_connect_endpoints_secret_same_answer_and_effect_as_the_route(
+    runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
+) -> None:
+    # A connected account's event, delivered to the Connect endpoint with its own secret.
+    for client in both:
+        event = stripe_event(org_id="org_fast", account="acct_ours")
+        body = json.dumps(event).encode()
+        r = await client.post(PATH, content=body, headers=signed(body, CONNECT_SECRET))
+        assert r.status_code == 200, r.text
+        assert r.json() == {"received": True, "duplicate": False}
+        assert await stored(runtime, event["id"]) == (1, 1)
 
 
 async def test_9_3_duplicate_same_answer_and_no_new_effect(
