@@ -2,6 +2,13 @@
 
 Only the API base and the key change between real Stripe and `tools/stripe-sim`, so the
 services never know which one answers. Calls are async (`*_async` methods) over aiohttp.
+
+`STRIPE_API_VERSION` is the one Stripe API version BOS speaks: every client built here
+sends it as `Stripe-Version` on every request (raw ones included), whatever the account's
+default. It is the version the locked stripe SDK was generated for (its typed params
+describe exactly that version); a test fails when uv.lock brings an SDK generated for
+another one, so an upgrade is a deliberate change of this line (and of the webhook
+endpoints' version, deploy/README.md).
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from bos_common.errors import ServiceUnavailable
 
 PROVIDER_UNAVAILABLE = "Payment provider unavailable, please retry"
 
+STRIPE_API_VERSION = "2026-10-28.endive"
+
 
 def stripe_client(
     api_key: str,
@@ -21,14 +30,17 @@ def stripe_client(
     *,
     timeout: float = 20.0,
     max_network_retries: int = 0,
+    http_client: stripe.HTTPClient | None = None,
 ) -> stripe.StripeClient:
     """`max_network_retries` stays 0 by default: BOS retries at its own level with the
-    same idempotency key, so a retry is never a second charge and never hidden."""
+    same idempotency key, so a retry is never a second charge and never hidden.
+    `http_client` replaces aiohttp (tests record the requests with it)."""
     base = {"api": api_base} if api_base else None
     return stripe.StripeClient(
         api_key,
         base_addresses=base,  # type: ignore[arg-type]
-        http_client=stripe.AIOHTTPClient(timeout=timeout),
+        stripe_version=STRIPE_API_VERSION,
+        http_client=http_client or stripe.AIOHTTPClient(timeout=timeout),
         max_network_retries=max_network_retries,
     )
 
