@@ -306,3 +306,19 @@ async def test_a_stripe_account_belongs_to_one_organization_and_webhooks_can_ask
     other = await create_org(http)
     r = await other.request("PATCH", "/v1/organization", json={"stripe_account_id": account})
     assert r.status_code == 409 and error(r)["code"] == "stripe_account_in_use"
+
+
+async def test_webhooks_can_list_every_organizations_stripe_account(
+    http: httpx.AsyncClient,
+) -> None:
+    import uuid
+
+    account = f"acct_{uuid.uuid4().hex[:16]}"
+    owner = await create_org(http, stripe_account_id=account)
+    await create_org(http)  # no Stripe account: not listed
+    r = await http.get("/internal/stripe-accounts", headers=SERVICE)
+    assert r.status_code == 200, r.text
+    listed = r.json()["data"]
+    assert {"stripe_account_id": account, "org_id": owner.id} in listed
+    assert all(a["stripe_account_id"] for a in listed)
+    assert (await http.get("/internal/stripe-accounts", headers=owner.headers)).status_code == 403

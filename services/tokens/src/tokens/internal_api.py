@@ -44,3 +44,10 @@ async def stripe_account(account_id: str, session: Session, identity: Service) -
     """The organization a Stripe connected account belongs to, or 404
     `stripe_account_not_found` (the webhooks service refuses events for foreign accounts)."""
     return await service.organization_for_stripe_account(session, account_id)
+
+
+@router.get("/stripe-accounts")
+async def stripe_accounts(session: Session, identity: Service) -> dict[str, list[dict[str, str]]]:
+    """Every organization's Stripe connected account and organization (the webhooks
+    service lists each account's events when it reconciles)."""
+    return {"data": await service.connected_stripe_accounts(session)}

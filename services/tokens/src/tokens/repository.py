@@ -34,6 +34,16 @@ async def organization_by_stripe_account(session: AsyncSession, account: str) ->
     return result.first()
 
 
+async def connected_stripe_accounts(session: AsyncSession) -> list[Row[Any]]:
+    o = organizations
+    result = await session.execute(
+        select(o.c.id, o.c.stripe_account_id)
+        .where(o.c.stripe_account_id.is_not(None))
+        .order_by(o.c.stripe_account_id)
+    )
+    return list(result.all())
+
+
 async def update_organization(
     session: AsyncSession, org_id: str, values: dict[str, Any]
 ) -> Row[Any] | None:

@@ -150,6 +150,12 @@ async def organization_for_stripe_account(session: AsyncSession, account: str) -
     return {"stripe_account_id": account, "org_id": row.id}
 
 
+async def connected_stripe_accounts(session: AsyncSession) -> list[dict[str, str]]:
+    """Every organization's Stripe connected account (webhooks reconcile their events)."""
+    rows = await repository.connected_stripe_accounts(session)
+    return [{"stripe_account_id": r.stripe_account_id, "org_id": r.id} for r in rows]
+
+
 async def get_organization(session: AsyncSession, org_id: str) -> OrganizationOut:
     row = await repository.get_organization(session, org_id)
     if row is None:
