@@ -106,6 +106,31 @@ async def test_14_3_forged_request_from_another_origin_is_rejected(
     assert r.status_code == 403 and error(r)["code"] == "origin_not_allowed"
 
 
+async def test_a_new_organizations_origin_is_honoured_by_its_very_first_request(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """Rule 7: the gateway's copy of organizations may be behind the tokens service by
+    an event; a refusal is confirmed with the owner, so none of these is a 403."""
+    refused = []
+    for _ in range(50):
+        origin = f"https://{uuid.uuid4().hex[:10]}.e2e-origins.test"
+        org = await new_org(gateway, allowed_origins=[origin])
+        preflight = await gateway.options(
+            "/v1/products", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+        )
+        origin2 = f"https://{uuid.uuid4().hex[:10]}.e2e-origins.test"
+        org2 = await new_org(gateway, allowed_origins=[origin2])
+        r = await gateway.get(
+            "/v1/products",
+            headers={**bearer(await session_token(gateway, org2)), "Origin": origin2},
+        )
+        if preflight.status_code != 204 or r.status_code != 200:
+            refused.append((org["id"], preflight.status_code, org2["id"], r.status_code))
+        elif r.headers.get("access-control-allow-origin") != origin2:
+            refused.append((org2["id"], "no CORS header"))
+    assert refused == []
+
+
 async def test_14_3_the_gateways_own_pages_and_server_calls_pass(
     gateway: httpx.AsyncClient, gateway_url: str
 ) -> None:

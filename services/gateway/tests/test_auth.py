@@ -161,9 +161,9 @@ async def test_no_session_token_is_accepted_before_revocations_are_known(
 
 async def test_revocation_proxied_by_this_replica_applies_at_once(auth: Authenticator) -> None:
     token, jti = session_token()
-    auth.revoked_here("tokens", "DELETE", f"/v1/session-tokens/{jti}", 404)
+    auth.changed_here("tokens", "DELETE", f"/v1/session-tokens/{jti}", 404)
     await auth.authenticate(f"Bearer {token}", "/v1/checkout-sessions")  # not on a 404
-    auth.revoked_here("tokens", "DELETE", f"/v1/session-tokens/{jti}", 200)
+    auth.changed_here("tokens", "DELETE", f"/v1/session-tokens/{jti}", 200)
     await expect_401(auth, token, "session_invalid", "Session invalid")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -9,7 +10,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from bos_common.auth import Identity
-from bos_common.errors import PermissionDenied
+from bos_common.errors import PermissionDenied, ServiceUnavailable
+from gateway.origins import OriginPolicy
 from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip, is_same_origin
 from gateway.routing import scope_allows
 from gateway.state import AuthState
@@ -48,6 +50,37 @@ def state_with(origins: dict[str, list[str]]) -> AuthState:
 STATE = state_with({"org_1": ["https://shop.one.test"], "org_2": ["https://shop.two.test"]})
 
 
+class FakeOwner:
+    """The tokens service's organizations, as `GET /internal/gateway/organizations`."""
+
+    def __init__(self, orgs: dict[str, list[str]] | None = None, *, down: bool = False) -> None:
+        self.orgs = {org: (1, origins) for org, origins in (orgs or {}).items()}
+        self.down = down
+        self.calls: list[str] = []
+
+    def set(self, org: str, origins: list[str]) -> None:
+        version = self.orgs.get(org, (0, []))[0] + 1
+        self.orgs[org] = (version, origins)
+
+    async def __call__(self, origin: str) -> list[dict[str, object]]:
+        self.calls.append(origin)
+        await asyncio.sleep(0.01)  # concurrent confirmations overlap
+        if self.down:
+            raise ServiceUnavailable("dependency_unavailable", "down")
+        return [
+            {"id": org, "version": v, "allowed_origins": o, "rate_limits": {}}
+            for org, (v, o) in self.orgs.items()
+            if origin in o
+        ]
+
+
+def policy(state: AuthState = STATE, owner: FakeOwner | None = None) -> OriginPolicy:
+    return OriginPolicy(state, owner or FakeOwner())
+
+
+POLICY = policy()
+
+
 # --- scopes ---------------------------------------------------------------------------------
 
 
@@ -81,17 +114,17 @@ def test_browser_credentials_reach_only_their_scope(
     assert scope_allows(scope, method, path) is allowed
 
 
-def test_out_of_scope_is_403() -> None:
+async def test_out_of_scope_is_403() -> None:
     with pytest.raises(PermissionDenied) as caught:
-        check_access(PORTAL, "POST", "/v1/checkout-sessions", None, STATE)
+        await check_access(PORTAL, "POST", "/v1/checkout-sessions", None, POLICY)
     assert caught.value.status_code == 403
-    check_access(API_KEY, "POST", "/v1/session-tokens", None, STATE)  # keys are not scoped
+    await check_access(API_KEY, "POST", "/v1/session-tokens", None, POLICY)  # keys: no scope
 
 
 # --- 14.3 origins ---------------------------------------------------------------------------
 
 
-def test_14_3_session_token_from_a_foreign_origin_is_403_origin_not_allowed() -> None:
+async def test_14_3_session_token_from_a_foreign_origin_is_403_origin_not_allowed() -> None:
     for origin in (
         "https://evil.test",
         "https://shop.two.test",
@@ -100,17 +133,57 @@ def test_14_3_session_token_from_a_foreign_origin_is_403_origin_not_allowed() ->
         "http://shop.one.test",
     ):
         with pytest.raises(PermissionDenied) as caught:
-            check_access(SESSION, "POST", "/v1/checkout-sessions", origin, STATE)
+            await check_access(SESSION, "POST", "/v1/checkout-sessions", origin, POLICY)
         assert (caught.value.code, caught.value.message) == (
             "origin_not_allowed",
             "Origin not allowed",
         )
 
 
-def test_14_3_own_origin_and_same_origin_pass_and_api_keys_need_no_origin() -> None:
-    check_access(SESSION, "POST", "/v1/checkout-sessions", "https://shop.one.test", STATE)
-    check_access(SESSION, "POST", "/v1/checkout-sessions", None, STATE)  # same origin/no browser
-    check_access(API_KEY, "POST", "/v1/products", "https://evil.test", STATE)
+async def test_14_3_own_origin_and_same_origin_pass_and_api_keys_need_no_origin() -> None:
+    await check_access(SESSION, "POST", "/v1/checkout-sessions", "https://shop.one.test", POLICY)
+    await check_access(SESSION, "POST", "/v1/checkout-sessions", None, POLICY)  # same origin
+    await check_access(API_KEY, "POST", "/v1/products", "https://evil.test", POLICY)
+
+
+# --- rule 7: a refusal is confirmed with the owner ------------------------------------------
+
+
+async def test_an_origin_the_copy_does_not_know_yet_is_confirmed_with_the_owner() -> None:
+    owner = FakeOwner({"org_new": ["https://new.test"]})
+    origins = policy(AuthState(), owner)
+    new_session = SESSION.model_copy(update={"org_id": "org_new"})
+    await check_access(new_session, "POST", "/v1/checkout-sessions", "https://new.test", origins)
+    assert owner.calls == ["https://new.test"]
+    # The answer is now in the copy: the next request asks nobody.
+    await check_access(new_session, "GET", "/v1/products", "https://new.test", origins)
+    assert origins.known("https://new.test", None)
+    assert owner.calls == ["https://new.test"]
+
+
+async def test_concurrent_refusals_share_one_call_and_stand_until_an_organization_changes() -> None:
+    owner = FakeOwner({"org_1": ["https://shop.one.test"]})
+    origins = policy(state_with({"org_1": ["https://shop.one.test"]}), owner)
+    forged = [
+        check_access(SESSION, "POST", "/v1/checkout-sessions", "https://evil.test", origins)
+        for _ in range(20)
+    ]
+    results = await asyncio.gather(*forged, return_exceptions=True)
+    assert all(isinstance(r, PermissionDenied) for r in results)
+    assert owner.calls == ["https://evil.test"]
+    with pytest.raises(PermissionDenied):
+        await check_access(SESSION, "GET", "/v1/products", "https://evil.test", origins)
+    assert len(owner.calls) == 1  # confirmed a moment ago
+    owner.set("org_1", ["https://shop.one.test", "https://evil.test"])
+    origins.forget_confirmations()  # what organization.updated.v1 does
+    await check_access(SESSION, "GET", "/v1/products", "https://evil.test", origins)
+    assert len(owner.calls) == 2
+
+
+async def test_a_refusal_the_owner_cannot_confirm_is_a_503_not_a_403() -> None:
+    origins = policy(AuthState(), FakeOwner(down=True))
+    with pytest.raises(ServiceUnavailable):
+        await check_access(SESSION, "GET", "/v1/products", "https://shop.one.test", origins)
 
 
 def test_same_origin_compares_the_authority_with_host() -> None:
@@ -144,8 +217,8 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def client(state: AuthState = STATE) -> httpx.AsyncClient:
-    app = CorsMiddleware(echo, state=state)
+def client(origins: OriginPolicy = POLICY) -> httpx.AsyncClient:
+    app = CorsMiddleware(echo, origins=origins)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bos.test")
 
 
@@ -185,6 +258,22 @@ async def test_cors_headers_only_for_allowed_origins_and_foreign_origin_is_marke
         assert same.text == "-"  # the gateway's own pages
         plain = await c.get("/v1/products")
         assert plain.text == "-" and "access-control-allow-origin" not in plain.headers
+
+
+async def test_preflight_and_cors_headers_for_an_organization_the_copy_does_not_know_yet() -> None:
+    owner = FakeOwner({"org_new": ["https://new.test"]})
+    preflight = {"Origin": "https://new.test", "Access-Control-Request-Method": "POST"}
+    async with client(policy(AuthState(), owner)) as c:
+        ok = await c.options("/v1/checkout-sessions", headers=preflight)
+        assert ok.status_code == 204
+        assert ok.headers["access-control-allow-origin"] == "https://new.test"
+    async with client(policy(AuthState(), owner)) as c:
+        r = await c.get("/v1/products", headers={"Origin": "https://new.test"})
+        assert r.headers["access-control-allow-origin"] == "https://new.test"
+    async with client(policy(AuthState(), FakeOwner(down=True))) as c:
+        down = await c.options("/v1/checkout-sessions", headers=preflight)
+        assert down.status_code == 503 and "retry-after" in down.headers
+        assert down.json()["error"]["type"] == "service_unavailable"
 
 
 # --- state ----------------------------------------------------------------------------------

@@ -308,6 +308,30 @@ async def test_a_stripe_account_belongs_to_one_organization_and_webhooks_can_ask
     assert r.status_code == 409 and error(r)["code"] == "stripe_account_in_use"
 
 
+async def test_gateways_can_ask_which_organizations_allow_an_origin(
+    http: httpx.AsyncClient,
+) -> None:
+    import uuid
+
+    origin = f"https://{uuid.uuid4().hex[:8]}.shop.test"
+    owner = await create_org(http, allowed_origins=[origin, "https://other.test"])
+    await create_org(http, allowed_origins=["https://other.test"])
+    r = await http.get(
+        "/internal/gateway/organizations", params={"allowed_origin": origin}, headers=SERVICE
+    )
+    assert r.status_code == 200
+    assert [(o["id"], o["allowed_origins"]) for o in r.json()] == [
+        (owner.id, [origin, "https://other.test"])
+    ]
+    assert r.json()[0]["version"] >= 1
+    r = await http.get(
+        "/internal/gateway/organizations",
+        params={"allowed_origin": "https://nobody.test"},
+        headers=SERVICE,
+    )
+    assert r.status_code == 200 and r.json() == []
+
+
 async def test_webhooks_can_list_every_organizations_stripe_account(
     http: httpx.AsyncClient,
 ) -> None:

@@ -96,7 +96,9 @@ class Gateway:
                 forwarded_for = value.decode("latin-1")
         identity = await self.authenticator.authenticate(authorization, path)
         state = self.authenticator.state
-        check_access(identity, method, path, scope.get(CROSS_ORIGIN_KEY), state)
+        await check_access(
+            identity, method, path, scope.get(CROSS_ORIGIN_KEY), self.authenticator.origins
+        )
         client = scope.get("client")
         peer = client[0] if client else None
         ip = None
@@ -124,7 +126,7 @@ class Gateway:
             headers,
             await read_body(receive),
         )
-        self.authenticator.revoked_here(service, method, path, status)
+        self.authenticator.changed_here(service, method, path, status)
         out_headers.extend(SECURITY_HEADERS)
         out_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
@@ -222,7 +224,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # docs, unknown paths) by FastAPI. Both sit inside the same middleware.
     app.add_middleware(ProxyRouter, gateway=gateway)
     app.add_middleware(ServerTelemetryMiddleware, service="gateway")
-    app.add_middleware(CorsMiddleware, state=gateway.authenticator.state)
+    app.add_middleware(CorsMiddleware, origins=gateway.authenticator.origins)
     app.add_middleware(RequestContextMiddleware)
     return app
 

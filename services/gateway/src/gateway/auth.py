@@ -25,6 +25,7 @@ from bos_common.errors import AuthenticationError, BOSError, ServiceUnavailable
 from bos_common.internal import InternalClient
 from bos_common.session_tokens import PREFIX, SessionKeys, TokenExpired, TokenInvalid
 from gateway.apikeys import INVALID_API_KEY, ApiKeyCache
+from gateway.origins import OriginPolicy
 from gateway.settings import GatewaySettings
 from gateway.state import AuthState
 from gateway.sync import StateSync
@@ -53,12 +54,14 @@ class Authenticator:
             settings.tokens_url, caller="gateway", secret=settings.internal_secret, timeout=2.0
         )
         self.api_keys = ApiKeyCache(self._resolve_api_key, ttl=settings.api_key_cache_seconds)
+        self.origins = OriginPolicy(self.state, self._organizations_allowing)
         self._verified: dict[str, tuple[Identity, int]] = {}  # token -> (identity, exp)
         self.sync = StateSync(
             settings.amqp_url,
             self.state,
             self.api_keys,
             self._snapshot,
+            on_organizations_changed=self.origins.forget_confirmations,
             reload_seconds=settings.auth_state_reload_seconds,
         )
 
@@ -124,18 +127,20 @@ class Authenticator:
 
     # --- what the proxy tells us ----------------------------------------------------------
 
-    def revoked_here(self, service: str, method: str, path: str, status: int) -> None:
-        """A revocation this replica just proxied takes effect here before its event
-        arrives (other replicas learn it from the event, within milliseconds)."""
-        if service != "tokens" or method != "DELETE" or status != 200:
+    def changed_here(self, service: str, method: str, path: str, status: int) -> None:
+        """A change this replica just proxied takes effect here before its event arrives
+        (other replicas learn it from the event, within milliseconds): a revocation at
+        once, an organization change by dropping the origin confirmations."""
+        if service != "tokens" or status != 200:
             return
         parts = path.strip("/").split("/")
-        if len(parts) != 3 or parts[0] != "v1":
-            return
-        if parts[1] == "session-tokens":
-            self.state.revoke(parts[2], time.time() + MAX_TOKEN_LIFETIME)
-        elif parts[1] == "api-keys":
-            self.api_keys.revoke(parts[2])
+        if method == "PATCH" and parts[:2] in (["v1", "organization"], ["admin", "organizations"]):
+            self.origins.forget_confirmations()
+        elif method == "DELETE" and len(parts) == 3 and parts[0] == "v1":
+            if parts[1] == "session-tokens":
+                self.state.revoke(parts[2], time.time() + MAX_TOKEN_LIFETIME)
+            elif parts[1] == "api-keys":
+                self.api_keys.revoke(parts[2])
 
     # --- the tokens service -------------------------------------------------------------
 
@@ -153,6 +158,13 @@ class Authenticator:
                 "dependency_unavailable", "A dependency is unavailable, please retry."
             ) from exc
         assert isinstance(body, dict)
+        return body
+
+    async def _organizations_allowing(self, origin: str) -> list[dict[str, Any]]:
+        _, body = await self.tokens.request(
+            "GET", "/internal/gateway/organizations", params={"allowed_origin": origin}
+        )
+        assert isinstance(body, list)
         return body
 
     async def _snapshot(self) -> dict[str, Any]:

@@ -5,11 +5,14 @@ origin (the hosted checkout and portal pages) or from one of its organization's
 `allowed_origins`; any other `Origin` is 403 `origin_not_allowed`. API-key requests are
 server to server and are not checked. A CORS preflight carries no credential, so it is
 answered for an origin that some organization allows (the request itself is then
-checked against the token's own organization) and refused with 403 otherwise.
+checked against the token's own organization) and refused with 403 otherwise. Both
+questions are answered by `OriginPolicy`, which confirms a refusal with the tokens service
+before it is given.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Final
 
 import orjson
@@ -17,9 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bos_common.auth import Identity
 from bos_common.context import SCOPE_KEY
-from bos_common.errors import PermissionDenied, error_body
+from bos_common.errors import BOSError, PermissionDenied, ServiceUnavailable, error_body
+from gateway.origins import OriginPolicy
 from gateway.routing import scope_allows
-from gateway.state import AuthState
 
 # Set by CorsMiddleware: the request's Origin when it is not the gateway's own.
 CROSS_ORIGIN_KEY: Final = "bos.cross_origin"
@@ -35,8 +38,8 @@ EXPOSE_HEADERS: Final = b"x-request-id, retry-after, idempotent-replayed"
 PREFLIGHT_MAX_AGE: Final = b"600"
 
 
-def check_access(
-    identity: Identity, method: str, path: str, cross_origin: str | None, state: AuthState
+async def check_access(
+    identity: Identity, method: str, path: str, cross_origin: str | None, origins: OriginPolicy
 ) -> None:
     """403 for a browser credential outside its scope or from a foreign origin."""
     kind = identity.principal_type
@@ -44,10 +47,28 @@ def check_access(
         return
     if not scope_allows(kind, method, path):
         raise PermissionDenied(*SCOPE_FORBIDDEN)
-    if cross_origin is not None and (
-        identity.org_id is None or cross_origin not in state.org(identity.org_id).allowed_origins
+    if cross_origin is None or (
+        identity.org_id is not None and origins.known(cross_origin, identity.org_id)
     ):
+        return
+    if identity.org_id is None or not await confirmed(origins, cross_origin, identity.org_id):
         raise PermissionDenied(*ORIGIN_NOT_ALLOWED)
+
+
+async def confirmed(origins: OriginPolicy, origin: str, org_id: str | None) -> bool:
+    """The owner's answer for an origin the copy does not know; 503 when it cannot be
+    asked (a refusal is never given on the copy's word alone)."""
+    try:
+        return await origins.allows(origin, org_id)
+    except BOSError as exc:
+        if exc.status_code < 500:
+            raise
+        cause: Exception = exc
+    except Exception as exc:  # noqa: BLE001 - unreachable or broken: the same for the caller
+        cause = exc
+    raise ServiceUnavailable(
+        "dependency_unavailable", "A dependency is unavailable, please retry."
+    ) from cause
 
 
 def is_same_origin(origin: str, host: str | None) -> bool:
@@ -73,9 +94,9 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: int)
 class CorsMiddleware:
     """Answers preflights and adds CORS headers for allowed origins (pure ASGI)."""
 
-    def __init__(self, app: ASGIApp, state: AuthState) -> None:
+    def __init__(self, app: ASGIApp, origins: OriginPolicy) -> None:
         self.app = app
-        self.state = state
+        self.origins = origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,12 +115,22 @@ class CorsMiddleware:
             return
         origin_text = origin.decode("latin-1")
         same = is_same_origin(origin_text, host.decode("latin-1") if host else None)
-        allowed = same or origin_text in self.state.all_origins
         if not same:
             scope[CROSS_ORIGIN_KEY] = origin_text
         if preflight is not None and scope["method"] == "OPTIONS":
+            try:
+                allowed = same or await confirmed(self.origins, origin_text, None)
+            except ServiceUnavailable as exc:
+                await self._refuse(scope, send, exc)
+                return
             await self._preflight(scope, send, origin, allowed)
             return
+        # A request the owner cannot be asked about goes on without CORS headers; the
+        # proxy's own origin check then answers it.
+        allowed = same or self.origins.known(origin_text, None)
+        if not allowed:
+            with suppress(Exception):
+                allowed = await self.origins.allows(origin_text, None)
         if not allowed:
             await self.app(scope, receive, send)
             return
@@ -122,23 +153,29 @@ class CorsMiddleware:
         await self.app(scope, receive, send_with_cors)
 
     async def _preflight(self, scope: Scope, send: Send, origin: bytes, allowed: bool) -> None:
-        if allowed:
-            status = 204
-            body = b""
-            headers = [
-                (b"access-control-allow-origin", origin),
-                (b"access-control-allow-methods", ALLOW_METHODS),
-                (b"access-control-allow-headers", ALLOW_HEADERS),
-                (b"access-control-max-age", PREFLIGHT_MAX_AGE),
-                (b"vary", b"Origin"),
-            ]
-        else:
-            status = 403
-            request_id = scope.get(SCOPE_KEY)
-            body = orjson.dumps(
-                error_body("permission_error", *ORIGIN_NOT_ALLOWED, request_id=request_id)
-            )
-            headers = [(b"content-type", b"application/json"), (b"vary", b"Origin")]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if not allowed:
+            await self._refuse(scope, send, PermissionDenied(*ORIGIN_NOT_ALLOWED))
+            return
+        headers = [
+            (b"access-control-allow-origin", origin),
+            (b"access-control-allow-methods", ALLOW_METHODS),
+            (b"access-control-allow-headers", ALLOW_HEADERS),
+            (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+            (b"vary", b"Origin"),
+            (b"content-length", b"0"),
+        ]
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _refuse(self, scope: Scope, send: Send, exc: BOSError) -> None:
+        body = orjson.dumps(
+            error_body(exc.type, exc.code, exc.message, request_id=scope.get(SCOPE_KEY))
+        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"vary", b"Origin"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
+        ]
+        await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -58,11 +58,13 @@ class StateSync:
         api_keys: ApiKeyCache,
         snapshot: Snapshot,
         *,
+        on_organizations_changed: Callable[[], None] = lambda: None,
         reload_seconds: float = 300.0,
     ) -> None:
         self.state = state
         self.api_keys = api_keys
         self._snapshot = snapshot
+        self._organizations_changed = on_organizations_changed
         self.reload_seconds = reload_seconds
         self.bus = Bus(amqp_url, "gateway")
         self.spec = ConsumerSpec(
@@ -101,6 +103,7 @@ class StateSync:
             self.state.apply_org(
                 event.org_id, event.version, event.allowed_origins, event.rate_limits
             )
+            self._organizations_changed()
 
     # --- snapshots ----------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class StateSync:
             # Resolutions cached while disconnected may predate a missed revocation.
             self.api_keys.clear()
             self.state.load(snapshot)
+            self._organizations_changed()
         log.info(
             "auth state loaded",
             extra={"revoked": len(self.state.revoked), "orgs": len(self.state.orgs)},

@@ -11,7 +11,13 @@ from bos_common.app import Session
 from bos_common.auth import Identity
 from tokens import service
 from tokens.api import principal
-from tokens.schemas import GatewaySnapshot, OrganizationOut, ResolveApiKey, ResolvedApiKey
+from tokens.schemas import (
+    GatewaySnapshot,
+    OrganizationGatewaySettings,
+    OrganizationOut,
+    ResolveApiKey,
+    ResolvedApiKey,
+)
 
 router = APIRouter(prefix="/internal", include_in_schema=False)
 
@@ -31,6 +37,15 @@ async def gateway_snapshot(session: Session, identity: Service) -> GatewaySnapsh
     """Revoked unexpired tokens and per-organization origins and rate limits: a gateway
     loads this at start and after every reconnection to the bus."""
     return await service.gateway_snapshot(session)
+
+
+@router.get("/gateway/organizations", response_model=list[OrganizationGatewaySettings])
+async def gateway_organizations(
+    allowed_origin: str, session: Session, identity: Service
+) -> list[OrganizationGatewaySettings]:
+    """The organizations that allow a browser origin: a gateway confirms with this before
+    it refuses a request its own copy does not know to be allowed."""
+    return await service.organizations_for_gateways(session, allowing_origin=allowed_origin)
 
 
 @router.get("/organizations/{org_id}", response_model=OrganizationOut)

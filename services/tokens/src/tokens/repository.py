@@ -57,11 +57,15 @@ async def update_organization(
     return result.first()
 
 
-async def organizations_for_gateways(session: AsyncSession) -> list[Row[Any]]:
+async def organizations_for_gateways(
+    session: AsyncSession, *, allowing_origin: str | None = None
+) -> list[Row[Any]]:
+    """Every organization's gateway settings, or those whose `allowed_origins` hold one."""
     o = organizations
-    result = await session.execute(
-        select(o.c.id, o.c.version, o.c.allowed_origins, o.c.rate_limits)
-    )
+    query = select(o.c.id, o.c.version, o.c.allowed_origins, o.c.rate_limits)
+    if allowing_origin is not None:
+        query = query.where(o.c.allowed_origins.contains([allowing_origin]))
+    result = await session.execute(query)
     return list(result.all())
 
 

@@ -442,19 +442,22 @@ async def create_portal_session(
 
 async def gateway_snapshot(session: AsyncSession) -> GatewaySnapshot:
     revoked = await repository.revoked_unexpired_tokens(session)
-    orgs = await repository.organizations_for_gateways(session)
     return GatewaySnapshot(
         revoked_tokens=[RevokedToken(id=r.id, expires_at=r.expires_at) for r in revoked],
-        organizations=[
-            OrganizationGatewaySettings(
-                id=o.id,
-                version=o.version,
-                allowed_origins=o.allowed_origins,
-                rate_limits=o.rate_limits,
-            )
-            for o in orgs
-        ],
+        organizations=await organizations_for_gateways(session),
     )
+
+
+async def organizations_for_gateways(
+    session: AsyncSession, *, allowing_origin: str | None = None
+) -> list[OrganizationGatewaySettings]:
+    orgs = await repository.organizations_for_gateways(session, allowing_origin=allowing_origin)
+    return [
+        OrganizationGatewaySettings(
+            id=o.id, version=o.version, allowed_origins=o.allowed_origins, rate_limits=o.rate_limits
+        )
+        for o in orgs
+    ]
 
 
 # --- cleanup -----------------------------------------------------------------------------
