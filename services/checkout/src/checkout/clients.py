@@ -6,7 +6,8 @@
   database that predates it (checkout.backfill).
 
 (Which products a customer is already subscribed to, 8.2, is a local query on the
-projection of subscription.* events: repository.is_subscribed.)
+projection of subscription.* events, repository.is_subscribed; a 409 it would cause is
+confirmed with subscriptions first: held_subscription_ids.)
 """
 
 from __future__ import annotations
@@ -111,6 +112,18 @@ class SubscriptionsClient:
             params["after"] = after
         _, body = await self._client.request("GET", "/internal/live-subscriptions", params=params)
         return list(body["data"]), body.get("next")
+
+    async def held_subscription_ids(
+        self, org_id: str, customer_id: str, product_id: str
+    ) -> set[str]:
+        """The customer's subscriptions to the product that subscriptions holds live now
+        (trialing, active, past_due, incomplete)."""
+        _, body = await self._client.request(
+            "GET",
+            f"/internal/customers/{customer_id}/active-products",
+            params={"org_id": org_id},
+        )
+        return {s["subscription_id"] for s in body["data"] if s["product_id"] == product_id}
 
 
 class OrganizationsClient:

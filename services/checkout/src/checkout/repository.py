@@ -386,6 +386,35 @@ async def is_subscribed(session: AsyncSession, customer_id: str, product_id: str
     return bool((await session.execute(q)).scalar())
 
 
+async def live_projected_subscriptions(
+    session: AsyncSession, org_id: str, email: str, product_id: str
+) -> tuple[str | None, list[str]]:
+    """The customer with this email, and its subscriptions to the product that the
+    projection holds live."""
+    c, s = customers, customer_subscriptions
+    rows = (
+        await session.execute(
+            select(c.c.id, s.c.subscription_id)
+            .select_from(c)
+            .outerjoin(s, and_(s.c.customer_id == c.c.id, s.c.product_id == product_id, s.c.live))
+            .where(c.c.org_id == org_id, func.lower(c.c.email) == email.lower())
+        )
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0].id, [r.subscription_id for r in rows if r.subscription_id is not None]
+
+
+async def end_projected_subscriptions(session: AsyncSession, subscription_ids: list[str]) -> None:
+    """Subscriptions the owner no longer holds live, ahead of their `subscription.ended.v1`
+    (`as_of` is kept: that event, newer, still applies; ended is final)."""
+    await session.execute(
+        update(customer_subscriptions)
+        .where(customer_subscriptions.c.subscription_id.in_(subscription_ids))
+        .values(live=False)
+    )
+
+
 # --- checkout creation in one statement (the hot path) ------------------------------------
 #
 # A checkout without a coupon is created by one statement on the asyncpg connection under

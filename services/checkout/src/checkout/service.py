@@ -148,8 +148,7 @@ async def create_checkout(
     expires_at = utcnow() + timedelta(seconds=runtime.settings.checkout_ttl_seconds)
     days = trial_days(price, None)
     price_json = price.model_dump_json()
-    subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
-        runtime.db,
+    values: dict[str, Any] = dict(
         customer_id=new_id("cus"),
         org_id=org_id,
         email=email,
@@ -167,6 +166,13 @@ async def create_checkout(
         expires_at=expires_at,
         **figures,
     )
+    subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
+        runtime.db, **values
+    )
+    if subscribed and not await confirmed_subscribed(runtime, org_id, email, price.product_id):
+        subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
+            runtime.db, **values
+        )
     if subscribed:
         raise errors.already_subscribed()
     # What insert_checkout would have returned, for checkout_out (no read back).
@@ -195,6 +201,26 @@ async def create_checkout(
     return row, client_secret
 
 
+async def confirmed_subscribed(
+    runtime: CheckoutRuntime, org_id: str, email: str, product_id: str
+) -> bool:
+    """The projection of subscription.* events says this customer holds the product; the
+    409 it would cause is confirmed with subscriptions, the owner, first (ARCHITECTURE.md
+    rule 7: a subscription canceled a moment ago may not have reached the projection).
+    Subscriptions the owner no longer holds are ended in the projection at once."""
+    async with runtime.db.transaction() as session:
+        customer_id, projected = await repository.live_projected_subscriptions(
+            session, org_id, email, product_id
+        )
+        if customer_id is None or not projected:
+            return False
+        held = await runtime.subscriptions.held_subscription_ids(org_id, customer_id, product_id)
+        if held:
+            return True
+        await repository.end_projected_subscriptions(session, projected)
+        return False
+
+
 async def _create_with_coupon(
     runtime: CheckoutRuntime,
     session: AsyncSession,
@@ -213,7 +239,9 @@ async def _create_with_coupon(
         name=body.customer.name,
         external_user_id=external_user_id,
     )
-    if await repository.is_subscribed(session, customer.id, price.product_id):
+    if await repository.is_subscribed(
+        session, customer.id, price.product_id
+    ) and await confirmed_subscribed(runtime, org_id, email, price.product_id):
         raise errors.already_subscribed()
     checkout_id = new_id("cs")
     outcome = await _reserve_coupon(
