@@ -18,6 +18,8 @@ class FakeTokens:
         self.calls += 1
         if self.down:
             raise ServiceUnavailable("dependency_unavailable", "down")
+        if path == "/internal/stripe-accounts":
+            return 200, {"data": [{"stripe_account_id": a, "org_id": "org_1"} for a in self.known]}
         account = path.rsplit("/", 1)[1]
         if account not in self.known:
             raise NotFound("account_not_found", "Not found")
@@ -45,4 +47,22 @@ async def test_tokens_down_is_an_error_not_a_rejection() -> None:
     directory = AccountDirectory(FakeTokens(set(), down=True), None)  # type: ignore[arg-type]
     with pytest.raises(BOSError) as err:
         await directory.is_ours("acct_x")
+    assert err.value.status_code == 503
+
+
+async def test_connected_accounts_are_asked_afresh_and_then_known_to_be_ours() -> None:
+    tokens = FakeTokens({"acct_a", "acct_b", "acct_platform"})
+    directory = AccountDirectory(tokens, "acct_platform")  # type: ignore[arg-type]
+    assert sorted(await directory.connected()) == ["acct_a", "acct_b"], "the platform's aside"
+    assert await directory.is_ours("acct_a") and await directory.is_ours("acct_b")
+    assert tokens.calls == 1
+    tokens.known.add("acct_c")
+    assert "acct_c" in await directory.connected()
+    assert tokens.calls == 2
+
+
+async def test_tokens_down_when_listing_connected_accounts_is_an_error() -> None:
+    directory = AccountDirectory(FakeTokens(set(), down=True), None)  # type: ignore[arg-type]
+    with pytest.raises(BOSError) as err:
+        await directory.connected()
     assert err.value.status_code == 503

@@ -38,5 +38,15 @@ class AccountDirectory:
         self._cache[account] = (now + ttl, known)
         return known
 
+    async def connected(self) -> list[str]:
+        """Every BOS organization's connected account (the platform's own aside), asked
+        afresh; they are cached as ours. Raises ServiceUnavailable when tokens is down."""
+        _, body = await self._tokens.request("GET", "/internal/stripe-accounts")
+        accounts = [a["stripe_account_id"] for a in body["data"]]
+        until = time.monotonic() + POSITIVE_TTL_SECONDS
+        for account in accounts:
+            self._cache[account] = (until, True)
+        return [a for a in accounts if a != self._platform]
+
     async def close(self) -> None:
         await self._tokens.close()

@@ -31,6 +31,9 @@ class WebhooksRuntime(ServiceRuntime):
         )
         # Intake's writer: webhooks that arrive together are recorded by one statement.
         self.recorder = EventRecorder(self.db)
+        # When reconciliation's last complete pass over each account began (None: the
+        # platform's own events), in Unix seconds.
+        self.reconciled_at: dict[str | None, int] = {}
 
     async def stop(self) -> None:
         await self.recorder.close()  # what is queued is written before the pool closes

@@ -64,9 +64,8 @@ def _common(event: StripeEvent) -> dict[str, Any]:
 
 def _id_of(value: Any) -> str | None:
     """A Stripe reference is an id or, when expanded, an object with one."""
-    if isinstance(value, dict):
-        return value.get("id")
-    return value
+    ref: str | None = value.get("id") if isinstance(value, dict) else value
+    return ref
 
 
 def _payment_succeeded(event: StripeEvent) -> Event:
@@ -145,6 +144,14 @@ TRANSLATIONS: dict[str, Callable[[StripeEvent], Event]] = {
     "charge.refunded": _charge_refunded,
     "account.updated": _account_updated,
 }
+
+# What each of the platform's two Stripe webhook endpoints subscribes to (deploy/README.md),
+# and what reconciliation lists: connected accounts' events reach only the Connect endpoint;
+# BOS's payments are destination charges, so their events are the platform's own.
+CONNECT_EVENT_TYPES: tuple[str, ...] = ("account.updated",)
+ACCOUNT_EVENT_TYPES: tuple[str, ...] = tuple(
+    t for t in TRANSLATIONS if t not in CONNECT_EVENT_TYPES
+)
 
 
 def translate(event: StripeEvent) -> list[Event]:
