@@ -14,6 +14,7 @@ plausible object for the paths BOS calls.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,17 +47,18 @@ class _Answer:
 
 
 def default_answer(method: str, path: str, form: Mapping[str, str]) -> dict[str, Any]:
-    """A minimal successful Stripe object for the request."""
+    """A minimal successful Stripe object for the request (new objects get unique ids)."""
+    n = uuid.uuid4().hex[:16]
     parts = path.strip("/").split("/")
     resource = parts[1] if len(parts) > 1 else ""
     object_id = parts[2] if len(parts) > 2 else None
     pm = form.get("payment_method")
     expanded_pm = {"id": pm, "object": "payment_method", "card": {"fingerprint": f"fp_{pm}"}}
     if resource == "customers":
-        return {"id": object_id or "cus_rec", "object": "customer"}
+        return {"id": object_id or f"cus_rec{n}", "object": "customer"}
     if resource == "payment_intents":
         return {
-            "id": object_id or "pi_rec",
+            "id": object_id or f"pi_rec{n}",
             "object": "payment_intent",
             "status": "succeeded",
             "amount": int(form.get("amount", 0)),
@@ -67,16 +69,16 @@ def default_answer(method: str, path: str, form: Mapping[str, str]) -> dict[str,
         }
     if resource == "setup_intents":
         return {
-            "id": object_id or "seti_rec",
+            "id": object_id or f"seti_rec{n}",
             "object": "setup_intent",
             "status": "succeeded",
             "client_secret": "seti_rec_secret_rec",
             "payment_method": expanded_pm if pm else None,
         }
     if resource == "refunds":
-        return {"id": "re_rec", "object": "refund", "status": "succeeded"}
+        return {"id": f"re_rec{n}", "object": "refund", "status": "succeeded"}
     if resource == "transfers":
-        return {"id": "tr_rec", "object": "transfer", "amount": int(form.get("amount", 0))}
+        return {"id": f"tr_rec{n}", "object": "transfer", "amount": int(form.get("amount", 0))}
     if resource in ("accounts", "account"):
         return {
             "id": object_id or "acct_platform",

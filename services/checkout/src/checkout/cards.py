@@ -12,7 +12,7 @@ from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import payments, repository
+from checkout import payments, repository, stripe_params
 from checkout.runtime import CheckoutRuntime
 
 
@@ -39,19 +39,13 @@ async def start_card_update(
             stripe_idempotency_key=f"bos-card-update-{new_id('key')}",
             payment_method_id=payment_method,
         )
-    params: dict[str, Any] = {
-        "customer": await payments.ensure_stripe_customer(runtime, customer),
-        "usage": "off_session",
-        "metadata": {
-            "org_id": customer.org_id,
-            "customer_id": customer.id,
-            "payment_id": payment.id,
-        },
-    }
-    if payment_method:
-        params.update(payment_method=payment_method, confirm=True, expand=["payment_method"])
+    params = stripe_params.setup_intent(
+        customer=await payments.ensure_stripe_customer(runtime, customer),
+        payment_method=payment_method,
+        metadata={"org_id": customer.org_id, "customer_id": customer.id, "payment_id": payment.id},
+    )
     try:
-        intent = await runtime.stripe.v1.setup_intents.create_async(
+        created = await runtime.stripe.v1.setup_intents.create_async(
             params, {"idempotency_key": payment.stripe_idempotency_key}
         )
     except stripe.StripeError as exc:
@@ -68,7 +62,7 @@ async def start_card_update(
             raise provider_unavailable() from exc
         error = payments.card_error(exc.code, as_dict(exc.error).get("decline_code"))
         return {"status": "failed", "error": error.model_dump()}
-    intent = as_dict(intent)
+    intent = as_dict(created)
     pm_id, fingerprint = payments.payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
         updated = await repository.update_payment(

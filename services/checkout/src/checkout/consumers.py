@@ -15,13 +15,14 @@ from bos_common.events import (
     Envelope,
     InvoiceCreatedV1,
     InvoiceVoidedV1,
+    OrganizationUpdatedV1,
     PaymentFailedV1,
     PaymentSucceededV1,
     SetupSucceededV1,
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import funnel, payments, renewals, repository
+from checkout import connect, connect_repository, funnel, payments, renewals, repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -97,7 +98,7 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_account_updated(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, AccountUpdatedV1)
-        await repository.record_account(
+        await connect_repository.record_account(
             session,
             event.account_id,
             event.charges_enabled,
@@ -158,6 +159,13 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_invoice_voided(session: AsyncSession, envelope: Envelope) -> None:
         await renewals.on_invoice_voided(runtime, session, envelope)
 
+    async def on_organization_updated(session: AsyncSession, envelope: Envelope) -> None:
+        await connect.on_organization_updated(runtime, session, envelope)
+
     # Charges a card on Stripe: never in a batch (see ServiceRuntime.on_event).
     runtime.on_event("renewals", InvoiceCreatedV1.event_type, batch=False)(on_invoice_created)
+    # Pushes the payout schedule to Stripe when it changes: one event at a time, too.
+    runtime.on_event("organizations", OrganizationUpdatedV1.event_type, batch=False)(
+        on_organization_updated
+    )
     runtime.on_event("invoices_voided", InvoiceVoidedV1.event_type)(on_invoice_voided)

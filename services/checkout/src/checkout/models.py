@@ -139,7 +139,12 @@ transfers = Table(
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False, server_default="held"),  # held|paid|failed
     Column("stripe_transfer_id", String(255)),
+    # When it is next tried: moved on with backoff while Stripe cannot make it yet.
     Column("available_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    # The charge of the payment (the PaymentIntent's latest_charge): source_transaction.
+    Column("source_charge_id", String(255)),
     *_timestamps(),
     Index("ix_transfers_held", "destination_account", postgresql_where=text("status = 'held'")),
 )
@@ -152,6 +157,23 @@ connected_accounts = Table(
     Column("charges_enabled", Boolean, nullable=False),
     Column("payouts_enabled", Boolean, nullable=False),
     Column("stripe_updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The payout schedule last pushed to each connected account (from organization.updated.v1)
+# and Stripe's answer: `refused` (with Stripe's error) when the platform does not control
+# the account's settings.
+payout_schedules = Table(
+    "payout_schedules",
+    metadata,
+    Column("account_id", String(255), primary_key=True),
+    Column("org_id", String(40), nullable=False),
+    Column("org_version", BigInteger, nullable=False),
+    Column("schedule", JSONB, nullable=False),
+    Column("status", String(20), nullable=False),  # applied | refused
+    Column("error_code", String(100)),
+    Column("error_message", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('applied', 'refused')", name="status"),
 )
 
 # Invoices subscriptions will never collect: a late `invoice.created.v1` is not charged.

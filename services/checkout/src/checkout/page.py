@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, Response
 from bos_common.app import CurrentIdentity
 from bos_common.errors import BOSError
 from bos_common.ids import looks_like
-from checkout import repository, service
+from checkout import connect, repository, service
 from checkout.api import ClientSecret
 from checkout.runtime import CheckoutRuntime, Runtime
 
@@ -51,12 +51,26 @@ ORIGINS_CACHE_SECONDS = 30.0
 ORIGINS_CACHE_SIZE = 10_000
 _origins_cache: dict[str, tuple[float, list[str]]] = {}
 
-# Stripe's documented CSP needs (https://docs.stripe.com/security/guide#content-security-policy).
+# Stripe's documented CSP needs (https://docs.stripe.com/security/guide#content-security-policy,
+# shared/stripe/README.md rule 7) when Stripe.js is Stripe's own.
+REAL_STRIPE_JS = "https://js.stripe.com"
 REAL_STRIPE = {
+    "script": ["https://js.stripe.com", "https://*.js.stripe.com"],
     "connect": ["https://api.stripe.com"],
-    "frame": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    "frame": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"],
     "img": ["https://*.stripe.com"],
 }
+
+
+def stripe_sources(stripe_js_url: str) -> dict[str, list[str]]:
+    """What a page with Stripe.js from `stripe_js_url` must allow, by directive: Stripe's
+    documented list for Stripe's origin; otherwise (the simulator) that origin for the
+    script, the API calls and the card fields' iframe. Shared with the portal page."""
+    origin = _origin(stripe_js_url)
+    if origin == REAL_STRIPE_JS:
+        return {k: list(v) for k, v in REAL_STRIPE.items()}
+    return {"script": [origin], "connect": [origin], "frame": [origin], "img": []}
+
 
 NOT_FOUND_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -79,16 +93,16 @@ def _csp_source(origin: str) -> str | None:
 
 
 def content_security_policy(stripe_js_url: str, nonce: str, frame_ancestors: list[str]) -> str:
-    stripe_origin = _origin(stripe_js_url)
-    real = stripe_origin == "https://js.stripe.com"
-    connect = ["'self'", stripe_origin] + (REAL_STRIPE["connect"] if real else [])
-    frame = [stripe_origin] + (REAL_STRIPE["frame"] if real else [])
-    img = ["'self'", "data:"] + (REAL_STRIPE["img"] if real else [])
+    stripe = stripe_sources(stripe_js_url)
+    script = [f"'nonce-{nonce}'"] + stripe["script"]
+    connect = ["'self'"] + stripe["connect"]
+    frame = stripe["frame"]
+    img = ["'self'", "data:"] + stripe["img"]
     ancestors = ["'self'"] + [s for s in map(_csp_source, frame_ancestors) if s]
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src 'nonce-{nonce}' {stripe_origin}",
+            "script-src " + " ".join(dict.fromkeys(script)),
             f"style-src 'nonce-{nonce}'",
             "connect-src " + " ".join(dict.fromkeys(connect)),
             "frame-src " + " ".join(dict.fromkeys(frame)),
@@ -121,6 +135,17 @@ async def allowed_origins(runtime: CheckoutRuntime, org_id: str) -> list[str]:
         _origins_cache.clear()
     _origins_cache[org_id] = (now + ORIGINS_CACHE_SECONDS, origins)
     return origins
+
+
+async def wallet_country(runtime: CheckoutRuntime, org_id: str) -> str | None:
+    """The country of the account that takes the payment (the organization's connected
+    account, else the platform's), for the wallet button; None: no wallet button."""
+    try:
+        billing = await runtime.organizations.billing(org_id)
+    except BOSError as exc:
+        log.warning("billing of %s unavailable: %s", org_id, exc.message)
+        return None
+    return await connect.account_country(runtime, billing.stripe_account_id)
 
 
 def _security_headers(csp: str) -> dict[str, str]:
@@ -161,6 +186,7 @@ async def hosted_checkout_page(checkout_id: str, runtime: Runtime) -> HTMLRespon
         "checkoutId": checkout_id,
         "publishableKey": settings.stripe_publishable_key,
         "allowedOrigins": [o for o in origins if _csp_source(o)],
+        "country": await wallet_country(runtime, row.org_id),
     }
     body = PAGE.substitute(
         nonce=nonce,

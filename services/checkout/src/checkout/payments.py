@@ -13,8 +13,8 @@ No double charge, by construction:
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +29,16 @@ from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import errors, funnel, renewals, repository, service
+from checkout import (
+    connect,
+    connect_repository,
+    errors,
+    funnel,
+    renewals,
+    repository,
+    service,
+    stripe_params,
+)
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
@@ -94,47 +103,6 @@ def plan_charge(
     )
 
 
-async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool | None:
-    """What `account.updated` last said; asked of Stripe when never seen."""
-    if not account:
-        return None
-    async with runtime.db.transaction() as s:
-        known = await repository.account_charges_enabled(s, account)
-    if known is not None:
-        return known
-    try:
-        acct = await runtime.stripe.v1.accounts.retrieve_async(account)
-    except stripe.StripeError as exc:
-        if is_provider_outage(exc):
-            raise provider_unavailable() from exc
-        raise
-    return bool(as_dict(acct).get("charges_enabled"))
-
-
-# The schedule last applied to each connected account by this process (account -> JSON).
-_payout_schedules: dict[str, str] = {}
-
-
-async def apply_payout_schedule(
-    runtime: CheckoutRuntime, account: str, schedule: dict[str, Any]
-) -> None:
-    """12.4: the merchant's share reaches its connected account with the charge (or with the
-    held transfer, 12.2); Stripe then pays it out on the account's payout schedule, which
-    must be the organization's. Set on Stripe once per account and schedule; best effort: a
-    refusal never blocks a payment (the next confirm tries again)."""
-    wanted = json.dumps(schedule, sort_keys=True)
-    if not schedule or _payout_schedules.get(account) == wanted:
-        return
-    try:
-        await runtime.stripe.v1.accounts.update_async(
-            account, {"settings": {"payouts": {"schedule": schedule}}}
-        )
-    except stripe.StripeError as exc:
-        log.warning("payout schedule of %s not applied: %s", account, exc)
-        return
-    _payout_schedules[account] = wanted
-
-
 # --- confirm ---------------------------------------------------------------------------
 
 
@@ -195,9 +163,7 @@ async def _begin(
             async with runtime.db.transaction() as s:
                 await service.hold_coupon(runtime, s, row)
         billing = await runtime.organizations.billing(row.org_id)
-        enabled = await charges_enabled(runtime, billing.stripe_account_id)
-        if billing.stripe_account_id:
-            await apply_payout_schedule(runtime, billing.stripe_account_id, billing.payout_schedule)
+        enabled = await connect.charges_enabled(runtime, billing.stripe_account_id)
         plan = plan_charge(row, billing, enabled)
         payment_id = new_id("pay")
         connect_mode = "destination" if plan.destination else ("held" if plan.hold_for else None)
@@ -253,7 +219,7 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
 
 
 async def _stripe_post(
-    runtime: CheckoutRuntime, path: str, params: dict[str, Any], *, idempotency_key: str
+    runtime: CheckoutRuntime, path: str, params: Mapping[str, Any], *, idempotency_key: str
 ) -> dict[str, Any]:
     """A POST on the hot path through the SDK's `raw_request`: the same requestor (keys,
     API version, retries, errors raised as stripe.CardError, ...), the answer as the
@@ -286,33 +252,22 @@ async def _create_intent(
     key = payment.stripe_idempotency_key
     if plan.kind == "setup":
         # 6.1: a trial without a setup fee saves the card and charges nothing now.
-        return await _stripe_post(
-            runtime,
-            "/v1/setup_intents",
-            {
-                "customer": stripe_customer,
-                "payment_method": payment_method,
-                "confirm": True,
-                "usage": "off_session",
-                "metadata": _metadata(row, payment),
-                "expand": ["payment_method"],
-            },
-            idempotency_key=key,
+        setup = stripe_params.setup_intent(
+            customer=stripe_customer,
+            payment_method=payment_method,
+            metadata=_metadata(row, payment),
         )
-    params: dict[str, Any] = {
-        "amount": plan.amount,
-        "currency": plan.currency,
-        "customer": stripe_customer,
-        "payment_method": payment_method,
-        "confirm": True,
-        "setup_future_usage": "off_session",
-        "metadata": _metadata(row, payment),
-        "expand": ["payment_method"],
-    }
-    if plan.destination:
-        params["application_fee_amount"] = plan.platform_fee
-        params["transfer_data"] = {"destination": plan.destination}
-    return await _stripe_post(runtime, "/v1/payment_intents", params, idempotency_key=key)
+        return await _stripe_post(runtime, "/v1/setup_intents", setup, idempotency_key=key)
+    charge = stripe_params.checkout_payment_intent(
+        amount=plan.amount,
+        currency=plan.currency,
+        customer=stripe_customer,
+        payment_method=payment_method,
+        metadata=_metadata(row, payment),
+        application_fee=plan.platform_fee,
+        destination=plan.destination,
+    )
+    return await _stripe_post(runtime, "/v1/payment_intents", charge, idempotency_key=key)
 
 
 async def _abandon(runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any]) -> None:
@@ -564,7 +519,7 @@ async def _fulfil_or_refund(
 async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None:
     """12.2: a payment taken on the platform keeps the merchant's share until the
     connected account is verified; the transfer worker then releases it."""
-    await repository.hold_transfer(
+    await connect_repository.hold_transfer(
         session,
         id=new_id("tr"),
         org_id=payment.org_id,
@@ -581,10 +536,12 @@ async def _refund_duplicate(
 ) -> None:
     log.error("refunding duplicate payment %s of checkout %s", payment.id, payment.checkout_id)
     await runtime.stripe.v1.refunds.create_async(
-        {
-            "payment_intent": payment.stripe_intent_id,
-            "metadata": {"reason": "duplicate", "payment_id": payment.id},
-        },
+        stripe_params.refund(
+            payment_intent=payment.stripe_intent_id,
+            connect_mode=payment.connect_mode,
+            reason="duplicate",
+            payment_id=payment.id,
+        ),
         {"idempotency_key": f"bos-refund-{payment.id}"},
     )
     await repository.update_payment(session, payment.id, expected=("succeeded",), status="refunded")

@@ -27,7 +27,7 @@ from bos_common.events import (
 )
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage
-from checkout import repository
+from checkout import connect_repository, repository, stripe_params
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
 
@@ -62,7 +62,7 @@ async def on_invoice_created(
     billing = await runtime.organizations.billing(org_id)
     fee = platform_fee(invoice.amount_due, billing.platform_fee_bps)
     enabled = (
-        await repository.account_charges_enabled(session, billing.stripe_account_id)
+        await connect_repository.account_charges_enabled(session, billing.stripe_account_id)
         if billing.stripe_account_id
         else None
     )
@@ -99,27 +99,24 @@ async def on_invoice_created(
             decline=payments.StripeDecline("no_payment_method", None, "No saved payment method."),
         )
         return
-    params: dict[str, Any] = {
-        "amount": invoice.amount_due,
-        "currency": invoice.currency,
-        "customer": stripe_customer,
-        "payment_method": payment_method,
-        "confirm": True,
-        "off_session": True,
-        "metadata": {
+    params = stripe_params.renewal_payment_intent(
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        customer=stripe_customer,
+        payment_method=payment_method,
+        metadata={
             "org_id": org_id,
             "invoice_id": invoice.invoice_id,
             "subscription_id": invoice.subscription_id,
             "customer_id": invoice.customer_id,
             "payment_id": payment.id,
         },
-        "description": invoice.description,
-    }
-    if destination:
-        params["application_fee_amount"] = fee
-        params["transfer_data"] = {"destination": destination}
+        description=invoice.description,
+        application_fee=fee,
+        destination=destination,
+    )
     try:
-        intent = await runtime.stripe.v1.payment_intents.create_async(
+        created = await runtime.stripe.v1.payment_intents.create_async(
             params, {"idempotency_key": invoice.idempotency_key}
         )
     except stripe.CardError as exc:
@@ -147,7 +144,7 @@ async def on_invoice_created(
             decline=payments.StripeDecline(exc.code, None, str(exc)),
         )
         return
-    intent = as_dict(intent)
+    intent = as_dict(created)
     updated = await repository.update_payment(
         session, payment.id, expected=("pending",), stripe_intent_id=intent["id"]
     )
@@ -177,10 +174,12 @@ async def on_invoice_voided(
     await repository.void_invoice(session, voided.invoice_id)
     for payment in await repository.succeeded_payments_of_invoice(session, voided.invoice_id):
         await runtime.stripe.v1.refunds.create_async(
-            {
-                "payment_intent": payment.stripe_intent_id,
-                "metadata": {"reason": "invoice_voided", "payment_id": payment.id},
-            },
+            stripe_params.refund(
+                payment_intent=payment.stripe_intent_id,
+                connect_mode=payment.connect_mode,
+                reason="invoice_voided",
+                payment_id=payment.id,
+            ),
             {"idempotency_key": f"bos-refund-{payment.id}"},
         )
         await repository.update_payment(

@@ -16,13 +16,11 @@ from bos_common.db import Database
 from bos_common.outbox import notify_channel
 from checkout.models import checkout_sessions as cs
 from checkout.models import (
-    connected_accounts,
     customer_subscriptions,
     customers,
     outbox,
     payments,
     projection_backfills,
-    transfers,
     voided_invoices,
 )
 
@@ -225,69 +223,6 @@ async def update_payment(
         .returning(*payments.c)
     )
     return (await session.execute(stmt)).first()
-
-
-# --- Connect --------------------------------------------------------------------------
-
-
-async def account_charges_enabled(session: AsyncSession, account_id: str) -> bool | None:
-    q = select(connected_accounts.c.charges_enabled).where(connected_accounts.c.id == account_id)
-    return (await session.execute(q)).scalar()
-
-
-async def record_account(
-    session: AsyncSession, account_id: str, charges: bool, payouts: bool, at: datetime
-) -> None:
-    """Keeps the newest state by Stripe's time: a stale `account.updated` changes nothing."""
-    stmt = insert(connected_accounts).values(
-        id=account_id, charges_enabled=charges, payouts_enabled=payouts, stripe_updated_at=at
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[connected_accounts.c.id],
-        set_={
-            "charges_enabled": stmt.excluded.charges_enabled,
-            "payouts_enabled": stmt.excluded.payouts_enabled,
-            "stripe_updated_at": stmt.excluded.stripe_updated_at,
-        },
-        where=connected_accounts.c.stripe_updated_at <= stmt.excluded.stripe_updated_at,
-    )
-    await session.execute(stmt)
-
-
-async def hold_transfer(session: AsyncSession, **values: Any) -> None:
-    await session.execute(insert(transfers).values(**values).on_conflict_do_nothing())
-
-
-async def due_transfers(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row[Any]]:
-    """Held transfers whose account can now receive funds and whose time has come."""
-    q = (
-        select(transfers)
-        .where(
-            transfers.c.status == "held",
-            transfers.c.available_at <= now,
-            exists().where(
-                and_(
-                    connected_accounts.c.id == transfers.c.destination_account,
-                    connected_accounts.c.charges_enabled.is_(True),
-                    connected_accounts.c.payouts_enabled.is_(True),
-                )
-            ),
-        )
-        .order_by(transfers.c.available_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=transfers)
-    )
-    return list((await session.execute(q)).all())
-
-
-async def mark_transfer(
-    session: AsyncSession, transfer_id: str, status: str, stripe_transfer_id: str | None
-) -> None:
-    await session.execute(
-        update(transfers)
-        .where(transfers.c.id == transfer_id)
-        .values(status=status, stripe_transfer_id=stripe_transfer_id, updated_at=func.now())
-    )
 
 
 async def latest_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Row[Any] | None:

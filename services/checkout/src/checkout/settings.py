@@ -1,8 +1,12 @@
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bos_common.settings import ServiceSettings
+
+# The development default: the simulator accepts it, Stripe does not.
+TEST_PUBLISHABLE_KEY = "pk_test_bos"
+PRODUCTION_PROFILES = ("prod", "production")
 
 
 class CheckoutSettings(ServiceSettings):
@@ -15,8 +19,10 @@ class CheckoutSettings(ServiceSettings):
         default="https://js.stripe.com/v3/", validation_alias="STRIPE_JS_URL"
     )
     stripe_publishable_key: str = Field(
-        default="pk_test_bos", validation_alias="STRIPE_PUBLISHABLE_KEY"
+        default=TEST_PUBLISHABLE_KEY, validation_alias="STRIPE_PUBLISHABLE_KEY"
     )
+    # `production` (deploy/k8s/overlays/prod) refuses development defaults at start.
+    profile: str = Field(default="dev", validation_alias="BOS_PROFILE")
     # The public address of the gateway, for the hosted page URL.
     public_base_url: str = Field(
         default="http://127.0.0.1:8080", validation_alias="PUBLIC_BASE_URL"
@@ -34,3 +40,29 @@ class CheckoutSettings(ServiceSettings):
     snapshot_cache_seconds: float = Field(
         default=5.0, validation_alias="SNAPSHOT_CACHE_SECONDS", ge=0, le=60
     )
+
+    @property
+    def is_production(self) -> bool:
+        """Production: said by BOS_PROFILE, or implied by a live Stripe secret key."""
+        live_key = self.stripe_secret_key.startswith(("sk_live_", "rk_live_"))
+        return self.profile.lower() in PRODUCTION_PROFILES or live_key
+
+    @model_validator(mode="after")
+    def _publishable_key_fits(self) -> Self:
+        """In production the page's Stripe.js must get the account's real key: the test
+        default (or a placeholder left in a manifest) would load a page that cannot pay."""
+        if not self.is_production:
+            return self
+        key = self.stripe_publishable_key
+        if key == TEST_PUBLISHABLE_KEY or "replace" in key.lower():
+            raise ValueError(
+                f"STRIPE_PUBLISHABLE_KEY is {key!r} in production: set the Stripe account's "
+                "publishable key (pk_live_...)"
+            )
+        if self.stripe_secret_key.startswith(("sk_live_", "rk_live_")) != key.startswith(
+            "pk_live_"
+        ):
+            raise ValueError(
+                "STRIPE_PUBLISHABLE_KEY and STRIPE_SECRET_KEY are of different modes (live/test)"
+            )
+        return self

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
+from typing import Any
 
 import stripe
 
-from bos_common.stripe_api import is_provider_outage
-from checkout import repository, service
+from bos_common.stripe_api import as_dict, is_provider_outage
+from checkout import connect_repository, repository, service, stripe_params
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.worker")
@@ -23,30 +25,77 @@ async def expire_once(runtime: CheckoutRuntime) -> int:
     return len(expired)
 
 
+# A held transfer Stripe cannot make yet is tried again after this, doubling per attempt.
+TRANSFER_RETRY_FIRST = timedelta(minutes=1)
+TRANSFER_RETRY_MAX = timedelta(hours=6)
+
+
+def transfer_retryable(exc: stripe.StripeError) -> bool:
+    """Funds still pending (`balance_insufficient`), Stripe down or overloaded: the same
+    transfer succeeds later. Anything else is a refusal to look at."""
+    return exc.code == "balance_insufficient" or is_provider_outage(exc)
+
+
+def transfer_retry_delay(attempts: int) -> timedelta:
+    """Backoff after `attempts` tries (1, 2, 4, ... minutes, at most 6 hours)."""
+    return min(TRANSFER_RETRY_FIRST * (2 ** min(attempts, 20)), TRANSFER_RETRY_MAX)
+
+
+async def _source_charge(runtime: CheckoutRuntime, transfer: Any) -> str | None:
+    """The charge the merchant's share came with: the PaymentIntent's latest_charge."""
+    if transfer.source_charge_id:
+        return str(transfer.source_charge_id)
+    if not transfer.stripe_intent_id:
+        return None
+    intent = await runtime.stripe.v1.payment_intents.retrieve_async(transfer.stripe_intent_id)
+    charge = as_dict(intent).get("latest_charge")
+    if isinstance(charge, dict):
+        charge = charge.get("id")
+    return str(charge) if charge else None
+
+
 async def release_transfers_once(runtime: CheckoutRuntime) -> int:
-    """12.2/12.4: held merchant shares go out once the account can receive them."""
+    """12.2/12.4: held merchant shares go out once the account can receive them, each
+    tied to its charge (`source_transaction`) so pending funds are enough."""
     released = 0
     async with runtime.db.transaction() as s:
-        for transfer in await repository.due_transfers(s, service.utcnow()):
+        for transfer in await connect_repository.due_transfers(s, service.utcnow()):
+            charge: str | None = transfer.source_charge_id
             try:
+                charge = await _source_charge(runtime, transfer)
                 created = await runtime.stripe.v1.transfers.create_async(
-                    {
-                        "amount": transfer.amount,
-                        "currency": transfer.currency,
-                        "destination": transfer.destination_account,
-                        "metadata": {"payment_id": transfer.payment_id, "org_id": transfer.org_id},
-                    },
+                    stripe_params.held_transfer(
+                        amount=transfer.amount,
+                        currency=transfer.currency,
+                        destination=transfer.destination_account,
+                        source_charge=charge,
+                        payment_id=transfer.payment_id,
+                        org_id=transfer.org_id,
+                    ),
                     {"idempotency_key": f"bos-transfer-{transfer.id}"},
                 )
             except stripe.StripeError as exc:
-                if is_provider_outage(exc):
-                    raise
+                if transfer_retryable(exc):
+                    at = service.utcnow() + transfer_retry_delay(transfer.attempts)
+                    log.warning("transfer %s not made yet, again at %s: %s", transfer.id, at, exc)
+                    await connect_repository.retry_transfer_later(
+                        s, transfer.id, at, _error(exc), source_charge_id=charge
+                    )
+                    continue
                 log.error("transfer %s refused by Stripe: %s", transfer.id, exc)
-                await repository.mark_transfer(s, transfer.id, "failed", None)
+                await connect_repository.mark_transfer(
+                    s, transfer.id, "failed", None, source_charge_id=charge, error=_error(exc)
+                )
                 continue
-            await repository.mark_transfer(s, transfer.id, "paid", str(created.id))
+            await connect_repository.mark_transfer(
+                s, transfer.id, "paid", str(created.id), source_charge_id=charge
+            )
             released += 1
     return released
+
+
+def _error(exc: stripe.StripeError) -> str:
+    return f"{exc.code or type(exc).__name__}: {exc.user_message or exc}"[:500]
 
 
 async def every(seconds: float, job: str, fn: object) -> None:

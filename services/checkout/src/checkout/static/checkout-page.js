@@ -431,8 +431,9 @@
     S.card = elements.create("card", { hidePostalCode: true });
     S.card.mount("#card");
     S.card.on("change", function (e) { if (!e.error) clearError(); });
-    if (S.stripe.paymentRequest) {
-      var pr = S.stripe.paymentRequest({ country: "US", currency: c.currency,
+    // The wallet's country is the account that takes the payment (the page's config).
+    if (S.stripe.paymentRequest && cfg.country) {
+      var pr = S.stripe.paymentRequest({ country: cfg.country, currency: c.currency,
         total: { label: c.product.name, amount: dueNow(c) }, requestPayerName: true });
       var can = null;
       try { can = await pr.canMakePayment(); } catch (e) { can = null; }

@@ -1,0 +1,166 @@
+"""What checkout asks of and tells Stripe about an organization's connected account:
+whether it can receive charges (12.2), the organization's payout schedule (12.4) and the
+account's country (the page's wallet button).
+
+The payout schedule is pushed when the organization's changes (organization.updated.v1
+from tokens), never on a customer's payment: Stripe lets the platform change it only on
+accounts whose settings the platform controls (Custom, or Express with platform
+controls) and refuses it on the others. A refusal is the merchant's to see: the account's
+row in `payout_schedules` says `refused` with Stripe's error, a warning names the
+organization, `bos_payout_schedule_updates_total{outcome="refused"}` counts it and an
+audit line records it (deploy/README.md, "Stripe").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import stripe
+from prometheus_client import Counter
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bos_common.audit import audit
+from bos_common.db import after_commit
+from bos_common.events import Envelope, OrganizationUpdatedV1
+from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
+from checkout import connect_repository, stripe_params
+from checkout.runtime import CheckoutRuntime
+
+log = logging.getLogger("checkout.connect")
+
+PAYOUT_SCHEDULE_UPDATES = Counter(
+    "bos_payout_schedule_updates_total",
+    "Payout schedules pushed to connected accounts, by Stripe's answer.",
+    ["outcome"],  # applied | refused
+)
+
+
+async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool | None:
+    """What `account.updated` last said; asked of Stripe when never seen."""
+    if not account:
+        return None
+    async with runtime.db.transaction() as s:
+        known = await connect_repository.account_charges_enabled(s, account)
+    if known is not None:
+        return known
+    try:
+        acct = await runtime.stripe.v1.accounts.retrieve_async(account)
+    except stripe.StripeError as exc:
+        if is_provider_outage(exc):
+            raise provider_unavailable() from exc
+        raise
+    return bool(as_dict(acct).get("charges_enabled"))
+
+
+# --- payout schedule --------------------------------------------------------------------
+
+
+def payout_push_needed(current: Row[Any] | None, version: int, schedule: dict[str, Any]) -> bool:
+    """Push when the account has never had this schedule from us; not for an older event,
+    nor for a change of something else (a refused schedule is not asked again until the
+    organization changes it)."""
+    if current is None:
+        return True
+    if current.org_version >= version:
+        return False
+    return bool(current.schedule != schedule)
+
+
+async def on_organization_updated(
+    runtime: CheckoutRuntime, session: AsyncSession, envelope: Envelope
+) -> None:
+    event = envelope.payload()
+    assert isinstance(event, OrganizationUpdatedV1)
+    account = event.stripe_account_id
+    if not account:
+        return
+    schedule = event.payout_schedule.model_dump(exclude_none=True)
+    current = await connect_repository.payout_schedule_of(session, account)
+    if not payout_push_needed(current, event.version, schedule):
+        if current is not None and current.org_version < event.version:
+            await connect_repository.record_payout_schedule(
+                session,
+                account_id=account,
+                org_id=event.org_id,
+                org_version=event.version,
+                schedule=current.schedule,
+                status=current.status,
+                error_code=current.error_code,
+                error_message=current.error_message,
+            )
+        return
+    outcome: dict[str, Any] = {"status": "applied", "error_code": None, "error_message": None}
+    try:
+        await runtime.stripe.v1.accounts.update_async(
+            account,
+            stripe_params.payout_schedule(event.payout_schedule),
+            {"idempotency_key": f"bos-payouts-{account}-{event.version}"},
+        )
+    except stripe.StripeError as exc:
+        if is_provider_outage(exc):
+            raise  # nothing decided: the bus retries the event
+        outcome = {
+            "status": "refused",
+            "error_code": exc.code or "refused",
+            "error_message": str(as_dict(exc.error).get("message") or exc),
+        }
+        log.warning(
+            "Stripe refused the payout schedule of organization %s on %s: %s",
+            event.org_id,
+            account,
+            outcome["error_message"],
+            extra={"org_id": event.org_id, "stripe_account_id": account},
+        )
+    await connect_repository.record_payout_schedule(
+        session,
+        account_id=account,
+        org_id=event.org_id,
+        org_version=event.version,
+        schedule=schedule,
+        **outcome,
+    )
+    status = outcome["status"]
+
+    def recorded() -> None:
+        PAYOUT_SCHEDULE_UPDATES.labels(status).inc()
+        audit(
+            f"payout_schedule.{status}",
+            actor_type="system",
+            org_id=event.org_id,
+            stripe_account_id=account,
+            schedule=schedule,
+            error_code=outcome["error_code"],
+        )
+
+    after_commit(session, recorded)
+
+
+# --- the account's country --------------------------------------------------------------
+
+COUNTRY_CACHE_SECONDS = 600.0
+_countries: dict[str, tuple[float, str | None]] = {}
+
+
+async def account_country(runtime: CheckoutRuntime, account: str | None) -> str | None:
+    """The country of the account the payment is taken on (the organization's connected
+    account, else the platform's own), for the page's wallet button; None when Stripe
+    cannot say (the page then offers no wallet). Cached: it does not change."""
+    key = account or ""
+    now = time.monotonic()
+    cached = _countries.get(key)
+    if cached and cached[0] > now:
+        return cached[1]
+    try:
+        if account:
+            found = await runtime.stripe.v1.accounts.retrieve_async(account)
+        else:
+            found = await runtime.stripe.v1.accounts.retrieve_current_async()
+    except stripe.StripeError as exc:
+        log.info("country of %s unavailable: %s", account or "the platform", exc)
+        return None
+    country = as_dict(found).get("country")
+    _countries[key] = (now + COUNTRY_CACHE_SECONDS, str(country) if country else None)
+    return _countries[key][1]

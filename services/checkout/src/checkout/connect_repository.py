@@ -1,0 +1,141 @@
+"""The SQL of checkout's Connect state: connected accounts as `account.updated` reported
+them, held transfers (12.2) and the payout schedule pushed to each account (12.4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkout.models import connected_accounts, payments, payout_schedules, transfers
+
+
+async def account_charges_enabled(session: AsyncSession, account_id: str) -> bool | None:
+    q = select(connected_accounts.c.charges_enabled).where(connected_accounts.c.id == account_id)
+    return (await session.execute(q)).scalar()
+
+
+async def record_account(
+    session: AsyncSession, account_id: str, charges: bool, payouts: bool, at: datetime
+) -> None:
+    """Keeps the newest state by Stripe's time: a stale `account.updated` changes nothing."""
+    stmt = insert(connected_accounts).values(
+        id=account_id, charges_enabled=charges, payouts_enabled=payouts, stripe_updated_at=at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[connected_accounts.c.id],
+        set_={
+            "charges_enabled": stmt.excluded.charges_enabled,
+            "payouts_enabled": stmt.excluded.payouts_enabled,
+            "stripe_updated_at": stmt.excluded.stripe_updated_at,
+        },
+        where=connected_accounts.c.stripe_updated_at <= stmt.excluded.stripe_updated_at,
+    )
+    await session.execute(stmt)
+
+
+# --- held transfers ---------------------------------------------------------------------
+
+
+async def hold_transfer(session: AsyncSession, **values: Any) -> None:
+    await session.execute(insert(transfers).values(**values).on_conflict_do_nothing())
+
+
+async def due_transfers(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row[Any]]:
+    """Held transfers whose account can now receive funds and whose time has come, with
+    the PaymentIntent of their payment (whose charge they draw on)."""
+    q = (
+        select(transfers, payments.c.stripe_intent_id)
+        .join(payments, payments.c.id == transfers.c.payment_id)
+        .where(
+            transfers.c.status == "held",
+            transfers.c.available_at <= now,
+            exists().where(
+                and_(
+                    connected_accounts.c.id == transfers.c.destination_account,
+                    connected_accounts.c.charges_enabled.is_(True),
+                    connected_accounts.c.payouts_enabled.is_(True),
+                )
+            ),
+        )
+        .order_by(transfers.c.available_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=transfers)
+    )
+    return list((await session.execute(q)).all())
+
+
+async def mark_transfer(
+    session: AsyncSession,
+    transfer_id: str,
+    status: str,
+    stripe_transfer_id: str | None,
+    *,
+    source_charge_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "status": status,
+        "stripe_transfer_id": stripe_transfer_id,
+        "updated_at": func.now(),
+        "attempts": transfers.c.attempts + 1,
+        "last_error": error,
+    }
+    if source_charge_id:
+        values["source_charge_id"] = source_charge_id
+    await session.execute(update(transfers).where(transfers.c.id == transfer_id).values(values))
+
+
+async def retry_transfer_later(
+    session: AsyncSession,
+    transfer_id: str,
+    at: datetime,
+    error: str,
+    *,
+    source_charge_id: str | None = None,
+) -> None:
+    """Still held: Stripe cannot make it yet (funds pending, Stripe down); tried at `at`."""
+    values: dict[str, Any] = {
+        "available_at": at,
+        "attempts": transfers.c.attempts + 1,
+        "last_error": error,
+        "updated_at": func.now(),
+    }
+    if source_charge_id:
+        values["source_charge_id"] = source_charge_id
+    await session.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer_id, transfers.c.status == "held")
+        .values(values)
+    )
+
+
+async def get_transfer_of_payment(session: AsyncSession, payment_id: str) -> Row[Any] | None:
+    q = select(transfers).where(transfers.c.payment_id == payment_id)
+    return (await session.execute(q)).first()
+
+
+# --- payout schedules -------------------------------------------------------------------
+
+
+async def payout_schedule_of(session: AsyncSession, account_id: str) -> Row[Any] | None:
+    """The account's row, locked: two events of one organization never push at once."""
+    q = (
+        select(payout_schedules)
+        .where(payout_schedules.c.account_id == account_id)
+        .with_for_update()
+    )
+    return (await session.execute(q)).first()
+
+
+async def record_payout_schedule(session: AsyncSession, **values: Any) -> None:
+    """Upsert by account: org_id, org_version, schedule, status, error_code, error_message."""
+    stmt = insert(payout_schedules).values(**values, updated_at=func.now())
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[payout_schedules.c.account_id],
+        set_={k: stmt.excluded[k] for k in (*values.keys(), "updated_at") if k != "account_id"},
+    )
+    await session.execute(stmt)
