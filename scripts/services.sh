@@ -17,10 +17,12 @@ launch() { # name command...
 }
 
 start() {
-  # Only the event types BOS handles (webhooks.service.TRANSLATIONS), as its endpoint is
-  # configured on Stripe: every other type would be delivered, verified and stored for
-  # nothing (four of the five events of a paid checkout).
-  export STRIPE_SIM_WEBHOOK_ENDPOINTS="$GATEWAY_URL/v1/webhooks/stripe|${STRIPE_WEBHOOK_SECRETS%%,*}|$BOS_STRIPE_EVENTS"
+  # Two endpoints as on Stripe (deploy/README.md), each with its own secret and only the
+  # event types BOS handles from it (stack_env): the account endpoint gets the platform's
+  # own events, the Connect endpoint connected accounts' (account.updated). Every other
+  # type would be delivered, verified and stored for nothing.
+  local hook="$GATEWAY_URL/v1/webhooks/stripe"
+  export STRIPE_SIM_WEBHOOK_ENDPOINTS="$hook|${STRIPE_WEBHOOK_SECRETS%%,*}|$BOS_STRIPE_ACCOUNT_EVENTS,$hook|${STRIPE_CONNECT_WEBHOOK_SECRETS%%,*}|$BOS_STRIPE_CONNECT_EVENTS|connect"
   launch stripe-sim "$VENV/bin/python" -m stripe_sim --host 127.0.0.1 --port "$STRIPE_SIM_PORT"
   # Notification emails land as .eml files here (a local SMTP sink, dev and test only).
   launch smtp-sink "$VENV/bin/python" -m subscriptions.smtp_sink --host 127.0.0.1 \

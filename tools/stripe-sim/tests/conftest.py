@@ -13,11 +13,17 @@ import stripe
 from stripe_sim.testing import WebhookReceiver, run_simulator
 
 WEBHOOK_SECRET = "whsec_stripe_sim_tests"
+#: the Connect endpoint's own secret (``/connect``: events of connected accounts)
+CONNECT_WEBHOOK_SECRET = "whsec_stripe_sim_connect_tests"
 API_KEY = "sk_test_stripe_sim_tests"
 
 
 def verify_signature(body: bytes, signature: str) -> Any:
-    return stripe.Webhook.construct_event(body, signature, WEBHOOK_SECRET)
+    """Either endpoint's secret (tests check which one signed what)."""
+    try:
+        return stripe.Webhook.construct_event(body, signature, WEBHOOK_SECRET)
+    except stripe.SignatureVerificationError:
+        return stripe.Webhook.construct_event(body, signature, CONNECT_WEBHOOK_SECRET)
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +35,11 @@ def receiver() -> Iterator[WebhookReceiver]:
 @pytest.fixture(scope="session")
 def sim_url(receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("sim") / "sim.log"
-    with run_simulator(
-        webhook_endpoints=[(receiver.url("/hook"), WEBHOOK_SECRET)], log_file=log
-    ) as url:
+    endpoints = [
+        (receiver.url("/hook"), WEBHOOK_SECRET),
+        (receiver.url("/connect"), CONNECT_WEBHOOK_SECRET, "connect"),
+    ]
+    with run_simulator(webhook_endpoints=endpoints, log_file=log) as url:
         yield url
 
 

@@ -101,6 +101,7 @@ def test_destination_charge_with_application_fee(
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "application_fee_amount": 1500,
             "transfer_data": {"destination": account},
             "on_behalf_of": account,
@@ -116,9 +117,14 @@ def test_destination_charge_with_application_fee(
     assert (txn.amount, txn.fee, txn.net) == (10000, 320, 9680)
     assert [d.type for d in txn.fee_details] == ["stripe_fee"]
 
+    # the whole amount goes to the connected account, which pays the fee back
     transfer = client.v1.transfers.retrieve(charge.transfer)
-    assert (transfer.amount, transfer.destination) == (8500, account)
+    assert (transfer.amount, transfer.destination) == (10000, account)
     assert transfer.source_transaction == charge.id
+    payment_txn = client.v1.balance_transactions.list(
+        params={"source": transfer.destination_payment}, options={"stripe_account": account}
+    ).data[0]
+    assert (payment_txn.amount, payment_txn.fee, payment_txn.net) == (10000, 1500, 8500)
     fees = client.v1.application_fees.list(params={"charge": charge.id})
     assert [(f.amount, f.account) for f in fees.data] == [(1500, account)]
     transfers = client.v1.transfers.list(params={"destination": account})
@@ -144,6 +150,7 @@ def test_direct_charge_with_stripe_account_header(
             "customer": customer.id,
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "application_fee_amount": 200,
         },
         options=opts,
@@ -174,6 +181,7 @@ def test_manual_transfer_and_list(client: stripe.StripeClient, http: httpx.Clien
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     transfer = client.v1.transfers.create(
@@ -206,6 +214,7 @@ def test_refund_reverses_transfer_and_application_fee(
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "application_fee_amount": 1000,
             "transfer_data": {"destination": account},
         }
@@ -220,6 +229,6 @@ def test_refund_reverses_transfer_and_application_fee(
     )
     charge = client.v1.charges.retrieve(pi.latest_charge)
     transfer = client.v1.transfers.retrieve(charge.transfer)
-    assert transfer.amount_reversed == 4500
+    assert transfer.amount_reversed == 5000
     fee = client.v1.application_fees.retrieve(charge.application_fee)
     assert fee.amount_refunded == 500

@@ -132,7 +132,9 @@ def test_all_listed_event_types_are_emitted(
     emitted = {e["type"] for e in sim_events()}
     assert expected <= emitted
     for type_ in expected:
-        got = receiver.wait_for(lambda r, t=type_: r.event_type == t and r.path == "/hook")
+        # events of connected accounts reach the Connect endpoint only (rule 5)
+        path = "/connect" if type_ == "account.updated" else "/hook"
+        got = receiver.wait_for(lambda r, t=type_, p=path: r.event_type == t and r.path == p)
         assert got, f"{type_} was not delivered"
         assert all(r.status == 200 for r in got)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 DEFAULT_API_VERSION = "2026-10-28.endive"
 DEFAULT_PORT = 12111
+#: how long a charge's funds stay pending before they become available (Stripe: days)
+DEFAULT_BALANCE_PENDING_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +17,7 @@ class EndpointSpec:
     url: str
     secret: str
     enabled_events: list[str] | None = None  # None: every event ("*")
+    connect: bool = False  # True: events of connected accounts only; False: platform events
 
 
 @dataclass(slots=True)
@@ -29,6 +32,7 @@ class Config:
     webhook_max_attempts: int | None = None
     webhook_timeout: float = 10.0
     log_level: str = "warning"
+    balance_pending_seconds: float = DEFAULT_BALANCE_PENDING_SECONDS
 
     @property
     def base_url(self) -> str:
@@ -48,19 +52,24 @@ class Config:
 
 
 def parse_endpoints(value: str | None) -> list[EndpointSpec]:
-    """``url|secret|types,url|secret`` -> endpoint specs: the secret defaults to
+    """``url|secret|types|connect,url|secret`` -> endpoint specs: the secret defaults to
     ``whsec_test``; the optional third field lists the endpoint's enabled event types,
-    separated by spaces, as a Stripe endpoint's ``enabled_events`` (default: every event)."""
+    separated by spaces, as a Stripe endpoint's ``enabled_events`` (default: every event);
+    a last field ``connect`` makes it a Connect endpoint (``connect=true`` on Stripe: events
+    of connected accounts only), otherwise it is a platform endpoint (the platform's own
+    events only). ``url|secret|connect`` is a Connect endpoint for every event type."""
     specs: list[EndpointSpec] = []
     for item in (value or "").split(","):
         item = item.strip()
         if not item:
             continue
-        url, _, rest = item.partition("|")
-        secret, _, types = rest.partition("|")
-        specs.append(
-            EndpointSpec(url.strip(), secret.strip() or "whsec_test", types.split() or None)
-        )
+        url, secret, *rest = [part.strip() for part in item.split("|")] + [""]
+        fields = [part for part in rest if part]
+        connect = bool(fields) and fields[-1].lower() == "connect"
+        if connect:
+            fields.pop()
+        types = fields[0].split() if fields else []
+        specs.append(EndpointSpec(url, secret or "whsec_test", types or None, connect))
     return specs
 
 
@@ -84,6 +93,9 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: object) -> Confi
             else None
         ),
         log_level=env.get("STRIPE_SIM_LOG_LEVEL", "warning"),
+        balance_pending_seconds=float(
+            env.get("STRIPE_SIM_BALANCE_PENDING_SECONDS", DEFAULT_BALANCE_PENDING_SECONDS)
+        ),
     )
     for key, value in overrides.items():
         if value is not None:

@@ -18,7 +18,7 @@ from starlette.routing import Route as StarletteRoute
 
 from . import cards, errors, ids
 from .api import error_response, json_response
-from .resources import connect, payment_intents, payment_methods, setup_intents
+from .resources import balance, connect, payment_intents, payment_methods, setup_intents
 from .sim import Ctx, Sim
 from .store import Obj, paginate
 
@@ -350,6 +350,8 @@ def routes(sim: Sim) -> list[StarletteRoute]:
         ("POST", "/_sim/payment_intents/{intent}/authenticate", pi_authenticate),
         ("POST", "/_sim/setup_intents/{intent}/authenticate", si_authenticate),
         ("POST", "/_sim/accounts/{account}/verify", account_verify),
+        ("POST", "/_sim/balance/settle", balance.settle_control),
+        ("GET", "/_sim/balance", balance.balances_control),
         ("GET", "/_sim/faults", faults_get),
         ("POST", "/_sim/faults", faults_set),
         ("DELETE", "/_sim/faults", faults_clear),

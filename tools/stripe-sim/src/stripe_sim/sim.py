@@ -15,6 +15,7 @@ from . import errors, ids
 from .config import Config
 from .faults import Faults
 from .idempotency import IdempotencyCache
+from .ledger import Ledger
 from .store import Obj, Store, read_snapshot, write_atomic
 from .webhooks import Deliverer
 
@@ -45,10 +46,15 @@ class Sim:
         self.store = Store()
         self.faults = Faults()
         self.idempotency = IdempotencyCache()
+        self.ledger = Ledger(self.store)
         self.deliverer = Deliverer(config, self.faults, self._record_delivery, self._delivered)
         for spec in config.webhook_endpoints:
             self.deliverer.add_endpoint(
-                spec.url, spec.secret, enabled_events=spec.enabled_events, source="env"
+                spec.url,
+                spec.secret,
+                enabled_events=spec.enabled_events,
+                connect=spec.connect,
+                source="env",
             )
         self._snapshot_task: asyncio.Task[None] | None = None
         self._saved_changes = -1
@@ -121,6 +127,7 @@ class Sim:
     def reset(self) -> None:
         self.deliverer.cancel_all()
         self.store.reset()
+        self.ledger.reset()
         self.idempotency.clear()
 
     def save(self) -> None:
@@ -147,6 +154,7 @@ class Sim:
             if data is None:
                 return
             self.store.load(data["store"])
+            self.ledger.reset()
             self.idempotency.load(data.get("idempotency", []))
             self.deliverer.load_endpoints(data.get("webhook_endpoints", []))
         finally:

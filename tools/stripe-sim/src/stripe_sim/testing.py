@@ -80,14 +80,16 @@ class SimProcess:
 @contextlib.contextmanager
 def run_simulator(
     port: int | None = None,
-    webhook_endpoints: Iterable[tuple[str, str]] = (),
+    webhook_endpoints: Iterable[tuple[str, ...]] = (),
     *,
     state_file: str | Path | None = None,
     fast_retries: bool = True,
     extra_env: Mapping[str, str] | None = None,
     log_file: str | Path | None = None,
 ) -> Iterator[str]:
-    """Run the simulator as a subprocess and yield its base URL (``http://127.0.0.1:<port>``)."""
+    """Run the simulator as a subprocess and yield its base URL (``http://127.0.0.1:<port>``).
+    Endpoints are ``(url, secret)``, ``(url, secret, "connect")`` or ``(url, secret, types,
+    "connect")`` (the fields of ``STRIPE_SIM_WEBHOOK_ENDPOINTS``)."""
     with start_simulator(
         port,
         webhook_endpoints,
@@ -102,7 +104,7 @@ def run_simulator(
 @contextlib.contextmanager
 def start_simulator(
     port: int | None = None,
-    webhook_endpoints: Iterable[tuple[str, str]] = (),
+    webhook_endpoints: Iterable[tuple[str, ...]] = (),
     *,
     state_file: str | Path | None = None,
     fast_retries: bool = True,
@@ -116,7 +118,7 @@ def start_simulator(
     env.update(
         {
             "STRIPE_SIM_PORT": str(port),
-            "STRIPE_SIM_WEBHOOK_ENDPOINTS": ",".join(f"{u}|{s}" for u, s in webhook_endpoints),
+            "STRIPE_SIM_WEBHOOK_ENDPOINTS": ",".join("|".join(e) for e in webhook_endpoints),
             "STRIPE_SIM_FAST_RETRIES": "1" if fast_retries else "0",
         }
     )

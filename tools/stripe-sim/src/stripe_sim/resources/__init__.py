@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    balance,
     charges,
     connect,
     customers,
@@ -22,5 +23,6 @@ ROUTES: list[Route] = [
     *charges.ROUTES,
     *refunds.ROUTES,
     *connect.ROUTES,
+    *balance.ROUTES,
     *events.ROUTES,
 ]

@@ -4,9 +4,10 @@ fees and destination transfers. Also ``/v1/charges`` and ``/v1/balance_transacti
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from .. import cards, ids
+from .. import cards, ids, ledger
 from ..forms import Params
 from ..sim import Ctx, Sim
 from ..store import Obj
@@ -14,7 +15,14 @@ from .common import LIST_PARAMS, Route, allowed, list_object
 
 STRIPE_PERCENT_BP = 290  # 2.9 %
 STRIPE_FIXED = 30
-AVAILABLE_AFTER_SECONDS = 2 * 24 * 3600
+#: balance transaction type -> reporting_category, as Stripe reports them
+REPORTING_CATEGORY = {
+    "payment": "charge",
+    "payment_refund": "refund",
+    "transfer_refund": "transfer_reversal",
+    "application_fee_refund": "fee",
+    "application_fee": "fee",
+}
 
 CHARGE_LIST = LIST_PARAMS | {"customer", "payment_intent", "transfer_group"}
 TXN_LIST = LIST_PARAMS | {"currency", "payout", "source", "type"}
@@ -134,6 +142,20 @@ def create_charge(
     return charge
 
 
+BYPASS_PENDING_CARD = "4000000000000077"
+
+
+def due_of(sim: Sim, txn_id: str | None) -> float | None:
+    """The due time of a still pending balance transaction, else None."""
+    if txn_id is None or txn_id not in sim.store.meta:
+        return None
+    txn = sim.store.objects[txn_id]
+    if txn["status"] != "pending":
+        return None
+    due: float = sim.store.internal(txn_id).get(ledger.DUE_KEY, 0.0)
+    return due if due > time.time() else None
+
+
 def balance_transaction(
     sim: Sim,
     *,
@@ -144,15 +166,24 @@ def balance_transaction(
     type_: str,
     fee_details: list[dict[str, Any]] | None = None,
     description: str | None = None,
+    due: float | None = None,
+    pending_credit: bool = False,
 ) -> Obj:
+    """A balance transaction of ``account``: pending until ``due`` when given (money tied to
+    a charge whose funds are pending), pending for the configured delay when
+    ``pending_credit`` (a charge's own funds), else available at once."""
     fee_details = fee_details or []
     fee = sum(item["amount"] for item in fee_details)
-    created = ids.now()
+    now = time.time()
+    if due is None and pending_credit:
+        due = now + sim.config.balance_pending_seconds
+    pending = due is not None and due > now
+    created = int(now)
     txn: Obj = {
         "id": ids.new_id("txn"),
         "object": "balance_transaction",
         "amount": amount,
-        "available_on": created + AVAILABLE_AFTER_SECONDS,
+        "available_on": int(due) if pending and due is not None else created,
         "created": created,
         "currency": currency,
         "description": description,
@@ -160,12 +191,12 @@ def balance_transaction(
         "fee": fee,
         "fee_details": fee_details,
         "net": amount - fee,
-        "reporting_category": type_,
+        "reporting_category": REPORTING_CATEGORY.get(type_, type_),
         "source": source,
-        "status": "pending",
+        "status": "pending" if pending else "available",
         "type": type_,
     }
-    sim.store.add(txn, account)
+    sim.store.add(txn, account, {ledger.DUE_KEY: due if pending else now})
     sim.store.seq_index_add("balance_transaction.source", source, txn["id"])
     return txn
 
@@ -183,6 +214,7 @@ def _fee_item(amount: int, currency: str, type_: str, description: str) -> dict[
 def _application_fee(
     sim: Sim, ctx: Ctx, charge: Obj, amount: int, connected: str, originating: str
 ) -> Obj:
+    """The platform's fee on ``charge``, credited to the platform with the charge's funds."""
     fee: Obj = {
         "id": ids.new_id("fee"),
         "object": "application_fee",
@@ -216,6 +248,7 @@ def _application_fee(
         source=fee["id"],
         type_="application_fee",
         description="Application fee",
+        due=due_of(sim, charge["balance_transaction"]),
     )
     fee["balance_transaction"] = txn["id"]
     sim.store.seq_index_add("application_fee.charge", charge["id"], fee["id"])
@@ -234,7 +267,12 @@ def create_transfer(
     transfer_group: str | None = None,
     description: str | None = None,
     metadata: dict[str, str] | None = None,
+    application_fee_amount: int = 0,
 ) -> Obj:
+    """A transfer from the platform to ``destination``. Tied to a source charge, both sides
+    stay pending as long as the charge's funds do; otherwise it moves available funds.
+    ``application_fee_amount`` (destination charges) is collected from the destination's
+    payment, as Stripe shows it: the payment's fee."""
     transfer: Obj = {
         "id": ids.new_id("tr"),
         "object": "transfer",
@@ -256,6 +294,8 @@ def create_transfer(
     }
     transfer["reversals"]["url"] = f"/v1/transfers/{transfer['id']}/reversals"
     sim.store.add(transfer, None)
+    source = sim.store.get_any(source_transaction) if source_transaction else None
+    due = due_of(sim, source["balance_transaction"]) if source else None
     txn = balance_transaction(
         sim,
         account=None,
@@ -263,8 +303,14 @@ def create_transfer(
         currency=currency,
         source=transfer["id"],
         type_="transfer",
+        due=due,
     )
     transfer["balance_transaction"] = txn["id"]
+    fees = (
+        [_fee_item(application_fee_amount, currency, "application_fee", "Application fee")]
+        if application_fee_amount
+        else None
+    )
     balance_transaction(
         sim,
         account=destination,
@@ -272,16 +318,28 @@ def create_transfer(
         currency=currency,
         source=transfer["destination_payment"],
         type_="payment",
+        fee_details=fees,
+        due=due,
     )
     sim.store.seq_index_add("transfer.destination", destination, transfer["id"])
     sim.store.seq_index_add("transfer.transfer_group", transfer_group, transfer["id"])
+    if source_transaction is not None:
+        sim.store.seq_index_add("transfer.source_transaction", source_transaction, transfer["id"])
     sim.emit("transfer.created", transfer, account=None, ctx=ctx)
     return transfer
 
 
+def _bypasses_pending(charge: Obj) -> bool:
+    """Stripe's test card 4000 0000 0000 0077 puts the funds in the available balance."""
+    card = charge["payment_method_details"]["card"]
+    return bool(card["fingerprint"] == ids.fingerprint(BYPASS_PENDING_CARD))
+
+
 def settle(sim: Sim, ctx: Ctx, pi: Obj, charge: Obj, amount: int) -> None:
-    """Capture ``amount`` of ``charge``: balance transaction, Stripe fee, application fee and
-    (for destination charges) the transfer to the connected account."""
+    """Capture ``amount`` of ``charge``: balance transaction (pending), Stripe fee,
+    application fee and, for destination charges, the transfer to the connected account:
+    the whole amount (or ``transfer_data[amount]``), from which the connected account pays
+    the application fee back to the platform."""
     currency = charge["currency"]
     app_fee = pi["application_fee_amount"] or 0
     fees = [_fee_item(stripe_fee(amount), currency, "stripe_fee", "Stripe processing fees")]
@@ -295,6 +353,7 @@ def settle(sim: Sim, ctx: Ctx, pi: Obj, charge: Obj, amount: int) -> None:
         source=charge["id"],
         type_="charge",
         fee_details=fees,
+        pending_credit=not _bypasses_pending(charge),
     )
     charge.update(captured=True, amount_captured=amount, balance_transaction=txn["id"])
     destination = (pi["transfer_data"] or {}).get("destination")
@@ -302,15 +361,16 @@ def settle(sim: Sim, ctx: Ctx, pi: Obj, charge: Obj, amount: int) -> None:
         fee = _application_fee(sim, ctx, charge, app_fee, ctx.account, charge["id"])
         charge["application_fee"] = fee["id"]
     elif destination:
-        transfer_amount = (pi["transfer_data"] or {}).get("amount") or amount - app_fee
+        fixed_amount = (pi["transfer_data"] or {}).get("amount")
         transfer = create_transfer(
             sim,
             ctx,
-            amount=transfer_amount,
+            amount=fixed_amount or amount,
             currency=currency,
             destination=destination,
             source_transaction=charge["id"],
             transfer_group=pi["transfer_group"] or f"group_{pi['id']}",
+            application_fee_amount=0 if fixed_amount else app_fee,
         )
         charge["transfer"] = transfer["id"]
         if app_fee:
@@ -342,11 +402,13 @@ def list_charges(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 def retrieve_txn(sim: Sim, ctx: Ctx, p: Params, txn: str) -> Obj:
     p.check_allowed(allowed())
+    sim.ledger.refresh(ctx.account)  # a pending transaction may have become available
     return sim.require(ctx, txn, "balance transaction")
 
 
 def list_txns(sim: Sim, ctx: Ctx, p: Params) -> Obj:
     p.check_allowed(TXN_LIST)
+    sim.ledger.refresh(ctx.account)
     source = p.string("source")
     type_ = p.string("type")
     if source is not None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from .. import errors, ids
+from .. import errors, forms, ids
 from ..forms import Params, apply_metadata
-from ..sim import Ctx, Sim
+from ..sim import Ctx, Sim, snapshot_of
 from ..store import Obj
-from . import charges
+from . import balance, charges
 from .common import LIST_PARAMS, Route, allowed, empty_list, list_object, require_secret_key
 
 ACCOUNT_CREATE = allowed(
@@ -31,6 +31,12 @@ TRANSFER_LIST = LIST_PARAMS | {"destination", "transfer_group"}
 FEE_LIST = LIST_PARAMS | {"charge"}
 
 PLATFORM_ACCOUNT_ID = "acct_1StripeSimPlatform"
+MINIMUM_DELAY_DAYS = 2  # US cards
+PAYOUT_SCHEDULE_REFUSED = (
+    "You cannot update settings[payouts][schedule] on account {account}: its payout "
+    "schedule is managed by the account holder. A platform can change it only on accounts "
+    "whose dashboard and requirements it controls (Custom accounts, or Express accounts)."
+)
 CURRENTLY_DUE = [
     "business_profile.url",
     "external_account",
@@ -66,6 +72,8 @@ def require_transfers_capability(account: Obj, *, param: str) -> None:
 
 
 def _account_type(p: Params) -> str:
+    """``type``, or what the ``controller`` properties describe (Stripe's mapping: an Express
+    dashboard is Express, no dashboard with platform-collected requirements is Custom)."""
     type_ = p.string("type")
     if type_ is not None:
         if type_ not in ACCOUNT_TYPES:
@@ -77,9 +85,117 @@ def _account_type(p: Params) -> str:
     dashboard = (controller.get("stripe_dashboard") or {}).get("type")
     if dashboard == "express":
         return "express"
-    if dashboard == "none":
+    if dashboard == "none" or controller.get("requirement_collection") == "application":
         return "custom"
     return "standard"
+
+
+def _controller(type_: str) -> dict[str, Any]:
+    """``controller`` as Stripe shows it for an account the platform created."""
+    return {
+        "fees": {"payer": "account" if type_ == "standard" else "application"},
+        "is_controller": True,
+        "losses": {"payments": "stripe" if type_ == "standard" else "application"},
+        "requirement_collection": "application" if type_ == "custom" else "stripe",
+        "stripe_dashboard": {"type": {"standard": "full", "express": "express"}.get(type_, "none")},
+        "type": "application",
+    }
+
+
+def platform_controls_payouts(account: Obj) -> bool:
+    """Rule 6: the platform may change payout settings only on accounts whose dashboard and
+    requirements it controls: Custom (requirements collected by the platform) or Express
+    (the platform's Express dashboard); not Standard accounts (full Stripe dashboard)."""
+    controller = account.get("controller") or {}
+    if not controller.get("is_controller"):
+        return False
+    if controller.get("requirement_collection") == "application":
+        return True
+    return (controller.get("stripe_dashboard") or {}).get("type") in ("express", "none")
+
+
+def _schedule(value: Any, current: dict[str, Any]) -> dict[str, Any]:
+    """``settings[payouts][schedule]`` as the account shows it: ``delay_days`` an integer
+    (``minimum`` is the country's minimum), anchors only for their interval."""
+    if not isinstance(value, dict):
+        raise errors.invalid_request(
+            "Invalid settings[payouts][schedule]: must be a hash",
+            param="settings[payouts][schedule]",
+        )
+    schedule = dict(current)
+    interval = str(value.get("interval") or schedule.get("interval") or "daily")
+    schedule["interval"] = interval
+    if "delay_days" in value:
+        delay = value["delay_days"]
+        schedule["delay_days"] = (
+            MINIMUM_DELAY_DAYS
+            if delay == "minimum"
+            else forms.to_int(delay, "settings[payouts][schedule][delay_days]")
+        )
+    schedule.pop("weekly_anchor", None)
+    schedule.pop("monthly_anchor", None)
+    if interval == "weekly":
+        schedule["weekly_anchor"] = str(
+            value.get("weekly_anchor") or current.get("weekly_anchor") or "monday"
+        )
+    if interval == "monthly":
+        schedule["monthly_anchor"] = forms.to_int(
+            value.get("monthly_anchor") or current.get("monthly_anchor") or 1,
+            "settings[payouts][schedule][monthly_anchor]",
+        )
+    return schedule
+
+
+def _default_settings(account: Obj) -> dict[str, Any]:
+    return {
+        "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+        "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+        "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+        "card_payments": {
+            "decline_on": {"avs_failure": False, "cvc_failure": False},
+            "statement_descriptor_prefix": None,
+            "statement_descriptor_prefix_kana": None,
+            "statement_descriptor_prefix_kanji": None,
+        },
+        "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
+        "payments": {
+            "statement_descriptor": None,
+            "statement_descriptor_kana": None,
+            "statement_descriptor_kanji": None,
+            "statement_descriptor_prefix_kana": None,
+            "statement_descriptor_prefix_kanji": None,
+        },
+        "payouts": {
+            "debit_negative_balances": account["type"] != "standard",
+            "schedule": {"delay_days": MINIMUM_DELAY_DAYS, "interval": "daily"},
+            "statement_descriptor": None,
+        },
+        "sepa_debit_payments": {},
+    }
+
+
+def _apply_settings(account: Obj, value: dict[str, Any], *, by_platform: bool) -> None:
+    """Merge ``settings[...]`` into the account; payout schedules only where allowed."""
+    settings = account["settings"]
+    for section, changes in value.items():
+        if not isinstance(changes, dict):
+            raise errors.invalid_request(
+                f"Invalid settings[{section}]: must be a hash", param=f"settings[{section}]"
+            )
+        changes = dict(changes)
+        if section == "payouts" and "schedule" in changes:
+            if by_platform and not platform_controls_payouts(account):
+                raise errors.invalid_request(
+                    PAYOUT_SCHEDULE_REFUSED.format(account=account["id"]),
+                    param="settings[payouts][schedule]",
+                )
+            current = settings.get("payouts", {}).get("schedule", {})
+            changes["schedule"] = _schedule(changes["schedule"], current)
+        if section == "payouts" and "debit_negative_balances" in changes:
+            changes["debit_negative_balances"] = forms.to_bool(
+                changes["debit_negative_balances"], "settings[payouts][debit_negative_balances]"
+            )
+        settings[section] = {**(settings.get(section) or {}), **changes}
 
 
 def _capabilities(p: Params) -> dict[str, str]:
@@ -116,13 +232,7 @@ def _build_account(p: Params) -> Obj:
         "business_type": p.string("business_type"),
         "capabilities": _capabilities(p),
         "charges_enabled": False,
-        "controller": {
-            "is_controller": True,
-            "type": "application",
-            "stripe_dashboard": {
-                "type": {"standard": "full", "express": "express"}.get(type_, "none")
-            },
-        },
+        "controller": _controller(type_),
         "country": country,
         "created": ids.now(),
         "default_currency": (p.string("default_currency") or ("usd" if country == "US" else "eur")),
@@ -133,7 +243,7 @@ def _build_account(p: Params) -> Obj:
         "metadata": apply_metadata({}, p.raw("metadata")),
         "payouts_enabled": False,
         "requirements": _requirements(CURRENTLY_DUE),
-        "settings": p.mapping("settings") or {},
+        "settings": {},
         "tos_acceptance": {"date": None, "ip": None, "user_agent": None},
         "type": type_,
     }
@@ -145,6 +255,9 @@ def create_account(sim: Sim, ctx: Ctx, p: Params) -> Obj:
     if ctx.account is not None:
         raise errors.invalid_request("Connected accounts cannot create accounts.")
     account = _build_account(p)
+    account["settings"] = _default_settings(account)
+    # at creation the platform sets up the account it creates (any type)
+    _apply_settings(account, p.mapping("settings") or {}, by_platform=False)
     account["external_accounts"]["url"] = f"/v1/accounts/{account['id']}/external_accounts"
     sim.store.add(account, None)
     return account
@@ -200,11 +313,15 @@ def update_account(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
         if key in p:
             previous[key] = obj.get(key)
             obj[key] = p.string(key)
-    for key in ("business_profile", "settings"):
-        value = p.mapping(key)
-        if value is not None:
-            previous[key] = obj.get(key)
-            obj[key] = {**(obj.get(key) or {}), **value}
+    value = p.mapping("business_profile")
+    if value is not None:
+        previous["business_profile"] = obj.get("business_profile")
+        obj["business_profile"] = {**(obj.get("business_profile") or {}), **value}
+    settings = p.mapping("settings")
+    if settings is not None:
+        before = snapshot_of(obj["settings"])
+        _apply_settings(obj, settings, by_platform=ctx.account is None)
+        previous["settings"] = before
     if "capabilities" in p:
         previous["capabilities"] = dict(obj["capabilities"])
         for name in _capabilities(p):
@@ -297,14 +414,9 @@ def create_transfer(sim: Sim, ctx: Ctx, p: Params) -> Obj:
     require_transfers_capability(destination, param="destination")
     source = p.string("source_transaction")
     if source is not None:
-        charge = sim.store.get(source, ctx.account)
-        if charge is None or charge.get("object") != "charge":
-            raise errors.no_such("charge", source, param="source_transaction", status=400)
-        if not charge["captured"]:
-            raise errors.invalid_request(
-                "The source_transaction must be a succeeded, captured charge.",
-                param="source_transaction",
-            )
+        _check_source_transaction(sim, ctx, source, amount, currency)
+    else:
+        balance.require_available(sim, ctx.account, currency, amount)
     return charges.create_transfer(
         sim,
         ctx,
@@ -316,6 +428,37 @@ def create_transfer(sim: Sim, ctx: Ctx, p: Params) -> Obj:
         description=p.string("description"),
         metadata=apply_metadata({}, p.raw("metadata")),
     )
+
+
+def _check_source_transaction(sim: Sim, ctx: Ctx, source: str, amount: int, currency: str) -> None:
+    """A transfer tied to a charge may use its funds while they are pending, up to what the
+    charge has left (its amount less refunds and earlier transfers from it)."""
+    charge = sim.store.get(source, ctx.account)
+    if charge is None or charge.get("object") != "charge":
+        raise errors.no_such("charge", source, param="source_transaction", status=400)
+    if not charge["captured"]:
+        raise errors.invalid_request(
+            "The source_transaction must be a succeeded, captured charge.",
+            param="source_transaction",
+        )
+    if charge["currency"] != currency:
+        raise errors.invalid_request(
+            f"The currency of source_transaction's balance transaction ({charge['currency']}) "
+            f"must be the same as the transfer currency ({currency})",
+            param="currency",
+        )
+    transferred = sum(
+        sim.store.objects[t]["amount"] - sim.store.objects[t]["amount_reversed"]
+        for t in sim.store.seq_index_ids("transfer.source_transaction", source)
+    )
+    left = charge["amount_captured"] - charge["amount_refunded"] - transferred
+    if amount > left:
+        raise errors.invalid_request(
+            f"Insufficient funds in the source transaction {source}: {left} {currency} left "
+            f"to transfer, {amount} requested.",
+            param="amount",
+            code="balance_insufficient",
+        )
 
 
 def retrieve_transfer(sim: Sim, ctx: Ctx, p: Params, transfer: str) -> Obj:

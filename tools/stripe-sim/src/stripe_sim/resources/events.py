@@ -4,9 +4,11 @@ update, delete). Events are scoped like Stripe: the platform sees its own events
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
-from .. import errors, ids
+from .. import errors, forms, ids
 from ..forms import Params, apply_metadata
 from ..sim import Ctx, Sim
 from ..store import Obj
@@ -17,6 +19,12 @@ EVENT_LIST = LIST_PARAMS | {"type", "types", "delivery_success"}
 ENDPOINT_CREATE = allowed(
     "api_version", "connect", "description", "enabled_events", "metadata", "url"
 )
+RANGE_OPERATORS: dict[str, Callable[[int, int], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 ENDPOINT_UPDATE = allowed("description", "disabled", "enabled_events", "metadata", "url")
 
 
@@ -25,21 +33,57 @@ def retrieve_event(sim: Sim, ctx: Ctx, p: Params, event: str) -> Obj:
     return sim.require(ctx, event, "event")
 
 
+def created_filter(p: Params) -> Callable[[Obj], bool] | None:
+    """``created`` as an exact timestamp or a range (``created[gte]``, ``[gt]``, ``[lte]``,
+    ``[lt]``), as Stripe's list endpoints take it."""
+    value = p.raw("created")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, dict):
+        exact = forms.to_int(value, "created")
+        return lambda obj: bool(obj["created"] == exact)
+    bounds: dict[str, int] = {}
+    for key, bound in value.items():
+        if key not in RANGE_OPERATORS:
+            raise errors.unknown_param(f"created[{key}]")
+        bounds[key] = forms.to_int(bound, f"created[{key}]")
+
+    def keep(obj: Obj) -> bool:
+        created = obj["created"]
+        return all(RANGE_OPERATORS[op](created, bound) for op, bound in bounds.items())
+
+    return keep
+
+
 def list_events(sim: Sim, ctx: Ctx, p: Params) -> Obj:
+    """The events of the caller's account (``Stripe-Account``; the platform's without it),
+    newest first, filtered by ``type`` (``*`` wildcard) or ``types[]``, ``created`` and
+    ``delivery_success``."""
     p.check_allowed(EVENT_LIST)
     type_ = p.string("type")
     types = {str(t) for t in p.array("types")}
-    if type_ is not None and "*" not in type_:
-        ids_ = sim.store.seq_index_ids("event.type", f"{ctx.account or ''}|{type_}")
-        return list_object(sim, ctx, p, ids_, "/v1/events", kind="event")
-    prefix = type_.split("*", 1)[0] if type_ else None
+    if type_ is not None and types:
+        raise errors.invalid_request(
+            "You may pass either `type` or `types`, but not both.", param="types"
+        )
+    created = created_filter(p)
+    delivered = p.flag("delivery_success") if "delivery_success" in p else None
+    exact = type_ is not None and "*" not in type_
+    prefix = type_.split("*", 1)[0] if type_ is not None and not exact else None
 
     def keep(event: Obj) -> bool:
         if types and event["type"] not in types:
             return False
-        return prefix is None or event["type"].startswith(prefix)
+        if prefix is not None and not event["type"].startswith(prefix):
+            return False
+        if created is not None and not created(event):
+            return False
+        return delivered is None or (event["pending_webhooks"] == 0) == delivered
 
-    ids_ = sim.store.ids_of_type("event", ctx.account)
+    if exact:
+        ids_ = sim.store.seq_index_ids("event.type", f"{ctx.account or ''}|{type_}")
+    else:
+        ids_ = sim.store.ids_of_type("event", ctx.account)
     return list_object(sim, ctx, p, ids_, "/v1/events", keep=keep, kind="event")
 
 

@@ -6,7 +6,7 @@ from .. import errors, ids
 from ..forms import Params, apply_metadata
 from ..sim import Ctx, Sim
 from ..store import Obj
-from . import charges
+from . import balance, charges
 from .common import LIST_PARAMS, Route, allowed, list_object
 
 CREATE = allowed(
@@ -42,21 +42,28 @@ def _proportional(part: int, whole: int, value: int) -> int:
     return value if part >= whole else (value * part) // whole
 
 
-def _reverse_side_effects(sim: Sim, p: Params, charge: Obj, amount: int) -> None:
+def _reverse_side_effects(sim: Sim, ctx: Ctx, p: Params, charge: Obj, refund: Obj) -> None:
+    """Only when asked: the transfer of a destination charge and the application fee are
+    reversed in proportion to the refund; otherwise the platform's balance pays it all."""
+    amount = refund["amount"]
     if p.flag("reverse_transfer") and charge["transfer"]:
         transfer = sim.store.get_any(charge["transfer"])
         if transfer is not None:
-            reversed_amount = _proportional(amount, charge["amount"], transfer["amount"])
-            transfer["amount_reversed"] = min(
-                transfer["amount"], transfer["amount_reversed"] + reversed_amount
+            share = min(
+                _proportional(amount, charge["amount"], transfer["amount"]),
+                transfer["amount"] - transfer["amount_reversed"],
             )
-            transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+            if share > 0:
+                reversal = balance.reverse_transfer(
+                    sim, ctx, transfer, share, source_refund=refund["id"]
+                )
+                refund["transfer_reversal"] = reversal["id"]
     if p.flag("refund_application_fee") and charge["application_fee"]:
         fee = sim.store.get_any(charge["application_fee"])
         if fee is not None:
-            refunded = _proportional(amount, charge["amount"], fee["amount"])
-            fee["amount_refunded"] = min(fee["amount"], fee["amount_refunded"] + refunded)
-            fee["refunded"] = fee["amount_refunded"] == fee["amount"]
+            share = _proportional(amount, charge["amount"], fee["amount"])
+            if share > 0 and fee["amount_refunded"] < fee["amount"]:
+                balance.refund_fee(sim, ctx, fee, share)
 
 
 def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
@@ -107,6 +114,7 @@ def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
         source=refund["id"],
         type_="refund",
         description="REFUND FOR CHARGE",
+        due=charges.due_of(sim, charge["balance_transaction"]),
     )
     refund["balance_transaction"] = txn["id"]
     sim.store.seq_index_add("refund.charge", charge["id"], refund["id"])
@@ -114,7 +122,7 @@ def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
     previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-    _reverse_side_effects(sim, p, charge, amount)
+    _reverse_side_effects(sim, ctx, p, charge, refund)
     sim.store.touch()
     sim.emit("refund.created", refund, account=ctx.account, ctx=ctx)
     sim.emit("charge.refunded", charge, account=ctx.account, ctx=ctx, previous=previous)

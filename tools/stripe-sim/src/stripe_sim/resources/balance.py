@@ -1,0 +1,243 @@
+"""``/v1/balance`` (per ``Stripe-Account``), transfer reversals and application fee refunds
+(what a destination charge's refund moves when asked), and the ``/_sim/balance/settle``
+control that makes pending funds available."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from .. import errors, ids
+from ..forms import Params, apply_metadata
+from ..sim import Ctx, Sim
+from ..store import Obj
+from . import charges
+from .common import LIST_PARAMS, Route, allowed, list_object, require_secret_key
+
+REVERSAL_CREATE = allowed("amount", "description", "metadata", "refund_application_fee")
+INSUFFICIENT_BALANCE_MESSAGE = (
+    "You have insufficient available funds in your Stripe account. Try adding funds directly "
+    "to your available balance by creating Charges using the 4000000000000077 test card. "
+    "See: https://stripe.com/docs/testing#available-balance"
+)
+
+
+def balance_insufficient() -> errors.StripeError:
+    return errors.invalid_request(INSUFFICIENT_BALANCE_MESSAGE, code="balance_insufficient")
+
+
+def require_available(sim: Sim, account: str | None, currency: str, amount: int) -> None:
+    """A transfer without ``source_transaction`` draws on the available balance only."""
+    if sim.ledger.totals(account, currency).available < amount:
+        raise balance_insufficient()
+
+
+# -- GET /v1/balance -------------------------------------------------------------------------
+
+
+def _amounts(values: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {"amount": amount, "currency": currency, "source_types": {"card": amount}}
+        for currency, amount in sorted(values.items())
+    ]
+
+
+def balance_of(sim: Sim, account: str | None) -> Obj:
+    ledger = sim.ledger.refresh(account)
+    available = {c: t.available for c, t in ledger.totals.items()} or {"usd": 0}
+    pending = {c: t.pending for c, t in ledger.totals.items()} or {"usd": 0}
+    balance: Obj = {
+        "object": "balance",
+        "available": _amounts(available),
+        "livemode": False,
+        "pending": _amounts(pending),
+    }
+    if account is None:
+        balance["connect_reserved"] = [{"amount": 0, "currency": c} for c in sorted(available)]
+    return balance
+
+
+def retrieve_balance(sim: Sim, ctx: Ctx, p: Params) -> Obj:
+    p.check_allowed(allowed())
+    require_secret_key(ctx)
+    return balance_of(sim, ctx.account)
+
+
+# -- transfer reversals ----------------------------------------------------------------------
+
+
+def reverse_transfer(
+    sim: Sim, ctx: Ctx | None, transfer: Obj, amount: int, *, source_refund: str | None
+) -> Obj:
+    """Take ``amount`` of ``transfer`` back from the connected account to the platform."""
+    remaining = transfer["amount"] - transfer["amount_reversed"]
+    if amount <= 0 or amount > remaining:
+        raise errors.invalid_request(
+            f"The transfer {transfer['id']} has {remaining} left to reverse; cannot reverse "
+            f"{amount}.",
+            param="amount",
+        )
+    source = sim.store.get_any(transfer["source_transaction"] or "")
+    due = charges.due_of(sim, source["balance_transaction"]) if source else None
+    reversal: Obj = {
+        "id": ids.new_id("trr"),
+        "object": "transfer_reversal",
+        "amount": amount,
+        "balance_transaction": None,
+        "created": ids.now(),
+        "currency": transfer["currency"],
+        "destination_payment_refund": ids.new_id("pyr"),
+        "metadata": {},
+        "source_refund": source_refund,
+        "transfer": transfer["id"],
+    }
+    sim.store.add(reversal, None)
+    txn = charges.balance_transaction(
+        sim,
+        account=None,
+        amount=amount,
+        currency=transfer["currency"],
+        source=reversal["id"],
+        type_="transfer_refund",
+        due=due,
+    )
+    reversal["balance_transaction"] = txn["id"]
+    charges.balance_transaction(
+        sim,
+        account=transfer["destination"],
+        amount=-amount,
+        currency=transfer["currency"],
+        source=reversal["destination_payment_refund"],
+        type_="payment_refund",
+        due=due,
+    )
+    previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
+    transfer["amount_reversed"] += amount
+    transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+    reversals = transfer["reversals"]
+    reversals["data"].insert(0, reversal)
+    reversals["total_count"] = len(reversals["data"])
+    sim.store.seq_index_add("transfer_reversal.transfer", transfer["id"], reversal["id"])
+    sim.store.touch()
+    sim.emit("transfer.reversed", transfer, account=None, ctx=ctx, previous=previous)
+    return reversal
+
+
+def refund_fee(sim: Sim, ctx: Ctx | None, fee: Obj, amount: int) -> Obj:
+    """Give ``amount`` of the application fee back to the connected account."""
+    amount = min(amount, fee["amount"] - fee["amount_refunded"])
+    charge = sim.store.get_any(fee["charge"])
+    due = charges.due_of(sim, charge["balance_transaction"]) if charge else None
+    refund: Obj = {
+        "id": ids.new_id("fr"),
+        "object": "fee_refund",
+        "amount": amount,
+        "balance_transaction": None,
+        "created": ids.now(),
+        "currency": fee["currency"],
+        "fee": fee["id"],
+        "metadata": {},
+    }
+    sim.store.add(refund, None)
+    txn = charges.balance_transaction(
+        sim,
+        account=None,
+        amount=-amount,
+        currency=fee["currency"],
+        source=refund["id"],
+        type_="application_fee_refund",
+        due=due,
+    )
+    refund["balance_transaction"] = txn["id"]
+    charges.balance_transaction(
+        sim,
+        account=fee["account"],
+        amount=amount,
+        currency=fee["currency"],
+        source=refund["id"],
+        type_="application_fee_refund",
+        due=due,
+    )
+    previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
+    fee["amount_refunded"] += amount
+    fee["refunded"] = fee["amount_refunded"] == fee["amount"]
+    fee["refunds"]["data"].insert(0, refund)
+    fee["refunds"]["total_count"] = len(fee["refunds"]["data"])
+    sim.store.seq_index_add("fee_refund.fee", fee["id"], refund["id"])
+    sim.store.touch()
+    sim.emit("application_fee.refunded", fee, account=None, ctx=ctx, previous=previous)
+    return refund
+
+
+def create_reversal(sim: Sim, ctx: Ctx, p: Params, transfer: str) -> Obj:
+    p.check_allowed(REVERSAL_CREATE)
+    require_secret_key(ctx)
+    found = sim.require(ctx, transfer, "transfer")
+    amount = p.integer("amount")
+    reversal = reverse_transfer(
+        sim,
+        ctx,
+        found,
+        amount if amount is not None else found["amount"] - found["amount_reversed"],
+        source_refund=None,
+    )
+    reversal["metadata"] = apply_metadata({}, p.raw("metadata"))
+    return reversal
+
+
+def list_reversals(sim: Sim, ctx: Ctx, p: Params, transfer: str) -> Obj:
+    p.check_allowed(LIST_PARAMS)
+    sim.require(ctx, transfer, "transfer")
+    ids_ = sim.store.seq_index_ids("transfer_reversal.transfer", transfer)
+    url = f"/v1/transfers/{transfer}/reversals"
+    return list_object(sim, ctx, p, ids_, url, kind="transfer_reversal")
+
+
+def retrieve_reversal(sim: Sim, ctx: Ctx, p: Params, transfer: str, reversal: str) -> Obj:
+    p.check_allowed(allowed())
+    found = sim.require(ctx, reversal, "transfer_reversal")
+    if found["transfer"] != transfer:
+        raise errors.no_such("transfer_reversal", reversal)
+    return found
+
+
+def list_fee_refunds(sim: Sim, ctx: Ctx, p: Params, fee: str) -> Obj:
+    p.check_allowed(LIST_PARAMS)
+    sim.require(ctx, fee, "application fee")
+    ids_ = sim.store.seq_index_ids("fee_refund.fee", fee)
+    url = f"/v1/application_fees/{fee}/refunds"
+    return list_object(sim, ctx, p, ids_, url, kind="fee_refund")
+
+
+# -- test control ----------------------------------------------------------------------------
+
+
+def settle_control(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
+    """``POST /_sim/balance/settle`` ``{"account"?}``: pending funds become available now
+    (of one account, ``"platform"`` for the platform's own, default every account)."""
+    account = body.get("account")
+    if account is not None and not isinstance(account, str):
+        raise errors.invalid_request("account must be a string", param="account")
+    if account:
+        released = sim.ledger.settle([None if account == "platform" else account])
+    else:
+        released = sim.ledger.settle()
+    return {"object": "balance_settlement", "released": released}
+
+
+def balances_control(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
+    """``GET /_sim/balance``: every account's balance (the platform's under ``platform``)."""
+    owners = {owner for (type_, owner) in sim.store.by_type if type_ == "balance_transaction"} | {
+        None
+    }
+    return {owner or "platform": balance_of(sim, owner) for owner in owners}
+
+
+ROUTES = [
+    Route("GET", "/v1/balance", retrieve_balance),
+    Route("POST", "/v1/transfers/{transfer}/reversals", create_reversal),
+    Route("GET", "/v1/transfers/{transfer}/reversals", list_reversals),
+    Route("GET", "/v1/transfers/{transfer}/reversals/{reversal}", retrieve_reversal),
+    Route("GET", "/v1/application_fees/{fee}/refunds", list_fee_refunds),
+]
