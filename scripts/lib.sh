@@ -62,10 +62,16 @@ stack_env() {
   export BOS_SESSION_SECRETS="${BOS_SESSION_SECRETS:-k1:bos-dev-session-secret-1,k2:bos-dev-session-secret-2}"
   export STRIPE_API_BASE="http://127.0.0.1:$STRIPE_SIM_PORT"
   export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_bos_simulator}"
+  # Two Stripe webhook endpoints, each with its signing secret(s): the account endpoint
+  # (the platform's own events) and the Connect endpoint (connected accounts' events).
   export STRIPE_WEBHOOK_SECRETS="${STRIPE_WEBHOOK_SECRETS:-whsec_bos_dev_simulator}"
-  # The Stripe event types BOS handles (webhooks.service.TRANSLATIONS; a test keeps the
-  # two in step): what its endpoint subscribes to on Stripe, and on the simulator.
-  export BOS_STRIPE_EVENTS="payment_intent.succeeded payment_intent.payment_failed payment_intent.requires_action setup_intent.succeeded charge.refunded account.updated"
+  export STRIPE_CONNECT_WEBHOOK_SECRETS="${STRIPE_CONNECT_WEBHOOK_SECRETS:-whsec_bos_dev_simulator_connect}"
+  # The Stripe event types BOS handles, per endpoint (webhooks.service ACCOUNT_EVENT_TYPES
+  # and CONNECT_EVENT_TYPES; a test keeps them in step): what each endpoint subscribes to
+  # on Stripe, and on the simulator.
+  export BOS_STRIPE_ACCOUNT_EVENTS="payment_intent.succeeded payment_intent.payment_failed payment_intent.requires_action setup_intent.succeeded charge.refunded"
+  export BOS_STRIPE_CONNECT_EVENTS="account.updated"
+  export BOS_STRIPE_EVENTS="$BOS_STRIPE_ACCOUNT_EVENTS $BOS_STRIPE_CONNECT_EVENTS"
   export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
   export PUBLIC_BASE_URL="$GATEWAY_URL"
   export STRIPE_JS_URL="$STRIPE_API_BASE/js.stripe.com/v3/"

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from webhooks.service import TRANSLATIONS
+from webhooks.service import ACCOUNT_EVENT_TYPES, CONNECT_EVENT_TYPES
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -55,7 +55,8 @@ COMMON_ENV = {
     "BOS_SESSION_SECRETS",
 }
 GATEWAY_ENV = {"TOKENS_URL", "CATALOG_URL", "CHECKOUT_URL", "SUBSCRIPTIONS_URL", "WEBHOOKS_URL"}
-STRIPE_ENV = {"STRIPE_API_BASE", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"}
+STRIPE_SECRETS = {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS", "STRIPE_CONNECT_WEBHOOK_SECRETS"}
+STRIPE_ENV = {"STRIPE_API_BASE"} | STRIPE_SECRETS
 STRIPE_SERVICES = ("checkout", "webhooks")
 # The gateway owns no schema: it gets everything common but the database credentials.
 GATEWAY_COMMON_ENV = COMMON_ENV - {"DATABASE_URL"}
@@ -63,7 +64,7 @@ GATEWAY_URL_TARGETS = {f"{name.upper()}_URL": name for name in SERVICES if name 
 # Secrets that overlays/prod expects to exist in the cluster (never rendered from the repo).
 EXTERNAL_SECRETS = {
     "bos-secrets": COMMON_ENV,
-    "bos-stripe": {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"},
+    "bos-stripe": STRIPE_SECRETS,
 }
 
 # Metric names every service exports, with the labels each carries.
@@ -286,6 +287,7 @@ def _compose_env() -> dict[str, str]:
         "BOS_SESSION_SECRETS",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRETS",
+        "STRIPE_CONNECT_WEBHOOK_SECRETS",
         "LOG_LEVEL",
     ):
         env.pop(var, None)
@@ -343,9 +345,7 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
             assert STRIPE_ENV <= env.keys()
             assert env["STRIPE_API_BASE"] == f"http://stripe-sim:{STRIPE_SIM_PORT}"
         else:
-            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env.keys()), (
-                f"{name} gets Stripe keys"
-            )
+            assert not (STRIPE_SECRETS & env.keys()), f"{name} gets Stripe keys"
     gw_env = services["gateway"]["environment"]
     for var, target in GATEWAY_URL_TARGETS.items():
         assert gw_env[var] == f"http://{target}:{SERVICES[target]}"
@@ -363,12 +363,15 @@ def test_compose_services_follow_the_contract(compose: dict[str, Any]) -> None:
         str(STRIPE_SIM_PORT),
     ]
     assert _healthcheck_url(sim) == f"http://127.0.0.1:{STRIPE_SIM_PORT}/healthz"
-    endpoint, secret, events = sim["environment"]["STRIPE_SIM_WEBHOOK_ENDPOINTS"].split("|")
-    assert endpoint == "http://gateway:8080/v1/webhooks/stripe"
-    assert events.split() == list(TRANSLATIONS), "the endpoint subscribes to what BOS handles"
-    assert secret and secret in services["webhooks"]["environment"]["STRIPE_WEBHOOK_SECRETS"].split(
-        ","
-    ), "the simulator must sign with a secret the webhooks service accepts"
+    account, connect = _sim_endpoints(sim["environment"]["STRIPE_SIM_WEBHOOK_ENDPOINTS"])
+    webhooks_env = services["webhooks"]["environment"]
+    for (_, secret, _), variable in (
+        (account, "STRIPE_WEBHOOK_SECRETS"),
+        (connect, "STRIPE_CONNECT_WEBHOOK_SECRETS"),
+    ):
+        assert secret and secret in webhooks_env[variable].split(","), (
+            f"the simulator must sign with a secret of the webhooks service's {variable}"
+        )
 
     migrate = services["migrate"]
     assert migrate["image"] in images
@@ -623,9 +626,7 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         if name in STRIPE_SERVICES:
             assert STRIPE_ENV <= env, f"{name} misses {STRIPE_ENV - env}"
         else:
-            assert not ({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRETS"} & env), (
-                f"{name} gets Stripe keys"
-            )
+            assert not (STRIPE_SECRETS & env), f"{name} gets Stripe keys"
         if name == "gateway":
             assert GATEWAY_ENV <= env
     [migrate] = _containers(_by_kind(docs, "Job")["migrate"])
@@ -641,13 +642,13 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         [sim] = _containers(deployments["stripe-sim"])
         assert sim["command"][:3] == ["python", "-m", "stripe_sim"]
         sim_env = {e["name"]: e for e in sim["env"]}
-        endpoint, secret, events = sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"].split("|")
-        assert endpoint == "http://gateway:8080/v1/webhooks/stripe"
-        assert secret == "$(STRIPE_WEBHOOK_SECRETS)"
-        assert events.split() == list(TRANSLATIONS)
-        assert "STRIPE_WEBHOOK_SECRETS" in sim_env, (
-            "the $(...) reference needs the variable defined first"
-        )
+        account, connect = _sim_endpoints(sim_env["STRIPE_SIM_WEBHOOK_ENDPOINTS"]["value"])
+        for (_, secret, _), variable in (
+            (account, "STRIPE_WEBHOOK_SECRETS"),
+            (connect, "STRIPE_CONNECT_WEBHOOK_SECRETS"),
+        ):
+            assert secret == f"$({variable})"
+            assert variable in sim_env, "the $(...) reference needs the variable defined first"
     else:
         assert config["data"]["STRIPE_API_BASE"] == "https://api.stripe.com"
         assert "stripe-sim" not in deployments, "the simulator is dev/test only"
@@ -922,9 +923,28 @@ def test_ensure_script_and_dev_group() -> None:
         assert pkg in dev, f"{pkg} belongs in [dependency-groups] dev"
 
 
-def test_the_local_stack_subscribes_its_stripe_endpoint_to_what_bos_handles() -> None:
-    """scripts/lib.sh's list (services.sh gives it to the simulator's endpoint) is the
-    webhooks service's: an event type added there and not here would never arrive."""
+def test_the_local_stack_subscribes_its_stripe_endpoints_to_what_bos_handles() -> None:
+    """scripts/lib.sh's lists (services.sh gives them to the simulator's account and
+    Connect endpoints) are the webhooks service's: an event type added there and not here
+    would never arrive."""
     lib = (REPO / "scripts/lib.sh").read_text()
-    [events] = re.findall(r'BOS_STRIPE_EVENTS="([^"]*)"', lib)
-    assert events.split() == list(TRANSLATIONS)
+    [account] = re.findall(r'BOS_STRIPE_ACCOUNT_EVENTS="([^"]*)"', lib)
+    [connect] = re.findall(r'BOS_STRIPE_CONNECT_EVENTS="([^"]*)"', lib)
+    assert account.split() == list(ACCOUNT_EVENT_TYPES)
+    assert connect.split() == list(CONNECT_EVENT_TYPES)
+    services = (REPO / "scripts/services.sh").read_text()
+    assert "$BOS_STRIPE_ACCOUNT_EVENTS," in services
+    assert "${STRIPE_CONNECT_WEBHOOK_SECRETS%%,*}|$BOS_STRIPE_CONNECT_EVENTS|connect" in services
+
+
+def _sim_endpoints(value: str) -> list[tuple[str, str, list[str]]]:
+    """The simulator's two webhook endpoints, (url, secret, event types) each: the account
+    endpoint's, then the Connect endpoint's (Stripe rule 5), each subscribed to the types
+    BOS handles from it."""
+    account, connect = value.split(",")
+    url, secret, types = account.split("|")
+    curl, csecret, ctypes, flag = connect.split("|")
+    assert url == curl == "http://gateway:8080/v1/webhooks/stripe"
+    assert types.split() == list(ACCOUNT_EVENT_TYPES), "what BOS handles from the platform"
+    assert (ctypes.split(), flag) == (list(CONNECT_EVENT_TYPES), "connect")
+    return [(url, secret, types.split()), (curl, csecret, ctypes.split())]
