@@ -1,6 +1,7 @@
 """The fake Stripe.js in headless Chromium: card entry and validation, createPaymentMethod,
 3DS complete and fail, confirmCardSetup, wallet button. The page is served from another
-origin (a local server on another port) so CORS is exercised too."""
+origin (a local server on another port) so CORS is exercised too, and the card fields live in
+an iframe of the simulator's origin, as Stripe's: tests fill them through a frame locator."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ pytestmark = [
 ]
 
 PAGE = Path(__file__).with_name("checkout_page.html")
+CARD_FRAME = 'iframe[title="Secure card payment input frame"]'
+CHALLENGE_FRAME = 'iframe[title="3D Secure authentication"]'
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +84,26 @@ def page(browser: Any, shop_url: str) -> Iterator[Any]:
     context.close()
 
 
+def _card(page: Any) -> Any:
+    return page.frame_locator(CARD_FRAME)
+
+
+def _challenge(page: Any) -> Any:
+    return page.frame_locator(CHALLENGE_FRAME).get_by_role(
+        "dialog", name="3D Secure authentication"
+    )
+
+
 def _open(page: Any, query: str = "") -> None:
     page.goto(f"/checkout{query}")
-    page.get_by_label("Card number").wait_for()
+    _card(page).get_by_label("Card number").wait_for()
 
 
 def _enter_card(page: Any, number: str, expiry: str = "12 / 34", cvc: str = "123") -> None:
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiration date").fill(expiry)
-    page.get_by_label("Security code").fill(cvc)
+    card = _card(page)
+    card.get_by_label("Card number").fill(number)
+    card.get_by_label("Expiration date").fill(expiry)
+    card.get_by_label("Security code").fill(cvc)
 
 
 def _result(page: Any) -> dict[str, Any]:
@@ -99,9 +113,20 @@ def _result(page: Any) -> dict[str, Any]:
     return result
 
 
+def test_card_fields_are_out_of_the_pages_reach(page: Any, sim_url: str) -> None:
+    _open(page)
+    assert page.get_by_label("Card number").count() == 0
+    assert page.locator("input").count() == 0
+    frame = page.locator(CARD_FRAME)
+    assert (frame.get_attribute("src") or "").startswith(f"{sim_url}/js.stripe.com/v3/")
+    # another origin: the page can neither read nor fill the frame's inputs
+    assert page.evaluate("() => document.querySelector('iframe').contentDocument") is None
+
+
 def test_card_entry_and_create_payment_method(page: Any, client: stripe.StripeClient) -> None:
     _open(page)
     _enter_card(page, "4242 4242 4242 4242")
+    page.wait_for_function("() => (window.changes.at(-1) || {}).complete === true")
     last = page.evaluate("() => window.changes[window.changes.length - 1]")
     assert last["complete"] is True
     assert last["brand"] == "visa"
@@ -115,15 +140,17 @@ def test_card_entry_and_create_payment_method(page: Any, client: stripe.StripeCl
 
 def test_validation_errors_are_reported(page: Any) -> None:
     _open(page)
-    page.get_by_label("Card number").fill("4242 4242 4242 4241")
-    alert = page.get_by_role("alert")
+    card = _card(page)
+    card.get_by_label("Card number").fill("4242 4242 4242 4241")
+    alert = card.get_by_role("alert")
     assert alert.text_content() == "Your card number is invalid."
-    assert page.get_by_label("Card number").get_attribute("aria-invalid") == "true"
+    assert card.get_by_label("Card number").get_attribute("aria-invalid") == "true"
+    page.wait_for_function("() => window.changes.length > 0")
     last = page.evaluate("() => window.changes[window.changes.length - 1]")
     assert last["error"]["code"] == "invalid_number"
     assert last["complete"] is False
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
-    page.get_by_label("Expiration date").fill("01 / 20")
+    card.get_by_label("Card number").fill("4242 4242 4242 4242")
+    card.get_by_label("Expiration date").fill("01 / 20")
     assert "in the past" in (alert.text_content() or "")
     result = page.evaluate("() => window.createPM()")
     assert result["error"]["type"] == "validation_error"
@@ -134,13 +161,13 @@ def test_3ds_challenge_completed(page: Any, client: stripe.StripeClient) -> None
     _open(page)
     _enter_card(page, "4000 0027 6000 3184")
     page.evaluate("(secret) => { window.pay(secret); }", pi.client_secret)
-    dialog = page.get_by_role("dialog", name="3D Secure authentication")
+    dialog = _challenge(page)
     dialog.wait_for()
     dialog.get_by_role("button", name="Complete").click()
     result = _result(page)
     assert result["paymentIntent"]["status"] == "succeeded"
     assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
-    assert dialog.count() == 0
+    assert page.locator(CHALLENGE_FRAME).count() == 0
 
 
 def test_3ds_challenge_failed(page: Any, client: stripe.StripeClient) -> None:
@@ -148,9 +175,7 @@ def test_3ds_challenge_failed(page: Any, client: stripe.StripeClient) -> None:
     _open(page)
     _enter_card(page, "4000 0025 0000 3155")
     page.evaluate("(secret) => { window.pay(secret); }", pi.client_secret)
-    page.get_by_role("dialog", name="3D Secure authentication").get_by_role(
-        "button", name="Fail"
-    ).click()
+    _challenge(page).get_by_role("button", name="Fail").click()
     result = _result(page)
     assert result["error"]["code"] == "payment_intent_authentication_failure"
     assert result["error"]["payment_intent"]["status"] == "requires_payment_method"
@@ -173,9 +198,7 @@ def test_confirm_card_setup_with_3ds(page: Any, client: stripe.StripeClient) -> 
     _open(page)
     _enter_card(page, "4000 0025 0000 3155")
     page.evaluate("(secret) => { window.setup(secret); }", si.client_secret)
-    page.get_by_role("dialog", name="3D Secure authentication").get_by_role(
-        "button", name="Complete"
-    ).click()
+    _challenge(page).get_by_role("button", name="Complete").click()
     result = _result(page)
     assert result.get("setupIntent", {}).get("status") == "succeeded", result
     pm = client.v1.payment_methods.retrieve(result["setupIntent"]["payment_method"])
@@ -224,9 +247,7 @@ def test_handle_next_action_after_server_side_confirm(
     assert pi.status == "requires_action"
     _open(page)
     page.evaluate("(secret) => { window.nextAction(secret); }", pi.client_secret)
-    page.get_by_role("dialog", name="3D Secure authentication").get_by_role(
-        "button", name="Complete"
-    ).click()
+    _challenge(page).get_by_role("button", name="Complete").click()
     assert _result(page)["paymentIntent"]["status"] == "succeeded"
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
 
-from . import cards, errors, ids
+from . import cards, elements, errors, ids
 from .api import error_response, json_response
 from .resources import balance, connect, payment_intents, payment_methods, setup_intents
 from .sim import Ctx, Sim
@@ -352,6 +352,8 @@ def routes(sim: Sim) -> list[StarletteRoute]:
         ("POST", "/_sim/accounts/{account}/verify", account_verify),
         ("POST", "/_sim/balance/settle", balance.settle_control),
         ("GET", "/_sim/balance", balance.balances_control),
+        ("POST", "/_sim/balance/settle", balance.settle_control),
+        ("GET", "/_sim/balance", balance.balances_control),
         ("GET", "/_sim/faults", faults_get),
         ("POST", "/_sim/faults", faults_set),
         ("DELETE", "/_sim/faults", faults_clear),
@@ -369,5 +371,6 @@ def routes(sim: Sim) -> list[StarletteRoute]:
         ("POST", "/_sim/connect/onboarding/{account}", onboarding_submit),
         ("GET", "/js.stripe.com/v3/", stripe_js),
         ("GET", "/js.stripe.com/v3", stripe_js),
+        ("GET", "/js.stripe.com/v3/{page}", elements.frame_page),
     ]
     return [StarletteRoute(path, _control(sim, fn), methods=[m]) for m, path, fn in table]

@@ -7,7 +7,10 @@
  * handleCardAction, handleNextAction, confirmPayment, confirmSetup, retrievePaymentIntent,
  * retrieveSetupIntent, paymentRequest() (canMakePayment, show, on('paymentmethod' | 'cancel')).
  *
- * Inputs are rendered inline (not in iframes) with labels, so tests can fill them by label.
+ * Card fields live in an iframe from the simulator's origin ("Secure card payment input
+ * frame"), as Stripe's Elements do: the page talks to it with postMessage and never sees the
+ * card, which the frame turns into a PaymentMethod itself. Tests fill them through a frame
+ * locator. The 3D Secure challenge is a frame of that origin too ("3D Secure authentication").
  * Wallets: add ?wallet=apple_pay (or google_pay, or apple_pay,google_pay) to the script URL,
  * or ?sim_wallet=... to the page URL; without it canMakePayment() resolves null.
  */
@@ -49,33 +52,6 @@
     return match ? match[1] : null;
   }
 
-  function luhn(number) {
-    var sum = 0;
-    for (var i = 0; i < number.length; i++) {
-      var digit = number.charCodeAt(number.length - 1 - i) - 48;
-      if (i % 2 === 1) { digit *= 2; if (digit > 9) digit -= 9; }
-      sum += digit;
-    }
-    return sum % 10 === 0;
-  }
-
-  function brandOf(number) {
-    if (/^3[47]/.test(number)) return "amex";
-    if (/^(30[0-5]|36|38|39)/.test(number)) return "diners";
-    if (/^35/.test(number)) return "jcb";
-    if (/^(6011|64[4-9]|65)/.test(number)) return "discover";
-    if (/^62/.test(number)) return "unionpay";
-    if (/^(5[1-5]|2[2-7])/.test(number)) return "mastercard";
-    if (/^4/.test(number)) return "visa";
-    return "unknown";
-  }
-
-  function expectedLength(brand) {
-    if (brand === "amex") return 15;
-    if (brand === "diners") return 14;
-    return 16;
-  }
-
   function validationError(code, message, param) {
     return { type: "validation_error", code: code, message: message, param: param };
   }
@@ -99,213 +75,144 @@
     (this._handlers[event] || []).slice().forEach(function (h) { h(arg); });
   };
 
-  // ---------------------------------------------------------------- card fields
+  // ---------------------------------------------------------------- card fields (iframe)
   var uid = 0;
+  var CARD_FRAME_TITLE = "Secure card payment input frame";
+  var PAGE_ORIGIN = window.location.origin;
 
-  function field(container, id, labelText, attrs) {
-    var wrapper = document.createElement("div");
-    wrapper.className = "StripeSimField";
-    var label = document.createElement("label");
-    label.setAttribute("for", id);
-    label.textContent = labelText;
-    var input = document.createElement("input");
-    input.id = id;
-    Object.keys(attrs).forEach(function (k) { input.setAttribute(k, attrs[k]); });
-    wrapper.appendChild(label);
-    wrapper.appendChild(input);
-    container.appendChild(wrapper);
-    return input;
-  }
+  /* Frames of this page on the simulator's origin: messages from them, by element id. */
+  var frameListeners = {};
+  window.addEventListener("message", function (event) {
+    if (event.origin !== API_BASE) return;
+    var msg = event.data || {};
+    var listener = frameListeners[msg.id];
+    if (msg.source === "stripe-sim-element" && listener && event.source === listener.window()) listener.handle(msg);
+  });
 
+  /* The card element: a proxy of the fields in an iframe from the simulator's origin. The
+   * page never holds the card: the frame validates it and creates the PaymentMethod. */
   function CardFields(elementType, options) {
     Emitter.call(this);
     this.elementType = elementType;
     this.options = options || {};
-    this._root = null;
-    this._inputs = null;
-    this._touched = {};
+    this._id = "el" + (++uid) + "_" + Math.random().toString(36).slice(2, 10);
+    this._frame = null;
+    this._wrapper = null;
+    this._requests = {};
+    this._nextRequest = 0;
+    this._queue = [];
+    this._ready = false;
   }
   CardFields.prototype = Object.create(Emitter.prototype);
 
   CardFields.prototype.mount = function (target) {
     var host = typeof target === "string" ? document.querySelector(target) : target;
     if (!host) throw new Error("stripe-sim: mount target not found: " + target);
-    if (this._root) this.unmount();
-    var n = ++uid;
-    var root = document.createElement("div");
-    root.className = "StripeElement StripeSimElement";
-    root.setAttribute("data-stripe-sim-element", this.elementType);
-    if (this.elementType === "payment") {
-      var tab = document.createElement("p");
-      tab.className = "StripeSimTab";
-      tab.textContent = "Card";
-      root.appendChild(tab);
-    }
-    this._inputs = {
-      number: field(root, "stripe-sim-number-" + n, "Card number", {
-        name: "cardnumber", autocomplete: "cc-number", inputmode: "numeric",
-        placeholder: "1234 1234 1234 1234", "aria-invalid": "false",
-      }),
-      expiry: field(root, "stripe-sim-expiry-" + n, "Expiration date", {
-        name: "exp-date", autocomplete: "cc-exp", inputmode: "numeric",
-        placeholder: "MM / YY", "aria-invalid": "false",
-      }),
-      cvc: field(root, "stripe-sim-cvc-" + n, "Security code", {
-        name: "cvc", autocomplete: "cc-csc", inputmode: "numeric",
-        placeholder: "CVC", "aria-invalid": "false",
-      }),
-    };
-    if (this.options.hidePostalCode === false) {
-      this._inputs.postal = field(root, "stripe-sim-postal-" + n, "ZIP", {
-        name: "postal", autocomplete: "postal-code",
-      });
-    }
-    var errorBox = document.createElement("div");
-    errorBox.className = "StripeSimError";
-    errorBox.setAttribute("role", "alert");
-    errorBox.setAttribute("aria-live", "polite");
-    root.appendChild(errorBox);
-    this._errorBox = errorBox;
+    if (this._frame) this.unmount();
     var self = this;
-    Object.keys(this._inputs).forEach(function (key) {
-      var input = self._inputs[key];
-      input.addEventListener("input", function () { self._onInput(key); });
-      input.addEventListener("focus", function () { self._emit("focus", { elementType: self.elementType }); });
-      input.addEventListener("blur", function () {
-        self._touched[key] = true;
-        self._report(self._state(true));
-        self._emit("blur", { elementType: self.elementType });
-      });
+    var wrapper = document.createElement("div");
+    wrapper.className = "StripeElement StripeSimElement";
+    wrapper.setAttribute("data-stripe-sim-element", this.elementType);
+    var frame = document.createElement("iframe");
+    var hash = new URLSearchParams({
+      id: this._id, type: this.elementType, origin: PAGE_ORIGIN,
+      hidePostalCode: this.options.hidePostalCode === false ? "false" : "true",
     });
-    host.appendChild(root);
-    this._root = root;
-    setTimeout(function () { self._emit("ready", { elementType: self.elementType }); }, 0);
+    frame.name = "__privateStripeFrame" + uid;
+    frame.title = CARD_FRAME_TITLE;
+    frame.setAttribute("frameborder", "0");
+    frame.setAttribute("allowtransparency", "true");
+    frame.setAttribute("scrolling", "no");
+    frame.setAttribute("allow", "payment *");
+    frame.style.border = "0";
+    frame.style.width = "100%";
+    frame.style.height = "150px";
+    frame.style.display = "block";
+    frame.style.overflow = "hidden";
+    frame.src = API_BASE + "/js.stripe.com/v3/elements-inner-card.html#" + hash.toString();
+    frameListeners[this._id] = {
+      window: function () { return frame.contentWindow; },
+      handle: function (msg) { self._onMessage(msg); },
+    };
+    wrapper.appendChild(frame);
+    host.appendChild(wrapper);
+    this._wrapper = wrapper;
+    this._frame = frame;
+    this._ready = false;
     return this;
   };
 
-  CardFields.prototype._onInput = function (key) {
-    var input = this._inputs[key];
-    if (key === "expiry") {
-      var digits = input.value.replace(/\D/g, "").slice(0, 4);
-      input.value = digits.length > 2 ? digits.slice(0, 2) + " / " + digits.slice(2) : digits;
+  CardFields.prototype._onMessage = function (msg) {
+    var payload = msg.payload || {};
+    if (msg.type === "ready") {
+      this._ready = true;
+      var queued = this._queue;
+      this._queue = [];
+      queued.forEach(function (send) { send(); });
+      this._emit("ready", payload);
+    } else if (msg.type === "resize") {
+      if (this._frame && payload.height) this._frame.style.height = payload.height + "px";
+    } else if (msg.type === "reply") {
+      var resolve = this._requests[payload.requestId];
+      delete this._requests[payload.requestId];
+      if (resolve) resolve(payload.result || {});
+    } else if (msg.type === "submit") {
+      var form = this._wrapper && this._wrapper.closest("form");
+      if (form && form.requestSubmit) form.requestSubmit();
+    } else {
+      this._emit(msg.type, payload);  // change, focus, blur
     }
-    var state = this._state(false);
-    this._report(state);
-    this._emit("change", state);
   };
 
-  CardFields.prototype._values = function () {
-    var inputs = this._inputs || {};
-    var number = inputs.number ? inputs.number.value.replace(/[\s-]/g, "") : "";
-    var expiry = inputs.expiry ? inputs.expiry.value.replace(/\D/g, "") : "";
-    return {
-      number: number,
-      month: expiry.slice(0, 2),
-      year: expiry.slice(2, 4),
-      cvc: inputs.cvc ? inputs.cvc.value.trim() : "",
-      postal: inputs.postal ? inputs.postal.value.trim() : "",
-    };
-  };
-
-  /* Stripe's validation: hard errors while typing, "incomplete" errors on blur or submit. */
-  CardFields.prototype._state = function (strict) {
-    var v = this._values();
-    var brand = brandOf(v.number);
-    var error = null;
-    var numberComplete = /^\d+$/.test(v.number) && v.number.length >= expectedLength(brand) && luhn(v.number);
-    if (v.number && !/^\d+$/.test(v.number)) {
-      error = validationError("invalid_number", "Your card number is invalid.", "number");
-    } else if (v.number.length >= expectedLength(brand) && !luhn(v.number)) {
-      error = validationError("invalid_number", "Your card number is invalid.", "number");
+  /* Ask the frame to do something; resolves with its reply. */
+  CardFields.prototype._ask = function (type, payload) {
+    var self = this;
+    if (!this._frame) {
+      return Promise.resolve({ error: validationError("incomplete", "The card element is not mounted.") });
     }
-    var now = new Date();
-    var yy = now.getFullYear() % 100;
-    var mm = now.getMonth() + 1;
-    var month = parseInt(v.month, 10);
-    var year = parseInt(v.year, 10);
-    var expiryComplete = v.month.length === 2 && v.year.length === 2;
-    if (!error && v.month.length === 2 && (month < 1 || month > 12)) {
-      error = validationError("invalid_expiry_month", "Your card's expiration date is invalid.", "exp_month");
-    }
-    if (!error && expiryComplete && (year < yy || (year === yy && month < mm))) {
-      error = validationError(year < yy ? "invalid_expiry_year_past" : "invalid_expiry_month_past",
-        year < yy ? "Your card's expiration year is in the past." : "Your card's expiration date is in the past.",
-        "exp_year");
-    }
-    var cvcLength = brand === "amex" ? 4 : 3;
-    var cvcComplete = /^\d+$/.test(v.cvc) && v.cvc.length >= cvcLength && v.cvc.length <= 4;
-    if (!error && v.cvc && !/^\d+$/.test(v.cvc)) {
-      error = validationError("invalid_cvc", "Your card's security code is invalid.", "cvc");
-    }
-    var touched = this._touched;
-    if (!error && (strict || touched.number) && v.number && !numberComplete) {
-      error = validationError("incomplete_number", "Your card number is incomplete.", "number");
-    }
-    if (!error && (strict || touched.expiry) && v.month + v.year && !expiryComplete) {
-      error = validationError("incomplete_expiry", "Your card's expiration date is incomplete.", "exp_date");
-    }
-    if (!error && (strict || touched.cvc) && v.cvc && !cvcComplete) {
-      error = validationError("incomplete_cvc", "Your card's security code is incomplete.", "cvc");
-    }
-    var empty = !v.number && !v.month && !v.year && !v.cvc;
-    return {
-      elementType: this.elementType,
-      empty: empty,
-      complete: !error && numberComplete && expiryComplete && cvcComplete,
-      brand: brand,
-      error: error || undefined,
-      value: { postalCode: v.postal },
-    };
-  };
-
-  CardFields.prototype._report = function (state) {
-    if (!this._errorBox) return;
-    var error = state.error;
-    this._errorBox.textContent = error ? error.message : "";
-    var invalidKey = error ? ({ number: "number", exp_month: "expiry", exp_year: "expiry", exp_date: "expiry", cvc: "cvc" })[error.param] : null;
-    var inputs = this._inputs;
-    Object.keys(inputs).forEach(function (key) {
-      inputs[key].setAttribute("aria-invalid", key === invalidKey ? "true" : "false");
-      if (key === invalidKey) inputs[key].setAttribute("aria-describedby", "");
+    return new Promise(function (resolve) {
+      var requestId = ++self._nextRequest;
+      self._requests[requestId] = resolve;
+      var send = function () {
+        self._frame.contentWindow.postMessage({
+          source: "stripe-sim-js", id: self._id, type: type, requestId: requestId, payload: payload,
+        }, API_BASE);
+      };
+      if (self._ready) send(); else self._queue.push(send);
     });
   };
 
-  /* Card params for /v1/payment_methods, or a validation error. */
-  CardFields.prototype._collect = function () {
-    if (!this._inputs) return { error: validationError("incomplete", "The card element is not mounted.") };
-    var state = this._state(true);
-    if (!state.error && !state.complete) {
-      var v = this._values();
-      if (!v.number) state.error = validationError("incomplete_number", "Your card number is incomplete.", "number");
-      else if (!(v.month && v.year)) state.error = validationError("incomplete_expiry", "Your card's expiration date is incomplete.", "exp_date");
-      else state.error = validationError("incomplete_cvc", "Your card's security code is incomplete.", "cvc");
-    }
-    if (state.error) { this._report(state); return { error: state.error }; }
-    var values = this._values();
-    var card = { number: values.number, exp_month: values.month, exp_year: "20" + values.year, cvc: values.cvc };
-    return { card: card, postal: values.postal };
+  /* -> Promise<{paymentMethod} | {error}>, created inside the frame. */
+  CardFields.prototype._createPaymentMethod = function (stripe, billingDetails, metadata) {
+    return this._ask("createPaymentMethod", {
+      key: stripe._key,
+      stripeAccount: stripe._options.stripeAccount,
+      apiVersion: stripe._options.apiVersion,
+      billing_details: billingDetails || {},
+      metadata: metadata,
+    });
   };
+  CardFields.prototype._validate = function () { return this._ask("validate", {}); };
 
   CardFields.prototype.unmount = function () {
-    if (this._root && this._root.parentNode) this._root.parentNode.removeChild(this._root);
-    this._root = null;
+    if (this._wrapper && this._wrapper.parentNode) this._wrapper.parentNode.removeChild(this._wrapper);
+    delete frameListeners[this._id];
+    this._wrapper = null;
+    this._frame = null;
+    this._ready = false;
     return this;
   };
-  CardFields.prototype.destroy = function () { this.unmount(); this._inputs = null; this._handlers = {}; };
-  CardFields.prototype.clear = function () {
-    var inputs = this._inputs || {};
-    Object.keys(inputs).forEach(function (k) { inputs[k].value = ""; });
-    this._touched = {};
-    this._report(this._state(false));
-  };
-  CardFields.prototype.focus = function () { if (this._inputs) this._inputs.number.focus(); };
-  CardFields.prototype.blur = function () { if (document.activeElement) document.activeElement.blur(); };
+  CardFields.prototype.destroy = function () { this.unmount(); this._handlers = {}; };
+  CardFields.prototype.clear = function () { this._ask("clear", {}); };
+  CardFields.prototype.focus = function () { if (this._frame) { this._frame.focus(); this._ask("focus", {}); } };
+  CardFields.prototype.blur = function () { this._ask("blur", {}); };
   CardFields.prototype.update = function (options) {
     Object.assign(this.options, options || {});
+    this._ask("update", options || {});
     return this;
   };
 
-  // ---------------------------------------------------------------- modal (3DS and wallet)
+  // ---------------------------------------------------------------- modal (wallet sheet)
   function modal(titleText, bodyText, buttons) {
     return new Promise(function (resolve) {
       var overlay = document.createElement("div");
@@ -443,8 +350,7 @@
   Elements.prototype.submit = function () {
     var element = this._byType.payment || this._byType.card;
     if (!element) return Promise.resolve({ error: validationError("incomplete", "No payment element mounted.") });
-    var collected = element._collect();
-    return Promise.resolve(collected.error ? { error: collected.error } : {});
+    return element._validate().then(function (r) { return r.error ? { error: r.error } : {}; });
   };
 
   // ---------------------------------------------------------------- Stripe instance
@@ -488,24 +394,12 @@
   StripeSim.prototype.elements = function (options) { return new Elements(this, options); };
   StripeSim.prototype.paymentRequest = function (options) { return new PaymentRequest(this, options); };
 
-  function billingFrom(details, postal) {
-    var billing = Object.assign({}, details || {});
-    if (postal) billing.address = Object.assign({}, billing.address || {}, { postal_code: postal });
-    return billing;
-  }
-
   /* -> Promise<{paymentMethod} | {error}> from an element (card or payment). */
   StripeSim.prototype._createFromElement = function (element, billingDetails, metadata) {
-    var collected = element._collect();
-    if (collected.error) return Promise.resolve({ error: collected.error });
-    return this._request("POST", "/v1/payment_methods", {
-      type: "card",
-      card: collected.card,
-      billing_details: billingFrom(billingDetails, collected.postal),
-      metadata: metadata,
-    }).then(function (res) {
-      return res.ok ? { paymentMethod: res.body } : { error: res.body.error };
-    });
+    if (!element || !element._createPaymentMethod) {
+      return Promise.resolve({ error: validationError("incomplete", "No card element is mounted.") });
+    }
+    return element._createPaymentMethod(this, billingDetails, metadata);
   };
 
   StripeSim.prototype.createPaymentMethod = function (a, b, c) {
@@ -518,7 +412,7 @@
       var params = data.params || {};
       return this._createFromElement(element, params.billing_details, params.metadata);
     }
-    if (data.card && data.card._collect) {
+    if (data.card && data.card._createPaymentMethod) {
       return this._createFromElement(data.card, data.billing_details, data.metadata);
     }
     return this._request("POST", "/v1/payment_methods", data).then(function (res) {
@@ -530,7 +424,7 @@
   StripeSim.prototype._paymentMethodId = function (pm) {
     if (!pm) return Promise.resolve({ id: null });
     if (typeof pm === "string") return Promise.resolve({ id: pm });
-    if (pm.card && pm.card._collect) {
+    if (pm.card && pm.card._createPaymentMethod) {
       return this._createFromElement(pm.card, pm.billing_details, pm.metadata).then(function (r) {
         return r.error ? { error: r.error } : { id: r.paymentMethod.id };
       });
@@ -564,14 +458,48 @@
     return result;
   }
 
+  /* The bank's challenge in a frame of the simulator's origin over the page, as Stripe.js
+   * shows it; resolves once the customer completed or failed it. */
+  function challenge(intent) {
+    return new Promise(function (resolve) {
+      var overlay = document.createElement("div");
+      overlay.setAttribute("data-stripe-sim-challenge", "");
+      overlay.style.position = "fixed";
+      overlay.style.inset = "0";
+      overlay.style.background = "rgba(0,0,0,.4)";
+      overlay.style.display = "flex";
+      overlay.style.alignItems = "center";
+      overlay.style.justifyContent = "center";
+      overlay.style.zIndex = "2147483647";
+      var frame = document.createElement("iframe");
+      frame.name = "__privateStripeFrame" + (++uid);
+      frame.title = "3D Secure authentication";
+      frame.setAttribute("frameborder", "0");
+      frame.style.border = "0";
+      frame.style.borderRadius = "8px";
+      frame.style.background = "#fff";
+      frame.style.width = "min(24rem, 92vw)";
+      frame.style.height = "16rem";
+      frame.src = API_BASE + "/js.stripe.com/v3/three-d-secure.html#" +
+        new URLSearchParams({ intent: intent.id, origin: PAGE_ORIGIN }).toString();
+      function onMessage(event) {
+        var msg = event.data || {};
+        if (event.origin !== API_BASE || event.source !== frame.contentWindow) return;
+        if (msg.source !== "stripe-sim-challenge" || msg.intent !== intent.id) return;
+        window.removeEventListener("message", onMessage);
+        if (overlay.parentNode) overlay.parentNode.removeChild(overlay);
+        resolve(msg.outcome);
+      }
+      window.addEventListener("message", onMessage);
+      overlay.appendChild(frame);
+      document.body.appendChild(overlay);
+      frame.focus();
+    });
+  }
+
   StripeSim.prototype._challenge = function (kind, intent) {
     var self = this;
-    return modal("3D Secure authentication", "Simulated bank challenge for " + intent.id + ".", [
-      { label: "Complete", value: "success" },
-      { label: "Fail", value: "failure" },
-    ]).then(function (choice) {
-      return self._sim("POST", "/_sim/" + kind + "/" + intent.id + "/authenticate", { outcome: choice });
-    }).then(function () {
+    return challenge(intent).then(function () {
       return self._retrieve(intent.client_secret);
     }).then(function (res) {
       return res.ok ? outcome(kind, res.body) : { error: res.body.error };
