@@ -36,10 +36,16 @@ async def test_2_2_and_5_1_free_checkout_completes_without_stripe(merchant: Merc
     assert checkout["is_free"] is True
     r = await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/confirm-free")
     assert r.status_code == 200, r.text
-    done = await merchant.wait_status(checkout["id"], "complete")
+    # Synchronous, as the contract says: complete, and the subscription exists already.
+    assert (r.json()["status"], r.json()["checkout_id"]) == ("complete", checkout["id"])
+    done = (await merchant.get(f"/v1/checkout-sessions/{checkout['id']}")).json()
+    assert done["status"] == "complete"
     assert done["subscription_id"] and done["payment"] is None
     sub = (await merchant.get(f"/v1/subscriptions/{done['subscription_id']}")).json()
     assert sub["status"] == "active" and sub["is_free"] is True
+    # A repeat answers the same.
+    again = await merchant.post(f"/v1/checkout-sessions/{checkout['id']}/confirm-free")
+    assert again.status_code == 200 and again.json()["status"] == "complete"
 
 
 async def test_2_7_another_orgs_price_is_product_not_found(

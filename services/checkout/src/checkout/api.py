@@ -109,23 +109,25 @@ async def confirm_checkout(
     return out
 
 
-@router.post("/v1/checkout-sessions/{checkout_id}/confirm-free", response_model=ConfirmOut)
+@router.post(
+    "/v1/checkout-sessions/{checkout_id}/confirm-free",
+    response_model=ConfirmOut,
+    description=(
+        "Completes a free checkout (no payment). Answers `complete` once the subscription "
+        "exists, normally within milliseconds; if that takes longer than "
+        "`FREE_CONFIRM_WAIT_SECONDS` (5 s by default), `processing`: the checkout then "
+        "completes on its own (poll `GET /v1/checkout-sessions/{id}`)."
+    ),
+)
 async def confirm_free_checkout(
     checkout_id: str,
-    session: Session,
     identity: CurrentIdentity,
     runtime: Runtime,
     client_secret: ClientSecret = None,
 ) -> ConfirmOut:
-    row = await service.load_checkout(session, identity, checkout_id, client_secret)
-    row = await service.confirm_free(runtime, session, row)
-    status = "complete" if row.status == "complete" else "processing"
-    after_commit(
-        session,
-        lambda: audit_by(
-            "checkout.confirmed", identity, org_id=row.org_id, checkout_id=row.id, outcome=status
-        ),
-    )
+    # No request-scoped transaction: the confirm commits, then waits for the fulfilment.
+    row, status = await service.confirm_free_and_wait(runtime, identity, checkout_id, client_secret)
+    audit_by("checkout.confirmed", identity, org_id=row.org_id, checkout_id=row.id, outcome=status)
     return ConfirmOut(status=status, checkout_id=row.id)
 
 

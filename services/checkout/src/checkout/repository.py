@@ -133,6 +133,10 @@ async def get_checkout_by_id(session: AsyncSession, checkout_id: str) -> Row[Any
     return (await session.execute(select(cs).where(cs.c.id == checkout_id))).first()
 
 
+async def checkout_status(session: AsyncSession, checkout_id: str) -> str | None:
+    return (await session.execute(select(cs.c.status).where(cs.c.id == checkout_id))).scalar()
+
+
 async def transition(
     session: AsyncSession,
     checkout_id: str,
@@ -633,10 +637,18 @@ WITH projected AS (
     ON CONFLICT (subscription_id) DO UPDATE
     SET live = EXCLUDED.live, as_of = EXCLUDED.as_of, product_id = EXCLUDED.product_id
     WHERE s.as_of <= EXCLUDED.as_of
+), completed AS (
+    UPDATE checkout.checkout_sessions
+    SET status = 'complete', subscription_id = $1, updated_at = now()
+    WHERE id = $6 AND status = 'processing' AND completed_at IS NOT NULL
+    RETURNING id, is_free
 )
-UPDATE checkout.checkout_sessions
-SET status = 'complete', subscription_id = $1, updated_at = now()
-WHERE id = $6 AND status = 'processing' AND completed_at IS NOT NULL
+-- A free checkout's confirm waits for this (checkout.completion); paid ones notify nobody.
+SELECT count(*) AS completed, count(n.notified) AS notified FROM completed
+LEFT JOIN LATERAL (
+    SELECT true AS notified FROM pg_notify('checkout_completed', completed.id)
+    WHERE completed.is_free
+) n ON true
 """
 
 
@@ -655,7 +667,7 @@ async def record_subscribed(
     product already answers 409 (8.2). True when this made the checkout complete."""
     conn = await session.connection()
     driver = (await conn.get_raw_connection()).driver_connection
-    status = await driver.execute(
+    row = await driver.fetchrow(
         SUBSCRIBED_SQL, subscription_id, org_id, customer_id, product_id, as_of, checkout_id
     )
-    return bool(status == "UPDATE 1")
+    return bool(row["completed"])

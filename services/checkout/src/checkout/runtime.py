@@ -17,6 +17,7 @@ from bos_common.internal import InternalClient
 from bos_common.stripe_api import stripe_client
 from checkout import models
 from checkout.clients import CatalogClient, OrganizationsClient, SubscriptionsClient
+from checkout.completion import CompletionWaiter
 from checkout.settings import CheckoutSettings
 from checkout.snapshots import EVENT_TYPES, SnapshotCache
 
@@ -52,6 +53,7 @@ class CheckoutRuntime(ServiceRuntime):
             )
         )
         self.bus.on_connected(self.snapshots.on_connected)
+        self.completions = CompletionWaiter(self.db)
         # The SDK logs every request and response at info (four lines a paid checkout,
         # formatted and written on the hot path); our own spans and errors say what matters.
         logging.getLogger("stripe").setLevel(logging.WARNING)
@@ -60,6 +62,7 @@ class CheckoutRuntime(ServiceRuntime):
         )
 
     async def stop(self) -> None:
+        await self.completions.close()
         await super().stop()
         for client in self._internal:
             await client.close()

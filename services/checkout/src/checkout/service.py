@@ -450,6 +450,27 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row
     return started
 
 
+async def confirm_free_and_wait(
+    runtime: CheckoutRuntime, identity: Identity, checkout_id: str, client_secret: str | None
+) -> tuple[Row[Any], str]:
+    """confirm_free, committed, then `complete` once the subscription exists (5.1), or
+    `processing` after `free_confirm_wait_seconds`."""
+    async with runtime.completions.watching(checkout_id) as completed:
+        async with runtime.db.transaction() as session:
+            row = await load_checkout(session, identity, checkout_id, client_secret)
+            row = await confirm_free(runtime, session, row)
+
+        async def status() -> str | None:
+            async with runtime.db.transaction() as session:
+                return await repository.checkout_status(session, checkout_id)
+
+        current = row.status
+        if current != "complete":
+            timeout = runtime.settings.free_confirm_wait_seconds
+            current = await runtime.completions.wait(completed, status, timeout) or current
+    return row, "complete" if current == "complete" else "processing"
+
+
 # --- responses ---------------------------------------------------------------------------
 
 

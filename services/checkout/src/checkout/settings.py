@@ -33,6 +33,10 @@ class CheckoutSettings(ServiceSettings):
     checkout_ttl_seconds: int = Field(
         default=24 * 3600, validation_alias="CHECKOUT_TTL_SECONDS", ge=60
     )
+    # How long a free confirm waits for the subscription before answering `processing`.
+    free_confirm_wait_seconds: float = Field(
+        default=5.0, validation_alias="FREE_CONFIRM_WAIT_SECONDS", ge=0, le=30
+    )
     expiry_sweep_seconds: float = Field(default=30.0, validation_alias="EXPIRY_SWEEP_SECONDS")
     transfer_sweep_seconds: float = Field(default=60.0, validation_alias="TRANSFER_SWEEP_SECONDS")
     # How long a price snapshot from catalog may serve new checkouts when no invalidation
