@@ -352,8 +352,6 @@ def routes(sim: Sim) -> list[StarletteRoute]:
         ("POST", "/_sim/accounts/{account}/verify", account_verify),
         ("POST", "/_sim/balance/settle", balance.settle_control),
         ("GET", "/_sim/balance", balance.balances_control),
-        ("POST", "/_sim/balance/settle", balance.settle_control),
-        ("GET", "/_sim/balance", balance.balances_control),
         ("GET", "/_sim/faults", faults_get),
         ("POST", "/_sim/faults", faults_set),
         ("DELETE", "/_sim/faults", faults_clear),

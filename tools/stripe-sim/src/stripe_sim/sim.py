@@ -16,7 +16,6 @@ from .config import Config
 from .faults import Faults
 from .idempotency import IdempotencyCache
 from .ledger import Ledger
-from .ledger import Ledger
 from .store import Obj, Store, read_snapshot, write_atomic
 from .webhooks import Deliverer
 
@@ -47,7 +46,6 @@ class Sim:
         self.store = Store()
         self.faults = Faults()
         self.idempotency = IdempotencyCache()
-        self.ledger = Ledger(self.store)
         self.ledger = Ledger(self.store)
         self.deliverer = Deliverer(config, self.faults, self._record_delivery, self._delivered)
         for spec in config.webhook_endpoints:
@@ -156,7 +154,6 @@ class Sim:
             if data is None:
                 return
             self.store.load(data["store"])
-            self.ledger.reset()
             self.ledger.reset()
             self.idempotency.load(data.get("idempotency", []))
             self.deliverer.load_endpoints(data.get("webhook_endpoints", []))
