@@ -44,19 +44,35 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# What Stripe documents for a page with Stripe.js (shared/stripe/README.md rule 7), when
+# Stripe.js is Stripe's; the simulator's origin for all three otherwise (its card fields
+# live in an iframe of its own origin).
+REAL_STRIPE_JS = "https://js.stripe.com"
+REAL_STRIPE = {
+    "script": "https://js.stripe.com https://*.js.stripe.com",
+    "connect": "https://api.stripe.com",
+    "frame": "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com",
+    "img": " https://*.stripe.com",
+}
+
+
+def _stripe_sources(stripe_js_url: str) -> dict[str, str]:
+    origin = _origin(stripe_js_url)
+    if origin == REAL_STRIPE_JS:
+        return REAL_STRIPE
+    return {"script": origin, "connect": origin, "frame": origin, "img": ""}
+
+
 def _policy(stripe_js_url: str) -> str:
-    stripe = _origin(stripe_js_url)
-    real = stripe == "https://js.stripe.com"
-    connect = "'self' " + stripe + (" https://api.stripe.com" if real else "")
-    frame = stripe + (" https://js.stripe.com https://hooks.stripe.com" if real else "")
+    stripe = _stripe_sources(stripe_js_url)
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_sha256(_JS)} {stripe}",
+            f"script-src {_sha256(_JS)} {stripe['script']}",
             f"style-src {_sha256(_CSS)}",
-            f"connect-src {connect}",
-            f"frame-src {frame}",
-            "img-src 'self' data:" + (" https://*.stripe.com" if real else ""),
+            f"connect-src 'self' {stripe['connect']}",
+            f"frame-src {stripe['frame']}",
+            "img-src 'self' data:" + stripe["img"],
             "base-uri 'none'",
             "form-action 'none'",
             "object-src 'none'",
