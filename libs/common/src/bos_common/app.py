@@ -44,6 +44,7 @@ from bos_common.telemetry import (
     metrics_response,
     setup_tracing,
 )
+from bos_common.text_guard import TextGuardMiddleware
 
 log = logging.getLogger("bos.app")
 
@@ -192,13 +193,16 @@ class ServiceRuntime:
             app.include_router(router)
         install_error_handlers(app)
         # Outermost first: request id, then the server span and the duration metric,
-        # then idempotency around the routes.
+        # then the refusal of text PostgreSQL cannot store (before anything stores an
+        # Idempotency-Key or a service's fast path reads the body), then idempotency
+        # around the routes. Fast paths are appended later, innermost.
         app.add_middleware(
             IdempotencyMiddleware,
             db=self.db,
             table=self.idempotency,
             secret=self.settings.internal_secret,
         )
+        app.add_middleware(TextGuardMiddleware)
         app.add_middleware(ServerTelemetryMiddleware, service=self.name)
         app.add_middleware(RequestContextMiddleware)
         app.state.runtime = self
