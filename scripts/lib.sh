@@ -75,6 +75,7 @@ stack_env() {
   export GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
   export PUBLIC_BASE_URL="$GATEWAY_URL"
   export STRIPE_JS_URL="$STRIPE_API_BASE/js.stripe.com/v3/"
+  export STRIPE_PUBLISHABLE_KEY="${STRIPE_PUBLISHABLE_KEY:-pk_test_bos}"
   export SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
   local s
   for s in "${SERVICES[@]}"; do

@@ -654,6 +654,41 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
         assert "stripe-sim" not in deployments, "the simulator is dev/test only"
 
 
+# The pages with Stripe.js (checkout's hosted page, subscriptions' portal).
+STRIPE_JS_SERVICES = ("checkout", "subscriptions")
+
+
+def test_compose_gives_the_stripe_js_pages_a_publishable_key(compose: dict[str, Any]) -> None:
+    for name in STRIPE_JS_SERVICES:
+        env = compose["services"][name]["environment"]
+        assert env["STRIPE_PUBLISHABLE_KEY"].startswith("pk_test_"), name
+        assert env["STRIPE_JS_URL"].endswith("/js.stripe.com/v3/"), name
+
+
+def test_the_local_stack_sets_a_publishable_key() -> None:
+    assert "export STRIPE_PUBLISHABLE_KEY=" in (REPO / "scripts" / "lib.sh").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_k8s_sets_a_publishable_key_and_prod_a_live_one(kubectl: str, overlay: str) -> None:
+    """Every overlay sets STRIPE_PUBLISHABLE_KEY for the pages; prod says it is production,
+    so checkout refuses to start with a test key or the placeholder left unset."""
+    docs = _docs(kubectl, overlay)
+    [config] = [c for n, c in _by_kind(docs, "ConfigMap").items() if _base_name(n) == "bos-config"]
+    deployments = _by_kind(docs, "Deployment")
+    for name in STRIPE_JS_SERVICES:
+        [c] = _containers(deployments[name])
+        refs = {src.get("configMapRef", {}).get("name") for src in c.get("envFrom", [])}
+        assert config["metadata"]["name"] in refs, name
+    key = config["data"]["STRIPE_PUBLISHABLE_KEY"]
+    if overlay == "prod":
+        assert config["data"]["BOS_PROFILE"] == "production"
+        assert key.startswith("pk_live_")
+        assert config["data"]["STRIPE_JS_URL"] == "https://js.stripe.com/v3/"
+    else:
+        assert key.startswith("pk_test_")
+
+
 def test_k8s_scrape_config_matches_the_pods(kubectl: str) -> None:
     """prometheus-k8s.yml keeps pods by labels/annotations that deploy/k8s actually sets."""
     cfg = _load_yaml(PROM / "prometheus-k8s.yml")
