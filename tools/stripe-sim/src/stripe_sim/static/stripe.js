@@ -126,7 +126,7 @@
     frame.setAttribute("allow", "payment *");
     frame.style.border = "0";
     frame.style.width = "100%";
-    frame.style.height = "150px";
+    frame.style.height = "192px";  // the fields' height, so that nothing moves once loaded
     frame.style.display = "block";
     frame.style.overflow = "hidden";
     frame.src = API_BASE + "/js.stripe.com/v3/elements-inner-card.html#" + hash.toString();
@@ -491,9 +491,10 @@
         resolve(msg.outcome);
       }
       window.addEventListener("message", onMessage);
+      // the challenge takes the focus (its first button), so it works by keyboard too
+      frame.addEventListener("load", function () { frame.focus(); });
       overlay.appendChild(frame);
       document.body.appendChild(overlay);
-      frame.focus();
     });
   }
 
