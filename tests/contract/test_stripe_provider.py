@@ -243,7 +243,7 @@ def test_application_fee_on_destination_charge(provider: Provider) -> None:
     assert charge.transfer
     transfer = provider.client.v1.transfers.retrieve(charge.transfer)
     assert transfer.destination == account
-    assert transfer.amount == 10000 - 1200
+    assert transfer.amount == 10000  # the whole amount; the account pays the fee back
     assert charge.application_fee
     fee = provider.client.v1.application_fees.retrieve(charge.application_fee)
     assert fee.amount == 1200

@@ -95,14 +95,17 @@ async def test_12_4_transfer_goes_with_the_charge_and_pays_out_on_the_orgs_sched
     done = await merchant.wait_status(checkout["id"], "complete")
 
     # The destination charge moves the merchant's share to its account with the charge
-    # itself: one transfer, of the net amount, from this charge.
+    # itself: one transfer from this charge, of the whole amount as on Stripe (the account
+    # then pays the platform fee back as the application fee: its net is the payment's).
     pi = await intent_of(sim, checkout["id"])
     charge = await charge_of(sim, pi["id"])
     transfers = (await sim.get("/v1/transfers", params={"destination": account})).json()["data"]
     assert len(transfers) == 1
     [transfer] = transfers
     assert transfer["id"] == charge["transfer"]
-    assert (transfer["amount"], transfer["currency"]) == (done["payment"]["net_amount"], "usd")
+    assert (transfer["amount"], transfer["currency"]) == (done["payment"]["amount"], "usd")
+    fee = (await sim.get(f"/v1/application_fees/{charge['application_fee']}")).json()
+    assert transfer["amount"] - fee["amount"] == done["payment"]["net_amount"]
     assert transfer["source_transaction"] == charge["id"]
     assert 0 <= transfer["created"] - charge["created"] <= 5
     # From there Stripe pays it out on the connected account's schedule: the organization's.
