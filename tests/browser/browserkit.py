@@ -286,6 +286,13 @@ window.shopReady = true;
 </body></html>
 """
 
+# The same shop with the SDK's classic-script build: a plain <script src> and the BOS global.
+CLASSIC_SHOP_HTML = SHOP_HTML.replace(
+    '<script type="module">\nimport { checkout } from "__GATEWAY__/sdk/v1/checkout.js";\n',
+    '<script src="__GATEWAY__/sdk/v1/checkout.global.js"></script>\n<script>\n'
+    "const checkout = window.BOS.checkout;\n",
+)
+
 FOREIGN_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Foreign site</title></head><body>
 <h1>Not the merchant</h1>

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browserkit import FOREIGN_HTML, SHOP_HTML, Bos, Site, new_bos  # noqa: E402
+from browserkit import CLASSIC_SHOP_HTML, FOREIGN_HTML, SHOP_HTML, Bos, Site, new_bos  # noqa: E402
 
 HERE = Path(__file__).parent
 ARTIFACTS = HERE / "artifacts"
@@ -247,7 +247,10 @@ def axe(node_modules: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def merchant_site(gateway_url: str) -> Iterator[Site]:
-    site = Site("127.0.0.2", {"/shop": SHOP_HTML.replace("__GATEWAY__", gateway_url)})
+    pages = {"/shop": SHOP_HTML, "/classic-shop": CLASSIC_SHOP_HTML}
+    site = Site(
+        "127.0.0.2", {p: html.replace("__GATEWAY__", gateway_url) for p, html in pages.items()}
+    )
     yield site
     site.close()
 

@@ -447,3 +447,53 @@ def test_sdk_refuses_bad_options(page: Any, merchant_site: Site) -> None:
         " catch (e) { return e.message; } }"
     )
     assert "sessionToken or clientSecret" in error
+
+
+def test_13_1_classic_script_build_defines_bos_and_embeds_inline(
+    page: Any, bos: Bos, merchant_site: Site, gateway_url: str
+) -> None:
+    """A merchant page on another origin that loads `/sdk/v1/checkout.global.js` with a plain
+    <script src> (as Stripe.js is loaded) gets `window.BOS` and the module's behaviour: the
+    inline iframe from the script's origin, the handshake, and the checkout's events (a
+    free plan, so the events do not depend on the card element)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    user = unique("user")
+    token = bos.session_token(user)["token"]
+    checkout = bos.checkout_for_user(token, bos.price(0, name="Hobby")["id"])
+    page.goto(merchant_site.url("/classic-shop"))
+    page.wait_for_function("() => window.shopReady === true")
+    assert page.evaluate("() => typeof window.BOS.checkout") == "function"
+    assert page.evaluate("() => window.BOS.version") == 1
+    start(page, checkoutId=checkout["id"], sessionToken=token, mode="inline")
+    frame = checkout_frame(page)
+    loaded = wait_event(page, "loaded")
+    assert loaded["checkout_id"] == checkout["id"] and loaded["is_free"] is True
+    # The frame comes from the BOS origin the script was loaded from (document.currentScript).
+    src = page.locator(FRAME).get_attribute("src")
+    assert src.startswith(f"{gateway_url}/checkout/{checkout['id']}#embed=")
+    assert page.evaluate("() => window.handle.connected") is True
+    frame.locator("#submit").click()
+    completed = wait_event(page, "completed")
+    assert completed["subscription_id"] == bos.checkout_status(checkout["id"])["subscription_id"]
+    types = event_types(page)
+    assert types.index("loaded") < types.index("confirmed") < types.index("completed")
+    assert errors == []
+
+
+def test_classic_script_build_is_served_cacheable_and_matches_the_module(
+    page: Any, gateway_url: str
+) -> None:
+    module = page.request.get(f"{gateway_url}/sdk/v1/checkout.js").text()
+    r = page.request.get(f"{gateway_url}/sdk/v1/checkout.global.js")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["access-control-allow-origin"] == "*"
+    script = r.text()
+    assert "import.meta" not in script and "export " not in script
+    # Built from the module at startup: its code is the module's, line for line.
+    assert "function checkout(options)" in script and "const PAGE_EVENTS" in script
+    assert module.split("const PAGE_EVENTS", 1)[1].split("export function")[0] in script
+    again = page.request.get(
+        f"{gateway_url}/sdk/v1/checkout.global.js", headers={"If-None-Match": r.headers["etag"]}
+    )
+    assert again.status == 304

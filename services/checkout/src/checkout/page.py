@@ -33,6 +33,7 @@ from bos_common.ids import looks_like
 from checkout import connect, repository, service
 from checkout.api import ClientSecret
 from checkout.runtime import CheckoutRuntime, Runtime
+from checkout.sdk_bundle import classic_script
 
 log = logging.getLogger("checkout.page")
 
@@ -44,6 +45,8 @@ CSS = _FILES.joinpath("static/checkout.css").read_text()
 PAGE_JS = _FILES.joinpath("static/checkout-page.js").read_text()
 SDK_JS = _FILES.joinpath("static/checkout.js").read_bytes()
 SDK_DTS = _FILES.joinpath("static/checkout.d.ts").read_bytes()
+SDK_GLOBAL_JS = classic_script(SDK_JS.decode()).encode()  # the same source, a `BOS` global
+SDK_GLOBAL_ETAG = '"' + hashlib.sha256(SDK_GLOBAL_JS).hexdigest()[:20] + '"'
 SDK_ETAG = '"' + hashlib.sha256(SDK_JS).hexdigest()[:20] + '"'
 SDK_DTS_ETAG = '"' + hashlib.sha256(SDK_DTS).hexdigest()[:20] + '"'
 
@@ -243,6 +246,11 @@ def _static(request: Request, content: bytes, etag: str, media_type: str) -> Res
 @router.get("/sdk/v1/checkout.js")
 async def sdk_script(request: Request) -> Response:
     return _static(request, SDK_JS, SDK_ETAG, "text/javascript; charset=utf-8")
+
+
+@router.get("/sdk/v1/checkout.global.js")
+async def sdk_classic_script(request: Request) -> Response:
+    return _static(request, SDK_GLOBAL_JS, SDK_GLOBAL_ETAG, "text/javascript; charset=utf-8")
 
 
 @router.get("/sdk/v1/checkout.d.ts")
