@@ -95,6 +95,8 @@ async def pay(runtime: WebhooksRuntime, card: str = "pm_card_visa") -> str:
             "currency": "usd",
             "payment_method": card,
             "confirm": True,
+            # Cards only (Stripe rule 1): a server-side confirm needs no return_url.
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": {
                 "org_id": "org_it",
                 "checkout_id": f"cs_{uuid.uuid4().hex[:12]}",
