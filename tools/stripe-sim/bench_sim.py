@@ -46,6 +46,8 @@ from stripe_sim.testing import free_port, start_simulator
 API_KEY = "sk_test_bench"
 WARMUP_OPERATIONS = 40
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+#: card payments confirmed server-side without a return_url (as Stripe requires since 2023-08-16)
+CARDS_ONLY = {"enabled": "true", "allow_redirects": "never"}
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -81,6 +83,7 @@ def build_state(path: Path, objects: int) -> int:
             "payment_method": "pm_card_visa",
             "setup_future_usage": "off_session",
             "confirm": "true",
+            "automatic_payment_methods": CARDS_ONLY,
             "metadata": {"order": str(i)},
         }
         payment_intents.create(sim, ctx, Params(params))
@@ -98,7 +101,13 @@ async def one_operation(
     started = time.perf_counter()
     async with session.post(
         f"{base}/v1/payment_intents",
-        data={"amount": "2000", "currency": "usd", "metadata[bench]": "1"},
+        data={
+            "amount": "2000",
+            "currency": "usd",
+            "metadata[bench]": "1",
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
+        },
         headers={**HEADERS, "Idempotency-Key": str(uuid.uuid4())},
     ) as response:
         body = await response.read()

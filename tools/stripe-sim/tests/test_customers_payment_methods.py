@@ -155,6 +155,7 @@ def test_0341_attaches_but_fails_on_charge(client: stripe.StripeClient) -> None:
                 "customer": customer.id,
                 "payment_method": pm.id,
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 "off_session": True,
             }
         )

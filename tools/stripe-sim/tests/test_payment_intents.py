@@ -22,7 +22,12 @@ def test_create_then_confirm_succeeds_with_charge_and_events(
     client: stripe.StripeClient, sim_events: Events
 ) -> None:
     pi = client.v1.payment_intents.create(
-        params={"amount": 4200, "currency": "usd", "metadata": {"order": "o-1"}}
+        params={
+            "amount": 4200,
+            "currency": "usd",
+            "metadata": {"order": "o-1"},
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
     )
     assert pi.status == "requires_payment_method"
     assert pi.client_secret.startswith(f"{pi.id}_secret_")
@@ -42,7 +47,11 @@ def test_create_then_confirm_succeeds_with_charge_and_events(
 
 def test_global_style_create_with_confirm(global_stripe: Any) -> None:
     pi = global_stripe.PaymentIntent.create(
-        amount=999, currency="eur", payment_method="pm_card_mastercard", confirm=True
+        amount=999,
+        currency="eur",
+        payment_method="pm_card_mastercard",
+        confirm=True,
+        allowed_payment_method_types=["card"],
     )
     assert pi.status == "succeeded"
     assert pi.currency == "eur"
@@ -65,7 +74,13 @@ def test_declines(
 ) -> None:
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
-            params={"amount": 2500, "currency": "usd", "payment_method": token, "confirm": True}
+            params={
+                "amount": 2500,
+                "currency": "usd",
+                "payment_method": token,
+                "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            }
         )
     err = info.value
     assert err.http_status == 402
@@ -85,22 +100,23 @@ def test_declines(
     assert ok.last_payment_error is None
 
 
-def test_card_numbers_through_payment_method_data(client: stripe.StripeClient) -> None:
+def test_card_numbers_through_a_payment_method(client: stripe.StripeClient) -> None:
+    # the API takes raw card numbers on PaymentMethods only (not in payment_method_data)
+    pm = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4000000000009995", "exp_month": 1, "exp_year": 2040, "cvc": "314"},
+        }
+    )
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
             params={
                 "amount": 1000,
                 "currency": "usd",
                 "confirm": True,
-                "payment_method_data": {
-                    "type": "card",
-                    "card": {
-                        "number": "4000000000009995",
-                        "exp_month": 1,
-                        "exp_year": 2040,
-                        "cvc": "314",
-                    },
-                },
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+                "payment_method": pm.id,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             }
         )
     assert info.value.error.decline_code == "insufficient_funds"
@@ -115,6 +131,8 @@ def test_3ds_required_on_session_then_completed(
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "use_stripe_sdk": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert pi.status == "requires_action"
@@ -138,6 +156,7 @@ def test_3ds_failure_leaves_requires_payment_method(
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequiredOnSetup",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert pi.status == "requires_action"
@@ -158,6 +177,7 @@ def test_return_url_gives_redirect_to_url(client: stripe.StripeClient, sim_url: 
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "return_url": "https://shop.example/return",
         }
     )
@@ -189,6 +209,7 @@ def test_3155_off_session_without_setup_needs_authentication(
                 "customer": customer,
                 "payment_method": pm,
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 "off_session": True,
             }
         )
@@ -208,6 +229,7 @@ def test_3155_off_session_succeeds_after_on_session_setup(
             "payment_method": "pm_card_authenticationRequiredOnSetup",
             "setup_future_usage": "off_session",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert first.status == "requires_action"
@@ -223,6 +245,7 @@ def test_3155_off_session_succeeds_after_on_session_setup(
             "customer": customer.id,
             "payment_method": pm.id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "off_session": True,
         }
     )
@@ -234,6 +257,7 @@ def test_3155_off_session_succeeds_after_on_session_setup(
             "customer": customer.id,
             "payment_method": pm.id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert on_session.status == "requires_action", "3155 still needs 3DS on-session"
@@ -248,6 +272,7 @@ def test_3184_always_requires_authentication_even_when_set_up(
             "customer": customer.id,
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "usage": "off_session",
         }
     )
@@ -263,6 +288,7 @@ def test_3184_always_requires_authentication_even_when_set_up(
                 "customer": customer.id,
                 "payment_method": si.payment_method,
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 "off_session": True,
             }
         )
@@ -277,6 +303,7 @@ def test_error_on_requires_action(client: stripe.StripeClient) -> None:
                 "currency": "usd",
                 "payment_method": "pm_card_authenticationRequired",
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 "error_on_requires_action": True,
             }
         )
@@ -291,6 +318,7 @@ def test_manual_capture_and_cancel(client: stripe.StripeClient, sim_events: Even
             "payment_method": "pm_card_visa",
             "capture_method": "manual",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert pi.status == "requires_capture"
@@ -323,6 +351,7 @@ def test_refunds_partial_full_and_over(client: stripe.StripeClient, sim_events: 
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     partial = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 300})
@@ -396,7 +425,9 @@ def test_parameter_validation(client: stripe.StripeClient) -> None:
         )
     with pytest.raises(stripe.InvalidRequestError) as info:
         client.v1.payment_intents.confirm(
-            client.v1.payment_intents.create(params={"amount": 1000, "currency": "usd"}).id
+            client.v1.payment_intents.create(
+                params={"amount": 1000, "currency": "usd", "allowed_payment_method_types": ["card"]}
+            ).id
         )
     assert info.value.param == "payment_method"
 
@@ -405,7 +436,13 @@ def test_saved_card_needs_its_customer(client: stripe.StripeClient) -> None:
     customer, pm = _saved_card(client, "pm_card_visa")
     with pytest.raises(stripe.InvalidRequestError, match="customer"):
         client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": pm, "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": pm,
+                "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            }
         )
     other = client.v1.customers.create()
     with pytest.raises(stripe.InvalidRequestError, match="different Customer"):
@@ -416,6 +453,7 @@ def test_saved_card_needs_its_customer(client: stripe.StripeClient) -> None:
                 "customer": other.id,
                 "payment_method": pm,
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             }
         )
 
@@ -423,11 +461,23 @@ def test_saved_card_needs_its_customer(client: stripe.StripeClient) -> None:
 def test_one_time_card_cannot_be_reused(client: stripe.StripeClient) -> None:
     pm = client.v1.payment_methods.create(params={"type": "card", "card": {"token": "tok_visa"}})
     client.v1.payment_intents.create(
-        params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+        params={
+            "amount": 1000,
+            "currency": "usd",
+            "payment_method": pm.id,
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
     )
     with pytest.raises(stripe.InvalidRequestError, match="may not be used again"):
         client.v1.payment_intents.create(
-            params={"amount": 1000, "currency": "usd", "payment_method": pm.id, "confirm": True}
+            params={
+                "amount": 1000,
+                "currency": "usd",
+                "payment_method": pm.id,
+                "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            }
         )
 
 

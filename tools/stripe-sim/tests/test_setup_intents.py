@@ -14,7 +14,13 @@ Events = Callable[..., list[dict[str, Any]]]
 
 def test_setup_succeeds_and_attaches(client: stripe.StripeClient, sim_events: Events) -> None:
     customer = client.v1.customers.create()
-    si = client.v1.setup_intents.create(params={"customer": customer.id, "usage": "off_session"})
+    si = client.v1.setup_intents.create(
+        params={
+            "customer": customer.id,
+            "usage": "off_session",
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+    )
     assert si.status == "requires_payment_method"
     assert si.client_secret.startswith(f"{si.id}_secret_")
     confirmed = client.v1.setup_intents.confirm(si.id, params={"payment_method": "pm_card_visa"})
@@ -31,6 +37,7 @@ def test_setup_succeeds_and_attaches(client: stripe.StripeClient, sim_events: Ev
             "customer": customer.id,
             "payment_method": pm.id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "off_session": True,
         }
     )
@@ -46,6 +53,8 @@ def test_setup_3ds_complete_then_off_session_charge_of_3155(
             "customer": customer.id,
             "payment_method": "pm_card_authenticationRequiredOnSetup",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "use_stripe_sdk": True,
         }
     )
     assert si.status == "requires_action"
@@ -62,6 +71,7 @@ def test_setup_3ds_complete_then_off_session_charge_of_3155(
             "customer": customer.id,
             "payment_method": pm_id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "off_session": True,
         }
     )
@@ -77,6 +87,7 @@ def test_setup_3ds_failure(
             "customer": customer.id,
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     http.post(f"/_sim/setup_intents/{si.id}/authenticate", json={"outcome": "failure"})
@@ -89,7 +100,9 @@ def test_setup_3ds_failure(
 
 def test_setup_with_declining_card(client: stripe.StripeClient, sim_events: Events) -> None:
     customer = client.v1.customers.create()
-    si = client.v1.setup_intents.create(params={"customer": customer.id})
+    si = client.v1.setup_intents.create(
+        params={"customer": customer.id, "allowed_payment_method_types": ["card"]}
+    )
     with pytest.raises(stripe.CardError) as info:
         client.v1.setup_intents.confirm(
             si.id, params={"payment_method": "pm_card_visa_chargeDeclinedInsufficientFunds"}
@@ -116,7 +129,11 @@ def test_cancel_and_unexpected_state(client: stripe.StripeClient, sim_events: Ev
 def test_global_style_setup_intent(global_stripe: Any) -> None:
     customer = global_stripe.Customer.create()
     si = global_stripe.SetupIntent.create(
-        customer=customer.id, payment_method="pm_card_visa", confirm=True, usage="off_session"
+        customer=customer.id,
+        payment_method="pm_card_visa",
+        confirm=True,
+        usage="off_session",
+        allowed_payment_method_types=["card"],
     )
     assert si.status == "succeeded"
     listed = global_stripe.SetupIntent.list(customer=customer.id)

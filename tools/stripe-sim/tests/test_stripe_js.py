@@ -242,6 +242,7 @@ def test_handle_next_action_after_server_side_confirm(
             "customer": customer.id,
             "payment_method": pm.id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     assert pi.status == "requires_action"

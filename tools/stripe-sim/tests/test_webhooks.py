@@ -47,7 +47,13 @@ def test_events_are_delivered_signed(
     client: stripe.StripeClient, receiver: WebhookReceiver
 ) -> None:
     pi = client.v1.payment_intents.create(
-        params={"amount": 777, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 777,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
     )
     got = receiver.wait_for(
         lambda r: (
@@ -86,6 +92,7 @@ def test_all_listed_event_types_are_emitted(
             "customer": customer.id,
             "payment_method": pm.id,
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     with pytest.raises(stripe.CardError):
@@ -95,6 +102,7 @@ def test_all_listed_event_types_are_emitted(
                 "currency": "usd",
                 "payment_method": "pm_card_visa_chargeDeclined",
                 "confirm": True,
+                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             }
         )
     needs = client.v1.payment_intents.create(
@@ -103,12 +111,23 @@ def test_all_listed_event_types_are_emitted(
             "currency": "usd",
             "payment_method": "pm_card_authenticationRequired",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
         }
     )
     client.v1.payment_intents.cancel(needs.id)
-    client.v1.setup_intents.create(params={"payment_method": "pm_card_visa", "confirm": True})
+    client.v1.setup_intents.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+    )
     si = client.v1.setup_intents.create(
-        params={"payment_method": "pm_card_authenticationRequired", "confirm": True}
+        params={
+            "payment_method": "pm_card_authenticationRequired",
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
     )
     http.post(f"/_sim/setup_intents/{si.id}/authenticate", json={"outcome": "failure"})
     client.v1.refunds.create(params={"payment_intent": ok.id})
@@ -120,6 +139,7 @@ def test_all_listed_event_types_are_emitted(
             "currency": "usd",
             "payment_method": "pm_card_visa",
             "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "transfer_data": {"destination": account.id},
         }
     )
@@ -278,7 +298,13 @@ def test_fault_shuffle_delivers_out_of_order(own_sim: tuple[str, WebhookReceiver
     url, recv = own_sim
     httpx.post(f"{url}/_sim/faults", json={"webhook_shuffle": True})
     pi = _own_client(url).v1.payment_intents.create(
-        params={"amount": 100, "currency": "usd", "payment_method": "pm_card_visa", "confirm": True}
+        params={
+            "amount": 100,
+            "currency": "usd",
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
     )
     got = recv.wait_for(lambda r: _about(pi.id)(r) and r.event_type.startswith("payment_intent"), 2)
     types = [r.event_type for r in sorted(got, key=lambda r: r.at)]

@@ -48,6 +48,8 @@ def test_expand_with_brackets_and_dotted_paths(http: httpx.Client) -> None:
             "customer": customer["id"],
             "payment_method": "pm_card_visa",
             "confirm": "true",
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
         },
     ).json()
     assert created["status"] == "succeeded"
@@ -108,6 +110,8 @@ def test_card_error_body_carries_decline_code_and_payment_intent(http: httpx.Cli
             "currency": "usd",
             "payment_method": "pm_card_visa_chargeDeclined",
             "confirm": "true",
+            "automatic_payment_methods[enabled]": "true",
+            "automatic_payment_methods[allow_redirects]": "never",
         },
     )
     assert response.status_code == 402
@@ -155,6 +159,8 @@ def test_idempotency_key_replays_the_same_response(http: httpx.Client) -> None:
         "currency": "usd",
         "payment_method": "pm_card_visa",
         "confirm": "true",
+        "automatic_payment_methods[enabled]": "true",
+        "automatic_payment_methods[allow_redirects]": "never",
     }
     first = http.post("/v1/payment_intents", data=body, headers={"Idempotency-Key": key})
     second = http.post("/v1/payment_intents", data=body, headers={"Idempotency-Key": key})
@@ -199,6 +205,8 @@ def test_idempotency_key_replays_card_errors_but_not_validation_errors(
         "currency": "usd",
         "payment_method": "pm_card_visa_chargeDeclinedInsufficientFunds",
         "confirm": "true",
+        "automatic_payment_methods[enabled]": "true",
+        "automatic_payment_methods[allow_redirects]": "never",
     }
     first = http.post("/v1/payment_intents", data=body, headers={"Idempotency-Key": key})
     second = http.post("/v1/payment_intents", data=body, headers={"Idempotency-Key": key})

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import errors, expand, forms, ids
+from . import errors, expand, forms, ids, param_schema, versions
 from .idempotency import Entry, digest
 from .resources.common import Route
 from .sim import Ctx, Sim
@@ -116,28 +116,53 @@ def _render(sim: Sim, ctx: Ctx, result: dict[str, Any], params: dict[str, Any]) 
 
 
 def make_endpoint(sim: Sim, route: Route) -> Endpoint:
+    validate = param_schema.validator(route.method, route.path, publishable=route.publishable)
+
     async def endpoint(request: Request) -> Response:
         request_id = ids.new_id("req", 14)
+        received: dict[str, Any] = {}
+        error: errors.StripeError | None = None
         try:
-            return await _handle(sim, route, request, request_id)
+            response = await _handle(sim, route, validate, request, request_id, received)
         except errors.StripeError as exc:
-            return error_response(exc, request_id)
+            error, response = exc, error_response(exc, request_id)
         except Exception:
             log.exception("unhandled error in %s %s", route.method, route.path)
-            return error_response(errors.api_error(), request_id)
+            error = errors.api_error()
+            response = error_response(error, request_id)
+        sim.request_log.record(
+            method=route.method,
+            path=request.url.path,
+            headers=request.headers,
+            params=received.get("params"),
+            status=response.status_code,
+            request_id=request_id,
+            error=error or received.get("declined_error"),
+        )
+        return response
 
     return endpoint
 
 
-async def _handle(sim: Sim, route: Route, request: Request, request_id: str) -> Response:
+async def _handle(
+    sim: Sim,
+    route: Route,
+    validate: Callable[[Any], None],
+    request: Request,
+    request_id: str,
+    received: dict[str, Any],
+) -> Response:
     faults = sim.faults
     if faults.api_latency_ms:
         await asyncio.sleep(faults.api_latency_ms / 1000)
     if faults.should_fail_api():
         raise errors.api_error("An unexpected error occurred (stripe-sim fault injection).")
     params, pairs = await _read_params(request)
+    received["params"] = params
     ctx = _authenticate(sim, request, route, params)
     ctx.request_id = request_id
+    ctx.api_version = versions.check(ctx.api_version, sim.known_versions)
+    validate(params)
     key = request.headers.get("idempotency-key") if request.method == "POST" else None
     request_digest = ""
     if key:
@@ -158,6 +183,7 @@ async def _handle(sim: Sim, route: Route, request: Request, request_id: str) -> 
         if not key or exc.status != 402:  # only executed requests are remembered
             raise
         status, body = exc.status, orjson.dumps(exc.body())
+        received["declined_error"] = exc
     extra = {"Stripe-Version": ctx.api_version or sim.config.api_version}
     if key:
         entry = Entry(time.time(), request.url.path, request_digest, status, body, request_id)

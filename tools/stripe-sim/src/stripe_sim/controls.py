@@ -210,6 +210,17 @@ def endpoints_remove(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
     return {"id": endpoint_id, "deleted": True}
 
 
+def requests_list(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
+    """Recorded ``/v1`` requests, oldest first; ``?refused=true``: only the refused ones."""
+    refused_only = request.query_params.get("refused", "").lower() in ("1", "true")
+    return sim.request_log.listing(refused_only=refused_only)
+
+
+def requests_clear(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
+    sim.request_log.clear()
+    return {"deleted": True}
+
+
 def data_reset(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
     sim.reset()
     return {"deleted": True}
@@ -361,6 +372,8 @@ def routes(sim: Sim) -> list[StarletteRoute]:
         ("GET", "/_sim/webhook_endpoints", endpoints_list),
         ("DELETE", "/_sim/webhook_endpoints/{endpoint}", endpoints_remove),
         ("DELETE", "/_sim/data", data_reset),
+        ("GET", "/_sim/requests", requests_list),
+        ("DELETE", "/_sim/requests", requests_clear),
         ("GET", "/_sim/stats", stats),
         ("POST", "/_sim/payment_methods/wallet", wallet_payment_method),
         ("GET", "/_sim/3ds/{intent}", threeds_page),

@@ -31,6 +31,10 @@ class StripeError(Exception):
         self.decline_code = decline_code
         self.extra = extra or {}
         self.headers = headers or {}
+        #: what the request broke, for the request log: ``"parameters"`` (names, types, enum
+        #: values), ``"version"`` (``Stripe-Version``) or ``"rule"`` (a documented rule the
+        #: spec cannot express); ``None`` for other errors (declines, missing objects, ...)
+        self.refusal: str | None = None
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"type": self.type, "message": self.message}
@@ -51,20 +55,36 @@ def invalid_request(
     return StripeError(status, "invalid_request_error", message, code=code, param=param)
 
 
+def parameter_error(
+    message: str, *, param: str | None = None, code: str | None = None
+) -> StripeError:
+    """A 400 for a parameter's name, type or value (``refusal="parameters"``)."""
+    exc = invalid_request(message, param=param, code=code)
+    exc.refusal = "parameters"
+    return exc
+
+
+def rule_error(message: str, *, param: str | None = None, code: str | None = None) -> StripeError:
+    """A 400 for a rule Stripe documents beyond the spec (``refusal="rule"``)."""
+    exc = invalid_request(message, param=param, code=code)
+    exc.refusal = "rule"
+    return exc
+
+
 def missing_param(param: str) -> StripeError:
-    return invalid_request(
+    return parameter_error(
         f"Missing required param: {param}.", param=param, code="parameter_missing"
     )
 
 
 def unknown_param(param: str) -> StripeError:
-    return invalid_request(
+    return parameter_error(
         f"Received unknown parameter: {param}", param=param, code="parameter_unknown"
     )
 
 
 def invalid_integer(param: str, value: object) -> StripeError:
-    return invalid_request(
+    return parameter_error(
         f"Invalid integer: {value}", param=param, code="parameter_invalid_integer"
     )
 

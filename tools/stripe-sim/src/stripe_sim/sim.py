@@ -11,11 +11,12 @@ from typing import Any
 
 import orjson
 
-from . import errors, ids
+from . import errors, ids, versions
 from .config import Config
 from .faults import Faults
 from .idempotency import IdempotencyCache
 from .ledger import Ledger
+from .request_log import RequestLog
 from .store import Obj, Store, read_snapshot, write_atomic
 from .webhooks import Deliverer
 
@@ -46,6 +47,8 @@ class Sim:
         self.store = Store()
         self.faults = Faults()
         self.idempotency = IdempotencyCache()
+        self.request_log = RequestLog()
+        self.known_versions = versions.known_versions(config.api_version)
         self.ledger = Ledger(self.store)
         self.deliverer = Deliverer(config, self.faults, self._record_delivery, self._delivered)
         for spec in config.webhook_endpoints:

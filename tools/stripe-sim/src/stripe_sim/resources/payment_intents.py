@@ -10,38 +10,7 @@ from ..forms import Params, apply_metadata, nullable_str
 from ..sim import Ctx, Sim
 from ..store import Obj
 from . import charges, connect, payment_methods, threeds
-from .common import LIST_PARAMS, Route, allowed, check_publishable_secret, list_object
-
-CONFIRM_FIELDS = (
-    "error_on_requires_action", "mandate", "mandate_data", "off_session", "payment_method",
-    "payment_method_data", "payment_method_options", "radar_options", "receipt_email",
-    "return_url", "setup_future_usage", "shipping", "use_stripe_sdk", "capture_method",
-    "confirmation_token", "payment_details", "amount_details", "hooks",
-    "allowed_payment_method_types", "excluded_payment_method_types",
-)  # fmt: skip
-CREATE = allowed(
-    *CONFIRM_FIELDS, "amount", "application_fee_amount", "automatic_payment_methods",
-    "confirm", "confirmation_method", "currency", "customer", "customer_account", "description",
-    "metadata", "on_behalf_of", "payment_method_configuration", "payment_method_types",
-    "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group",
-)  # fmt: skip
-CONFIRM = allowed(*CONFIRM_FIELDS, "amount_to_confirm", "client_secret")
-UPDATE = allowed(
-    "allowed_payment_method_types", "amount", "amount_details", "application_fee_amount",
-    "capture_method", "currency", "customer", "customer_account", "description",
-    "excluded_payment_method_types", "hooks", "metadata", "payment_details", "payment_method",
-    "payment_method_configuration", "payment_method_data", "payment_method_options",
-    "payment_method_types", "receipt_email", "setup_future_usage", "shipping",
-    "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group",
-)  # fmt: skip
-CAPTURE = allowed(
-    "amount_details", "amount_to_capture", "application_fee_amount", "final_capture", "hooks",
-    "metadata", "payment_details", "statement_descriptor", "statement_descriptor_suffix",
-    "transfer_data",
-)  # fmt: skip
-CANCEL = allowed("cancellation_reason")
-RETRIEVE = allowed("client_secret")
-LIST = LIST_PARAMS | {"customer", "customer_account"}
+from .common import Route, check_publishable_secret, list_object
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = (
@@ -89,6 +58,12 @@ def _choice(p: Params, key: str, choices: tuple[str, ...], default: str | None) 
             f"Invalid {key}: must be one of {', '.join(choices)}", param=key
         )
     return value
+
+
+def _off_session(p: Params) -> bool:
+    """``off_session``: ``true``, ``one_off`` or ``recurring`` (customer not present)."""
+    value = p.raw("off_session")
+    return value in ("one_off", "recurring") or p.flag("off_session")
 
 
 def _transfer_data(sim: Sim, p: Params, amount: int) -> dict[str, Any] | None:
@@ -148,11 +123,11 @@ def _new_intent(sim: Sim, ctx: Ctx, p: Params) -> Obj:
     on_behalf_of = p.string("on_behalf_of")
     if on_behalf_of is not None:
         connect.require_account(sim, on_behalf_of, param="on_behalf_of")
-    apm = threeds.automatic_payment_methods(p.raw("automatic_payment_methods"))
-    if apm and apm["enabled"] and p.array("payment_method_types"):
+    apm = threeds.automatic_payment_methods(sim, ctx, p)
+    if apm and apm["enabled"] and p.array("allowed_payment_method_types"):
         raise errors.invalid_request(
             "You may only specify one of these parameters: automatic_payment_methods, "
-            "payment_method_types.",
+            "allowed_payment_method_types.",
             param="automatic_payment_methods",
         )
     pi_id = ids.new_id("pi")
@@ -194,7 +169,8 @@ def _new_intent(sim: Sim, ctx: Ctx, p: Params) -> Obj:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": [str(t) for t in p.array("payment_method_types")] or ["card"],
+        "payment_method_types": [str(t) for t in p.array("allowed_payment_method_types")]
+        or ["card"],
         "processing": None,
         "receipt_email": p.string("receipt_email"),
         "review": None,
@@ -313,7 +289,8 @@ def _charge(sim: Sim, ctx: Ctx, pi: Obj, pm: Obj, *, authenticated: bool) -> Obj
 def _confirm(sim: Sim, ctx: Ctx, pi: Obj, p: Params) -> Obj:
     if pi["status"] not in CONFIRMABLE:
         raise _unexpected(pi, "confirm")
-    threeds.check_return_url(pi, p, ctx)
+    off_session = _off_session(p)
+    threeds.check_return_url(pi, p, ctx, off_session=off_session)
     if "setup_future_usage" in p:
         pi["setup_future_usage"] = _choice(p, "setup_future_usage", SETUP_USAGES, None)
     if "capture_method" in p:
@@ -331,7 +308,6 @@ def _confirm(sim: Sim, ctx: Ctx, pi: Obj, p: Params) -> Obj:
                 code="payment_intent_unexpected_state",
             )
         pm = sim.require(ctx, pi["payment_method"], "PaymentMethod", param="payment_method")
-    off_session = p.flag("off_session")
     if off_session and pi["setup_future_usage"] == "on_session":
         raise errors.invalid_request(
             "You cannot set off_session=true with setup_future_usage=on_session.",
@@ -394,7 +370,6 @@ def authenticate(sim: Sim, ctx: Ctx, intent_id: str, success: bool) -> Obj:
 
 
 def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(CREATE)
     if not p.flag("confirm"):
         for key in ("off_session", "error_on_requires_action"):
             if key in p:
@@ -412,21 +387,18 @@ def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def confirm(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(CONFIRM)
     pi = sim.require(ctx, intent, "payment_intent")
     check_publishable_secret(ctx, p, pi, "payment_intent")
     return _confirm(sim, ctx, pi, p)
 
 
 def retrieve(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(RETRIEVE)
     pi = sim.require(ctx, intent, "payment_intent")
     check_publishable_secret(ctx, p, pi, "payment_intent")
     return pi
 
 
 def update(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(UPDATE)
     pi = sim.require(ctx, intent, "payment_intent")
     if pi["status"] not in CONFIRMABLE:
         raise _unexpected(pi, "update")
@@ -454,7 +426,6 @@ def update(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
 
 
 def cancel(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(CANCEL)
     pi = sim.require(ctx, intent, "payment_intent")
     if pi["status"] not in CANCELABLE:
         raise errors.unexpected_state(
@@ -480,7 +451,6 @@ def cancel(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
 
 
 def capture(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(CAPTURE)
     pi = sim.require(ctx, intent, "payment_intent")
     if pi["status"] != "requires_capture":
         raise errors.unexpected_state(
@@ -509,7 +479,6 @@ def capture(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
 
 
 def list_(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(LIST)
     customer = p.string("customer")
     if customer is not None:
         ids_ = sim.store.index_ids("pi.customer", customer)

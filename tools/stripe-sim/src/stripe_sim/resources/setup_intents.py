@@ -11,28 +11,7 @@ from ..forms import Params, apply_metadata, nullable_str
 from ..sim import Ctx, Sim
 from ..store import Obj
 from . import connect, payment_methods, threeds
-from .common import LIST_PARAMS, Route, allowed, check_publishable_secret, list_object
-
-CONFIRM_FIELDS = (
-    "allowed_payment_method_types", "confirmation_token", "mandate_data", "payment_method",
-    "payment_method_data", "payment_method_options", "return_url", "use_stripe_sdk",
-)  # fmt: skip
-CREATE = allowed(
-    *CONFIRM_FIELDS, "attach_to_self", "automatic_payment_methods", "confirm", "customer",
-    "customer_account", "description", "excluded_payment_method_types", "flow_directions",
-    "metadata", "on_behalf_of", "payment_method_configuration", "payment_method_types",
-    "single_use", "usage",
-)  # fmt: skip
-CONFIRM = allowed(*CONFIRM_FIELDS, "client_secret")
-UPDATE = allowed(
-    "allowed_payment_method_types", "attach_to_self", "customer", "customer_account",
-    "description", "excluded_payment_method_types", "flow_directions", "metadata",
-    "payment_method", "payment_method_configuration", "payment_method_data",
-    "payment_method_options", "payment_method_types",
-)  # fmt: skip
-CANCEL = allowed("cancellation_reason")
-RETRIEVE = allowed("client_secret")
-LIST = LIST_PARAMS | {"attach_to_self", "customer", "customer_account", "payment_method"}
+from .common import Route, check_publishable_secret, list_object
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
@@ -58,9 +37,7 @@ def _new_intent(sim: Sim, ctx: Ctx, p: Params) -> Obj:
         "id": seti_id,
         "object": "setup_intent",
         "application": None,
-        "automatic_payment_methods": threeds.automatic_payment_methods(
-            p.raw("automatic_payment_methods")
-        ),
+        "automatic_payment_methods": threeds.automatic_payment_methods(sim, ctx, p),
         "cancellation_reason": None,
         "client_secret": ids.client_secret(seti_id),
         "created": ids.now(),
@@ -83,7 +60,8 @@ def _new_intent(sim: Sim, ctx: Ctx, p: Params) -> Obj:
                 "request_three_d_secure": "automatic",
             }
         },
-        "payment_method_types": [str(t) for t in p.array("payment_method_types")] or ["card"],
+        "payment_method_types": [str(t) for t in p.array("allowed_payment_method_types")]
+        or ["card"],
         "single_use_mandate": None,
         "status": "requires_payment_method",
         "usage": usage,
@@ -162,7 +140,7 @@ def _confirm(sim: Sim, ctx: Ctx, si: Obj, p: Params) -> Obj:
             code="setup_intent_unexpected_state",
             extra={"setup_intent": si},
         )
-    threeds.check_return_url(si, p, ctx)
+    threeds.check_return_url(si, p, ctx, off_session=False)
     pm = _set_payment_method(sim, ctx, si, p)
     if pm is None:
         if si["payment_method"] is None:
@@ -217,7 +195,6 @@ def authenticate(sim: Sim, ctx: Ctx, intent_id: str, success: bool) -> Obj:
 
 
 def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(CREATE)
     si = _new_intent(sim, ctx, p)
     sim.store.add(si, ctx.account)
     sim.store.index_add("si.customer", si["customer"], si["id"])
@@ -229,21 +206,18 @@ def create(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def confirm(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(CONFIRM)
     si = sim.require(ctx, intent, "setup_intent")
     check_publishable_secret(ctx, p, si, "setup_intent")
     return _confirm(sim, ctx, si, p)
 
 
 def retrieve(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(RETRIEVE)
     si = sim.require(ctx, intent, "setup_intent")
     check_publishable_secret(ctx, p, si, "setup_intent")
     return si
 
 
 def update(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(UPDATE)
     si = sim.require(ctx, intent, "setup_intent")
     if si["status"] not in CONFIRMABLE:
         raise errors.StripeError(
@@ -270,7 +244,6 @@ def update(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
 
 
 def cancel(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
-    p.check_allowed(CANCEL)
     si = sim.require(ctx, intent, "setup_intent")
     if si["status"] not in CANCELABLE:
         raise errors.StripeError(
@@ -291,7 +264,6 @@ def cancel(sim: Sim, ctx: Ctx, p: Params, intent: str) -> Obj:
 
 
 def list_(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(LIST)
     customer = p.string("customer")
     if customer is not None:
         ids_ = sim.store.index_ids("si.customer", customer)
