@@ -90,21 +90,15 @@ async def _delivery_status(sim: httpx.AsyncClient, event_id: str) -> int | None:
 async def test_9_7_an_event_for_a_stranger_account_is_rejected(
     gateway: httpx.AsyncClient, sim: httpx.AsyncClient
 ) -> None:
+    # A connected account's event reaches the Connect endpoint (the types it subscribes to).
+    stranger = f"acct_stranger{uuid.uuid4().hex[:8]}"
     emitted = (
         await sim.post(
             "/_sim/events",
             json={
-                "type": "payment_intent.succeeded",
-                "account": f"acct_stranger{uuid.uuid4().hex[:8]}",
-                "data": {
-                    "object": {
-                        "id": f"pi_{uuid.uuid4().hex[:12]}",
-                        "object": "payment_intent",
-                        "amount": 100,
-                        "currency": "usd",
-                        "status": "succeeded",
-                    }
-                },
+                "type": "account.updated",
+                "account": stranger,
+                "data": {"object": {"id": stranger, "object": "account", "charges_enabled": True}},
             },
         )
     ).json()
