@@ -1,5 +1,9 @@
 """Provider contract: the Stripe behaviour BOS relies on, run against whatever
-``STRIPE_API_BASE`` / ``STRIPE_SECRET_KEY`` point to.
+``STRIPE_API_BASE`` / ``STRIPE_SECRET_KEY`` point to, at the pinned API version
+(``bos_common.stripe_api.STRIPE_API_VERSION``). The first part holds Stripe to what BOS
+assumes; the second (``test_bos_*``) drives BOS's own call sites (checkout's confirm, trial,
+card update, renewal, refund, held transfer and payout schedule, through a checkout runtime
+on the test Postgres and RabbitMQ) so every request BOS sends is one the provider accepts.
 
 - Neither set: the test starts ``tools/stripe-sim`` itself (CI).
 - ``STRIPE_SECRET_KEY=sk_test_...`` alone: real Stripe test mode (https://api.stripe.com).
@@ -15,16 +19,31 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import stripe
+from sqlalchemy import select
 
+from bos_common.auth import Identity
+from bos_common.events import Envelope, InvoiceCreatedV1, OrganizationUpdatedV1, PayoutSchedule
+from bos_common.ids import new_id
+from bos_common.stripe_api import STRIPE_API_VERSION
+from bos_common.testing import Infra, migrate
+from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
+from checkout.app import build_runtime
+from checkout.models import payout_schedules
+from checkout.runtime import CheckoutRuntime
+from checkout.settings import CheckoutSettings
+from checkout.testing import Organizations, a_checkout
 from stripe_sim.testing import run_simulator
 
 REAL_STRIPE = "https://api.stripe.com"
+CARDS_ONLY = {"enabled": True, "allow_redirects": "never"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,7 @@ class Provider:
     client: stripe.StripeClient
     base: str
     is_simulator: bool
+    key: str
 
     def sim(self, method: str, path: str, json: dict[str, object] | None = None) -> httpx.Response:
         assert self.is_simulator, "simulator-only control"
@@ -61,18 +81,23 @@ def provider() -> Iterator[Provider]:
 
 
 def _provider(key: str, base: str) -> Provider:
-    client = stripe.StripeClient(key, base_addresses={"api": base}, max_network_retries=2)
-    return Provider(client, base, base != REAL_STRIPE and _probe_simulator(base))
+    client = stripe.StripeClient(
+        key,
+        base_addresses={"api": base},
+        max_network_retries=2,
+        stripe_version=STRIPE_API_VERSION,
+    )
+    return Provider(client, base, base != REAL_STRIPE and _probe_simulator(base), key)
 
 
 def _confirmed(provider: Provider, **params: object) -> stripe.PaymentIntent:
-    # explicit card-only: on real Stripe, dashboard-enabled redirect methods would otherwise
-    # require a return_url on a server-side confirm
+    # cards only, as BOS confirms (rule 1): on real Stripe, dashboard-enabled redirect methods
+    # would otherwise require a return_url on a server-side confirm
     body: dict[str, object] = {
         "amount": 2000,
         "currency": "usd",
         "confirm": True,
-        "payment_method_types": ["card"],
+        "automatic_payment_methods": CARDS_ONLY,
     }
     body.update(params)
     return provider.client.v1.payment_intents.create(params=body)
@@ -142,14 +167,20 @@ def test_payment_intent_declines(
 
 
 def test_payment_intent_3ds_requires_action(provider: Provider) -> None:
-    pi = _confirmed(provider, payment_method="pm_card_authenticationRequired")
+    # Without use_stripe_sdk the challenge is a redirect (rule 1); the page uses Stripe.js.
+    redirect = _confirmed(provider, payment_method="pm_card_authenticationRequired")
+    assert redirect.status == "requires_action"
+    assert redirect.next_action.type == "redirect_to_url"
+    pi = _confirmed(provider, payment_method="pm_card_authenticationRequired", use_stripe_sdk=True)
     assert pi.status == "requires_action"
     assert pi.next_action.type == "use_stripe_sdk"
     if not provider.is_simulator:
         return  # completing the challenge needs a browser on real Stripe
     provider.sim("POST", f"/_sim/payment_intents/{pi.id}/authenticate", {"outcome": "success"})
     assert provider.client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
-    failing = _confirmed(provider, payment_method="pm_card_authenticationRequired")
+    failing = _confirmed(
+        provider, payment_method="pm_card_authenticationRequired", use_stripe_sdk=True
+    )
     provider.sim("POST", f"/_sim/payment_intents/{failing.id}/authenticate", {"outcome": "failure"})
     failed = provider.client.v1.payment_intents.retrieve(failing.id)
     assert failed.status == "requires_payment_method"
@@ -174,7 +205,7 @@ def test_setup_intent_off_session_then_charge(provider: Provider) -> None:
             "payment_method": "pm_card_visa",
             "usage": "off_session",
             "confirm": True,
-            "payment_method_types": ["card"],
+            "automatic_payment_methods": CARDS_ONLY,
         }
     )
     assert si.status == "succeeded"
@@ -190,7 +221,7 @@ def test_idempotent_replay_and_conflict(provider: Provider) -> None:
         "amount": 1500,
         "currency": "usd",
         "payment_method": "pm_card_visa",
-        "payment_method_types": ["card"],
+        "automatic_payment_methods": CARDS_ONLY,
         "confirm": True,
     }
     first = provider.client.v1.payment_intents.create(
@@ -248,3 +279,224 @@ def test_application_fee_on_destination_charge(provider: Provider) -> None:
     fee = provider.client.v1.application_fees.retrieve(charge.application_fee)
     assert fee.amount == 1200
     assert fee.account == account
+
+
+# --- BOS's own call sites against the provider ------------------------------------------
+# A checkout runtime on the test infrastructure, its Stripe client pointed at the provider;
+# the organization's billing (tokens) is set by each test.
+
+UNUSED = "http://127.0.0.1:9"  # catalog, tokens and subscriptions are never reached
+
+
+@pytest.fixture(scope="module")
+async def bos(provider: Provider, infra: Infra) -> AsyncIterator[CheckoutRuntime]:
+    await migrate(infra.database_url, "checkout")
+    rt = build_runtime(
+        CheckoutSettings(
+            **infra.env(),
+            STRIPE_SECRET_KEY=provider.key,
+            STRIPE_API_BASE=provider.base,
+            CATALOG_URL=UNUSED,
+            TOKENS_URL=UNUSED,
+            SUBSCRIPTIONS_URL=UNUSED,
+            RUN_WORKERS="false",
+        )
+    )
+    rt.organizations = Organizations()  # type: ignore[assignment]
+    await rt.start()
+    yield rt
+    await rt.stop()
+
+
+def _organizations(rt: CheckoutRuntime, account: str | None) -> Organizations:
+    organizations = Organizations(account)
+    rt.organizations = organizations  # type: ignore[assignment]
+    return organizations
+
+
+API_KEY = Identity(principal_type="api_key", principal_id="key_contract", org_id="org_t")
+
+
+async def _payment_of(rt: CheckoutRuntime, checkout_id: str) -> Any:
+    async with rt.db.transaction() as s:
+        payment = await repository.latest_payment_of_checkout(s, checkout_id)
+    assert payment is not None
+    return payment
+
+
+async def _account_state(rt: CheckoutRuntime, account: str, enabled: bool) -> None:
+    async with rt.db.transaction() as s:
+        await connect_repository.record_account(s, account, enabled, enabled, datetime.now(UTC))
+
+
+async def _bos_confirm(rt: CheckoutRuntime, payment_method: str, **checkout: Any) -> Any:
+    checkout_id, _ = await a_checkout(rt, **checkout)
+    out = await payments.confirm(rt, API_KEY, checkout_id, payment_method, None)
+    return out, await _payment_of(rt, checkout_id)
+
+
+@pytest.mark.integration
+async def test_bos_confirm_charges_a_card_cards_only(
+    provider: Provider, bos: CheckoutRuntime
+) -> None:
+    _organizations(bos, None)
+    out, payment = await _bos_confirm(bos, "pm_card_visa")
+    assert out.status == "processing", out
+    pi = provider.client.v1.payment_intents.retrieve(payment.stripe_intent_id)
+    assert (pi.status, pi.amount, pi.currency) == ("succeeded", 9900, "usd")
+    assert pi.automatic_payment_methods is not None
+    assert pi.automatic_payment_methods.enabled is True
+    assert pi.automatic_payment_methods.allow_redirects == "never"
+    assert pi.setup_future_usage == "off_session"
+
+
+@pytest.mark.integration
+async def test_bos_confirm_hands_3ds_to_stripe_js(provider: Provider, bos: CheckoutRuntime) -> None:
+    _organizations(bos, None)
+    out, payment = await _bos_confirm(bos, "pm_card_authenticationRequired")
+    assert out.status == "requires_action", out
+    assert out.next_action is not None and out.next_action.client_secret
+    pi = provider.client.v1.payment_intents.retrieve(payment.stripe_intent_id)
+    assert pi.status == "requires_action"
+    assert pi.next_action.type == "use_stripe_sdk"  # not redirect_to_url: the page's Stripe.js
+    if provider.is_simulator:
+        provider.sim("POST", f"/_sim/payment_intents/{pi.id}/authenticate", {"outcome": "success"})
+        assert provider.client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
+
+
+@pytest.mark.integration
+async def test_bos_trial_saves_the_card_and_a_renewal_charges_it_off_session(
+    provider: Provider, bos: CheckoutRuntime
+) -> None:
+    _organizations(bos, None)
+    out, payment = await _bos_confirm(bos, "pm_card_visa", trial_days=14)
+    assert out.status == "processing", out
+    si = provider.client.v1.setup_intents.retrieve(payment.stripe_intent_id)
+    assert (si.status, si.usage) == ("succeeded", "off_session")
+    assert si.automatic_payment_methods.allow_redirects == "never"
+    async with bos.db.transaction() as s:
+        customer = await repository.get_customer(s, "org_t", payment.customer_id)
+    assert customer is not None and customer.default_payment_method_id
+
+    invoice_id = new_id("in")
+    invoice = InvoiceCreatedV1(
+        invoice_id=invoice_id,
+        number="INV-C-1",
+        subscription_id=new_id("sub"),
+        customer_id=customer.id,
+        amount_due=9900,
+        currency="usd",
+        attempt=1,
+        idempotency_key=f"bos-contract-{invoice_id}-1",
+        billing_reason="trial_conversion",
+        description="Pro (monthly)",
+        period_start=datetime.now(UTC),
+        created_at=datetime.now(UTC),
+    )
+    async with bos.db.transaction() as s:
+        await renewals.on_invoice_created(
+            bos, s, Envelope.wrap(invoice, producer="subscriptions", org_id="org_t")
+        )
+        renewal = await repository.get_payment_by_idempotency_key(s, invoice.idempotency_key)
+    assert renewal is not None and renewal.status == "succeeded", renewal
+    pi = provider.client.v1.payment_intents.retrieve(renewal.stripe_intent_id)
+    assert (pi.status, pi.customer, pi.payment_method) == (
+        "succeeded",
+        customer.stripe_customer_id,
+        customer.default_payment_method_id,
+    )
+
+
+@pytest.mark.integration
+async def test_bos_card_update_saves_a_new_card(provider: Provider, bos: CheckoutRuntime) -> None:
+    _organizations(bos, None)
+    _, customer = await a_checkout(bos)
+    portal = Identity(principal_type="portal", org_id="org_t", customer_id=customer.id)
+    result = await cards.start_card_update(bos, portal, customer.id, "pm_card_mastercard")
+    assert result["status"] == "succeeded", result
+    si = provider.client.v1.setup_intents.retrieve(result["setup_intent_id"])
+    assert si.status == "succeeded"
+    assert si.automatic_payment_methods.allow_redirects == "never"
+
+
+@pytest.mark.integration
+async def test_bos_refund_of_a_duplicate_destination_charge_reverses_transfer_and_fee(
+    provider: Provider, bos: CheckoutRuntime
+) -> None:
+    account = _connected_account(provider)
+    await _account_state(bos, account, True)
+    _organizations(bos, account)
+    out, payment = await _bos_confirm(bos, "pm_card_visa")
+    assert out.status == "processing", out
+    assert payment.connect_mode == "destination"
+    async with bos.db.transaction() as s:
+        await payments._refund_duplicate(bos, s, await repository.get_payment(s, payment.id))
+    pi = provider.client.v1.payment_intents.retrieve(payment.stripe_intent_id)
+    charge = provider.client.v1.charges.retrieve(pi.latest_charge)
+    assert charge.refunded is True
+    transfer = provider.client.v1.transfers.retrieve(charge.transfer)
+    assert transfer.amount_reversed == transfer.amount  # the merchant's share came back
+    fee = provider.client.v1.application_fees.retrieve(charge.application_fee)
+    assert fee.amount_refunded == fee.amount == 495
+
+
+@pytest.mark.integration
+async def test_bos_held_transfer_draws_on_its_charge(
+    provider: Provider, bos: CheckoutRuntime
+) -> None:
+    """12.2: taken on the platform while the account is unverified, the merchant's share
+    goes out after verification from the charge's (possibly still pending) funds."""
+    account = _connected_account(provider)
+    await _account_state(bos, account, False)
+    _organizations(bos, account)
+    out, payment = await _bos_confirm(bos, "pm_card_visa")
+    assert out.status == "processing", out
+    assert payment.connect_mode == "held"
+    await _account_state(bos, account, True)
+    await worker.release_transfers_once(bos)
+    async with bos.db.transaction() as s:
+        held = await connect_repository.get_transfer_of_payment(s, payment.id)
+    assert held is not None and held.status == "paid", held
+    transfer = provider.client.v1.transfers.retrieve(held.stripe_transfer_id)
+    pi = provider.client.v1.payment_intents.retrieve(payment.stripe_intent_id)
+    assert transfer.source_transaction == pi.latest_charge
+    assert (transfer.amount, transfer.destination) == (9900 - 495, account)
+
+
+@pytest.mark.integration
+async def test_bos_payout_schedule_applied_or_refused_by_account(
+    provider: Provider, bos: CheckoutRuntime
+) -> None:
+    if not provider.is_simulator:
+        pytest.skip("needs accounts of each kind; Stripe's answer is the simulator's rule 6")
+    controlled = provider.client.v1.accounts.create(params={"type": "express", "country": "US"})
+    standard = provider.client.v1.accounts.create(params={"type": "standard", "country": "US"})
+    for version, account in enumerate((controlled.id, standard.id), start=1):
+        event = OrganizationUpdatedV1(
+            org_id="org_t",
+            version=version,
+            name="Contract",
+            platform_fee_bps=500,
+            stripe_account_id=account,
+            payout_schedule=PayoutSchedule(interval="weekly", weekly_anchor="friday"),
+            updated_at=datetime.now(UTC),
+        )
+        async with bos.db.transaction() as s:
+            await connect.on_organization_updated(
+                bos, s, Envelope.wrap(event, producer="tokens", org_id="org_t")
+            )
+    applied = provider.client.v1.accounts.retrieve(controlled.id)
+    assert applied.settings.payouts.schedule.interval == "weekly"
+    async with bos.db.transaction() as s:
+        rows = {
+            r.account_id: r
+            for r in (
+                await s.execute(
+                    select(payout_schedules).where(
+                        payout_schedules.c.account_id.in_([controlled.id, standard.id])
+                    )
+                )
+            ).all()
+        }
+    assert rows[controlled.id].status == "applied"
+    assert rows[standard.id].status == "refused"

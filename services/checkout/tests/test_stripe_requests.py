@@ -25,10 +25,9 @@ from bos_common.ids import new_id
 from bos_common.stripe_api import STRIPE_API_VERSION
 from bos_common.stripe_testing import RecordingHTTPClient, recording_client
 from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
-from checkout.clients import OrganizationBilling
 from checkout.models import payout_schedules, transfers
 from checkout.runtime import CheckoutRuntime
-from checkout.testing import a_checkout
+from checkout.testing import Organizations, a_checkout
 
 pytestmark = pytest.mark.integration
 
@@ -36,21 +35,6 @@ CARDS_ONLY = {
     "automatic_payment_methods[enabled]": "true",
     "automatic_payment_methods[allow_redirects]": "never",
 }
-
-
-class Organizations:
-    """The tokens service's answer for org_t: a connected account (or none)."""
-
-    def __init__(self) -> None:
-        self.account: str | None = None
-
-    async def billing(self, org_id: str) -> OrganizationBilling:
-        return OrganizationBilling(
-            org_id=org_id,
-            platform_fee_bps=500,
-            stripe_account_id=self.account,
-            payout_schedule={"interval": "weekly", "weekly_anchor": "friday"},
-        )
 
 
 @pytest.fixture

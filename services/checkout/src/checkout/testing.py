@@ -1,5 +1,5 @@
-"""Helpers for the checkout tests: a price snapshot, and a checkout written straight to
-the database (with its customer) in the state a test starts from."""
+"""Helpers for the checkout tests: a price snapshot, a checkout written straight to the
+database (with its customer) in the state a test starts from, the organization's billing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,24 @@ from typing import Any
 from bos_common.events import PriceSnapshot
 from bos_common.ids import new_id
 from checkout import repository
+from checkout.clients import OrganizationBilling
 from checkout.runtime import CheckoutRuntime
+
+
+class Organizations:
+    """The tokens service's billing answer, set by the test: a 5% platform fee and the
+    connected account in `account` (None: payments on the platform)."""
+
+    def __init__(self, account: str | None = None) -> None:
+        self.account = account
+
+    async def billing(self, org_id: str) -> OrganizationBilling:
+        return OrganizationBilling(
+            org_id=org_id,
+            platform_fee_bps=500,
+            stripe_account_id=self.account,
+            payout_schedule={"interval": "weekly", "weekly_anchor": "friday"},
+        )
 
 
 def price_snapshot(**overrides: Any) -> PriceSnapshot:
