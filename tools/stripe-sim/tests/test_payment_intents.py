@@ -116,7 +116,6 @@ def test_card_numbers_through_a_payment_method(client: stripe.StripeClient) -> N
                 "confirm": True,
                 "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 "payment_method": pm.id,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             }
         )
     assert info.value.error.decline_code == "insufficient_funds"

@@ -270,3 +270,45 @@ class WebhookReceiver:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+# -- request log -----------------------------------------------------------------------------
+
+#: every kind of refusal the simulator tags: parameter names/types/values, ``Stripe-Version``,
+#: Stripe's documented rules (return_url, ...)
+REFUSALS = ("parameters", "version", "rule")
+
+
+def recorded_requests(base_url: str, *, refused_only: bool = False) -> list[dict[str, Any]]:
+    """The ``/v1`` requests the simulator received (``GET /_sim/requests``), oldest first: each
+    with ``method``, ``path``, ``stripe_account``, ``stripe_version``, ``idempotency_key``,
+    ``params``, ``status``, ``error`` and ``refusal``."""
+    query = {"refused": "true"} if refused_only else None
+    response = httpx.get(f"{base_url}/_sim/requests", params=query, timeout=30)
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def clear_recorded_requests(base_url: str) -> None:
+    httpx.delete(f"{base_url}/_sim/requests", timeout=10).raise_for_status()
+
+
+def describe_request(record: Mapping[str, Any]) -> str:
+    error = record.get("error") or {}
+    return (
+        f"{record['method']} {record['path']} -> {record['status']} "
+        f"[{record.get('refusal')}] {error.get('code') or ''} param={error.get('param')}: "
+        f"{error.get('message')} (Stripe-Version {record.get('stripe_version')}, "
+        f"Stripe-Account {record.get('stripe_account')}, params {json.dumps(record['params'])})"
+    )
+
+
+def assert_no_refused_requests(base_url: str, refusals: Iterable[str] = REFUSALS) -> None:
+    """Fail, listing them, when the simulator refused any request for its parameters, its
+    ``Stripe-Version`` or one of Stripe's documented rules (as Stripe would have)."""
+    kinds = set(refusals)
+    refused = [r for r in recorded_requests(base_url, refused_only=True) if r["refusal"] in kinds]
+    if refused:
+        listed = "\n".join(describe_request(r) for r in refused[:50])
+        raise AssertionError(f"{len(refused)} request(s) Stripe would refuse:\n{listed}")
