@@ -18,7 +18,8 @@ router = APIRouter()
 
 
 def verify(payload: bytes, signature: str | None, secrets: list[str], tolerance: int) -> Any:
-    """The event if any configured secret verifies its Stripe-Signature."""
+    """The event if any configured secret verifies its Stripe-Signature (`secrets`: the
+    account endpoint's and the Connect endpoint's, rotations included)."""
     if not signature:
         raise InvalidRequest("signature_missing", "Missing Stripe-Signature header.")
     text = payload.decode("utf-8", errors="replace")
@@ -58,7 +59,34 @@ async def receive(
     return {"received": True, "duplicate": not created}
 
 
-@router.post("/v1/webhooks/stripe", summary="Receive a Stripe event")
+# Signed by Stripe, not authenticated by a bearer credential: no `security`, a required
+# `Stripe-Signature` header, and any JSON object as the body (a Stripe event).
+STRIPE_EVENT_DOC: dict[str, Any] = {
+    "security": [],
+    "parameters": [
+        {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "`t=<unix time>,v1=<HMAC-SHA256>` as Stripe signs its webhooks.",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
+
+
+@router.post(
+    "/v1/webhooks/stripe",
+    summary="Receive a Stripe event",
+    description="Bad or missing signature: 400 (`signature_missing`, `signature_invalid`); "
+    "an event of another Stripe account: 400 `wrong_account`; a duplicate: 200 with "
+    "`duplicate: true`; a failure to store it: 503, so Stripe retries.",
+    openapi_extra=STRIPE_EVENT_DOC,
+)
 async def receive_stripe_event(request: Request) -> dict[str, bool]:
     # No Session/Runtime dependencies: the event is recorded by one statement
     # (see repository.record_event), and FastAPI's dependency solving is measurable at
