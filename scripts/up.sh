@@ -26,6 +26,9 @@ BOS is up ($PROFILE profile)
   emails sent      $STATE_DIR/mail   (SMTP sink on 127.0.0.1:$SMTP_PORT)
   stop             make down
 MSG
+# The demo is made again where the user changed it (scripts/seed_demo.py); should it still
+# fail, the platform is up all the same: say so and what failed, and succeed.
 if [ "${BOS_SEED:-1}" = 1 ]; then
-  BOS_STATE_DIR="$STATE_DIR" "$VENV/bin/python" "$ROOT/scripts/seed_demo.py" || { log "demo seeding failed"; exit 1; }
+  BOS_STATE_DIR="$STATE_DIR" "$VENV/bin/python" "$ROOT/scripts/seed_demo.py" \
+    || log "the demo organization could not be seeded (reason above); BOS itself is up"
 fi

@@ -2,7 +2,10 @@
 
 `seed_demo(session, org_id)` creates, through the service layer and in the caller's
 transaction, once per organization (idempotent: products are found again by
-`metadata.demo`, coupons by code; an advisory lock serializes concurrent calls):
+`metadata.demo`, prices by their terms, coupons by code; an advisory lock serializes
+concurrent calls). What the merchant changed since is left as it is and what the demo
+needs is made again beside it, and listed in `restored`: a demo product archived gets a new
+product, a demo price deleted a new price.
 
 - free-product: $0/month; basic-product: $29/month; pro-product: $99/month with a
   14-day trial; enterprise-product: $299/year (annual only);
@@ -90,28 +93,55 @@ COUPONS = (
 CURRENCY = "usd"
 
 
+def _is_demo_price(price: Any, spec: DemoProduct) -> bool:
+    return bool(
+        price.amount == spec.amount
+        and price.currency == CURRENCY
+        and price.type == "recurring"
+        and price.interval == spec.interval
+        and price.trial_days == spec.trial_days
+        and price.setup_fee == 0
+    )
+
+
+async def _demo_product(
+    session: AsyncSession, org_id: str, spec: DemoProduct, restored: list[str]
+) -> tuple[Any, bool]:
+    """The plan's active demo product, created when there is none: (row, created)."""
+    found = await repo.find_demo_products(session, org_id, spec.key)
+    if found and found[0].archived_at is None:
+        return found[0], False
+    if found:
+        restored.append(f"{spec.key}: the demo product was archived, created a new one")
+    product = await service.create_product(
+        session,
+        org_id,
+        ProductCreate(
+            name=spec.name,
+            description=spec.description,
+            features=spec.features,
+            metadata={"demo": spec.key},
+        ),
+    )
+    return product, True
+
+
 async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
-    """The demo catalog of `org_id` (created now or found again): product and price ids
-    by plan name, coupon ids by code, and whether anything was created."""
+    """The demo catalog of `org_id` (created now, found again or restored): product and
+    price ids by plan name, coupon ids by code, whether anything was created, and what was
+    made again because the merchant had archived or deleted it."""
     await repo.lock_for_seeding(session, org_id)
     created = False
+    restored: list[str] = []
     products: dict[str, dict[str, str]] = {}
     for spec in PRODUCTS:
-        product = await repo.find_demo_product(session, org_id, spec.key)
-        if product is None:
-            product = await service.create_product(
-                session,
-                org_id,
-                ProductCreate(
-                    name=spec.name,
-                    description=spec.description,
-                    features=spec.features,
-                    metadata={"demo": spec.key},
-                ),
-            )
-            created = True
-        price = await repo.first_active_price(session, product.id)
-        if price is None and product.archived_at is None:
+        product, new_product = await _demo_product(session, org_id, spec, restored)
+        created = created or new_product
+        prices = await repo.active_prices(session, product.id)
+        price = next((p for p in prices if _is_demo_price(p, spec)), None)
+        if price is None:
+            if not new_product:
+                restored.append(f"{spec.key}: the demo price was deleted, created a new one")
             price = await service.create_price(
                 session,
                 org_id,
@@ -125,7 +155,7 @@ async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
                 ),
             )
             created = True
-        products[spec.key] = {"product_id": product.id, "price_id": price.id if price else ""}
+        products[spec.key] = {"product_id": product.id, "price_id": price.id}
     coupons: dict[str, str] = {}
     for body in COUPONS:
         coupon = await repo.get_coupon_by_code(session, org_id, body.code)
@@ -133,4 +163,10 @@ async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
             coupon = await service.create_coupon(session, org_id, body)
             created = True
         coupons[body.code] = coupon.id
-    return {"org_id": org_id, "created": created, "products": products, "coupons": coupons}
+    return {
+        "org_id": org_id,
+        "created": created,
+        "restored": restored,
+        "products": products,
+        "coupons": coupons,
+    }

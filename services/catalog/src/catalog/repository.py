@@ -110,11 +110,15 @@ async def archive_product(db: Db, org_id: str, product_id: str) -> Row[Any] | No
     return row if row is not None else await get_product(db, org_id, product_id)
 
 
-async def find_demo_product(db: Db, org_id: str, key: str) -> Row[Any] | None:
-    stmt = select(products).where(
-        products.c.org_id == org_id, products.c.metadata["demo"].astext == key
+async def find_demo_products(db: Db, org_id: str, key: str) -> list[Row[Any]]:
+    """The organization's products seeded for demo plan `key`, active ones first, newest
+    first (a demo product the merchant archived stays, beside its replacement)."""
+    stmt = (
+        select(products)
+        .where(products.c.org_id == org_id, products.c.metadata["demo"].astext == key)
+        .order_by(products.c.archived_at.is_not(None), products.c.created_at.desc())
     )
-    return (await db.execute(stmt)).first()
+    return list((await db.execute(stmt)).all())
 
 
 # --------------------------------------------------------------------------- prices
@@ -197,14 +201,13 @@ async def soft_delete_price(db: Db, org_id: str, price_id: str) -> bool:
     return (await db.execute(exists)).first() is not None
 
 
-async def first_active_price(db: Db, product_id: str) -> Row[Any] | None:
+async def active_prices(db: Db, product_id: str) -> list[Row[Any]]:
     stmt = (
         select(prices)
         .where(prices.c.product_id == product_id, prices.c.deleted_at.is_(None))
         .order_by(prices.c.id.asc())
-        .limit(1)
     )
-    return (await db.execute(stmt)).first()
+    return list((await db.execute(stmt)).all())
 
 
 # Snapshot: price + product + the monthly comparison, one query of primary-key lookups.
