@@ -70,27 +70,33 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
     StringConstraints,
     field_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Row
 
 from bos_common.events import AppliedCoupon, PriceSnapshot
-from bos_common.fields import JsonInt, Metadata, non_blank
-from bos_common.ids import id_pattern
 from catalog.money import CURRENCIES, MAX_AMOUNT, annual_savings, monthly_equivalent
 
 # --------------------------------------------------------------------------- inputs
 
 
 def _currency(value: str) -> str:
-    # Lower- or upper-case ISO-4217 (`usd`, `USD`), stored lower-case: the schema's enum.
-    code = value.lower()
-    if code not in CURRENCIES or value not in (code, value.upper()):
+    code = value.strip().lower()
+    if code not in CURRENCIES:
         raise ValueError("must be a three-letter ISO-4217 currency code")
     return code
+
+
+def _metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 50:
+        raise ValueError("at most 50 keys")
+    for k, v in value.items():
+        if not k or len(k) > 40:
+            raise ValueError("keys must be 1 to 40 characters")
+        if len(v) > 500:
+            raise ValueError("values must be at most 500 characters")
+    return value
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -99,13 +105,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-CURRENCY_CODES = sorted(CURRENCIES) + sorted(code.upper() for code in CURRENCIES)
-Currency = Annotated[
-    str, AfterValidator(_currency), Field(json_schema_extra={"enum": CURRENCY_CODES})
-]
-Name = non_blank(255)
-Feature = non_blank(255)
-Amount = Annotated[JsonInt, Field(ge=0, le=MAX_AMOUNT)]
+Currency = Annotated[str, AfterValidator(_currency)]
+Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Feature = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=CODE_PATTERN)]
@@ -118,7 +122,7 @@ class _In(BaseModel):
 class ProductCreate(_In):
     name: Name
     description: Annotated[str | None, Field(max_length=5000)] = None
-    visible: StrictBool = True
+    visible: bool = True
     features: Annotated[list[Feature], Field(max_length=100)] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
 
@@ -126,12 +130,11 @@ class ProductCreate(_In):
 class ProductUpdate(_In):
     """Only the fields sent change; `description: null` clears it."""
 
-    # Only `description` may be null (service.update_product refuses null for the others).
-    name: Name | SkipJsonSchema[None] = None
+    name: Name | None = None
     description: Annotated[str | None, Field(max_length=5000)] = None
-    visible: StrictBool | SkipJsonSchema[None] = None
-    features: Annotated[list[Feature], Field(max_length=100)] | SkipJsonSchema[None] = None
-    metadata: Metadata | SkipJsonSchema[None] = None
+    visible: bool | None = None
+    features: Annotated[list[Feature] | None, Field(max_length=100)] = None
+    metadata: Metadata | None = None
 
 
 class PriceCreate(_In):
@@ -140,22 +143,22 @@ class PriceCreate(_In):
     currency: Currency
     type: Literal["recurring", "one_time"]
     interval: Literal["month", "year"] | None = None
-    trial_days: Annotated[JsonInt, Field(ge=0, le=730)] = 0
+    trial_days: Annotated[int, Field(strict=True, ge=0, le=730)] = 0
     setup_fee: Amount = 0
 
 
 class CouponCreate(_In):
     code: Code
     percent_off: Annotated[Decimal | None, Field(gt=0, le=100, decimal_places=2)] = None
-    amount_off: Annotated[JsonInt | None, Field(gt=0, le=MAX_AMOUNT)] = None
+    amount_off: Annotated[int | None, Field(strict=True, gt=0, le=MAX_AMOUNT)] = None
     currency: Currency | None = None
     duration: Literal["once", "forever", "repeating"] = "once"
-    duration_in_months: Annotated[JsonInt | None, Field(ge=1, le=120)] = None
+    duration_in_months: Annotated[int | None, Field(strict=True, ge=1, le=120)] = None
     expires_at: datetime | None = None
     product_ids: Annotated[list[Id] | None, Field(max_length=100)] = None
     new_customers_only: bool = False
-    max_redemptions: Annotated[JsonInt | None, Field(ge=1)] = None
-    trial_extension_days: Annotated[JsonInt, Field(ge=0, le=365)] = 0
+    max_redemptions: Annotated[int | None, Field(strict=True, ge=1)] = None
+    trial_extension_days: Annotated[int, Field(strict=True, ge=0, le=365)] = 0
     metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("expires_at")
@@ -168,7 +171,7 @@ class ProductListQuery(BaseModel):
     """`GET /v1/products` query parameters."""
 
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    starting_after: Annotated[str | None, Field(pattern=id_pattern("prod"))] = None
+    starting_after: Annotated[str | None, Field(max_length=64)] = None
     active: bool | None = None
     visible: bool | None = None
 
