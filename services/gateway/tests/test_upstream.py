@@ -12,7 +12,8 @@ from gateway.upstream import Upstream, UpstreamError
 
 DROP = frozenset({b"date", b"server", b"content-length", b"transfer-encoding", b"connection"})
 
-Reply = Callable[[bytes, bytes], bytes]  # (request head, request body) -> response bytes
+# (request head, request body) -> response bytes, or parts written 50 ms apart
+Reply = Callable[[bytes, bytes], bytes | list[bytes]]
 
 
 class Server:
@@ -36,8 +37,12 @@ class Server:
                         length = int(line.split(b":", 1)[1])
                 body = await reader.readexactly(length) if length else b""
                 self.requests.append((head, body))
-                writer.write(self.reply(head, body))
-                await writer.drain()
+                reply = self.reply(head, body)
+                for i, part in enumerate([reply] if isinstance(reply, bytes) else reply):
+                    if i:
+                        await asyncio.sleep(0.05)
+                    writer.write(part)
+                    await writer.drain()
                 if self.close_after_each:
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -120,6 +125,7 @@ async def test_a_head_answer_ends_with_its_headers_and_the_connection_stays_usab
     up = upstream(server)
     status, headers, body = await asyncio.wait_for(up.request("HEAD", "/", [], b""), 2)
     assert status == 200 and body == b""
+    assert (b"content-length", b"42") in headers  # what a GET would have sent
     assert (await up.request("GET", "/", [], b""))[2] == b"after"
     assert server.connections == 1
     up.close()
@@ -136,6 +142,36 @@ async def test_an_idle_connection_closed_by_the_server_is_replaced_transparently
     assert (status, body) == (200, b'{"echo": 5}')
     assert server.connections == 2
     assert [b for _, b in server.requests] == [b"", b"12345"]  # the write went out once
+    up.close()
+
+
+async def test_an_interim_100_continue_apart_from_the_answer_is_skipped(
+    server: Server,
+) -> None:
+    server.reply = lambda head, body: [b"HTTP/1.1 100 Continue\r\n\r\n", ok(b"final")]
+    up = upstream(server)
+    status, headers, body = await asyncio.wait_for(up.request("POST", "/", [], b"x"), 2)
+    assert (status, body) == (200, b"final")
+    assert (await up.request("GET", "/", [], b""))[2] == b"final"  # still in step
+    assert server.connections == 1
+    up.close()
+
+
+async def test_an_answer_without_length_ends_when_the_server_closes(server: Server) -> None:
+    server.close_after_each = True
+    server.reply = lambda head, body: [b"HTTP/1.1 200 OK\r\nx-a: 1\r\n\r\nup to ", b"the end"]
+    up = upstream(server)
+    answer = await asyncio.wait_for(up.request("GET", "/", [], b""), 2)
+    assert answer == (200, [(b"x-a", b"1")], b"up to the end")
+    up.close()
+
+
+async def test_an_answer_cut_short_is_an_upstream_error(server: Server) -> None:
+    server.close_after_each = True
+    server.reply = lambda head, body: b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort"
+    up = upstream(server)
+    with pytest.raises(UpstreamError):
+        await asyncio.wait_for(up.request("GET", "/", [], b""), 2)
     up.close()
 
 

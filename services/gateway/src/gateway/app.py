@@ -1,5 +1,18 @@
 """The gateway: the only public entry. Routing, authentication, origin checks and CORS,
-rate limits, request ids, the operational endpoints and the merged OpenAPI document."""
+rate limits, request ids, the operational endpoints and the merged OpenAPI document.
+
+A proxied request is answered in this order, each step before the body is read:
+1. a body larger than MAX_REQUEST_BODY_BYTES (default 1 MiB, 1048576 bytes) by its
+   Content-Length: 413 `request_too_large`;
+2. credentials: invalid ones 401 (gateway.auth); none, on a route that needs them (every
+   route but those in routing.ANONYMOUS_ROUTES): 401 `authentication_required`;
+3. scope and origin of browser credentials: 403; rate limits: 429;
+4. the body is read (a client's `Expect: 100-continue` is answered with `100 Continue`
+   here, and never forwarded); a chunked body is 413 as soon as it passes the limit, a
+   client gone mid-body forwards nothing;
+5. the request goes to the service, its answer back (gateway.proxy, gateway.upstream):
+   a service that cannot be reached or breaks off its answer is 503 `upstream_unavailable`.
+Errors are the contract's envelope `{"error": {type, code, message, request_id}}`."""
 
 from __future__ import annotations
 
@@ -16,10 +29,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bos_common.asgi import read_body
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.context import SCOPE_KEY, RequestContextMiddleware
 from bos_common.errors import (
+    AuthenticationError,
     NotFound,
     ServiceUnavailable,
     exception_response,
@@ -37,15 +50,24 @@ from bos_common.telemetry import (
 from gateway.auth import Authenticator
 from gateway.openapi import merge_openapi
 from gateway.policy import CROSS_ORIGIN_KEY, CorsMiddleware, check_access, client_ip
-from gateway.proxy import SECURITY_HEADERS, UpstreamPool, forwarded_headers
+from gateway.proxy import (
+    SECURITY_HEADERS,
+    RequestTooLarge,
+    UpstreamPool,
+    forwarded_headers,
+    read_request_body,
+)
 from gateway.ratelimit import RateLimiter
-from gateway.routing import ROUTES, service_for
+from gateway.routing import CHECKOUT_SECRET_HEADER, ROUTES, allows_anonymous, service_for
 from gateway.settings import GatewaySettings
 
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 OPENAPI_TTL_SECONDS = 30.0
 PROXY_ROUTES = {s: SimpleNamespace(path=f"proxy:{s}") for s in set(ROUTES.values())}
 SIGNED_CACHE_SIZE = 10_000
+# Statuses whose answer never has a body, nor a Content-Length from the gateway.
+BODILESS_STATUSES = frozenset({204, 304})
+AUTHENTICATION_REQUIRED = ("authentication_required", "Authentication required.")
 
 
 class Gateway:
@@ -88,13 +110,29 @@ class Gateway:
         path = scope["path"]
         method = scope["method"]
         raw = scope["headers"]
-        authorization = forwarded_for = None
+        authorization = forwarded_for = content_length = None
+        has_body = has_checkout_secret = False
         for name, value in raw:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"transfer-encoding":
+                has_body = True
             elif name == b"x-forwarded-for":
                 forwarded_for = value.decode("latin-1")
+            elif name == CHECKOUT_SECRET_HEADER:
+                has_checkout_secret = True
+        limit = self.settings.max_request_body_bytes
+        if content_length is not None:
+            # The server already refused a malformed Content-Length.
+            if int(content_length) > limit:
+                raise RequestTooLarge(limit)
+            has_body = has_body or content_length != b"0"
         identity = await self.authenticator.authenticate(authorization, path)
+        kind = identity.principal_type
+        if kind == "anonymous" and not allows_anonymous(path, has_checkout_secret):
+            raise AuthenticationError(*AUTHENTICATION_REQUIRED)
         state = self.authenticator.state
         await check_access(
             identity, method, path, scope.get(CROSS_ORIGIN_KEY), self.authenticator.origins
@@ -102,11 +140,13 @@ class Gateway:
         client = scope.get("client")
         peer = client[0] if client else None
         ip = None
-        if identity.principal_type == "anonymous":
+        if kind == "anonymous":
             ip = client_ip(peer, forwarded_for, self.settings.trusted_proxy_count)
         await self.limiter.check(
             identity, path, ip, state.org(identity.org_id).rate_limits if identity.org_id else {}
         )
+        # Only now is the body read: every refusal above comes before a `100 Continue`.
+        body = await read_request_body(receive, limit) if has_body else b""
         headers = forwarded_headers(raw, peer)
         headers[IDENTITY_HEADER] = self.signed(identity)
         request_id = scope.get(SCOPE_KEY)
@@ -118,19 +158,22 @@ class Gateway:
         if traceparent:
             headers["traceparent"] = traceparent
         raw_path = scope.get("raw_path") or path.encode()
-        status, out_headers, body = await self.pool.forward(
+        status, out_headers, answer = await self.pool.forward(
             service,
             method,
             raw_path.decode("latin-1").split("?", 1)[0],
             scope.get("query_string", b"").decode("latin-1"),
             headers,
-            await read_body(receive),
+            body,
         )
         self.authenticator.changed_here(service, method, path, status)
         out_headers.extend(SECURITY_HEADERS)
-        out_headers.append((b"content-length", str(len(body)).encode()))
+        # A HEAD answer keeps the service's Content-Length (gateway.upstream); 204 and 304
+        # have none.
+        if method != "HEAD" and status not in BODILESS_STATUSES:
+            out_headers.append((b"content-length", str(len(answer)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": answer})
 
     async def readiness(self) -> dict[str, str]:
         async def check(service: str) -> str:
@@ -243,13 +286,11 @@ class ProxyRouter:
         elif (service := service_for(scope["path"])) is not None:
             # Metrics label proxied requests by the service they went to.
             scope["route"] = PROXY_ROUTES[service]
-            await self._proxy(scope, receive, send)
+            await self._proxy(scope, receive, send, service)
         else:
             await self.app(scope, receive, with_security_headers(send))
 
-    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service = service_for(scope["path"])
-        assert service is not None
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:

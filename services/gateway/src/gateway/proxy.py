@@ -1,6 +1,6 @@
 """The proxy hop: pooled keep-alive HTTP/1.1 connections to each upstream service
-(gateway.upstream) and the header rules in both directions. Bodies are small JSON
-documents, so they are read whole, not streamed."""
+(gateway.upstream), the header rules in both directions and the request body. Bodies are
+small JSON documents, so they are read whole (up to MAX_REQUEST_BODY_BYTES), not streamed."""
 
 from __future__ import annotations
 
@@ -10,26 +10,33 @@ from urllib.parse import urlsplit
 
 import orjson
 from multidict import CIMultiDict
+from starlette.types import Receive
 
 from bos_common.auth import IDENTITY_HEADER
-from bos_common.errors import ServiceUnavailable
+from bos_common.errors import BOSError, InvalidRequest, ServiceUnavailable
 from gateway.upstream import Upstream, UpstreamError
 
 # Never forwarded in either direction (RFC 9110 7.6.1), plus what the client sets itself.
+# `expect` ends here too: the gateway's own server answers 100-continue when the proxy
+# starts reading the body, and the upstream hop sends the body with its head.
 HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
+        "proxy-connection",
         "te",
         "trailer",
         "transfer-encoding",
         "upgrade",
         "host",
         "content-length",
+        "expect",
     }
 )
+# Connection options that name no other header (anything else it lists is hop-by-hop).
+CONNECTION_OPTIONS = frozenset({"close", "keep-alive"})
 # Credentials end at the gateway: services trust the signed identity it adds, and must
 # never see (or log) a raw API key or session token.
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
@@ -47,6 +54,52 @@ UNAVAILABLE: Final = (
     "upstream_unavailable",
     "The service is temporarily unavailable, please retry.",
 )
+
+
+class RequestTooLarge(BOSError):
+    status_code = 413
+    type = "invalid_request"
+    default_code = "request_too_large"
+    default_message = "The request body is too large."
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(message=f"The request body is larger than {limit} bytes.")
+
+
+class ClientDisconnected(InvalidRequest):
+    """The client went away before its body ended: nothing is forwarded. The answer (400)
+    reaches no one; it is what the request is recorded as."""
+
+    default_code = "request_incomplete"
+    default_message = "The request body ended before it was complete."
+
+
+async def read_request_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused (413) as soon as it grows past `limit` bytes;
+    a disconnect mid-body is ClientDisconnected, never a truncated body."""
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnected()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: one message
+        if len(body) > limit:
+            raise RequestTooLarge(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        if size > limit:
+            raise RequestTooLarge(limit)
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnected()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            if size > limit:
+                raise RequestTooLarge(limit)
+            return b"".join(chunks)
 
 
 class UpstreamPool:
@@ -109,9 +162,10 @@ class UpstreamPool:
 def forwarded_headers(
     incoming: list[tuple[bytes, bytes]], client_ip: str | None
 ) -> CIMultiDict[str]:
-    """Client headers minus hop-by-hop ones, credentials (replaced by the signed identity)
-    and any identity a client tries to forge."""
+    """Client headers minus hop-by-hop ones (also those the Connection header names),
+    credentials (replaced by the signed identity) and any identity a client tries to forge."""
     out: CIMultiDict[str] = CIMultiDict()
+    connection_named: list[str] = []
     for raw_name, raw_value in incoming:
         name = raw_name.decode("latin-1").lower()
         if (
@@ -120,9 +174,19 @@ def forwarded_headers(
             or name.startswith(INTERNAL_PREFIX)
             or name == IDENTITY_HEADER
         ):
+            if name == "connection":
+                connection_named += connection_tokens(raw_value)
             continue
         out.add(name, raw_value.decode("latin-1"))
+    for name in connection_named:
+        out.popall(name, None)
     if client_ip:
         prior = out.get("x-forwarded-for")
         out["x-forwarded-for"] = f"{prior}, {client_ip}" if prior else client_ip
     return out
+
+
+def connection_tokens(value: bytes) -> list[str]:
+    """The header names a Connection value lists (`close` and `keep-alive` name none)."""
+    tokens = (t.strip() for t in value.decode("latin-1").lower().split(","))
+    return [t for t in tokens if t and t not in CONNECTION_OPTIONS]

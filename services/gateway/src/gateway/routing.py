@@ -3,6 +3,8 @@ table is static and the lookup is a dict hit on the first path segments."""
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 # (first segment, second segment or "*") -> service
 ROUTES: dict[tuple[str, str], str] = {
     ("admin", "organizations"): "tokens",
@@ -36,6 +38,36 @@ def service_for(path: str) -> str | None:
 def is_public_path(path: str) -> bool:
     """Paths a service may publish in the merged OpenAPI (never /internal ones)."""
     return service_for(path) is not None
+
+
+# Routes a request without credentials may reach (API.md): the hosted checkout page, the
+# browser SDK, the portal page, Stripe's event intake (its signature is its credential)
+# and, with the client secret the hosted page holds (`X-Checkout-Secret`), one checkout
+# session `/v1/checkout-sessions/{id}[/...]`. Any other routed path without credentials is
+# 401 `authentication_required` at the gateway: no anonymous request reaches a service's
+# authenticated routes, and no body is read for it.
+AnonymousAccess = Literal["anyone", "checkout_secret"]
+ANONYMOUS_ROUTES: Final[dict[tuple[str, str], AnonymousAccess]] = {
+    ("checkout", "*"): "anyone",
+    ("sdk", "*"): "anyone",
+    ("portal", "*"): "anyone",
+    ("v1", "webhooks"): "anyone",
+    ("v1", "checkout-sessions"): "checkout_secret",
+}
+CHECKOUT_SECRET_HEADER: Final = b"x-checkout-secret"
+
+
+def allows_anonymous(path: str, has_checkout_secret: bool) -> bool:
+    parts = path.lstrip("/").split("/", 2)
+    first = parts[0]
+    second = parts[1] if len(parts) > 1 else ""
+    access = ANONYMOUS_ROUTES.get((first, second)) or ANONYMOUS_ROUTES.get((first, "*"))
+    if access == "anyone":
+        return True
+    # One checkout (a third segment, its id), never the collection (creation).
+    return (
+        access == "checkout_secret" and has_checkout_secret and len(parts) == 3 and parts[2] != ""
+    )
 
 
 # What a browser credential may reach (API.md "Principals"): a session token the checkout

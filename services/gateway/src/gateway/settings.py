@@ -18,6 +18,11 @@ class GatewaySettings(CommonSettings):
         default=30.0, validation_alias="UPSTREAM_TIMEOUT_SECONDS"
     )
     upstream_pool_size: int = Field(default=256, validation_alias="UPSTREAM_POOL_SIZE")
+    # Larger request bodies are refused with 413 `request_too_large` before they are read:
+    # by Content-Length at once, a chunked body as soon as it grows past the limit.
+    max_request_body_bytes: int = Field(
+        default=1_048_576, ge=1, validation_alias="MAX_REQUEST_BODY_BYTES"
+    )
 
     # --- authentication ---------------------------------------------------------------
     # "k1:secret1,k2:secret2", the same as the tokens service's (bos_common.session_tokens).

@@ -38,12 +38,14 @@ class UpstreamError(ConnectionError):
 
 
 class _Answer:
-    __slots__ = ("body", "headers", "status")
+    __slots__ = ("body", "framed", "headers", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.headers: Headers = []
         self.body: list[bytes] = []
+        # Content-Length or Transfer-Encoding seen: the body ends by its framing, not at EOF.
+        self.framed = False
 
 
 class _Connection(asyncio.Protocol):
@@ -77,6 +79,10 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        answer = self._answer
+        if exc is None and answer.status >= 200 and not answer.framed:
+            # A close-delimited body (no Content-Length, not chunked) ends at a clean EOF.
+            self._done(keep_alive=False)
         self._fail(UpstreamError("upstream closed the connection"))
 
     # --- httptools callbacks ---------------------------------------------------------------
@@ -85,9 +91,19 @@ class _Connection(asyncio.Protocol):
         name = name.lower()
         if name not in self._drop:
             self._answer.headers.append((name, value))
+        elif name == b"content-length" or name == b"transfer-encoding":
+            self._answer.framed = True
+            if self._head and name == b"content-length":
+                # What a GET would have sent: the gateway passes it on for HEAD.
+                self._answer.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self._answer.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if status < 200:
+            return  # interim (100 Continue, 103 Early Hints): on_message_complete skips it
+        self._answer.status = status
+        if status == 204 or status == 304:
+            self._answer.framed = True  # never a body (RFC 9110 15.3.5, 15.4.5)
         if self._head:
             # A HEAD answer has no body whatever its Content-Length says; the parser
             # cannot be told, so the answer ends here and the next one gets a new parser.
@@ -98,6 +114,11 @@ class _Connection(asyncio.Protocol):
         self._answer.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._answer.status == 0:
+            # An interim answer ended: the final one follows on the same parser.
+            self._answer.headers.clear()
+            self._answer.framed = False
+            return
         self._done(keep_alive=self._parser.should_keep_alive())
 
     # --- requests -------------------------------------------------------------------------
