@@ -192,11 +192,30 @@ def new_bos(gateway_url: str, sim_url: str, *, allowed_origins: list[str]) -> Bo
 # --- what the customer does ---------------------------------------------------------------
 
 
+# Stripe.js puts the card fields and the 3D Secure challenge in iframes of its own origin
+# (the simulator's here, as js.stripe.com with real Stripe): the page cannot reach into them,
+# a test (or a customer) types into the frame.
+CARD_FRAME = 'iframe[title="Secure card payment input frame"]'
+CHALLENGE_FRAME = 'iframe[title="3D Secure authentication"]'
+
+
+def card_fields(scope: Any) -> Any:
+    """The card element's frame (`scope`: a page or a frame locator holding the element)."""
+    return scope.frame_locator(CARD_FRAME)
+
+
+def challenge(scope: Any) -> Any:
+    """The bank's 3D Secure dialog, in Stripe.js's challenge frame over `scope`."""
+    frame = scope.frame_locator(CHALLENGE_FRAME)
+    return frame.get_by_role("dialog", name="3D Secure authentication")
+
+
 def enter_card(scope: Any, kind: str = "visa", expiry: str = "12 / 34", cvc: str = "123") -> None:
     """Types a test card into the card element (`scope`: a page or a frame locator)."""
-    scope.get_by_label("Card number").fill(CARDS.get(kind, kind))
-    scope.get_by_label("Expiration date").fill(expiry)
-    scope.get_by_label("Security code").fill(cvc)
+    fields = card_fields(scope)
+    fields.get_by_label("Card number").fill(CARDS.get(kind, kind))
+    fields.get_by_label("Expiration date").fill(expiry)
+    fields.get_by_label("Security code").fill(cvc)
 
 
 def hosted_url(checkout: dict[str, Any], query: str = "") -> str:

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import Bos, enter_card, no_horizontal_scroll, run_axe, small_targets, unique
+from browserkit import (
+    Bos,
+    card_fields,
+    challenge,
+    enter_card,
+    no_horizontal_scroll,
+    run_axe,
+    small_targets,
+    unique,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -116,9 +125,7 @@ def test_17_3_update_card(page: Any, bos: Bos, shot: Any, card: str) -> None:
     shot(page, "card-form")
     page.get_by_role("button", name="Save card").click()
     if card.startswith("4000"):
-        page.get_by_role("dialog", name="3D Secure authentication").get_by_role(
-            "button", name="Complete"
-        ).click()
+        challenge(page).get_by_role("button", name="Complete").click()
     status = page.locator("#card-status")
     status.filter(has_text="Your card was updated").wait_for()
     # The new card is saved on the customer's Stripe customer.
@@ -158,7 +165,7 @@ def test_16_4_portal_axe_and_mobile(context_factory: Any, bos: Bos, axe: Path, s
     assert run_axe(page, axe) == []
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Update card").click()
-    page.get_by_label("Card number").wait_for()
+    card_fields(page).get_by_label("Card number").wait_for()
     assert run_axe(page, axe) == []
     mobile = context_factory(
         viewport={"width": 375, "height": 667}, has_touch=True, is_mobile=True

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browserkit import Bos, Site, enter_card, open_shop, unique, wait_event
+from browserkit import Bos, Site, challenge, enter_card, open_shop, unique, wait_event
 
 pytestmark = pytest.mark.browser
 
@@ -81,9 +81,7 @@ def test_13_1_failure_and_3ds_events_reach_the_parent(
     enter_card(frame, "3ds")
     frame.locator("#submit").click()
     wait_event(page, "requires_action")
-    frame.get_by_role("dialog", name="3D Secure authentication").get_by_role(
-        "button", name="Complete"
-    ).click()
+    challenge(frame).get_by_role("button", name="Complete").click()
     assert wait_event(page, "completed")["subscription_id"]
 
 

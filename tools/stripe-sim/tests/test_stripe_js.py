@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import stripe
+from playwright.sync_api import expect
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -168,6 +169,18 @@ def test_3ds_challenge_completed(page: Any, client: stripe.StripeClient) -> None
     assert result["paymentIntent"]["status"] == "succeeded"
     assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
     assert page.locator(CHALLENGE_FRAME).count() == 0
+
+
+def test_3ds_challenge_takes_the_focus_and_works_by_keyboard(
+    page: Any, client: stripe.StripeClient
+) -> None:
+    pi = client.v1.payment_intents.create(params={"amount": 2500, "currency": "usd"})
+    _open(page)
+    _enter_card(page, "4000 0027 6000 3184")
+    page.evaluate("(secret) => { window.pay(secret); }", pi.client_secret)
+    expect(_challenge(page).get_by_role("button", name="Complete")).to_be_focused()
+    page.keyboard.press("Enter")
+    assert _result(page)["paymentIntent"]["status"] == "succeeded"
 
 
 def test_3ds_challenge_failed(page: Any, client: stripe.StripeClient) -> None:
