@@ -112,6 +112,7 @@ def test_valid_forms_pass() -> None:
             "setup_future_usage": "off_session",
         }
     )
+    validate({**VALID_PI, "metadata": ["numeric", "keys"]})  # metadata[0]=numeric
     # "" unsets what the SDK marks emptyable
     param_schema.validator("POST", "/v1/payment_intents/{intent}")({"metadata": ""})
     # unions: an integer or a range

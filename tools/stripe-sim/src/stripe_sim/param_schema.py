@@ -138,6 +138,8 @@ def _array(item: Check) -> Check:
 
 def _map(item: Check) -> Check:
     def check(value: Any, param: str) -> None:
+        if isinstance(value, list):  # keys 0, 1, ... were decoded as a list
+            value = {str(index): element for index, element in enumerate(value)}
         if not isinstance(value, dict):
             if value == "":
                 raise _empty(param)
