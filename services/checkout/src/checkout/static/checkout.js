@@ -4,6 +4,9 @@
  *   const c = checkout({ checkoutId, sessionToken, mode: "inline", container: "#pay",
  *                        onEvent: (e) => ..., refreshSessionToken: () => fetchNewToken() });
  *
+ * Without modules: <script src="https://bos.example.com/sdk/v1/checkout.global.js"> defines
+ * `window.BOS` (this file, wrapped at startup by checkout/sdk_bundle.py; see docs/sdk.md).
+ *
  * The checkout page runs on the BOS origin in an iframe (or overlay, or popup). Handshake:
  * the page posts `ready` (with the nonce from its URL) to the allowed origins; the SDK
  * accepts it only from that frame and the BOS origin, then sends `init` (credential, nonce)
