@@ -148,9 +148,7 @@ def _schedule(value: Any, current: dict[str, Any]) -> dict[str, Any]:
 
 def _default_settings(account: Obj) -> dict[str, Any]:
     return {
-        "bacs_debit_payments": {"display_name": None, "service_user_number": None},
         "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
-        "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
         "card_payments": {
             "decline_on": {"avs_failure": False, "cvc_failure": False},
             "statement_descriptor_prefix": None,
@@ -170,7 +168,6 @@ def _default_settings(account: Obj) -> dict[str, Any]:
             "schedule": {"delay_days": MINIMUM_DELAY_DAYS, "interval": "daily"},
             "statement_descriptor": None,
         },
-        "sepa_debit_payments": {},
     }
 
 
