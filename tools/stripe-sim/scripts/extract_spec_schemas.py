@@ -1,15 +1,20 @@
-"""Vendor the few component schemas of Stripe's OpenAPI spec that the simulator's responses are
-checked against (``tests/test_response_schemas.py``), so the test runs from the repo alone.
+"""Vendor what the simulator needs from Stripe's OpenAPI spec, so its tests run from the repo
+alone (the spec lives outside the product: ``../shared/stripe/spec3-2023-08-16.json``):
 
-The spec lives outside the product (``../shared/stripe/spec3-2023-08-16.json``). Kept: the
-objects BOS uses and the nested objects it reads; a reference to any other component becomes
-``{}`` (anything), descriptions and ``x-`` extensions are dropped.
+- ``tests/spec_schemas.json``: the component schemas the simulator's responses are checked
+  against (``tests/test_response_schemas.py``): the objects BOS uses and the nested objects it
+  reads; a reference to any other component becomes ``{}`` (anything), descriptions and ``x-``
+  extensions are dropped;
+- ``src/stripe_sim/data/open_enums.json``: per route, the request parameters whose enum Stripe
+  does not enforce (``x-stripeBypassValidation``: new values pass), read by
+  ``gen_param_schemas.py``.
 
     .venv/bin/python tools/stripe-sim/scripts/extract_spec_schemas.py [path/to/spec.json]
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,10 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = ROOT.parents[2] / "shared" / "stripe" / "spec3-2023-08-16.json"
 OUTPUT = ROOT / "tests" / "spec_schemas.json"
+OPEN_ENUMS_OUTPUT = ROOT / "src" / "stripe_sim" / "data" / "open_enums.json"
+FORM = "application/x-www-form-urlencoded"
 REF_PREFIX = "#/components/schemas/"
+PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 #: the objects BOS uses
 OBJECTS = (
@@ -65,13 +73,52 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _open_enum_paths(node: Any, path: str, found: list[str]) -> None:
+    if not isinstance(node, dict):
+        return
+    if node.get("x-stripeBypassValidation") and "enum" in node:
+        found.append(path)
+    for key, child in node.get("properties", {}).items():
+        _open_enum_paths(child, f"{path}[{key}]" if path else key, found)
+    for key in ("anyOf", "oneOf"):
+        for child in node.get(key, []):
+            _open_enum_paths(child, path, found)
+    if "items" in node:
+        _open_enum_paths(node["items"], f"{path}[]", found)
+
+
+def open_enums(spec: dict[str, Any]) -> dict[str, list[str]]:
+    """``"POST /v1/payment_methods"``-style route keys (placeholders as ``{}``) -> the
+    parameter paths (``a[b]``, arrays as ``[]``) whose enum Stripe does not enforce."""
+    result: dict[str, list[str]] = {}
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            found: list[str] = []
+            body = operation.get("requestBody", {}).get("content", {}).get(FORM, {})
+            _open_enum_paths(body.get("schema", {}), "", found)
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    _open_enum_paths(parameter.get("schema", {}), parameter["name"], found)
+            if found:
+                result[f"{method.upper()} {PLACEHOLDER.sub('{}', path)}"] = sorted(set(found))
+    return dict(sorted(result.items()))
+
+
+def _write(path: Path, data: Any) -> None:
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SPEC
-    extracted = extract(orjson.loads(path.read_bytes()))
-    OUTPUT.write_bytes(
-        orjson.dumps(extracted, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    )
-    print(f"wrote {OUTPUT}")
+    spec = orjson.loads(path.read_bytes())
+    _write(OUTPUT, extract(spec))
+    source = f"Stripe OpenAPI spec3, API version {spec['info']['version']}"
+    _write(OPEN_ENUMS_OUTPUT, {"source": source, "routes": open_enums(spec)})
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ The SDK's services (``stripe/_*_service.py``) say which params TypedDict each
 ``method + path`` takes; the TypedDicts (``stripe.params``, generated from the OpenAPI spec of
 the version the SDK sends) say which names, types and enum values each parameter has. Both are
 walked here into ``src/stripe_sim/data/param_schemas.json`` for the routes the simulator serves;
-``tests/test_param_schemas.py`` regenerates it and fails when it is stale.
+``tests/test_param_schemas.py`` regenerates it and fails when it is stale. Enums Stripe does not
+enforce (``data/open_enums.json``, vendored from the spec by ``extract_spec_schemas.py``) are
+marked ``"open"``: any string passes.
 
     .venv/bin/python tools/stripe-sim/scripts/gen_param_schemas.py
 """
@@ -29,6 +31,8 @@ from stripe._request_options import RequestOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "src" / "stripe_sim" / "data" / "param_schemas.json"
+OPEN_ENUMS = ROOT / "src" / "stripe_sim" / "data" / "open_enums.json"
+SEGMENT = re.compile(r"[^\[\]]+|\[\]")
 PLACEHOLDER = re.compile(r"\{[^}]*\}")
 REQUEST_OPTION_KEYS = frozenset(RequestOptions.__annotations__)
 
@@ -189,6 +193,26 @@ class Walker:
         return result
 
 
+def _open_enum(types: dict[str, Any], node: Any, steps: list[str]) -> None:
+    """Mark the enum at ``steps`` below ``node`` open (a path the SDK lacks is skipped)."""
+    if isinstance(node, str):
+        return
+    if "emptyable" in node:
+        _open_enum(types, node["emptyable"], steps)
+    elif "union" in node:
+        for member in node["union"]:
+            _open_enum(types, member, steps)
+    elif not steps:
+        if "enum" in node:
+            node["open"] = True
+    elif "object" in node and steps[0] != "[]":
+        field = types[node["object"]]["fields"].get(steps[0])
+        if field is not None:
+            _open_enum(types, field, steps[1:])
+    elif "array" in node and steps[0] == "[]":
+        _open_enum(types, node["array"], steps[1:])
+
+
 def generate() -> dict[str, Any]:
     from stripe_sim.resources import ROUTES
 
@@ -201,6 +225,11 @@ def generate() -> dict[str, Any]:
         if class_name is None:
             raise LookupError(f"the stripe SDK has no operation for {key}")
         routes[key] = walker.typed_dict(getattr(stripe.params, class_name))
+    open_enums = orjson.loads(OPEN_ENUMS.read_bytes())["routes"]
+    for key, class_name in routes.items():
+        for path in open_enums.get(key, []):
+            root = {"object": class_name}
+            _open_enum(walker.types, root, SEGMENT.findall(path))
     return {
         "api_version": _ApiVersion.CURRENT,
         "source": f"stripe {stripe.VERSION} (stripe.params, services)",

@@ -132,3 +132,13 @@ def test_pinned_version_is_the_sdks() -> None:
     import stripe
 
     assert param_schema.api_version() == stripe.api_version
+
+
+def test_enums_stripe_does_not_enforce_take_any_value() -> None:
+    """``x-stripeBypassValidation`` in Stripe's spec (``data/open_enums.json``)."""
+    param_schema.validator("POST", "/v1/webhook_endpoints")(
+        {"url": "https://bos.example/hook", "enabled_events": ["an.event.newer.than.the.sdk"]}
+    )
+    param_schema.validator(*CREATE_PI)({**VALID_PI, "payment_method_data": {"type": "card"}})
+    exc = _refusal("POST", "/v1/webhook_endpoints", {"url": "https://x", "enabled_events": ""})
+    assert exc.code == "parameter_invalid_empty"

@@ -6,7 +6,8 @@ Each route's schema is compiled once into nested check functions, so a request c
 over the parameters it sent.
 
 Type language of the JSON: ``"string" | "integer" | "number" | "boolean" | "any"``,
-``{"enum": [...]}``, ``{"array": T}``, ``{"map": T}`` (free keys, e.g. ``metadata``),
+``{"enum": [...]}`` (``"open": true``: Stripe does not enforce it, any string passes),
+``{"array": T}``, ``{"map": T}`` (free keys, e.g. ``metadata``),
 ``{"object": "<TypedDict name>"}``, ``{"union": [T, ...]}``, ``{"emptyable": T}`` (``""``
 unsets it).
 """
@@ -202,7 +203,7 @@ class Compiler:
         if "object" in spec:
             return self.object(spec["object"])
         if "enum" in spec:
-            return _enum(spec["enum"])
+            return _check_string if spec.get("open") else _enum(spec["enum"])
         if "array" in spec:
             return _array(self.compile(spec["array"]))
         if "map" in spec:  # a key set to "" is unset (metadata)
