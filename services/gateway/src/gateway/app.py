@@ -4,9 +4,10 @@ rate limits, request ids, the operational endpoints and the merged OpenAPI docum
 A proxied request is answered in this order, each step before the body is read:
 1. a body larger than MAX_REQUEST_BODY_BYTES (default 1 MiB, 1048576 bytes) by its
    Content-Length: 413 `request_too_large`;
-2. credentials: invalid ones 401 (gateway.auth); none, on a route that needs them (every
-   route but those in routing.ANONYMOUS_ROUTES): 401 `authentication_required`;
-3. scope and origin of browser credentials: 403; rate limits: 429;
+2. credentials: invalid ones 401 (gateway.auth); scope and origin of browser
+   credentials: 403; rate limits: 429 (unauthenticated requests per client address);
+3. no credentials on a route that needs them (every route but those in
+   routing.ANONYMOUS_ROUTES): 401 `authentication_required`;
 4. the body is read (a client's `Expect: 100-continue` is answered with `100 Continue`
    here, and never forwarded); a chunked body is 413 as soon as it passes the limit, a
    client gone mid-body forwards nothing;
@@ -33,6 +34,7 @@ from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.context import SCOPE_KEY, RequestContextMiddleware
 from bos_common.errors import (
     AuthenticationError,
+    InvalidRequest,
     NotFound,
     ServiceUnavailable,
     exception_response,
@@ -125,14 +127,15 @@ class Gateway:
                 has_checkout_secret = True
         limit = self.settings.max_request_body_bytes
         if content_length is not None:
-            # The server already refused a malformed Content-Length.
-            if int(content_length) > limit:
+            try:
+                declared = int(content_length)
+            except ValueError:  # the server refuses these before; never a 500 here
+                raise InvalidRequest("invalid_content_length", "Invalid Content-Length.") from None
+            if declared > limit:
                 raise RequestTooLarge(limit)
             has_body = has_body or content_length != b"0"
         identity = await self.authenticator.authenticate(authorization, path)
         kind = identity.principal_type
-        if kind == "anonymous" and not allows_anonymous(path, has_checkout_secret):
-            raise AuthenticationError(*AUTHENTICATION_REQUIRED)
         state = self.authenticator.state
         await check_access(
             identity, method, path, scope.get(CROSS_ORIGIN_KEY), self.authenticator.origins
@@ -145,6 +148,9 @@ class Gateway:
         await self.limiter.check(
             identity, path, ip, state.org(identity.org_id).rate_limits if identity.org_id else {}
         )
+        # After the limiter: unauthenticated requests count against their address's limit.
+        if kind == "anonymous" and not allows_anonymous(path, has_checkout_secret):
+            raise AuthenticationError(*AUTHENTICATION_REQUIRED)
         # Only now is the body read: every refusal above comes before a `100 Continue`.
         body = await read_request_body(receive, limit) if has_body else b""
         headers = forwarded_headers(raw, peer)
