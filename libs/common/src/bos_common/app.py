@@ -35,6 +35,7 @@ from bos_common.inbox import (
     set_based,
 )
 from bos_common.logging import configure_logging
+from bos_common.openapi import install as document_errors_of
 from bos_common.outbox import OutboxRelay, add_event
 from bos_common.settings import ServiceSettings
 from bos_common.telemetry import (
@@ -192,6 +193,7 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         install_error_handlers(app)
+        document_errors_of(app)
         # Outermost first: request id, then the server span and the duration metric,
         # then the refusal of text PostgreSQL cannot store (before anything stores an
         # Idempotency-Key or a service's fast path reads the body), then idempotency

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from bos_common.context import REQUEST_ID_HEADER, SCOPE_KEY, new_request_id, request_id_of
 from bos_common.logging import get_logger, redact_text
@@ -377,7 +378,26 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
         message = redact_text(exc.detail)[:300]
     if status == 503:
         headers.setdefault("Retry-After", DEFAULT_RETRY_AFTER)
+    if status == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return error_response(request, status, type_, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette's 405 names only those of
+    the first route that matched the path, where one path has a route per method)."""
+    methods: set[str] = set()
+    routes = list(getattr(request.app, "routes", ()))
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's include_router
+        if included is not None:
+            routes.extend(included.routes)
+            continue
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
 
 
 # --------------------------------------------------------------------------- dependency down

@@ -50,6 +50,11 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
     return f"{prefix}_{base62(t, TIME_CHARS)}{base62(r, RANDOM_CHARS)}"
 
 
+def id_pattern(prefix: str) -> str:
+    """The JSON Schema `pattern` of what `looks_like(value, prefix)` accepts."""
+    return f"^{prefix}_[0-9A-Za-z]{{1,{40 - len(prefix) - 1}}}$"
+
+
 def looks_like(value: str, prefix: str) -> bool:
     """Cheap shape check before touching the database (an id of the wrong kind is 404)."""
     return value.startswith(prefix + "_") and len(value) <= 40 and bool(ID_PATTERN.match(value))

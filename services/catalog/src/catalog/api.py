@@ -44,6 +44,7 @@ from bos_common.auth import (
     require,
 )
 from bos_common.errors import AuthenticationError, PermissionDenied, ValidationFailed
+from bos_common.ids import id_pattern
 from catalog import demo, service
 from catalog.schemas import (
     CouponCreate,
@@ -255,7 +256,7 @@ async def list_prices(
     db: ReadDb,
     identity: CurrentIdentity,
     limit: Limit = 20,
-    starting_after: str | None = None,
+    starting_after: Annotated[str | None, Query(pattern=id_pattern("price"))] = None,
     product_id: str | None = None,
     active: bool | None = None,
 ) -> Response:
@@ -276,7 +277,12 @@ async def list_prices(
 
 
 @router.get(
-    "/v1/prices/{price_id}", responses={200: {"model": PriceOut}}, summary="Retrieve a price"
+    "/v1/prices/{price_id}",
+    responses={200: {"model": PriceOut}},
+    summary="Retrieve a price",
+    description="A deleted price is still answered (API.md: prices are soft-deleted), with "
+    "`active: false` and `deleted_at` set: subscriptions that use it keep referring to it, "
+    "and a new checkout of it is refused with 400 `price_not_available`.",
 )
 async def get_price(price_id: str, db: ReadDb, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, *READERS)
@@ -288,6 +294,8 @@ async def get_price(price_id: str, db: ReadDb, identity: CurrentIdentity) -> Res
     "/v1/prices/{price_id}",
     responses={200: {"model": PriceOut}},
     summary="Delete a price (soft: it stays readable, it cannot be bought)",
+    description="Sets `deleted_at` and `active: false`; `GET /v1/prices/{price_id}` keeps "
+    "answering 200 with them.",
 )
 async def delete_price(price_id: str, session: Session, identity: CurrentIdentity) -> Response:
     org_id = _org(identity, "api_key")
@@ -317,7 +325,7 @@ async def list_coupons(
     db: ReadDb,
     identity: CurrentIdentity,
     limit: Limit = 20,
-    starting_after: str | None = None,
+    starting_after: Annotated[str | None, Query(pattern=id_pattern("coupon"))] = None,
 ) -> Response:
     org_id = _org(identity, "api_key")
     rows, has_more = await service.list_coupons(

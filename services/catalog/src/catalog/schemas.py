@@ -70,33 +70,27 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Row
 
 from bos_common.events import AppliedCoupon, PriceSnapshot
+from bos_common.fields import Metadata, json_int, non_blank
+from bos_common.ids import id_pattern
 from catalog.money import CURRENCIES, MAX_AMOUNT, annual_savings, monthly_equivalent
 
 # --------------------------------------------------------------------------- inputs
 
 
 def _currency(value: str) -> str:
-    code = value.strip().lower()
-    if code not in CURRENCIES:
+    # Lower- or upper-case ISO-4217 (`usd`, `USD`), stored lower-case: the schema's enum.
+    code = value.lower()
+    if code not in CURRENCIES or value not in (code, value.upper()):
         raise ValueError("must be a three-letter ISO-4217 currency code")
     return code
-
-
-def _metadata(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > 50:
-        raise ValueError("at most 50 keys")
-    for k, v in value.items():
-        if not k or len(k) > 40:
-            raise ValueError("keys must be 1 to 40 characters")
-        if len(v) > 500:
-            raise ValueError("values must be at most 500 characters")
-    return value
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -105,11 +99,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-Currency = Annotated[str, AfterValidator(_currency)]
-Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Feature = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-Amount = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+CURRENCY_CODES = sorted(CURRENCIES) + sorted(code.upper() for code in CURRENCIES)
+Currency = Annotated[
+    str, AfterValidator(_currency), Field(json_schema_extra={"enum": CURRENCY_CODES})
+]
+Name = non_blank(255)
+Feature = non_blank(255)
+Amount = json_int(ge=0, le=MAX_AMOUNT)
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=CODE_PATTERN)]
@@ -122,7 +118,7 @@ class _In(BaseModel):
 class ProductCreate(_In):
     name: Name
     description: Annotated[str | None, Field(max_length=5000)] = None
-    visible: bool = True
+    visible: StrictBool = True
     features: Annotated[list[Feature], Field(max_length=100)] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
 
@@ -130,35 +126,103 @@ class ProductCreate(_In):
 class ProductUpdate(_In):
     """Only the fields sent change; `description: null` clears it."""
 
-    name: Name | None = None
+    # Only `description` may be null (service.update_product refuses null for the others).
+    name: Name | SkipJsonSchema[None] = None
     description: Annotated[str | None, Field(max_length=5000)] = None
-    visible: bool | None = None
-    features: Annotated[list[Feature] | None, Field(max_length=100)] = None
-    metadata: Metadata | None = None
+    visible: StrictBool | SkipJsonSchema[None] = None
+    features: Annotated[list[Feature], Field(max_length=100)] | SkipJsonSchema[None] = None
+    metadata: Metadata | SkipJsonSchema[None] = None
+
+
+# service._check_price_shape as the schema states it: a recurring price has an interval,
+# a one-time price neither an interval nor trial days.
+_PRICE_SHAPE: dict[str, Any] = {
+    "anyOf": [
+        {
+            "properties": {"type": {"const": "recurring"}, "interval": {"enum": ["month", "year"]}},
+            "required": ["interval"],
+        },
+        {
+            "properties": {
+                "type": {"const": "one_time"},
+                "interval": {"type": "null"},
+                "trial_days": {"const": 0},
+            }
+        },
+    ]
+}
+# service._check_coupon_shape as the schema states it: one discount (percent_off, or
+# amount_off with its currency, or only trial days), and duration_in_months exactly when
+# the duration is "repeating".
+_SET: dict[str, Any] = {"type": ["number", "string"]}
+_UNSET: dict[str, Any] = {"type": "null"}
+_COUPON_SHAPE: dict[str, Any] = {
+    "allOf": [
+        {
+            "anyOf": [
+                {
+                    "properties": {"percent_off": _SET, "amount_off": _UNSET, "currency": _UNSET},
+                    "required": ["percent_off"],
+                },
+                {
+                    "properties": {"percent_off": _UNSET, "amount_off": _SET, "currency": _SET},
+                    "required": ["amount_off", "currency"],
+                },
+                {
+                    "properties": {
+                        "percent_off": _UNSET,
+                        "amount_off": _UNSET,
+                        "currency": _UNSET,
+                        "trial_extension_days": {"minimum": 1},
+                    },
+                    "required": ["trial_extension_days"],
+                },
+            ]
+        },
+        {
+            "anyOf": [
+                {
+                    "properties": {"duration": {"const": "repeating"}, "duration_in_months": _SET},
+                    "required": ["duration", "duration_in_months"],
+                },
+                {
+                    "properties": {
+                        "duration": {"enum": ["once", "forever"]},
+                        "duration_in_months": _UNSET,
+                    }
+                },
+            ]
+        },
+    ]
+}
 
 
 class PriceCreate(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_PRICE_SHAPE)
+
     product_id: Id
     amount: Amount
     currency: Currency
     type: Literal["recurring", "one_time"]
     interval: Literal["month", "year"] | None = None
-    trial_days: Annotated[int, Field(strict=True, ge=0, le=730)] = 0
+    trial_days: json_int(ge=0, le=730) = 0
     setup_fee: Amount = 0
 
 
 class CouponCreate(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_COUPON_SHAPE)
+
     code: Code
     percent_off: Annotated[Decimal | None, Field(gt=0, le=100, decimal_places=2)] = None
-    amount_off: Annotated[int | None, Field(strict=True, gt=0, le=MAX_AMOUNT)] = None
+    amount_off: json_int(gt=0, le=MAX_AMOUNT) | None = None
     currency: Currency | None = None
     duration: Literal["once", "forever", "repeating"] = "once"
-    duration_in_months: Annotated[int | None, Field(strict=True, ge=1, le=120)] = None
+    duration_in_months: json_int(ge=1, le=120) | None = None
     expires_at: datetime | None = None
     product_ids: Annotated[list[Id] | None, Field(max_length=100)] = None
     new_customers_only: bool = False
-    max_redemptions: Annotated[int | None, Field(strict=True, ge=1)] = None
-    trial_extension_days: Annotated[int, Field(strict=True, ge=0, le=365)] = 0
+    max_redemptions: json_int(ge=1) | None = None
+    trial_extension_days: json_int(ge=0, le=365) = 0
     metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("expires_at")
@@ -171,7 +235,7 @@ class ProductListQuery(BaseModel):
     """`GET /v1/products` query parameters."""
 
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    starting_after: Annotated[str | None, Field(max_length=64)] = None
+    starting_after: Annotated[str | None, Field(pattern=id_pattern("prod"))] = None
     active: bool | None = None
     visible: bool | None = None
 
@@ -459,8 +523,6 @@ class DemoProductOut(_Out):
 class DemoOut(_Out):
     org_id: str
     created: bool
-    # What the merchant had archived or deleted and the seeding made again, one line each.
-    restored: list[str] = Field(default_factory=list)
     products: dict[str, DemoProductOut]
     coupons: dict[str, str]
 

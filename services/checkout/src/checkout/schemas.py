@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from bos_common.fields import Metadata, document_required
 
 MAX_METADATA_KEYS = 50
 
@@ -14,33 +17,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# email-validator (service.normalize_email) refuses special-use domains (RFC 6761) as
+# undeliverable; the schema says so. A documentation pattern only (look-ahead).
+EMAIL_DOMAIN_PATTERN = r"^(?!.*\.(?:arpa|invalid|local|localhost|onion|test)\.?$)"
+
+
 class CustomerIn(Strict):
-    email: str | None = Field(default=None, max_length=320)
+    # Required, but checked by service.normalize_email (the contract's 422 `email_required`
+    # and `invalid_email`, not a generic validation error); the schema says so.
+    model_config = ConfigDict(json_schema_extra=document_required("email"))
+
+    email: Annotated[str, Field(max_length=320)] | SkipJsonSchema[None] = Field(
+        default=None, json_schema_extra={"format": "email", "pattern": EMAIL_DOMAIN_PATTERN}
+    )
     name: str | None = Field(default=None, max_length=200)
 
 
 class CreateCheckoutSession(Strict):
+    model_config = ConfigDict(json_schema_extra=document_required("customer"))
+
     price_id: str = Field(min_length=1, max_length=64)
     customer: CustomerIn = Field(default_factory=CustomerIn)
     coupon_code: str | None = Field(default=None, min_length=1, max_length=64)
-    metadata: dict[str, str] = Field(default_factory=dict)
-    success_url: str | None = Field(default=None, max_length=2048)
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_bounds(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_METADATA_KEYS:
-            raise ValueError(f"at most {MAX_METADATA_KEYS} metadata keys")
-        if any(len(k) > 40 or len(v) > 500 for k, v in value.items()):
-            raise ValueError("metadata keys are at most 40 and values 500 characters")
-        return value
-
-    @field_validator("success_url")
-    @classmethod
-    def _https_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("success_url must be an http(s) URL")
-        return value
+    metadata: Metadata = Field(default_factory=dict)
+    success_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
 
 
 class ApplyCoupon(Strict):

@@ -64,6 +64,7 @@ from subscriptions.schemas import (
     InvoiceList,
     PaymentList,
     PortalCancelRequest,
+    PortalCardUpdate,
     PortalSubscription,
     PortalSubscriptionList,
     Subscription,
@@ -467,7 +468,7 @@ async def portal_payments(
 
 @router.post("/v1/portal/payment-methods", summary="Start a card update")
 async def portal_payment_method(
-    identity: CurrentIdentity, rt: Rt, body: Annotated[dict[str, Any] | None, Body()] = None
+    identity: CurrentIdentity, rt: Rt, body: PortalCardUpdate | None = None
 ) -> Any:
     _, customer = _portal(identity)
     if rt.checkout is None:
@@ -477,7 +478,7 @@ async def portal_payment_method(
     status, answer = await rt.checkout.request(
         "POST",
         f"/internal/customers/{customer}/payment-method-updates",
-        json=body or {},
+        json=body.model_dump(exclude_none=True) if body else {},
         on_behalf_of=identity,
     )
     return answer

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from bos_common.fields import json_int
 from subscriptions import billing
 
 Row = dict[str, Any]
@@ -18,15 +19,21 @@ class _In(BaseModel):
 
 
 class CancelRequest(_In):
-    at_period_end: bool = False
+    at_period_end: StrictBool = False
 
 
 class PortalCancelRequest(_In):
-    at_period_end: bool = True
+    at_period_end: StrictBool = True
 
 
 class ExtendTrialRequest(_In):
-    days: int = Field(ge=1, le=365)
+    days: json_int(ge=1, le=365)
+
+
+class PortalCardUpdate(_In):
+    """`POST /v1/portal/payment-methods`: optionally the card already collected."""
+
+    payment_method: str | None = Field(default=None, min_length=1, max_length=255)
 
 
 class ClockRequest(_In):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -13,10 +13,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
+
+from bos_common.fields import Metadata, json_int, non_blank
 
 # --- shared field types ----------------------------------------------------------------
 
@@ -74,23 +78,23 @@ def _rate_limits(values: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def _metadata(values: dict[str, str]) -> dict[str, str]:
-    if len(values) > 50:
-        raise ValueError("at most 50 metadata keys")
-    for key, value in values.items():
-        if not 1 <= len(key) <= 40 or len(value) > 500:
-            raise ValueError("metadata keys are 1-40 characters, values at most 500")
-        if "\x00" in key or "\x00" in value:
-            raise ValueError(_NUL_MESSAGE)
-    return values
-
-
-Origins = Annotated[list[str], Field(max_length=MAX_ORIGINS), AfterValidator(_origins)]
-RateLimits = Annotated[dict[str, str], AfterValidator(_rate_limits)]
-Metadata = Annotated[dict[str, str], AfterValidator(_metadata)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# What normalize_origin accepts, as the schema states it: http(s), a host, a port, no path.
+ORIGIN_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?/?$"
+)
+Origin = Annotated[str, StringConstraints(pattern=ORIGIN_PATTERN)]
+Origins = Annotated[list[Origin], Field(max_length=MAX_ORIGINS), AfterValidator(_origins)]
+RateLimits = Annotated[
+    dict[
+        Literal["api_key", "session"],
+        Annotated[str, StringConstraints(pattern=f"^{RATE_LIMIT.pattern}$")],
+    ],
+    AfterValidator(_rate_limits),
+]
+Name = non_blank(200)
 StripeAccountId = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
-FeeBps = Annotated[int, Field(ge=0, le=10_000)]
+FeeBps = json_int(ge=0, le=10_000)
 
 
 def _no_nul(value: str) -> str:
@@ -99,13 +103,9 @@ def _no_nul(value: str) -> str:
     return value
 
 
-ExternalUserId = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-    AfterValidator(_no_nul),
-]
+ExternalUserId = Annotated[non_blank(255), AfterValidator(_no_nul)]
 CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[A-Za-z0-9_]{1,60}$")]
-ExpiresIn = Annotated[int, Field(ge=60, le=86_400)]
+ExpiresIn = json_int(ge=60, le=86_400)
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -114,11 +114,36 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The anchors' rule (below) as the schema states it: weekly_anchor only with "weekly",
+# monthly_anchor only with "monthly" (an absent interval is "daily").
+_ANCHORS_MATCH_INTERVAL: dict[str, Any] = {
+    "anyOf": [
+        {
+            "properties": {"interval": {"const": "weekly"}, "monthly_anchor": {"type": "null"}},
+            "required": ["interval"],
+        },
+        {
+            "properties": {"interval": {"const": "monthly"}, "weekly_anchor": {"type": "null"}},
+            "required": ["interval"],
+        },
+        {
+            "properties": {
+                "interval": {"enum": ["manual", "daily"]},
+                "weekly_anchor": {"type": "null"},
+                "monthly_anchor": {"type": "null"},
+            }
+        },
+    ]
+}
+
+
 class PayoutSchedule(_In):
+    model_config = ConfigDict(json_schema_extra=_ANCHORS_MATCH_INTERVAL)
+
     interval: Literal["manual", "daily", "weekly", "monthly"] = "daily"
     weekly_anchor: Weekday | None = None
-    monthly_anchor: int | None = Field(default=None, ge=1, le=31)
-    delay_days: int | None = Field(default=None, ge=0, le=30)
+    monthly_anchor: json_int(ge=1, le=31) | None = None
+    delay_days: json_int(ge=0, le=30) | None = None
 
     @model_validator(mode="after")
     def _anchors_match_interval(self) -> PayoutSchedule:
@@ -140,23 +165,25 @@ class CreateOrganization(_In):
     payout_schedule: PayoutSchedule = Field(default_factory=PayoutSchedule)
     rate_limits: RateLimits = Field(default_factory=dict)
     # The first API key's mode: sk_test_ unless asked otherwise.
-    livemode: bool = False
+    livemode: StrictBool = False
 
 
 class UpdateOrganization(_In):
-    """PATCH /v1/organization (the merchant's own settings)."""
+    """PATCH /v1/organization (the merchant's own settings). Only `stripe_account_id` may
+    be null (it unlinks the account); service.update_organization refuses null for the
+    others, which the schema therefore does not offer."""
 
-    name: Name | None = None
-    allowed_origins: Origins | None = None
-    platform_fee_bps: FeeBps | None = None
+    name: Name | SkipJsonSchema[None] = None
+    allowed_origins: Origins | SkipJsonSchema[None] = None
+    platform_fee_bps: FeeBps | SkipJsonSchema[None] = None
     stripe_account_id: StripeAccountId | None = None
-    payout_schedule: PayoutSchedule | None = None
+    payout_schedule: PayoutSchedule | SkipJsonSchema[None] = None
 
 
 class AdminUpdateOrganization(UpdateOrganization):
     """PATCH /admin/organizations/{id}: also what only the operator may set."""
 
-    rate_limits: RateLimits | None = None
+    rate_limits: RateLimits | SkipJsonSchema[None] = None
 
 
 class CreateApiKey(_In):

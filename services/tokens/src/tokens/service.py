@@ -168,9 +168,9 @@ async def update_organization(
 ) -> OrganizationOut:
     """Apply the fields the caller sent (`model_dump(exclude_unset=True)`)."""
     if "payout_schedule" in changes and changes["payout_schedule"] is not None:
-        changes["payout_schedule"] = {
-            k: v for k, v in changes["payout_schedule"].items() if v is not None
-        }
+        schedule = {k: v for k, v in changes["payout_schedule"].items() if v is not None}
+        # `{}` is the default schedule (what the model's defaults say), stored complete.
+        changes["payout_schedule"] = {"interval": "daily", **schedule}
     for field in ("name", "platform_fee_bps", "payout_schedule", "allowed_origins", "rate_limits"):
         if field in changes and changes[field] is None:
             raise InvalidRequest("parameter_invalid", f"{field} cannot be null.", param=field)

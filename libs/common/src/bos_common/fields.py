@@ -1,0 +1,73 @@
+"""Field types whose JSON Schema states what their validation enforces, shared by the
+services' request models, so the OpenAPI document (and a client or fuzzer generated
+from it) knows every constraint the code checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+__all__ = [
+    "JsonInt",
+    "Metadata",
+    "MetadataKey",
+    "MetadataValue",
+    "NonBlank",
+    "document_required",
+    "json_int",
+    "non_blank",
+]
+
+# Text with at least one visible character; stored as sent (no stripping, so what the
+# schema allows is exactly what is accepted).
+NON_BLANK_PATTERN = r"\S"
+
+
+def non_blank(max_length: int) -> Any:
+    """`Annotated[str, ...]`: 1..max_length characters, not only whitespace."""
+    return Annotated[
+        str, StringConstraints(min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN)
+    ]
+
+
+NonBlank = non_blank(255)
+
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+# Stripe's limits: 50 keys of 1..40 characters, values up to 500.
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's `integer` includes `5.0`; booleans and strings are not integers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+def json_int(*, ge: int | None = None, gt: int | None = None, le: int | None = None) -> Any:
+    """`Annotated[int, ...]`: an integer as JSON Schema defines it (`5` or `5.0`, never
+    `"5"` nor `true`) within the bounds, which the schema states (they come before the
+    validator so that they apply to the integer and show as `minimum`/`maximum`)."""
+    return Annotated[int, Field(ge=ge, gt=gt, le=le), BeforeValidator(_json_integer)]
+
+
+JsonInt = json_int()
+
+
+def document_required(*names: str) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` for fields the code requires itself (with a contract-specific
+    error code) while the model keeps them optional: the schema lists them as required."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        required = schema.setdefault("required", [])
+        required.extend(name for name in names if name not in required)
+
+    return extra
