@@ -47,9 +47,6 @@ def test_params_accessors_raise_stripe_errors() -> None:
     with pytest.raises(errors.StripeError) as info:
         params.req_string("missing")
     assert info.value.code == "parameter_missing"
-    with pytest.raises(errors.StripeError) as info:
-        params.check_allowed(frozenset({"amount"}))
-    assert info.value.code == "parameter_unknown"
 
 
 def test_metadata_semantics() -> None:

@@ -1,7 +1,7 @@
 """Stripe's form encoding: ``a[b][c]=1``, ``items[0][x]=1``, ``expand[]=a`` into nested values.
 
 ``Params`` wraps the decoded mapping with typed accessors that raise Stripe's own
-parameter errors, and checks for unknown top-level parameters.
+parameter errors (the names and types a route accepts are checked before, ``param_schema``).
 """
 
 from __future__ import annotations
@@ -111,11 +111,6 @@ class Params:
 
     def __contains__(self, key: str) -> bool:
         return key in self.data
-
-    def check_allowed(self, allowed: frozenset[str]) -> None:
-        for key in self.data:
-            if key not in allowed:
-                raise errors.unknown_param(key)
 
     def raw(self, key: str) -> Any:
         return self.data.get(key)

@@ -13,8 +13,6 @@ from ..store import Obj, paginate
 
 Handler = Callable[..., Obj]
 
-LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before", "expand", "created"})
-
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -23,10 +21,6 @@ class Route:
     handler: Handler
     #: callable with a publishable key (Stripe.js); the handler checks the client secret
     publishable: bool = False
-
-
-def allowed(*names: str) -> frozenset[str]:
-    return frozenset(names) | {"expand"}
 
 
 def list_limit(p: Params) -> int:

@@ -11,24 +11,9 @@ from ..forms import Params, apply_metadata
 from ..sim import Ctx, Sim, snapshot_of
 from ..store import Obj
 from . import balance, charges
-from .common import LIST_PARAMS, Route, allowed, empty_list, list_object, require_secret_key
+from .common import Route, empty_list, list_object, require_secret_key
 
-ACCOUNT_CREATE = allowed(
-    "account_token", "business_profile", "business_type", "capabilities", "company",
-    "controller", "country", "default_currency", "documents", "email", "external_account",
-    "groups", "individual", "metadata", "settings", "tos_acceptance", "type",
-)  # fmt: skip
-ACCOUNT_UPDATE = ACCOUNT_CREATE - {"type", "controller", "country"}
 ACCOUNT_TYPES = ("express", "custom", "standard")
-LINK_CREATE = allowed(
-    "account", "collect", "collection_options", "refresh_url", "return_url", "type"
-)
-TRANSFER_CREATE = allowed(
-    "amount", "currency", "description", "destination", "metadata", "source_transaction",
-    "source_type", "transfer_group",
-)  # fmt: skip
-TRANSFER_LIST = LIST_PARAMS | {"destination", "transfer_group"}
-FEE_LIST = LIST_PARAMS | {"charge"}
 
 PLATFORM_ACCOUNT_ID = "acct_1StripeSimPlatform"
 MINIMUM_DELAY_DAYS = 2  # US cards
@@ -247,7 +232,6 @@ def _build_account(p: Params) -> Obj:
 
 
 def create_account(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(ACCOUNT_CREATE)
     require_secret_key(ctx)
     if ctx.account is not None:
         raise errors.invalid_request("Connected accounts cannot create accounts.")
@@ -261,7 +245,6 @@ def create_account(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def retrieve_account(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
-    p.check_allowed(allowed())
     if ctx.account is not None and account != ctx.account:
         raise errors.no_such("account", account)
     return connected_account(sim, account)
@@ -275,7 +258,6 @@ def connected_account(sim: Sim, account_id: str) -> Obj:
 
 
 def current_account(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(allowed())
     if ctx.account is not None:
         return connected_account(sim, ctx.account)
     return {
@@ -300,7 +282,6 @@ def _emit_account_updated(
 
 
 def update_account(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
-    p.check_allowed(ACCOUNT_UPDATE)
     obj = retrieve_account(sim, ctx, Params({}), account)
     previous: dict[str, Any] = {}
     if "metadata" in p:
@@ -336,7 +317,6 @@ def delete_account(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
 
 
 def list_accounts(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(LIST_PARAMS)
     return list_object(
         sim, ctx, p, sim.store.ids_of_type("account", None), "/v1/accounts", kind="account"
     )
@@ -365,7 +345,6 @@ def verify(sim: Sim, account_id: str) -> Obj:
 
 
 def create_account_link(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(LINK_CREATE)
     require_secret_key(ctx)
     account = connected_account(sim, p.req_string("account"))
     link_type = p.req_string("type")
@@ -388,7 +367,6 @@ def create_account_link(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def create_login_link(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
-    p.check_allowed(allowed())
     connected_account(sim, account)
     return {
         "object": "login_link",
@@ -401,7 +379,6 @@ def create_login_link(sim: Sim, ctx: Ctx, p: Params, account: str) -> Obj:
 
 
 def create_transfer(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(TRANSFER_CREATE)
     require_secret_key(ctx)
     amount = p.req_integer("amount")
     if amount <= 0:
@@ -459,12 +436,10 @@ def _check_source_transaction(sim: Sim, ctx: Ctx, source: str, amount: int, curr
 
 
 def retrieve_transfer(sim: Sim, ctx: Ctx, p: Params, transfer: str) -> Obj:
-    p.check_allowed(allowed())
     return sim.require(ctx, transfer, "transfer")
 
 
 def list_transfers(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(TRANSFER_LIST)
     destination = p.string("destination")
     group = p.string("transfer_group")
     if destination is not None:
@@ -481,7 +456,6 @@ def list_transfers(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def list_fees(sim: Sim, ctx: Ctx, p: Params) -> Obj:
-    p.check_allowed(FEE_LIST)
     charge = p.string("charge")
     if charge is not None:
         ids_ = sim.store.seq_index_ids("application_fee.charge", charge)
@@ -491,7 +465,6 @@ def list_fees(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 
 
 def retrieve_fee(sim: Sim, ctx: Ctx, p: Params, fee: str) -> Obj:
-    p.check_allowed(allowed())
     return sim.require(ctx, fee, "application fee")
 
 
