@@ -78,6 +78,18 @@ def test_rule_refusals_are_tagged(http: httpx.Client, sim_url: str) -> None:
     clear_recorded_requests(sim_url)
 
 
+def test_unknown_urls_are_recorded_as_refused(http: httpx.Client, sim_url: str) -> None:
+    clear_recorded_requests(sim_url)
+    assert http.post("/v1/payment_intentz", data={"amount": "1"}).status_code == 404
+    [record] = recorded_requests(sim_url, refused_only=True)
+    assert (record["path"], record["refusal"], record["params"]) == (
+        "/v1/payment_intentz",
+        "route",
+        {"amount": "1"},
+    )
+    clear_recorded_requests(sim_url)
+
+
 def test_publishable_key_is_not_recorded(http: httpx.Client, sim_url: str) -> None:
     clear_recorded_requests(sim_url)
     httpx.post(

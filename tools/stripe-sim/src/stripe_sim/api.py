@@ -192,11 +192,28 @@ async def _handle(
     return json_response(body, status, request_id, extra)
 
 
-async def unknown_route(request: Request) -> Response:
-    request_id = ids.new_id("req", 14)
-    exc = errors.invalid_request(
-        f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
-        "https://stripe.com/docs or we can help at https://support.stripe.com/.",
-        status=404,
-    )
-    return error_response(exc, request_id)
+def make_unknown_route(sim: Sim) -> Endpoint:
+    """Any other ``/v1`` URL: Stripe's 404, recorded as a refusal of the route."""
+
+    async def unknown_route(request: Request) -> Response:
+        request_id = ids.new_id("req", 14)
+        exc = errors.invalid_request(
+            f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            status=404,
+        )
+        exc.refusal = "route"
+        params, _ = await _read_params(request)
+        params.pop("key", None)
+        sim.request_log.record(
+            method=request.method,
+            path=request.url.path,
+            headers=request.headers,
+            params=params,
+            status=exc.status,
+            request_id=request_id,
+            error=exc,
+        )
+        return error_response(exc, request_id)
+
+    return unknown_route

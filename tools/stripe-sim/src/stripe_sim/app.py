@@ -40,7 +40,7 @@ def create_app(config: Config, sim: Sim | None = None) -> Starlette:
     routes.append(
         StarletteRoute(
             "/v1/{rest:path}",
-            api.unknown_route,
+            api.make_unknown_route(sim),
             methods=["GET", "POST", "DELETE", "PUT", "PATCH"],
         )
     )

@@ -32,8 +32,9 @@ class StripeError(Exception):
         self.extra = extra or {}
         self.headers = headers or {}
         #: what the request broke, for the request log: ``"parameters"`` (names, types, enum
-        #: values), ``"version"`` (``Stripe-Version``) or ``"rule"`` (a documented rule the
-        #: spec cannot express); ``None`` for other errors (declines, missing objects, ...)
+        #: values), ``"version"`` (``Stripe-Version``), ``"rule"`` (a documented rule the spec
+        #: cannot express) or ``"route"`` (no such URL); ``None`` for other errors (declines,
+        #: missing objects, ...)
         self.refusal: str | None = None
 
     def body(self) -> dict[str, Any]:

@@ -275,8 +275,8 @@ class WebhookReceiver:
 # -- request log -----------------------------------------------------------------------------
 
 #: every kind of refusal the simulator tags: parameter names/types/values, ``Stripe-Version``,
-#: Stripe's documented rules (return_url, ...)
-REFUSALS = ("parameters", "version", "rule")
+#: Stripe's documented rules (return_url, ...), URLs Stripe does not have
+REFUSALS = ("parameters", "version", "rule", "route")
 
 
 def recorded_requests(base_url: str, *, refused_only: bool = False) -> list[dict[str, Any]]:
