@@ -1,4 +1,5 @@
-// Types of the BOS checkout SDK v1 (`GET /sdk/v1/checkout.js`).
+// Types of the BOS checkout SDK v1: the ES module `GET /sdk/v1/checkout.js` and the classic
+// script `GET /sdk/v1/checkout.global.js` (the same API as `window.BOS`).
 
 export type CheckoutMode = "inline" | "overlay" | "popup";
 
@@ -28,6 +29,8 @@ export interface CheckoutEvent {
   /** `failed` and `error`: a machine code and a sentence for a person. */
   code?: string;
   message?: string;
+  /** `requires_action`: what the bank asked for (`use_stripe_sdk`: 3D Secure in the page). */
+  action?: string;
   /** `popup_blocked`: where the checkout opened instead. */
   fallback?: "inline" | "overlay";
 }
