@@ -297,3 +297,16 @@ def test_accounts_the_platform_does_not_control_refuse_payout_schedule(
         account.id, params={"settings": {"payments": {"statement_descriptor": "SHOP"}}}
     )
     assert branded.settings.payments.statement_descriptor == "SHOP"
+
+
+def test_pending_funds_survive_a_restart_from_the_state_file(tmp_path: Any) -> None:
+    state = tmp_path / "state.json"
+    env = {"STRIPE_SIM_SNAPSHOT_INTERVAL": "0"}
+    with run_simulator(state_file=state, extra_env=env) as url:
+        own = stripe.StripeClient(API_KEY, base_addresses={"api": url}, max_network_retries=0)
+        _pay(own, 3000)
+    with run_simulator(state_file=state, extra_env=env) as url:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {API_KEY}"}) as h:
+            assert _balance(h) == {"available": 0, "pending": 3000 - 117}
+            h.post("/_sim/balance/settle", json={"account": "platform"})
+            assert _balance(h) == {"available": 3000 - 117, "pending": 0}
