@@ -207,6 +207,25 @@ def test_refunds_with_flags_reverse_transfer_and_fee_in_proportion(
     assert _total(_balance(http, account)) == 0
 
 
+def test_transfer_reversal_through_the_api(client: stripe.StripeClient, http: httpx.Client) -> None:
+    account = _account(client, http)
+    charge = _pay(client, 8000, application_fee_amount=800, transfer_data={"destination": account})
+    reversal = client.v1.transfers.reversals.create(
+        charge.transfer, params={"amount": 2000, "refund_application_fee": True}
+    )
+    assert (reversal.object, reversal.amount, reversal.source_refund) == (
+        "transfer_reversal",
+        2000,
+        None,
+    )
+    assert client.v1.transfers.reversals.retrieve(charge.transfer, reversal.id).id == reversal.id
+    fee = client.v1.application_fees.retrieve(charge.application_fee)
+    assert fee.amount_refunded == 200
+    assert _total(_balance(http, account)) == 8000 - 800 - 2000 + 200
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.transfers.reversals.create(charge.transfer, params={"amount": 6001})
+
+
 def test_balances_of_platform_and_account_add_up(
     client: stripe.StripeClient, http: httpx.Client
 ) -> None:

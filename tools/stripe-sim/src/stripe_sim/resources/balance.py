@@ -180,6 +180,12 @@ def create_reversal(sim: Sim, ctx: Ctx, p: Params, transfer: str) -> Obj:
         source_refund=None,
     )
     reversal["metadata"] = apply_metadata({}, p.raw("metadata"))
+    charge = sim.store.get_any(found["source_transaction"] or "")
+    fee = sim.store.get_any(charge["application_fee"] or "") if charge else None
+    if p.flag("refund_application_fee") and fee is not None:
+        share = fee["amount"] * reversal["amount"] // found["amount"]
+        if share > 0 and fee["amount_refunded"] < fee["amount"]:
+            refund_fee(sim, ctx, fee, share)
     return reversal
 
 
