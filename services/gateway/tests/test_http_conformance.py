@@ -266,3 +266,22 @@ async def test_an_upstream_reset_mid_answer_is_503_never_a_hang(gw: Stack, clien
     answer = await client.answer()
     assert answer.status == 503 and error_of(answer)["code"] == "upstream_unavailable"
     assert gw.resetting.requests >= 1
+
+
+async def test_a_refused_body_sent_anyway_is_skipped_not_read_as_a_request(
+    gw: Stack, client: Client
+) -> None:
+    seen = len(gw.upstream.requests)
+    # Bodies that look like requests: were they parsed as such, the upstream would see them.
+    smuggled = request("GET", "/v1/products/echo?smuggled=1")
+    too_large = smuggled + b"x" * (LIMIT + 1 - len(smuggled))
+    await client.send(
+        request("POST", "/v1/products/echo", too_large)
+        + request("POST", "/v1/products/echo", smuggled, admin=False)
+        + request("GET", "/v1/products/echo?after=1")
+    )
+    assert (await client.answer()).status == 413
+    assert (await client.answer()).status == 401
+    assert (await client.answer()).json() == {"method": "GET", "size": 0}
+    queries = [r["query"] for r in gw.upstream.requests[seen:]]
+    assert queries == ["after=1"]

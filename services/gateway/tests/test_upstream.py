@@ -131,6 +131,19 @@ async def test_a_head_answer_ends_with_its_headers_and_the_connection_stays_usab
     up.close()
 
 
+async def test_a_head_answer_with_connection_close_is_not_reused(server: Server) -> None:
+    server.close_after_each = True
+    server.reply = lambda head, body: ok(b"", b"connection: close").replace(
+        b"content-length: 0", b"content-length: 9"
+    )
+    up = upstream(server)
+    for _ in range(2):
+        status, _, body = await asyncio.wait_for(up.request("HEAD", "/", [], b""), 2)
+        assert (status, body) == (200, b"")
+    assert server.connections == 2
+    up.close()
+
+
 async def test_an_idle_connection_closed_by_the_server_is_replaced_transparently(
     server: Server,
 ) -> None:

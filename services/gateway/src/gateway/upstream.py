@@ -107,8 +107,9 @@ class _Connection(asyncio.Protocol):
         if self._head:
             # A HEAD answer has no body whatever its Content-Length says; the parser
             # cannot be told, so the answer ends here and the next one gets a new parser.
+            keep_alive = self._parser.should_keep_alive()
             self._parser = httptools.HttpResponseParser(self)
-            self._done(keep_alive=True)
+            self._done(keep_alive=keep_alive)
 
     def on_body(self, body: bytes) -> None:
         self._answer.body.append(body)
