@@ -176,6 +176,8 @@ def objects(sim_url: str) -> Iterator[dict[str, list[Any]]]:
     )
     for event in _ok(http.get("/v1/events", params={"limit": "100"}))["data"]:
         keep(event)
+        if event["data"]["object"].get("object") in SPEC["objects"]:
+            keep(event["data"]["object"])  # what webhooks carry
     yield found
     http.close()
 

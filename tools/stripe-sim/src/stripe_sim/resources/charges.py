@@ -129,7 +129,6 @@ def create_charge(
         "statement_descriptor": pi.get("statement_descriptor"),
         "statement_descriptor_suffix": pi.get("statement_descriptor_suffix"),
         "status": "failed" if decline else "succeeded",
-        "transfer": None,
         "transfer_data": pi["transfer_data"],
         "transfer_group": pi["transfer_group"],
     }

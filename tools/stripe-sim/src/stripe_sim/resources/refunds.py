@@ -41,7 +41,7 @@ def _reverse_side_effects(sim: Sim, ctx: Ctx, p: Params, charge: Obj, refund: Ob
     """Only when asked: the transfer of a destination charge and the application fee are
     reversed in proportion to the refund; otherwise the platform's balance pays it all."""
     amount = refund["amount"]
-    if p.flag("reverse_transfer") and charge["transfer"]:
+    if p.flag("reverse_transfer") and charge.get("transfer"):
         transfer = sim.store.get_any(charge["transfer"])
         if transfer is not None:
             share = min(
