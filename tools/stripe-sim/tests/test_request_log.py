@@ -78,6 +78,16 @@ def test_rule_refusals_are_tagged(http: httpx.Client, sim_url: str) -> None:
     clear_recorded_requests(sim_url)
 
 
+def test_reused_idempotency_keys_are_rule_refusals(http: httpx.Client, sim_url: str) -> None:
+    clear_recorded_requests(sim_url)
+    key = {"Idempotency-Key": "reused-with-other-params"}
+    assert http.post("/v1/customers", data={"email": "a@b.co"}, headers=key).status_code == 200
+    assert http.post("/v1/customers", data={"email": "c@d.co"}, headers=key).status_code == 400
+    [record] = recorded_requests(sim_url, refused_only=True)
+    assert (record["error"]["type"], record["refusal"]) == ("idempotency_error", "rule")
+    clear_recorded_requests(sim_url)
+
+
 def test_unknown_urls_are_recorded_as_refused(http: httpx.Client, sim_url: str) -> None:
     clear_recorded_requests(sim_url)
     assert http.post("/v1/payment_intentz", data={"amount": "1"}).status_code == 404

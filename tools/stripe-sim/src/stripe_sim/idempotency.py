@@ -30,6 +30,13 @@ def digest(method: str, pairs: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
+def _reused(message: str) -> errors.StripeError:
+    """A key reused for another endpoint or other parameters (rule 8): a refused request."""
+    exc = errors.StripeError(400, "idempotency_error", message)
+    exc.refusal = "rule"
+    return exc
+
+
 class IdempotencyCache:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self.ttl = ttl
@@ -50,17 +57,13 @@ class IdempotencyCache:
         if entry is None:
             return None
         if entry.path != path:
-            raise errors.StripeError(
-                400,
-                "idempotency_error",
+            raise _reused(
                 "Keys for idempotent requests can only be used for the same endpoint they were "
                 f"first used for ('{entry.path}' vs '{path}'). Try using a key other than "
                 f"'{key}' if you meant to execute a different request.",
             )
         if entry.digest != request_digest:
-            raise errors.StripeError(
-                400,
-                "idempotency_error",
+            raise _reused(
                 "Keys for idempotent requests can only be used with the same parameters they "
                 f"were first used with. Try using a key other than '{key}' if you meant to "
                 "execute a different request.",
