@@ -170,3 +170,16 @@ def test_3ds_next_action_follows_use_stripe_sdk(http: httpx.Client) -> None:
     no_sdk = http.post("/v1/payment_intents", data={**challenge, **CARDS_ONLY}).json()
     assert no_sdk["next_action"]["type"] == "redirect_to_url"
     assert no_sdk["next_action"]["redirect_to_url"]["return_url"] is None
+
+
+def test_expand_of_a_field_the_object_lacks(http: httpx.Client) -> None:
+    payment = {**PAYMENT, **CARDS_ONLY, "confirm": "true"}
+    paid = http.post("/v1/payment_intents", data=payment).json()
+    charge = http.get(f"/v1/charges/{paid['latest_charge']}", params={"expand[]": "transfer"})
+    assert charge.status_code == 200  # expandable, absent on a charge without a transfer
+    assert "transfer" not in charge.json()
+    error = _error(http.get(f"/v1/charges/{paid['latest_charge']}", params={"expand[]": "amount"}))
+    assert (error["param"], error["message"]) == (
+        "expand",
+        "This property cannot be expanded (amount).",
+    )

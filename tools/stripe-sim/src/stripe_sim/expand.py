@@ -29,7 +29,7 @@ def expand(obj: dict[str, Any], paths: list[str], resolve: Resolver) -> dict[str
     for path in paths:
         parts = str(path).split(".")
         if len(parts) > MAX_DEPTH:
-            raise errors.invalid_request(
+            raise errors.parameter_error(
                 f"You cannot expand more than {MAX_DEPTH} levels of a property. Property: {path}",
                 param="expand",
             )
@@ -46,6 +46,8 @@ def _expand(obj: dict[str, Any], parts: list[str], resolve: Resolver, path: str)
         copied["data"] = [_expand(item, rest, resolve, path) for item in obj["data"]]
         return copied
     if head not in obj:
+        if head in EXPANDABLE:  # an optional field this object does not carry
+            return obj
         raise _cannot(head)
     value = obj[head]
     if isinstance(value, str | None) and head not in EXPANDABLE:
@@ -65,4 +67,4 @@ def _expand(obj: dict[str, Any], parts: list[str], resolve: Resolver, path: str)
 
 
 def _cannot(field: str) -> errors.StripeError:
-    return errors.invalid_request(f"This property cannot be expanded ({field}).", param="expand")
+    return errors.parameter_error(f"This property cannot be expanded ({field}).", param="expand")
