@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bos_common.testing import eventually
+
 sys.path.insert(0, str(Path(__file__).parent))
 from merchant import Merchant, intent_of, new_merchant, unique  # noqa: E402
 
@@ -108,9 +110,15 @@ async def test_12_4_transfer_goes_with_the_charge_and_pays_out_on_the_orgs_sched
     assert transfer["amount"] - fee["amount"] == done["payment"]["net_amount"]
     assert transfer["source_transaction"] == charge["id"]
     assert 0 <= transfer["created"] - charge["created"] <= 5
-    # From there Stripe pays it out on the connected account's schedule: the organization's.
-    settings = (await sim.get(f"/v1/accounts/{account}")).json()["settings"]
-    applied = settings["payouts"]["schedule"]
-    assert {k: str(v) for k, v in applied.items() if k in schedule} == {
-        k: str(v) for k, v in schedule.items()
-    }
+
+    # From there Stripe pays it out on the connected account's schedule: the organization's,
+    # which checkout pushed to the account when the organization was created
+    # (organization.updated.v1), not during the payment.
+    async def applied() -> bool:
+        settings = (await sim.get(f"/v1/accounts/{account}")).json()["settings"]
+        schedule_now = settings["payouts"]["schedule"]
+        return {k: str(v) for k, v in schedule_now.items() if k in schedule} == {
+            k: str(v) for k, v in schedule.items()
+        }
+
+    assert await eventually(applied)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bos_common.auth import Identity
 from bos_common.events import (
@@ -25,7 +25,7 @@ from bos_common.ids import new_id
 from bos_common.stripe_api import STRIPE_API_VERSION
 from bos_common.stripe_testing import RecordingHTTPClient, recording_client
 from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
-from checkout.models import payout_schedules, transfers
+from checkout.models import customers, payout_schedules, transfers
 from checkout.runtime import CheckoutRuntime
 from checkout.testing import Organizations, a_checkout
 
@@ -87,6 +87,19 @@ async def test_4_1_confirm_sends_a_cards_only_intent_for_stripe_js(
     assert sent.stripe_version == STRIPE_API_VERSION
     # 12.4: a customer's payment never touches the account's settings (rule 6).
     assert not stripe_http.calls("POST", "/v1/accounts")
+
+
+async def test_3_1_a_customer_without_a_name_is_created_without_one(
+    runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient
+) -> None:
+    """Stripe refuses `name=` (an empty string unsets, which create does not allow)."""
+    checkout_id, customer = await a_checkout(runtime)
+    async with runtime.db.transaction() as s:
+        await s.execute(update(customers).where(customers.c.id == customer.id).values(name=None))
+    await payments.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
+    sent = stripe_http.last("POST", "/v1/customers")
+    assert "name" not in sent.form
+    assert sent.form["email"] == customer.email
 
 
 async def test_6_1_trial_setup_intent_is_cards_only_for_stripe_js(

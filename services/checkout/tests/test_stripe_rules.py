@@ -16,6 +16,7 @@ import typing_extensions
 from pydantic import ValidationError
 from stripe.params import (
     AccountUpdateParams,
+    CustomerCreateParams,
     PaymentIntentCreateParams,
     RefundCreateParams,
     SetupIntentCreateParams,
@@ -51,6 +52,11 @@ def unknown_keys(value: Any, typed: Any, path: str = "") -> list[str]:
 ANY_METADATA = {"org_id": "org_1", "payment_id": "pay_1"}
 
 BUILT: list[tuple[str, Any, Any]] = [
+    (
+        "customer",
+        stripe_params.customer(email="a@b.co", name="Ada", metadata=ANY_METADATA),
+        CustomerCreateParams,
+    ),
     (
         "checkout intent",
         stripe_params.checkout_payment_intent(
@@ -125,7 +131,7 @@ def test_unknown_keys_finds_a_nested_unknown_parameter() -> None:
 
 
 def test_server_side_confirms_rule_out_redirects_so_no_return_url_is_needed() -> None:
-    for name, params, _ in BUILT[:3]:
+    for name, params, _ in BUILT[1:4]:
         assert params["confirm"] is True, name
         assert params["automatic_payment_methods"] == {
             "enabled": True,
@@ -135,7 +141,7 @@ def test_server_side_confirms_rule_out_redirects_so_no_return_url_is_needed() ->
 
 
 def test_only_on_session_confirms_ask_for_stripe_js_next_actions() -> None:
-    checkout, setup, renewal = (b[1] for b in BUILT[:3])
+    checkout, setup, renewal = (b[1] for b in BUILT[1:4])
     assert checkout["use_stripe_sdk"] is True
     assert setup["use_stripe_sdk"] is True
     assert "use_stripe_sdk" not in renewal

@@ -207,11 +207,11 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
     created = await _stripe_post(
         runtime,
         "/v1/customers",
-        {
-            "email": customer.email,
-            "name": customer.name or "",
-            "metadata": {"bos_customer_id": customer.id, "org_id": customer.org_id},
-        },
+        stripe_params.customer(
+            email=customer.email,
+            name=customer.name,
+            metadata={"bos_customer_id": customer.id, "org_id": customer.org_id},
+        ),
         idempotency_key=f"bos-customer-{customer.id}",
     )
     await repository.set_stripe_customer(runtime.db, customer.id, created["id"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 from stripe.params import (
     AccountUpdateParams,
     AccountUpdateParamsSettingsPayoutsSchedule,
+    CustomerCreateParams,
     PaymentIntentCreateParams,
     RefundCreateParams,
     SetupIntentCreateParams,
@@ -28,6 +29,15 @@ from bos_common.events import PayoutSchedule
 
 # Typed as the SDK's params of the pinned version: mypy refuses a name or a type that
 # version does not have. Cards (wallets are cards) only: nothing redirects the customer.
+
+
+def customer(*, email: str, name: str | None, metadata: dict[str, str]) -> CustomerCreateParams:
+    """The Stripe customer of a BOS customer. No `name` when there is none: Stripe reads an
+    empty string as unsetting it and refuses that on create (`parameter_invalid_empty`)."""
+    params: CustomerCreateParams = {"email": email, "metadata": metadata}
+    if name:
+        params["name"] = name
+    return params
 
 
 def checkout_payment_intent(
