@@ -6,9 +6,10 @@ from it) knows every constraint the code checks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 __all__ = [
     "JsonInt",
@@ -17,6 +18,7 @@ __all__ = [
     "MetadataValue",
     "NonBlank",
     "document_required",
+    "json_decimal",
     "json_int",
     "non_blank",
 ]
@@ -60,6 +62,31 @@ def json_int(*, ge: int | None = None, gt: int | None = None, le: int | None = N
 
 
 JsonInt = json_int()
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    return value
+
+
+def json_decimal(*, gt: int, le: int, decimal_places: int) -> Any:
+    """`Annotated[Decimal, ...]`: a JSON number (never a string) within the bounds, with at
+    most `decimal_places` decimals; the schema says exactly that (pydantic's own Decimal
+    schema also offers strings)."""
+    return Annotated[
+        Decimal,
+        Field(gt=gt, le=le, decimal_places=decimal_places),
+        BeforeValidator(_json_number),
+        WithJsonSchema(
+            {
+                "type": "number",
+                "exclusiveMinimum": gt,
+                "maximum": le,
+                "multipleOf": 10**-decimal_places,
+            }
+        ),
+    ]
 
 
 def document_required(*names: str) -> Callable[[dict[str, Any]], None]:

@@ -160,9 +160,11 @@ def _statuses_for(method: str, operation: Mapping[str, Any]) -> list[int]:
     authenticated = operation.get("security") != []
     write = method in _WRITE_METHODS
     has_path_params = any(p.get("in") == "path" for p in operation.get("parameters", ()))
-    statuses = [400, 422, 503]
+    # 429 everywhere: a request carrying a credential counts against that credential's
+    # limit, an anonymous one against its address's, whatever the operation.
+    statuses = [400, 422, 429, 503]
     if authenticated:
-        statuses += [401, 403, 429]
+        statuses += [401, 403]
     if write:
         statuses += [404, 409]
     elif has_path_params:

@@ -78,7 +78,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Row
 
 from bos_common.events import AppliedCoupon, PriceSnapshot
-from bos_common.fields import Metadata, json_int, non_blank
+from bos_common.fields import Metadata, json_decimal, json_int, non_blank
 from bos_common.ids import id_pattern
 from catalog.money import CURRENCIES, MAX_AMOUNT, annual_savings, monthly_equivalent
 
@@ -154,7 +154,7 @@ _PRICE_SHAPE: dict[str, Any] = {
 # service._check_coupon_shape as the schema states it: one discount (percent_off, or
 # amount_off with its currency, or only trial days), and duration_in_months exactly when
 # the duration is "repeating".
-_SET: dict[str, Any] = {"type": ["number", "string"]}
+_SET: dict[str, Any] = {"type": ["number", "string"]}  # not null
 _UNSET: dict[str, Any] = {"type": "null"}
 _COUPON_SHAPE: dict[str, Any] = {
     "allOf": [
@@ -213,7 +213,7 @@ class CouponCreate(_In):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_COUPON_SHAPE)
 
     code: Code
-    percent_off: Annotated[Decimal | None, Field(gt=0, le=100, decimal_places=2)] = None
+    percent_off: json_decimal(gt=0, le=100, decimal_places=2) | None = None
     amount_off: json_int(gt=0, le=MAX_AMOUNT) | None = None
     currency: Currency | None = None
     duration: Literal["once", "forever", "repeating"] = "once"

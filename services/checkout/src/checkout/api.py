@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bos_common.app import CurrentIdentity, Session
 from bos_common.audit import audit_by
@@ -17,6 +17,7 @@ from bos_common.errors import NotFound
 from checkout import cards, payments, repository, service
 from checkout.runtime import Runtime
 from checkout.schemas import (
+    STRIPE_ID_PATTERN,
     ApplyCoupon,
     CheckoutSessionOut,
     Confirm,
@@ -190,7 +191,9 @@ async def get_customer(
 
 class CardUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    payment_method: str | None = None
+    payment_method: str | None = Field(
+        default=None, min_length=3, max_length=255, pattern=STRIPE_ID_PATTERN
+    )
 
 
 @router.post("/internal/customers/{customer_id}/payment-method-updates", include_in_schema=False)

@@ -47,8 +47,12 @@ class ApplyCoupon(Strict):
     code: str = Field(min_length=1, max_length=64)
 
 
+# A Stripe object id (`pm_...`): ASCII letters, digits and underscores.
+STRIPE_ID_PATTERN = r"^[A-Za-z0-9_]+$"
+
+
 class Confirm(Strict):
-    payment_method: str = Field(min_length=3, max_length=255)
+    payment_method: str = Field(min_length=3, max_length=255, pattern=STRIPE_ID_PATTERN)
 
 
 class ProductOut(BaseModel):

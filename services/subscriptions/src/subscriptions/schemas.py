@@ -33,7 +33,9 @@ class ExtendTrialRequest(_In):
 class PortalCardUpdate(_In):
     """`POST /v1/portal/payment-methods`: optionally the card already collected."""
 
-    payment_method: str | None = Field(default=None, min_length=1, max_length=255)
+    payment_method: str | None = Field(
+        default=None, min_length=3, max_length=255, pattern=r"^[A-Za-z0-9_]+$"
+    )
 
 
 class ClockRequest(_In):
