@@ -124,6 +124,7 @@ async def test_15_3_anonymous_requests_for_authenticated_routes_are_401(
     assert r.status_code == 401, r.text
     err = error(r)
     assert err["type"] == "authentication_error" and err["code"] == "authentication_required"
+    assert r.headers["www-authenticate"].startswith("Bearer")
 
 
 async def test_15_3_public_routes_stay_open_without_credentials(

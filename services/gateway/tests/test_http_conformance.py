@@ -88,6 +88,7 @@ async def test_a_refusal_under_expect_comes_before_100_continue(gw: Stack, clien
     answer = await client.answer(timeout=2)
     assert answer.status == 401  # final, no 100 Continue first: the body is never sent
     assert error_of(answer)["code"] == "authentication_required"
+    assert answer.header("www-authenticate") == 'Bearer realm="bos"'
     assert len(gw.upstream.requests) == seen
 
 

@@ -70,6 +70,7 @@ SIGNED_CACHE_SIZE = 10_000
 # Statuses whose answer never has a body, nor a Content-Length from the gateway.
 BODILESS_STATUSES = frozenset({204, 304})
 AUTHENTICATION_REQUIRED = ("authentication_required", "Authentication required.")
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bos"'}  # a 401 says how (RFC 9110 11.6.1)
 
 
 class Gateway:
@@ -150,7 +151,7 @@ class Gateway:
         )
         # After the limiter: unauthenticated requests count against their address's limit.
         if kind == "anonymous" and not allows_anonymous(path, has_checkout_secret):
-            raise AuthenticationError(*AUTHENTICATION_REQUIRED)
+            raise AuthenticationError(*AUTHENTICATION_REQUIRED, headers=BEARER_CHALLENGE)
         # Only now is the body read: every refusal above comes before a `100 Continue`.
         body = await read_request_body(receive, limit) if has_body else b""
         headers = forwarded_headers(raw, peer)
