@@ -423,6 +423,8 @@ async def test_12_4_the_payout_schedule_is_pushed_when_it_changes_only(
 ) -> None:
     account = f"acct_{uuid.uuid4().hex[:12]}"
     weekly = {"interval": "weekly", "weekly_anchor": "friday", "delay_days": 3}
+    daily = {"settings": {"payouts": {"schedule": {"interval": "daily", "delay_days": 2}}}}
+    stripe_http.answer("GET", f"/v1/accounts/{account}", {"id": account, **daily})
     for version in (1, 2):  # the second changes something else: nothing to push
         async with runtime.db.transaction() as s:
             await connect.on_organization_updated(
@@ -449,6 +451,22 @@ async def test_12_4_the_payout_schedule_is_pushed_when_it_changes_only(
     assert pushed[1].form == {"settings[payouts][schedule][interval]": "daily"}
     row = await schedule_row(runtime, account)
     assert (row.org_version, row.schedule) == (3, {"interval": "daily"})
+
+
+async def test_12_4_an_account_already_on_the_schedule_is_left_alone(
+    runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient
+) -> None:
+    account = f"acct_{uuid.uuid4().hex[:12]}"
+    on_it = {"interval": "weekly", "weekly_anchor": "friday", "delay_days": 3}
+    stripe_http.answer(
+        "GET",
+        f"/v1/accounts/{account}",
+        {"id": account, "settings": {"payouts": {"schedule": on_it}}},
+    )
+    async with runtime.db.transaction() as s:
+        await connect.on_organization_updated(runtime, s, organization_updated(account, 1, **on_it))
+    assert not stripe_http.calls("POST", f"/v1/accounts/{account}")
+    assert (await schedule_row(runtime, account)).status == "applied"
 
 
 async def test_12_4_a_refused_payout_schedule_is_recorded_for_the_merchant(

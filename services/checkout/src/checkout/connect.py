@@ -3,7 +3,7 @@ whether it can receive charges (12.2), the organization's payout schedule (12.4)
 account's country (the page's wallet button).
 
 The payout schedule is pushed when the organization's changes (organization.updated.v1
-from tokens), never on a customer's payment: Stripe lets the platform change it only on
+from tokens; not when the account already has it), never on a customer's payment: Stripe lets the platform change it only on
 accounts whose settings the platform controls (Custom, or Express with platform
 controls) and refuses it on the others. A refusal is the merchant's to see: the account's
 row in `payout_schedules` says `refused` with Stripe's error, a warning names the
@@ -69,6 +69,13 @@ def payout_push_needed(current: Row[Any] | None, version: int, schedule: dict[st
     return bool(current.schedule != schedule)
 
 
+def schedule_matches(account: dict[str, Any], schedule: dict[str, Any]) -> bool:
+    """Whether the account's payout schedule already is `schedule` (Stripe shows
+    delay_days as an integer, BOS may hold it as one or as a string)."""
+    current = ((account.get("settings") or {}).get("payouts") or {}).get("schedule") or {}
+    return all(str(current.get(k)) == str(v) for k, v in schedule.items())
+
+
 async def on_organization_updated(
     runtime: CheckoutRuntime, session: AsyncSession, envelope: Envelope
 ) -> None:
@@ -94,11 +101,15 @@ async def on_organization_updated(
         return
     outcome: dict[str, Any] = {"status": "applied", "error_code": None, "error_message": None}
     try:
-        await runtime.stripe.v1.accounts.update_async(
-            account,
-            stripe_params.payout_schedule(event.payout_schedule),
-            {"idempotency_key": f"bos-payouts-{account}-{event.version}"},
-        )
+        # Read first: an account already on this schedule needs no change (and one the
+        # platform does not control then refuses nothing).
+        found = as_dict(await runtime.stripe.v1.accounts.retrieve_async(account))
+        if not schedule_matches(found, schedule):
+            await runtime.stripe.v1.accounts.update_async(
+                account,
+                stripe_params.payout_schedule(event.payout_schedule),
+                {"idempotency_key": f"bos-payouts-{account}-{event.version}"},
+            )
     except stripe.StripeError as exc:
         if is_provider_outage(exc):
             raise  # nothing decided: the bus retries the event
