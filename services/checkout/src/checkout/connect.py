@@ -3,12 +3,13 @@ whether it can receive charges (12.2), the organization's payout schedule (12.4)
 account's country (the page's wallet button).
 
 The payout schedule is pushed when the organization's changes (organization.updated.v1
-from tokens; not when the account already has it), never on a customer's payment: Stripe lets the platform change it only on
-accounts whose settings the platform controls (Custom, or Express with platform
-controls) and refuses it on the others. A refusal is the merchant's to see: the account's
-row in `payout_schedules` says `refused` with Stripe's error, a warning names the
-organization, `bos_payout_schedule_updates_total{outcome="refused"}` counts it and an
-audit line records it (deploy/README.md, "Stripe").
+from tokens; not when the account already has it), never on a customer's payment: Stripe
+lets the platform change it only on accounts whose settings the platform controls
+(Custom, or Express with platform controls) and refuses it on the others. A refusal is
+the merchant's to see: the account's row in `payout_schedules` says `refused` with
+Stripe's error, a warning names the organization,
+`bos_payout_schedule_updates_total{outcome="refused"}` counts it and an audit line
+records it (deploy/README.md, "Connected accounts' payout schedule").
 """
 
 from __future__ import annotations
