@@ -118,7 +118,7 @@ def test_log_is_bounded() -> None:
             method="GET",
             path=f"/v1/x/{index}",
             headers={},
-            params={},
+            form="",
             status=400,
             request_id=f"req_{index}",
             error=errors.unknown_param("x"),

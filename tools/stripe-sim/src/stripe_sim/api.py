@@ -98,14 +98,15 @@ def _authenticate(sim: Sim, request: Request, route: Route, params: dict[str, An
     )
 
 
-async def _read_params(request: Request) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+async def _read_form(request: Request) -> str:
+    """The request's parameters as one form string: the query, then a POST's body."""
     query = request.scope.get("query_string", b"").decode("latin-1")
     if request.method == "POST":
         body = (await request.body()).decode()
         if query:
             body = f"{query}&{body}" if body else query
-        return forms.decode(body)
-    return forms.decode(query)
+        return body
+    return query
 
 
 def _render(sim: Sim, ctx: Ctx, result: dict[str, Any], params: dict[str, Any]) -> bytes:
@@ -134,7 +135,7 @@ def make_endpoint(sim: Sim, route: Route) -> Endpoint:
             method=route.method,
             path=request.url.path,
             headers=request.headers,
-            params=received.get("params"),
+            form=received.get("form", ""),
             status=response.status_code,
             request_id=request_id,
             error=error or received.get("declined_error"),
@@ -157,8 +158,9 @@ async def _handle(
         await asyncio.sleep(faults.api_latency_ms / 1000)
     if faults.should_fail_api():
         raise errors.api_error("An unexpected error occurred (stripe-sim fault injection).")
-    params, pairs = await _read_params(request)
-    received["params"] = params
+    form = await _read_form(request)
+    received["form"] = form
+    params, pairs = forms.decode(form)
     ctx = _authenticate(sim, request, route, params)
     ctx.request_id = request_id
     ctx.api_version = versions.check(ctx.api_version, sim.known_versions)
@@ -203,13 +205,11 @@ def make_unknown_route(sim: Sim) -> Endpoint:
             status=404,
         )
         exc.refusal = "route"
-        params, _ = await _read_params(request)
-        params.pop("key", None)
         sim.request_log.record(
             method=request.method,
             path=request.url.path,
             headers=request.headers,
-            params=params,
+            form=await _read_form(request),
             status=exc.status,
             request_id=request_id,
             error=exc,
