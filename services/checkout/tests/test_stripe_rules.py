@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,11 +24,14 @@ from stripe.params import (
     TransferCreateParams,
 )
 
+import checkout
 from bos_common.events import PayoutSchedule
-from checkout import stripe_params
+from bos_common.stripe_testing import recording_client
+from checkout import connect, stripe_params
 from checkout.connect import payout_push_needed
-from checkout.page import content_security_policy
+from checkout.page import content_security_policy, wallet_country
 from checkout.settings import CheckoutSettings
+from checkout.testing import Organizations
 from checkout.worker import transfer_retry_delay, transfer_retryable
 
 
@@ -274,3 +278,24 @@ def test_12_2_held_transfers_back_off_up_to_six_hours() -> None:
     assert transfer_retry_delay(0) == timedelta(minutes=1)
     assert transfer_retry_delay(3) == timedelta(minutes=8)
     assert transfer_retry_delay(50) == timedelta(hours=6)
+
+
+# --- the wallet's country ---------------------------------------------------------------
+
+
+async def test_the_wallet_country_is_the_country_of_the_account_taking_the_payment() -> None:
+    connect._countries.clear()  # a process-wide cache
+    client, recorder = recording_client()
+    account = "acct_wallet_de"
+    recorder.answer("GET", f"/v1/accounts/{account}", {"id": account, "country": "DE"})
+    recorder.answer("GET", "/v1/account", {"id": "acct_platform", "country": "GB"})
+    runtime: Any = SimpleNamespace(stripe=client, organizations=Organizations(account))
+    assert await wallet_country(runtime, "org_de") == "DE"
+    runtime.organizations = Organizations(None)  # no connected account: the platform's
+    assert await wallet_country(runtime, "org_platform") == "GB"
+
+
+def test_the_page_script_takes_the_wallet_country_from_its_config() -> None:
+    script = Path(checkout.__file__).parent.joinpath("static/checkout-page.js").read_text()
+    assert "country: cfg.country" in script
+    assert 'country: "US"' not in script
