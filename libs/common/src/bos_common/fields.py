@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 __all__ = [
+    "PG_INTEGER_MAX",
     "JsonInt",
     "Metadata",
     "MetadataKey",
@@ -23,15 +24,23 @@ __all__ = [
     "non_blank",
 ]
 
-# Text with at least one visible character; stored as sent (no stripping, so what the
-# schema allows is exactly what is accepted).
+# The largest value of a PostgreSQL `integer` column: counts stored in one are bounded by it
+# (a larger one is a 422, not a failed INSERT).
+PG_INTEGER_MAX = 2**31 - 1
+
+# Text with at least one character that is not whitespace (Python's `\s`, what `strip`
+# removes): the schema's way of saying "not empty once stripped".
 NON_BLANK_PATTERN = r"\S"
 
 
 def non_blank(max_length: int) -> Any:
-    """`Annotated[str, ...]`: 1..max_length characters, not only whitespace."""
+    """`Annotated[str, ...]`: stored stripped; 1..max_length characters, not only
+    whitespace."""
     return Annotated[
-        str, StringConstraints(min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN
+        ),
     ]
 
 

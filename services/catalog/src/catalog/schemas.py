@@ -78,7 +78,7 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import Row
 
 from bos_common.events import AppliedCoupon, PriceSnapshot
-from bos_common.fields import Metadata, json_decimal, json_int, non_blank
+from bos_common.fields import PG_INTEGER_MAX, Metadata, json_decimal, json_int, non_blank
 from bos_common.ids import id_pattern
 from catalog.money import CURRENCIES, MAX_AMOUNT, annual_savings, monthly_equivalent
 
@@ -221,7 +221,7 @@ class CouponCreate(_In):
     expires_at: datetime | None = None
     product_ids: Annotated[list[Id] | None, Field(max_length=100)] = None
     new_customers_only: bool = False
-    max_redemptions: json_int(ge=1) | None = None
+    max_redemptions: json_int(ge=1, le=PG_INTEGER_MAX) | None = None
     trial_extension_days: json_int(ge=0, le=365) = 0
     metadata: Metadata = Field(default_factory=dict)
 
