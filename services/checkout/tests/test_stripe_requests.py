@@ -482,3 +482,75 @@ async def test_12_4_a_refused_payout_schedule_is_recorded_for_the_merchant(
     assert (row.status, row.error_code) == ("refused", "settings_not_controllable")
     # ...and a customer's payment goes on regardless (test_4_1_confirm_... sends nothing
     # to /v1/accounts).
+
+
+async def test_12_2_a_renewal_taken_on_the_platform_holds_the_merchants_share(
+    runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient
+) -> None:
+    account = f"acct_{uuid.uuid4().hex[:12]}"
+    async with runtime.db.transaction() as s:
+        await connect_repository.record_account(s, account, False, False, datetime.now(UTC))
+    runtime.organizations.account = account  # type: ignore[attr-defined]
+    _, customer = await a_checkout(runtime)
+    invoice = invoice_created(customer.id)
+    async with runtime.db.transaction() as s:
+        await renewals.on_invoice_created(runtime, s, invoice)
+    sent = stripe_http.last("POST", "/v1/payment_intents")
+    assert "transfer_data[destination]" not in sent.form  # taken on the platform
+    async with runtime.db.transaction() as s:
+        payment = await repository.get_payment_by_idempotency_key(
+            s,
+            invoice.payload().idempotency_key,  # type: ignore[attr-defined]
+        )
+        assert payment is not None and payment.connect_mode == "held"
+        held = await connect_repository.get_transfer_of_payment(s, payment.id)
+    assert held is not None
+    assert (held.status, held.amount, held.destination_account) == ("held", 9405, account)
+
+
+@pytest.mark.parametrize("made", [False, True])
+async def test_12_2_a_refunded_held_payment_takes_its_share_back(
+    runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient, made: bool
+) -> None:
+    """A voided invoice's renewal refunded: a share still held is canceled, one already
+    transferred is reversed."""
+    invoice_id = new_id("in")
+    payment = await a_succeeded_payment(
+        runtime, kind="renewal", connect_mode="held", invoice_id=invoice_id
+    )
+    transfer_id = new_id("tr")
+    async with runtime.db.transaction() as s:
+        await connect_repository.hold_transfer(
+            s,
+            id=transfer_id,
+            org_id="org_t",
+            payment_id=payment.id,
+            destination_account="acct_x",
+            amount=9405,
+            currency="usd",
+            available_at=datetime.now(UTC),
+        )
+        if made:
+            await connect_repository.mark_transfer(s, transfer_id, "paid", "tr_made")
+    voided = Envelope.wrap(
+        InvoiceVoidedV1(
+            invoice_id=invoice_id,
+            subscription_id=new_id("sub"),
+            customer_id=payment.customer_id,
+            voided_at=datetime.now(UTC),
+        ),
+        producer="subscriptions",
+        org_id="org_t",
+    )
+    async with runtime.db.transaction() as s:
+        await renewals.on_invoice_voided(runtime, s, voided)
+    refund = stripe_http.last("POST", "/v1/refunds")
+    assert "reverse_transfer" not in refund.form  # not a destination charge
+    row = await transfer_row(runtime, transfer_id)
+    if made:
+        assert row.status == "reversed"
+        reversal = stripe_http.last("POST", "/v1/transfers/tr_made/reversals")
+        assert reversal.form["metadata[payment_id]"] == payment.id
+    else:
+        assert row.status == "canceled"
+        assert not stripe_http.calls("POST", "/v1/transfers/tr_made/reversals")

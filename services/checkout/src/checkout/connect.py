@@ -56,6 +56,30 @@ async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool
     return bool(as_dict(acct).get("charges_enabled"))
 
 
+async def take_back_held_share(
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+) -> None:
+    """A refunded payment that was taken on the platform (12.2): its merchant share is not
+    owed any more. Still held, the transfer is canceled; already made, it is reversed on
+    Stripe (a destination charge's share goes back with the refund, stripe_params.refund)."""
+    if payment.connect_mode != "held":
+        return
+    transfer = await connect_repository.get_transfer_of_payment(session, payment.id)
+    if transfer is None:
+        return
+    if transfer.status == "held":
+        await connect_repository.mark_transfer(session, transfer.id, "canceled", None)
+    elif transfer.status == "paid" and transfer.stripe_transfer_id:
+        await runtime.stripe.v1.transfers.reversals.create_async(
+            transfer.stripe_transfer_id,
+            stripe_params.transfer_reversal(payment_id=payment.id),
+            {"idempotency_key": f"bos-transfer-reversal-{transfer.id}"},
+        )
+        await connect_repository.mark_transfer(
+            session, transfer.id, "reversed", transfer.stripe_transfer_id
+        )
+
+
 # --- payout schedule --------------------------------------------------------------------
 
 

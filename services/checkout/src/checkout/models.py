@@ -137,7 +137,8 @@ transfers = Table(
     Column("destination_account", String(255), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
-    Column("status", String(20), nullable=False, server_default="held"),  # held|paid|failed
+    # held | paid | failed; canceled / reversed: its payment was refunded before / after
+    Column("status", String(20), nullable=False, server_default="held"),
     Column("stripe_transfer_id", String(255)),
     # When it is next tried: moved on with backoff while Stripe cannot make it yet.
     Column("available_at", DateTime(timezone=True), nullable=False),

@@ -481,6 +481,8 @@ async def _after_success(
     caller whose guarded UPDATE made the transition gets here)."""
     funnel.payment_succeeded(updated, session)
     if updated.kind == "renewal":
+        if updated.connect_mode == "held":
+            await _hold_merchant_share(session, updated)
         await renewals.publish_paid(runtime, session, updated)
     elif updated.kind == "card_update":
         await repository.set_default_payment_method(
@@ -545,6 +547,7 @@ async def _refund_duplicate(
         {"idempotency_key": f"bos-refund-{payment.id}"},
     )
     await repository.update_payment(session, payment.id, expected=("succeeded",), status="refunded")
+    await connect.take_back_held_share(runtime, session, payment)
     DUPLICATE_REFUNDS.inc()
 
 

@@ -27,7 +27,7 @@ from bos_common.events import (
 )
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage
-from checkout import connect_repository, repository, stripe_params
+from checkout import connect, connect_repository, repository, stripe_params
 from checkout.money import platform_fee
 from checkout.runtime import CheckoutRuntime
 
@@ -185,6 +185,7 @@ async def on_invoice_voided(
         await repository.update_payment(
             session, payment.id, expected=("succeeded",), status="refunded"
         )
+        await connect.take_back_held_share(runtime, session, payment)
 
 
 async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:

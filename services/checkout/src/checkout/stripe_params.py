@@ -23,6 +23,7 @@ from stripe.params import (
     RefundCreateParams,
     SetupIntentCreateParams,
     TransferCreateParams,
+    TransferCreateReversalParams,
 )
 
 from bos_common.events import PayoutSchedule
@@ -159,6 +160,11 @@ def held_transfer(
     if source_charge:
         params["source_transaction"] = source_charge
     return params
+
+
+def transfer_reversal(*, payment_id: str) -> TransferCreateReversalParams:
+    """The whole merchant share of a refunded payment taken back from its account."""
+    return {"metadata": {"reason": "refunded", "payment_id": payment_id}}
 
 
 def payout_schedule(schedule: PayoutSchedule) -> AccountUpdateParams:
