@@ -126,3 +126,19 @@ def test_log_is_bounded() -> None:
     listing = log.listing()
     assert [r["path"] for r in listing["data"]] == ["/v1/x/2", "/v1/x/3", "/v1/x/4"]
     assert (listing["total"], listing["dropped"]) == (5, 2)
+
+
+def test_a_refusal_outlives_the_traffic_that_pushes_it_out_of_the_log() -> None:
+    log = RequestLog(max_records=3)
+    for index in range(5):
+        log.record(
+            method="POST",
+            path=f"/v1/x/{index}",
+            headers={},
+            form="",
+            status=400 if index == 0 else 200,
+            request_id=f"req_{index}",
+            error=errors.unknown_param("x") if index == 0 else None,
+        )
+    assert "/v1/x/0" not in [r["path"] for r in log.listing()["data"]]
+    assert [r["path"] for r in log.listing(refused_only=True)["data"]] == ["/v1/x/0"]

@@ -1,6 +1,7 @@
 """Every ``/v1`` request the simulator answered, newest last, for ``GET /_sim/requests``: a
 test can then assert that a whole run sent nothing Stripe refuses. Bounded: the oldest
-records go first.
+records go first; refusals are also kept apart (bounded too), so a long run's traffic never
+pushes one out before it is checked.
 
 A record is a flat tuple of strings and numbers with the raw form string (decoded only when
 listed): it costs little per request and gives the garbage collector nothing to scan.
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 from . import errors, forms
 
 MAX_RECORDS = 50_000
+MAX_REFUSALS = 10_000
 
 
 class Record(NamedTuple):
@@ -62,6 +64,7 @@ class Record(NamedTuple):
 class RequestLog:
     def __init__(self, max_records: int = MAX_RECORDS) -> None:
         self.records: deque[Record] = deque(maxlen=max_records)
+        self.refusals: deque[Record] = deque(maxlen=MAX_REFUSALS)
         self.total = 0
 
     def record(
@@ -76,31 +79,33 @@ class RequestLog:
         error: errors.StripeError | None,
     ) -> None:
         self.total += 1
-        self.records.append(
-            Record(
-                time.time(),
-                request_id,
-                method,
-                path,
-                headers.get("stripe-account"),
-                headers.get("stripe-version"),
-                headers.get("idempotency-key"),
-                form,
-                status,
-                error.type if error else None,
-                error.code if error else None,
-                error.param if error else None,
-                error.message if error else None,
-                error.refusal if error else None,
-            )
+        record = Record(
+            time.time(),
+            request_id,
+            method,
+            path,
+            headers.get("stripe-account"),
+            headers.get("stripe-version"),
+            headers.get("idempotency-key"),
+            form,
+            status,
+            error.type if error else None,
+            error.code if error else None,
+            error.param if error else None,
+            error.message if error else None,
+            error.refusal if error else None,
         )
+        self.records.append(record)
+        if record.refusal:
+            self.refusals.append(record)
 
     def clear(self) -> None:
         self.records.clear()
+        self.refusals.clear()
         self.total = 0
 
     def listing(self, *, refused_only: bool = False) -> dict[str, Any]:
-        records = [r for r in self.records if r.refusal] if refused_only else self.records
+        records = self.refusals if refused_only else self.records
         return {
             "object": "list",
             "data": [r.as_dict() for r in records],

@@ -312,3 +312,11 @@ def assert_no_refused_requests(base_url: str, refusals: Iterable[str] = REFUSALS
     if refused:
         listed = "\n".join(describe_request(r) for r in refused[:50])
         raise AssertionError(f"{len(refused)} request(s) Stripe would refuse:\n{listed}")
+
+
+def assert_run_sent_nothing_refused(base_url: str) -> None:
+    """For the end of a suite run against a shared simulator: it received requests, and
+    none that Stripe would refuse."""
+    log = httpx.get(f"{base_url}/_sim/requests", timeout=30).json()
+    assert log["total"] > 0, "the simulator received no request: nothing was checked"
+    assert_no_refused_requests(base_url)
