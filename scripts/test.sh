@@ -33,6 +33,8 @@ stack_env
 # The whole suite talks to the gateway from 127.0.0.1: the per-IP limit for anonymous
 # requests is raised so tests do not starve each other (its own tests set their limits).
 export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
+# Held Connect transfers are released by a sweep (60 s in production): every second here.
+export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
 "$ROOT/scripts/services.sh" start
 wait_http "$GATEWAY_URL/readyz" 60
 
