@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -25,7 +26,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bos_common.asgi import read_body, replay_body
 from bos_common.errors import error_response
 
-__all__ = ["TextGuardMiddleware", "find_bad_text_in_json", "find_bad_text_in_query"]
+__all__ = [
+    "BadText",
+    "TextGuardMiddleware",
+    "find_bad_text_in_headers",
+    "find_bad_text_in_json",
+    "find_bad_text_in_query",
+]
 
 # Raw NUL; the JSON escapes of NUL and of any surrogate (paired ones are legitimate and
 # sorted out by the decoding check); UTF-8-style encoded surrogates (invalid UTF-8).
@@ -43,12 +50,11 @@ _MESSAGE: Final = (
 _MESSAGE_NO_PARAM: Final = "The request must not contain NUL characters or unpaired surrogates."
 
 
-class BadText(Exception):
+@dataclass(frozen=True, slots=True)
+class BadText:
     """Where the bad text was found (`param` is None when it cannot be named)."""
 
-    def __init__(self, param: str | None) -> None:
-        super().__init__(param)
-        self.param = param
+    param: str | None
 
 
 def _has_bad_chars(text: str) -> bool:
@@ -88,6 +94,7 @@ def find_bad_text_in_json(body: bytes) -> BadText | None:
 
 
 def find_bad_text_in_query(query: bytes) -> BadText | None:
+    """The bad text of a raw query string (`param` is the parameter's name), or None."""
     if _QUERY_SUSPECT.search(query) is None:
         return None
     for pair in query.split(b"&"):
