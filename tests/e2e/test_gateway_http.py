@@ -56,7 +56,7 @@ async def curl(*args: str) -> tuple[int, dict[str, Any], str]:
     return int(status), json.loads(body), err.decode()
 
 
-async def test_15_7_curl_with_expect_100_continue_gets_its_answer(
+async def test_curl_with_expect_100_continue_gets_its_answer(
     gateway_url: str, api_key: str
 ) -> None:
     # Over 1 KB: curl (and PHP's curl for any POST body over 1 KB) sends Expect itself.
@@ -73,7 +73,7 @@ async def test_15_7_curl_with_expect_100_continue_gets_its_answer(
     assert body["description"] == product["description"]
 
 
-async def test_15_7_a_body_over_the_limit_is_413_before_it_is_read(
+async def test_a_body_over_the_limit_is_413_before_it_is_read(
     gateway_url: str, api_key: str, gateway: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     big = tmp_path / "big.json"
