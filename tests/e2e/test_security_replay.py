@@ -154,11 +154,12 @@ async def test_14_6_a_replayed_identity_header_is_refused_or_ignored(
     assert r.json()["error"]["code"] == "invalid_identity"
 
     # Sent through the gateway, even a fresh one is stripped: the caller is anonymous, which
-    # sees no checkout (only the hosted page's client secret opens one) and no customer.
+    # the gateway refuses before forwarding (only the hosted page's client secret opens a
+    # checkout without credentials) and which sees no customer.
     fresh = {IDENTITY_HEADER: sign_identity(identity, secret)}
     r = await gateway.post(path, headers=fresh)
-    assert r.status_code == 404, r.text
-    assert r.json()["error"]["code"] == "checkout_not_found"
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "authentication_required"
     r = await gateway.get("/v1/customers", headers=fresh)
     assert r.status_code == 401, r.text
     assert r.json()["error"]["type"] == "authentication_error"
