@@ -117,7 +117,7 @@ async def test_a_body_over_the_limit_is_413_before_it_is_read(
         ("GET", "/v1/checkout-sessions/cs_unknown", None),
     ],
 )
-async def test_15_3_anonymous_requests_for_authenticated_routes_are_401(
+async def test_anonymous_requests_for_authenticated_routes_are_401(
     gateway: httpx.AsyncClient, method: str, path: str, body: Any
 ) -> None:
     r = await gateway.request(method, path, json=body)
@@ -127,7 +127,7 @@ async def test_15_3_anonymous_requests_for_authenticated_routes_are_401(
     assert r.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_15_3_public_routes_stay_open_without_credentials(
+async def test_public_routes_stay_open_without_credentials(
     gateway: httpx.AsyncClient,
 ) -> None:
     assert (await gateway.get("/sdk/v1/checkout.js")).status_code == 200
