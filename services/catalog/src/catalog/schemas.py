@@ -219,8 +219,8 @@ class CouponCreate(_In):
     duration: Literal["once", "forever", "repeating"] = "once"
     duration_in_months: json_int(ge=1, le=120) | None = None
     expires_at: datetime | None = None
-    product_ids: Annotated[list[Id] | None, Field(max_length=100)] = None
-    new_customers_only: bool = False
+    product_ids: Annotated[list[Id], Field(min_length=1, max_length=100)] | None = None
+    new_customers_only: StrictBool = False
     max_redemptions: json_int(ge=1, le=PG_INTEGER_MAX) | None = None
     trial_extension_days: json_int(ge=0, le=365) = 0
     metadata: Metadata = Field(default_factory=dict)
