@@ -523,6 +523,8 @@ class DemoProductOut(_Out):
 class DemoOut(_Out):
     org_id: str
     created: bool
+    # What the merchant had archived or deleted and the seeding made again, one line each.
+    restored: list[str] = Field(default_factory=list)
     products: dict[str, DemoProductOut]
     coupons: dict[str, str]
 
