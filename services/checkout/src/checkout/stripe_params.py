@@ -41,6 +41,34 @@ def customer(*, email: str, name: str | None, metadata: dict[str, str]) -> Custo
     return params
 
 
+def _card_charge(
+    *,
+    amount: int,
+    currency: str,
+    customer: str,
+    payment_method: str,
+    metadata: dict[str, str],
+    application_fee: int | None,
+    destination: str | None,
+) -> PaymentIntentCreateParams:
+    """What every PaymentIntent checkout creates has: a cards-only charge of `customer`'s
+    `payment_method`, confirmed at once. With `destination`, a destination charge carrying
+    the platform's fee."""
+    params: PaymentIntentCreateParams = {
+        "amount": amount,
+        "currency": currency,
+        "customer": customer,
+        "payment_method": payment_method,
+        "confirm": True,
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        "metadata": metadata,
+    }
+    if destination:
+        params["application_fee_amount"] = application_fee or 0
+        params["transfer_data"] = {"destination": destination}
+    return params
+
+
 def checkout_payment_intent(
     *,
     amount: int,
@@ -53,21 +81,18 @@ def checkout_payment_intent(
 ) -> PaymentIntentCreateParams:
     """The on-session charge of a checkout, confirmed at once; the card is kept for
     renewals. With `destination`, a destination charge carrying the platform's fee."""
-    params: PaymentIntentCreateParams = {
-        "amount": amount,
-        "currency": currency,
-        "customer": customer,
-        "payment_method": payment_method,
-        "confirm": True,
-        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        "use_stripe_sdk": True,
-        "setup_future_usage": "off_session",
-        "metadata": metadata,
-        "expand": ["payment_method"],
-    }
-    if destination:
-        params["application_fee_amount"] = application_fee or 0
-        params["transfer_data"] = {"destination": destination}
+    params = _card_charge(
+        amount=amount,
+        currency=currency,
+        customer=customer,
+        payment_method=payment_method,
+        metadata=metadata,
+        application_fee=application_fee,
+        destination=destination,
+    )
+    params["use_stripe_sdk"] = True
+    params["setup_future_usage"] = "off_session"
+    params["expand"] = ["payment_method"]
     return params
 
 
@@ -103,21 +128,18 @@ def renewal_payment_intent(
 ) -> PaymentIntentCreateParams:
     """An off-session charge of a saved card: no customer is there to authenticate, so
     no `use_stripe_sdk` (a card that needs it fails with `authentication_required`)."""
-    params: PaymentIntentCreateParams = {
-        "amount": amount,
-        "currency": currency,
-        "customer": customer,
-        "payment_method": payment_method,
-        "confirm": True,
-        "off_session": True,
-        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        "metadata": metadata,
-    }
+    params = _card_charge(
+        amount=amount,
+        currency=currency,
+        customer=customer,
+        payment_method=payment_method,
+        metadata=metadata,
+        application_fee=application_fee,
+        destination=destination,
+    )
+    params["off_session"] = True
     if description:
         params["description"] = description
-    if destination:
-        params["application_fee_amount"] = application_fee or 0
-        params["transfer_data"] = {"destination": destination}
     return params
 
 
