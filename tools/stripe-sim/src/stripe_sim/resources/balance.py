@@ -65,6 +65,55 @@ def retrieve_balance(sim: Sim, ctx: Ctx, p: Params) -> Obj:
 # -- transfer reversals ----------------------------------------------------------------------
 
 
+def _move_to_platform(
+    sim: Sim,
+    amount: int,
+    *,
+    account: str,
+    currency: str,
+    due: float | None,
+    platform_side: tuple[str, str],
+    account_side: tuple[str, str],
+) -> str:
+    """Book ``amount`` (negative: the other way) from ``account`` to the platform, one
+    balance transaction on each side (``(source, type)``), pending until ``due`` when given;
+    the id of the platform's."""
+    source, type_ = platform_side
+    txn = charges.balance_transaction(
+        sim, account=None, amount=amount, currency=currency, source=source, type_=type_, due=due
+    )
+    source, type_ = account_side
+    charges.balance_transaction(
+        sim, account=account, amount=-amount, currency=currency, source=source, type_=type_, due=due
+    )
+    return str(txn["id"])
+
+
+def _add_to_parent(
+    sim: Sim,
+    ctx: Ctx | None,
+    parent: Obj,
+    child: Obj,
+    *,
+    counters: tuple[str, str],
+    list_key: str,
+    index: str,
+    event: str,
+) -> None:
+    """Count ``child`` (a reversal, a refund) on ``parent``: its running total and whether
+    that is all of it (``counters``), its list, its index; then ``event`` with what changed."""
+    total, whole = counters
+    previous = {total: parent[total], whole: parent[whole]}
+    parent[total] += child["amount"]
+    parent[whole] = parent[total] == parent["amount"]
+    children = parent[list_key]
+    children["data"].insert(0, child)
+    children["total_count"] = len(children["data"])
+    sim.store.seq_index_add(index, parent["id"], child["id"])
+    sim.store.touch()
+    sim.emit(event, parent, account=None, ctx=ctx, previous=previous)
+
+
 def reverse_transfer(
     sim: Sim, ctx: Ctx | None, transfer: Obj, amount: int, *, source_refund: str | None
 ) -> Obj:
@@ -91,34 +140,25 @@ def reverse_transfer(
         "transfer": transfer["id"],
     }
     sim.store.add(reversal, None)
-    txn = charges.balance_transaction(
+    reversal["balance_transaction"] = _move_to_platform(
         sim,
-        account=None,
-        amount=amount,
-        currency=transfer["currency"],
-        source=reversal["id"],
-        type_="transfer_refund",
-        due=due,
-    )
-    reversal["balance_transaction"] = txn["id"]
-    charges.balance_transaction(
-        sim,
+        amount,
         account=transfer["destination"],
-        amount=-amount,
         currency=transfer["currency"],
-        source=reversal["destination_payment_refund"],
-        type_="payment_refund",
         due=due,
+        platform_side=(reversal["id"], "transfer_refund"),
+        account_side=(reversal["destination_payment_refund"], "payment_refund"),
     )
-    previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
-    transfer["amount_reversed"] += amount
-    transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
-    reversals = transfer["reversals"]
-    reversals["data"].insert(0, reversal)
-    reversals["total_count"] = len(reversals["data"])
-    sim.store.seq_index_add("transfer_reversal.transfer", transfer["id"], reversal["id"])
-    sim.store.touch()
-    sim.emit("transfer.reversed", transfer, account=None, ctx=ctx, previous=previous)
+    _add_to_parent(
+        sim,
+        ctx,
+        transfer,
+        reversal,
+        counters=("amount_reversed", "reversed"),
+        list_key="reversals",
+        index="transfer_reversal.transfer",
+        event="transfer.reversed",
+    )
     return reversal
 
 
@@ -138,33 +178,25 @@ def refund_fee(sim: Sim, ctx: Ctx | None, fee: Obj, amount: int) -> Obj:
         "metadata": {},
     }
     sim.store.add(refund, None)
-    txn = charges.balance_transaction(
+    refund["balance_transaction"] = _move_to_platform(
         sim,
-        account=None,
-        amount=-amount,
-        currency=fee["currency"],
-        source=refund["id"],
-        type_="application_fee_refund",
-        due=due,
-    )
-    refund["balance_transaction"] = txn["id"]
-    charges.balance_transaction(
-        sim,
+        -amount,
         account=fee["account"],
-        amount=amount,
         currency=fee["currency"],
-        source=refund["id"],
-        type_="application_fee_refund",
         due=due,
+        platform_side=(refund["id"], "application_fee_refund"),
+        account_side=(refund["id"], "application_fee_refund"),
     )
-    previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
-    fee["amount_refunded"] += amount
-    fee["refunded"] = fee["amount_refunded"] == fee["amount"]
-    fee["refunds"]["data"].insert(0, refund)
-    fee["refunds"]["total_count"] = len(fee["refunds"]["data"])
-    sim.store.seq_index_add("fee_refund.fee", fee["id"], refund["id"])
-    sim.store.touch()
-    sim.emit("application_fee.refunded", fee, account=None, ctx=ctx, previous=previous)
+    _add_to_parent(
+        sim,
+        ctx,
+        fee,
+        refund,
+        counters=("amount_refunded", "refunded"),
+        list_key="refunds",
+        index="fee_refund.fee",
+        event="application_fee.refunded",
+    )
     return refund
 
 
