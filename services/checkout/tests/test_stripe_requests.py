@@ -47,10 +47,17 @@ async def stripe_http(runtime: CheckoutRuntime) -> AsyncIterator[RecordingHTTPCl
     runtime.stripe, runtime.organizations = real_stripe, real_orgs
 
 
-async def a_verified_account(rt: CheckoutRuntime, organizations: Any) -> str:
+async def an_account(rt: CheckoutRuntime, *, verified: bool) -> str:
+    """A connected account as `account.updated` last reported it: able to take charges and
+    receive payouts, or neither."""
     account = f"acct_{uuid.uuid4().hex[:12]}"
     async with rt.db.transaction() as s:
-        await connect_repository.record_account(s, account, True, True, datetime.now(UTC))
+        await connect_repository.record_account(s, account, verified, verified, datetime.now(UTC))
+    return account
+
+
+async def a_verified_account(rt: CheckoutRuntime, organizations: Any) -> str:
+    account = await an_account(rt, verified=True)
     organizations.account = account
     return account
 
@@ -220,6 +227,20 @@ async def test_7_1_renewal_is_an_off_session_cards_only_charge(
 # --- rule 3: refunds of destination charges reverse the merchant's share and the fee ----
 
 
+def invoice_voided(invoice_id: str, payment: Any) -> Envelope:
+    """The invoice that `payment` (a renewal) paid, voided meanwhile."""
+    return Envelope.wrap(
+        InvoiceVoidedV1(
+            invoice_id=invoice_id,
+            subscription_id=new_id("sub"),
+            customer_id=payment.customer_id,
+            voided_at=datetime.now(UTC),
+        ),
+        producer="subscriptions",
+        org_id="org_t",
+    )
+
+
 async def a_succeeded_payment(
     rt: CheckoutRuntime, *, kind: str, connect_mode: str | None, **values: Any
 ) -> Any:
@@ -282,18 +303,8 @@ async def test_a_renewal_of_a_voided_invoice_is_refunded_with_its_transfer_and_f
     payment = await a_succeeded_payment(
         runtime, kind="renewal", connect_mode="destination", invoice_id=invoice_id
     )
-    voided = Envelope.wrap(
-        InvoiceVoidedV1(
-            invoice_id=invoice_id,
-            subscription_id=new_id("sub"),
-            customer_id=payment.customer_id,
-            voided_at=datetime.now(UTC),
-        ),
-        producer="subscriptions",
-        org_id="org_t",
-    )
     async with runtime.db.transaction() as s:
-        await renewals.on_invoice_voided(runtime, s, voided)
+        await renewals.on_invoice_voided(runtime, s, invoice_voided(invoice_id, payment))
     sent = stripe_http.last("POST", "/v1/refunds")
     assert (
         sent.form.items()
@@ -309,12 +320,12 @@ async def test_a_renewal_of_a_voided_invoice_is_refunded_with_its_transfer_and_f
 # --- rule 4: held transfers name their charge and wait for pending funds ----------------
 
 
-async def a_held_transfer(rt: CheckoutRuntime) -> tuple[Any, str]:
-    account = f"acct_{uuid.uuid4().hex[:12]}"
-    payment = await a_succeeded_payment(rt, kind="checkout", connect_mode="held")
+async def hold_share(
+    rt: CheckoutRuntime, payment: Any, account: str, available_at: datetime
+) -> str:
+    """The merchant's share of `payment` (taken on the platform) held for `account`; its id."""
     transfer_id = new_id("tr")
     async with rt.db.transaction() as s:
-        await connect_repository.record_account(s, account, True, True, datetime.now(UTC))
         await connect_repository.hold_transfer(
             s,
             id=transfer_id,
@@ -323,8 +334,15 @@ async def a_held_transfer(rt: CheckoutRuntime) -> tuple[Any, str]:
             destination_account=account,
             amount=9405,
             currency="usd",
-            available_at=datetime.now(UTC) - timedelta(seconds=1),
+            available_at=available_at,
         )
+    return transfer_id
+
+
+async def a_held_transfer(rt: CheckoutRuntime) -> tuple[Any, str]:
+    payment = await a_succeeded_payment(rt, kind="checkout", connect_mode="held")
+    account = await an_account(rt, verified=True)
+    transfer_id = await hold_share(rt, payment, account, datetime.now(UTC) - timedelta(seconds=1))
     return payment, transfer_id
 
 
@@ -487,9 +505,7 @@ async def test_12_4_a_refused_payout_schedule_is_recorded_for_the_merchant(
 async def test_12_2_a_renewal_taken_on_the_platform_holds_the_merchants_share(
     runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient
 ) -> None:
-    account = f"acct_{uuid.uuid4().hex[:12]}"
-    async with runtime.db.transaction() as s:
-        await connect_repository.record_account(s, account, False, False, datetime.now(UTC))
+    account = await an_account(runtime, verified=False)
     runtime.organizations.account = account  # type: ignore[attr-defined]
     _, customer = await a_checkout(runtime)
     invoice = invoice_created(customer.id)
@@ -518,32 +534,12 @@ async def test_12_2_a_refunded_held_payment_takes_its_share_back(
     payment = await a_succeeded_payment(
         runtime, kind="renewal", connect_mode="held", invoice_id=invoice_id
     )
-    transfer_id = new_id("tr")
-    async with runtime.db.transaction() as s:
-        await connect_repository.hold_transfer(
-            s,
-            id=transfer_id,
-            org_id="org_t",
-            payment_id=payment.id,
-            destination_account="acct_x",
-            amount=9405,
-            currency="usd",
-            available_at=datetime.now(UTC),
-        )
-        if made:
+    transfer_id = await hold_share(runtime, payment, "acct_x", datetime.now(UTC))
+    if made:
+        async with runtime.db.transaction() as s:
             await connect_repository.mark_transfer(s, transfer_id, "paid", "tr_made")
-    voided = Envelope.wrap(
-        InvoiceVoidedV1(
-            invoice_id=invoice_id,
-            subscription_id=new_id("sub"),
-            customer_id=payment.customer_id,
-            voided_at=datetime.now(UTC),
-        ),
-        producer="subscriptions",
-        org_id="org_t",
-    )
     async with runtime.db.transaction() as s:
-        await renewals.on_invoice_voided(runtime, s, voided)
+        await renewals.on_invoice_voided(runtime, s, invoice_voided(invoice_id, payment))
     refund = stripe_http.last("POST", "/v1/refunds")
     assert "reverse_transfer" not in refund.form  # not a destination charge
     row = await transfer_row(runtime, transfer_id)
