@@ -21,6 +21,7 @@ from webhooks.app import build_runtime, create_app
 from webhooks.models import outbox, stripe_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
+from webhooks.testing import sim_emit, succeeded_intent
 from webhooks.worker import reconcile_once
 
 pytestmark = pytest.mark.integration
@@ -169,27 +170,10 @@ async def _delivered_ok(sim: httpx.AsyncClient, event_id: str, times: int = 1) -
     return (await _delivery_statuses(sim, event_id)).count(200) >= times
 
 
-async def _emit(sim: httpx.AsyncClient, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """An event the simulator sends to the endpoints (it was not caused by an API call)."""
-    r = await sim.post("/_sim/events", json={"type": type_, "data": {"object": obj}})
-    return dict(r.json())
-
-
-def _succeeded_intent() -> dict[str, Any]:
-    return {
-        "id": f"pi_{uuid.uuid4().hex[:12]}",
-        "object": "payment_intent",
-        "amount": 100,
-        "currency": "usd",
-        "status": "succeeded",
-        "metadata": {"org_id": "org_it"},
-    }
-
-
 async def test_9_6_unknown_event_type_is_stored_answered_200_and_not_translated(
     intake: Intake,
 ) -> None:
-    emitted = await _emit(
+    emitted = await sim_emit(
         intake.sim, "issuing_card.created", {"id": "ic_1", "object": "issuing.card"}
     )
     await eventually(lambda: _delivered_ok(intake.sim, emitted["id"]))
@@ -226,7 +210,7 @@ async def test_9_5_database_down_answers_503_and_stripes_retry_succeeds(
 ) -> None:
     infra.postgres("stop")
     try:
-        emitted = await _emit(intake.sim, "payment_intent.succeeded", _succeeded_intent())
+        emitted = await sim_emit(intake.sim, "payment_intent.succeeded", succeeded_intent("org_it"))
         await eventually(lambda: _delivery_failed_with(intake.sim, emitted["id"], 503))
     finally:
         infra.postgres("start")
@@ -247,7 +231,7 @@ async def test_9_1_an_accepted_event_is_published_at_once_not_at_the_next_poll(
     relay.poll_interval = 60
     await asyncio.sleep(1.5)  # the relay's current wait (1 s poll) is over
     try:
-        emitted = await _emit(intake.sim, "payment_intent.succeeded", _succeeded_intent())
+        emitted = await sim_emit(intake.sim, "payment_intent.succeeded", succeeded_intent("org_it"))
         assert await eventually(lambda: _published(intake.runtime, emitted["id"]), timeout=3)
     finally:
         relay.poll_interval = 1.0

@@ -5,7 +5,6 @@ recorded once through the inbox, and never mixed with other accounts'."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from webhooks.app import build_runtime
 from webhooks.models import outbox, stripe_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
+from webhooks.testing import sim_emit, succeeded_intent
 from webhooks.worker import reconcile_once
 
 pytestmark = pytest.mark.integration
@@ -89,12 +89,7 @@ async def connected_account(stack: Stack) -> str:
 async def emit(
     stack: Stack, type_: str, obj: dict[str, Any], account: str | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": type_, "data": {"object": obj}}
-    if account is not None:
-        body["account"] = account
-    r = await stack.sim.post("/_sim/events", json=body)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return await sim_emit(stack.sim, type_, obj, account)
 
 
 def account_updated(account: str) -> dict[str, Any]:
@@ -102,14 +97,7 @@ def account_updated(account: str) -> dict[str, Any]:
 
 
 def payment_succeeded() -> dict[str, Any]:
-    return {
-        "id": f"pi_{uuid.uuid4().hex[:12]}",
-        "object": "payment_intent",
-        "amount": 100,
-        "currency": "usd",
-        "status": "succeeded",
-        "metadata": {"org_id": "org_rec"},
-    }
+    return succeeded_intent("org_rec")
 
 
 async def stored(runtime: WebhooksRuntime, event_id: str) -> list[Any]:

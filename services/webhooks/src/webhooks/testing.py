@@ -1,5 +1,6 @@
 """Helpers for the webhooks tests: Stripe events as Stripe sends them, and their
-`Stripe-Signature` (the scheme of Stripe's docs: HMAC-SHA256 of "<t>.<payload>")."""
+`Stripe-Signature` (the scheme of Stripe's docs: HMAC-SHA256 of "<t>.<payload>"); events
+the Stripe simulator makes happen."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import hashlib
 import hmac
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def stripe_event(
@@ -44,3 +48,28 @@ def signature(payload: bytes, secret: str, at: int | None = None) -> str:
 
 def signed_headers(payload: bytes, secret: str, at: int | None = None) -> dict[str, str]:
     return {"Stripe-Signature": signature(payload, secret, at), "Content-Type": "application/json"}
+
+
+def succeeded_intent(org_id: str) -> dict[str, Any]:
+    """A succeeded PaymentIntent of `org_id` that BOS did not create (no BOS ids)."""
+    return {
+        "id": f"pi_{uuid.uuid4().hex[:12]}",
+        "object": "payment_intent",
+        "amount": 100,
+        "currency": "usd",
+        "status": "succeeded",
+        "metadata": {"org_id": org_id},
+    }
+
+
+async def sim_emit(
+    sim: httpx.AsyncClient, type_: str, obj: dict[str, Any], account: str | None = None
+) -> dict[str, Any]:
+    """An event the simulator records and sends to its endpoints (not caused by an API
+    call), on connected `account` when given."""
+    body: dict[str, Any] = {"type": type_, "data": {"object": obj}}
+    if account is not None:
+        body["account"] = account
+    r = await sim.post("/_sim/events", json=body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
