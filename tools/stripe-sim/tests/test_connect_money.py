@@ -14,7 +14,7 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.testing import run_simulator
+from stripe_sim.testing import confirmed_card_payment, run_simulator
 
 API_KEY = "sk_test_stripe_sim_tests"
 
@@ -62,17 +62,23 @@ def _account(client: stripe.StripeClient, http: httpx.Client, type_: str = "expr
 
 
 def _pay(client: stripe.StripeClient, amount: int, **extra: Any) -> Any:
-    params = {
-        "amount": amount,
-        "currency": "usd",
-        "payment_method": extra.pop("payment_method", "pm_card_visa"),
-        "confirm": True,
-        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        **extra,
-    }
+    params = confirmed_card_payment(amount, extra.pop("payment_method", "pm_card_visa"), **extra)
     pi = client.v1.payment_intents.create(params=params)
     assert pi.status == "succeeded"
     return client.v1.charges.retrieve(pi.latest_charge)
+
+
+def _destination_charge(
+    client: stripe.StripeClient, http: httpx.Client, amount: int, *, fee: int
+) -> tuple[str, int, Any]:
+    """(a new verified account, the platform's total balance before, the charge): a
+    destination charge of ``amount`` to that account carrying an application fee of ``fee``."""
+    account = _account(client, http)
+    platform_before = _total(_balance(http))
+    charge = _pay(
+        client, amount, application_fee_amount=fee, transfer_data={"destination": account}
+    )
+    return account, platform_before, charge
 
 
 def test_transfer_draws_on_available_funds_unless_tied_to_its_charge(
@@ -153,11 +159,7 @@ def test_bypass_pending_card_funds_are_available_at_once(
 def test_destination_charge_and_refund_without_flags_the_platform_pays(
     client: stripe.StripeClient, http: httpx.Client
 ) -> None:
-    account = _account(client, http)
-    platform_before = _total(_balance(http))
-    charge = _pay(
-        client, 10000, application_fee_amount=1500, transfer_data={"destination": account}
-    )
+    account, platform_before, charge = _destination_charge(client, http, 10000, fee=1500)
     assert _total(_balance(http)) - platform_before == 1500 - 320
     assert _balance(http, account) == {"available": 0, "pending": 8500}
 
@@ -175,11 +177,7 @@ def test_destination_charge_and_refund_without_flags_the_platform_pays(
 def test_refunds_with_flags_reverse_transfer_and_fee_in_proportion(
     client: stripe.StripeClient, http: httpx.Client
 ) -> None:
-    account = _account(client, http)
-    platform_before = _total(_balance(http))
-    charge = _pay(
-        client, 10000, application_fee_amount=1500, transfer_data={"destination": account}
-    )
+    account, platform_before, charge = _destination_charge(client, http, 10000, fee=1500)
     flags = {"reverse_transfer": True, "refund_application_fee": True}
 
     first = client.v1.refunds.create(params={"charge": charge.id, "amount": 4000, **flags})
@@ -229,9 +227,7 @@ def test_transfer_reversal_through_the_api(client: stripe.StripeClient, http: ht
 def test_balances_of_platform_and_account_add_up(
     client: stripe.StripeClient, http: httpx.Client
 ) -> None:
-    account = _account(client, http)
-    platform_before = _total(_balance(http))
-    charge = _pay(client, 5000, application_fee_amount=250, transfer_data={"destination": account})
+    account, platform_before, charge = _destination_charge(client, http, 5000, fee=250)
     client.v1.refunds.create(params={"charge": charge.id, "amount": 1000, "reverse_transfer": True})
     everyone = http.get("/_sim/balance").json()
     assert set(everyone) >= {"platform", account}

@@ -9,6 +9,8 @@ import httpx
 import pytest
 import stripe
 
+from stripe_sim.testing import confirmed_card_payment
+
 Events = Callable[..., list[dict[str, Any]]]
 
 
@@ -73,15 +75,7 @@ def test_declines(
     client: stripe.StripeClient, sim_events: Events, token: str, decline_code: str, message: str
 ) -> None:
     with pytest.raises(stripe.CardError) as info:
-        client.v1.payment_intents.create(
-            params={
-                "amount": 2500,
-                "currency": "usd",
-                "payment_method": token,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            }
-        )
+        client.v1.payment_intents.create(params=confirmed_card_payment(2500, token))
     err = info.value
     assert err.http_status == 402
     assert err.code == "card_declined"
@@ -109,15 +103,7 @@ def test_card_numbers_through_a_payment_method(client: stripe.StripeClient) -> N
         }
     )
     with pytest.raises(stripe.CardError) as info:
-        client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                "payment_method": pm.id,
-            }
-        )
+        client.v1.payment_intents.create(params=confirmed_card_payment(1000, pm.id))
     assert info.value.error.decline_code == "insufficient_funds"
 
 
@@ -125,14 +111,7 @@ def test_3ds_required_on_session_then_completed(
     client: stripe.StripeClient, http: httpx.Client, sim_events: Events
 ) -> None:
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 3000,
-            "currency": "usd",
-            "payment_method": "pm_card_authenticationRequired",
-            "confirm": True,
-            "use_stripe_sdk": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(3000, "pm_card_authenticationRequired", use_stripe_sdk=True)
     )
     assert pi.status == "requires_action"
     assert pi.next_action.type == "use_stripe_sdk"
@@ -150,13 +129,7 @@ def test_3ds_failure_leaves_requires_payment_method(
     client: stripe.StripeClient, http: httpx.Client, sim_events: Events
 ) -> None:
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 3000,
-            "currency": "usd",
-            "payment_method": "pm_card_authenticationRequiredOnSetup",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(3000, "pm_card_authenticationRequiredOnSetup")
     )
     assert pi.status == "requires_action"
     http.post(f"/_sim/payment_intents/{pi.id}/authenticate", json={"outcome": "failure"})
@@ -171,14 +144,9 @@ def test_3ds_failure_leaves_requires_payment_method(
 
 def test_return_url_gives_redirect_to_url(client: stripe.StripeClient, sim_url: str) -> None:
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 3000,
-            "currency": "usd",
-            "payment_method": "pm_card_authenticationRequired",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "return_url": "https://shop.example/return",
-        }
+        params=confirmed_card_payment(
+            3000, "pm_card_authenticationRequired", return_url="https://shop.example/return"
+        )
     )
     assert pi.next_action.type == "redirect_to_url"
     url = pi.next_action.redirect_to_url.url
@@ -202,15 +170,7 @@ def test_3155_off_session_without_setup_needs_authentication(
     customer, pm = _saved_card(client, "pm_card_authenticationRequiredOnSetup")
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "customer": customer,
-                "payment_method": pm,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                "off_session": True,
-            }
+            params=confirmed_card_payment(1000, pm, customer=customer, off_session=True)
         )
     assert info.value.code == "authentication_required"
     assert info.value.error.payment_intent.status == "requires_payment_method"
@@ -221,15 +181,12 @@ def test_3155_off_session_succeeds_after_on_session_setup(
 ) -> None:
     customer = client.v1.customers.create()
     first = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_authenticationRequiredOnSetup",
-            "setup_future_usage": "off_session",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(
+            1000,
+            "pm_card_authenticationRequiredOnSetup",
+            customer=customer.id,
+            setup_future_usage="off_session",
+        )
     )
     assert first.status == "requires_action"
     http.post(f"/_sim/payment_intents/{first.id}/authenticate", json={"outcome": "success"})
@@ -238,26 +195,11 @@ def test_3155_off_session_succeeds_after_on_session_setup(
     pm = client.v1.payment_methods.retrieve(first.payment_method)
     assert pm.customer == customer.id, "setup_future_usage attaches the card"
     renewal = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "off_session": True,
-        }
+        params=confirmed_card_payment(1000, pm.id, customer=customer.id, off_session=True)
     )
     assert renewal.status == "succeeded"
     on_session = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(1000, pm.id, customer=customer.id)
     )
     assert on_session.status == "requires_action", "3155 still needs 3DS on-session"
 
@@ -281,15 +223,9 @@ def test_3184_always_requires_authentication_even_when_set_up(
     assert si.status == "succeeded"
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "customer": customer.id,
-                "payment_method": si.payment_method,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                "off_session": True,
-            }
+            params=confirmed_card_payment(
+                1000, si.payment_method, customer=customer.id, off_session=True
+            )
         )
     assert info.value.code == "authentication_required"
 
@@ -297,28 +233,16 @@ def test_3184_always_requires_authentication_even_when_set_up(
 def test_error_on_requires_action(client: stripe.StripeClient) -> None:
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "payment_method": "pm_card_authenticationRequired",
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                "error_on_requires_action": True,
-            }
+            params=confirmed_card_payment(
+                1000, "pm_card_authenticationRequired", error_on_requires_action=True
+            )
         )
     assert info.value.code == "authentication_required"
 
 
 def test_manual_capture_and_cancel(client: stripe.StripeClient, sim_events: Events) -> None:
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 5000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "capture_method": "manual",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(5000, "pm_card_visa", capture_method="manual")
     )
     assert pi.status == "requires_capture"
     assert pi.amount_capturable == 5000
@@ -344,15 +268,7 @@ def test_manual_capture_and_cancel(client: stripe.StripeClient, sim_events: Even
 
 
 def test_refunds_partial_full_and_over(client: stripe.StripeClient, sim_events: Events) -> None:
-    pi = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    pi = client.v1.payment_intents.create(params=confirmed_card_payment(1000, "pm_card_visa"))
     partial = client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 300})
     assert partial.status == "succeeded"
     assert partial.amount == 300
@@ -396,15 +312,7 @@ def test_automatic_payment_methods_require_return_url_unless_redirects_never(
             }
         )
     assert info.value.param == "return_url"
-    ok = client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-        }
-    )
+    ok = client.v1.payment_intents.create(params=confirmed_card_payment(1000, "pm_card_visa"))
     assert ok.status == "succeeded"
     assert ok.automatic_payment_methods.enabled is True
 
@@ -434,50 +342,17 @@ def test_parameter_validation(client: stripe.StripeClient) -> None:
 def test_saved_card_needs_its_customer(client: stripe.StripeClient) -> None:
     customer, pm = _saved_card(client, "pm_card_visa")
     with pytest.raises(stripe.InvalidRequestError, match="customer"):
-        client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "payment_method": pm,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            }
-        )
+        client.v1.payment_intents.create(params=confirmed_card_payment(1000, pm))
     other = client.v1.customers.create()
     with pytest.raises(stripe.InvalidRequestError, match="different Customer"):
-        client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "customer": other.id,
-                "payment_method": pm,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            }
-        )
+        client.v1.payment_intents.create(params=confirmed_card_payment(1000, pm, customer=other.id))
 
 
 def test_one_time_card_cannot_be_reused(client: stripe.StripeClient) -> None:
     pm = client.v1.payment_methods.create(params={"type": "card", "card": {"token": "tok_visa"}})
-    client.v1.payment_intents.create(
-        params={
-            "amount": 1000,
-            "currency": "usd",
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    client.v1.payment_intents.create(params=confirmed_card_payment(1000, pm.id))
     with pytest.raises(stripe.InvalidRequestError, match="may not be used again"):
-        client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "payment_method": pm.id,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            }
-        )
+        client.v1.payment_intents.create(params=confirmed_card_payment(1000, pm.id))
 
 
 def test_list_by_customer(client: stripe.StripeClient) -> None:

@@ -272,6 +272,22 @@ class WebhookReceiver:
             self._thread.join(timeout=5)
 
 
+# -- request parameters ----------------------------------------------------------------------
+
+
+def confirmed_card_payment(amount: int, payment_method: str, **extra: Any) -> dict[str, Any]:
+    """The parameters of a usd PaymentIntent confirmed at once with ``payment_method``,
+    cards-only (nothing redirects, so no ``return_url`` is needed), plus ``extra``."""
+    return {
+        "amount": amount,
+        "currency": "usd",
+        "payment_method": payment_method,
+        "confirm": True,
+        "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        **extra,
+    }
+
+
 # -- request log -----------------------------------------------------------------------------
 
 #: every kind of refusal the simulator tags: parameter names/types/values, ``Stripe-Version``,
