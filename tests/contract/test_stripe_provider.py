@@ -31,7 +31,7 @@ import stripe
 from sqlalchemy import select
 
 from bos_common.auth import Identity
-from bos_common.events import Envelope, InvoiceCreatedV1, OrganizationUpdatedV1, PayoutSchedule
+from bos_common.events import Envelope, OrganizationUpdatedV1, PayoutSchedule
 from bos_common.ids import new_id
 from bos_common.stripe_api import STRIPE_API_VERSION
 from bos_common.testing import Infra, migrate
@@ -40,7 +40,7 @@ from checkout.app import build_runtime
 from checkout.models import payout_schedules
 from checkout.runtime import CheckoutRuntime
 from checkout.settings import CheckoutSettings
-from checkout.testing import Organizations, a_checkout
+from checkout.testing import Organizations, a_checkout, invoice_created
 from stripe_sim.testing import run_simulator
 
 REAL_STRIPE = "https://api.stripe.com"
@@ -382,25 +382,17 @@ async def test_bos_trial_saves_the_card_and_a_renewal_charges_it_off_session(
     assert customer is not None and customer.default_payment_method_id
 
     invoice_id = new_id("in")
-    invoice = InvoiceCreatedV1(
+    key = f"bos-contract-{invoice_id}-1"
+    invoice = invoice_created(
+        customer.id,
         invoice_id=invoice_id,
         number="INV-C-1",
-        subscription_id=new_id("sub"),
-        customer_id=customer.id,
-        amount_due=9900,
-        currency="usd",
-        attempt=1,
-        idempotency_key=f"bos-contract-{invoice_id}-1",
+        idempotency_key=key,
         billing_reason="trial_conversion",
-        description="Pro (monthly)",
-        period_start=datetime.now(UTC),
-        created_at=datetime.now(UTC),
     )
     async with bos.db.transaction() as s:
-        await renewals.on_invoice_created(
-            bos, s, Envelope.wrap(invoice, producer="subscriptions", org_id="org_t")
-        )
-        renewal = await repository.get_payment_by_idempotency_key(s, invoice.idempotency_key)
+        await renewals.on_invoice_created(bos, s, invoice)
+        renewal = await repository.get_payment_by_idempotency_key(s, key)
     assert renewal is not None and renewal.status == "succeeded", renewal
     pi = provider.client.v1.payment_intents.retrieve(renewal.stripe_intent_id)
     assert (pi.status, pi.customer, pi.payment_method) == (

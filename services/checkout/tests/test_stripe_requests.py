@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 from bos_common.auth import Identity
 from bos_common.events import (
     Envelope,
-    InvoiceCreatedV1,
     InvoiceVoidedV1,
     OrganizationUpdatedV1,
     PayoutSchedule,
@@ -27,7 +26,7 @@ from bos_common.stripe_testing import RecordingHTTPClient, recording_client
 from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
 from checkout.models import customers, payout_schedules, transfers
 from checkout.runtime import CheckoutRuntime
-from checkout.testing import Organizations, a_checkout
+from checkout.testing import Organizations, a_checkout, invoice_created
 
 pytestmark = pytest.mark.integration
 
@@ -176,27 +175,9 @@ async def test_9_2_portal_card_update_is_cards_only_for_stripe_js(
 # --- renewals: off-session, still cards-only (no return_url on a server-side confirm) ---
 
 
-def invoice_created(customer_id: str, *, amount: int = 9900) -> Envelope:
-    invoice_id = new_id("in")
-    return Envelope.wrap(
-        InvoiceCreatedV1(
-            invoice_id=invoice_id,
-            number="INV-1",
-            subscription_id=new_id("sub"),
-            customer_id=customer_id,
-            amount_due=amount,
-            currency="usd",
-            attempt=1,
-            idempotency_key=f"bos-invoice-{invoice_id}-1",
-            billing_reason="subscription_cycle",
-            description="Pro (monthly)",
-            period_start=datetime.now(UTC),
-            stripe_customer_id="cus_saved",
-            payment_method_id="pm_saved",
-            created_at=datetime.now(UTC),
-        ),
-        producer="subscriptions",
-        org_id="org_t",
+def a_saved_card_renewal(customer_id: str) -> Envelope:
+    return invoice_created(
+        customer_id, stripe_customer_id="cus_saved", payment_method_id="pm_saved"
     )
 
 
@@ -206,7 +187,7 @@ async def test_7_1_renewal_is_an_off_session_cards_only_charge(
     account = await a_verified_account(runtime, runtime.organizations)
     _, customer = await a_checkout(runtime)
     async with runtime.db.transaction() as s:
-        await renewals.on_invoice_created(runtime, s, invoice_created(customer.id))
+        await renewals.on_invoice_created(runtime, s, a_saved_card_renewal(customer.id))
     sent = stripe_http.last("POST", "/v1/payment_intents")
     assert (
         sent.form.items()
@@ -508,7 +489,7 @@ async def test_12_2_a_renewal_taken_on_the_platform_holds_the_merchants_share(
     account = await an_account(runtime, verified=False)
     runtime.organizations.account = account  # type: ignore[attr-defined]
     _, customer = await a_checkout(runtime)
-    invoice = invoice_created(customer.id)
+    invoice = a_saved_card_renewal(customer.id)
     async with runtime.db.transaction() as s:
         await renewals.on_invoice_created(runtime, s, invoice)
     sent = stripe_http.last("POST", "/v1/payment_intents")

@@ -1,5 +1,6 @@
 """Helpers for the checkout tests: a price snapshot, a checkout written straight to the
-database (with its customer) in the state a test starts from, the organization's billing."""
+database (with its customer) in the state a test starts from, the organization's billing,
+a renewal invoice to charge."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bos_common.events import PriceSnapshot
+from bos_common.events import Envelope, InvoiceCreatedV1, PriceSnapshot
 from bos_common.ids import new_id
 from checkout import repository
 from checkout.clients import OrganizationBilling
@@ -43,6 +44,31 @@ def price_snapshot(**overrides: Any) -> PriceSnapshot:
         **overrides,
     }
     return PriceSnapshot(**fields)
+
+
+def invoice_created(customer_id: str, *, invoice_id: str | None = None, **fields: Any) -> Envelope:
+    """invoice.created.v1 of org_t from subscriptions: attempt 1 of a $99 monthly renewal of
+    `customer_id`'s subscription; `fields` override any field."""
+    invoice_id = invoice_id or new_id("in")
+    now = datetime.now(UTC)
+    event = InvoiceCreatedV1(
+        **{
+            "invoice_id": invoice_id,
+            "number": "INV-1",
+            "subscription_id": new_id("sub"),
+            "customer_id": customer_id,
+            "amount_due": 9900,
+            "currency": "usd",
+            "attempt": 1,
+            "idempotency_key": f"bos-invoice-{invoice_id}-1",
+            "billing_reason": "subscription_cycle",
+            "description": "Pro (monthly)",
+            "period_start": now,
+            "created_at": now,
+            **fields,
+        }
+    )
+    return Envelope.wrap(event, producer="subscriptions", org_id="org_t")
 
 
 async def a_checkout(rt: CheckoutRuntime, **values: Any) -> tuple[str, Any]:
