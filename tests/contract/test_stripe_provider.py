@@ -338,6 +338,19 @@ async def _bos_confirm(rt: CheckoutRuntime, payment_method: str, **checkout: Any
     return out, await _payment_of(rt, checkout_id)
 
 
+async def _bos_connected_payment(
+    provider: Provider, rt: CheckoutRuntime, *, verified: bool
+) -> tuple[str, Any]:
+    """(account, payment): a checkout of an organization with a connected account, whose
+    charges and payouts are enabled or not, paid with a card."""
+    account = _connected_account(provider)
+    await _account_state(rt, account, verified)
+    _organizations(rt, account)
+    out, payment = await _bos_confirm(rt, "pm_card_visa")
+    assert out.status == "processing", out
+    return account, payment
+
+
 @pytest.mark.integration
 async def test_bos_confirm_charges_a_card_cards_only(
     provider: Provider, bos: CheckoutRuntime
@@ -418,11 +431,7 @@ async def test_bos_card_update_saves_a_new_card(provider: Provider, bos: Checkou
 async def test_bos_refund_of_a_duplicate_destination_charge_reverses_transfer_and_fee(
     provider: Provider, bos: CheckoutRuntime
 ) -> None:
-    account = _connected_account(provider)
-    await _account_state(bos, account, True)
-    _organizations(bos, account)
-    out, payment = await _bos_confirm(bos, "pm_card_visa")
-    assert out.status == "processing", out
+    _, payment = await _bos_connected_payment(provider, bos, verified=True)
     assert payment.connect_mode == "destination"
     async with bos.db.transaction() as s:
         await payments._refund_duplicate(bos, s, await repository.get_payment(s, payment.id))
@@ -441,11 +450,7 @@ async def test_bos_held_transfer_draws_on_its_charge(
 ) -> None:
     """12.2: taken on the platform while the account is unverified, the merchant's share
     goes out after verification from the charge's (possibly still pending) funds."""
-    account = _connected_account(provider)
-    await _account_state(bos, account, False)
-    _organizations(bos, account)
-    out, payment = await _bos_confirm(bos, "pm_card_visa")
-    assert out.status == "processing", out
+    account, payment = await _bos_connected_payment(provider, bos, verified=False)
     assert payment.connect_mode == "held"
     await _account_state(bos, account, True)
     await worker.release_transfers_once(bos)
