@@ -10,6 +10,8 @@ import httpx
 import pytest
 import stripe
 
+from stripe_sim.testing import confirmed_card_payment
+
 Events = Callable[..., list[dict[str, Any]]]
 
 
@@ -96,17 +98,14 @@ def test_destination_charge_with_application_fee(
 ) -> None:
     account = _verified_account(client, http)
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 10000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "application_fee_amount": 1500,
-            "transfer_data": {"destination": account},
-            "on_behalf_of": account,
-            "expand": ["latest_charge.balance_transaction"],
-        }
+        params=confirmed_card_payment(
+            10000,
+            "pm_card_visa",
+            application_fee_amount=1500,
+            transfer_data={"destination": account},
+            on_behalf_of=account,
+            expand=["latest_charge.balance_transaction"],
+        )
     )
     assert pi.status == "succeeded"
     assert pi.application_fee_amount == 1500
@@ -144,15 +143,9 @@ def test_direct_charge_with_stripe_account_header(
     opts = {"stripe_account": account}
     customer = client.v1.customers.create(params={"email": "direct@example.com"}, options=opts)
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 2000,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "application_fee_amount": 200,
-        },
+        params=confirmed_card_payment(
+            2000, "pm_card_visa", customer=customer.id, application_fee_amount=200
+        ),
         options=opts,
     )
     assert pi.status == "succeeded"
@@ -175,15 +168,7 @@ def test_direct_charge_with_stripe_account_header(
 
 def test_manual_transfer_and_list(client: stripe.StripeClient, http: httpx.Client) -> None:
     account = _verified_account(client, http)
-    pi = client.v1.payment_intents.create(
-        params={
-            "amount": 5000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    pi = client.v1.payment_intents.create(params=confirmed_card_payment(5000, "pm_card_visa"))
     transfer = client.v1.transfers.create(
         params={
             "amount": 3000,
@@ -209,15 +194,12 @@ def test_refund_reverses_transfer_and_application_fee(
 ) -> None:
     account = _verified_account(client, http)
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 10000,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "application_fee_amount": 1000,
-            "transfer_data": {"destination": account},
-        }
+        params=confirmed_card_payment(
+            10000,
+            "pm_card_visa",
+            application_fee_amount=1000,
+            transfer_data={"destination": account},
+        )
     )
     client.v1.refunds.create(
         params={

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import stripe
 
+from stripe_sim.testing import confirmed_card_payment
+
 
 def _card(number: str, exp_year: int = 2034, cvc: str = "123") -> dict[str, Any]:
     return {
@@ -149,15 +151,7 @@ def test_0341_attaches_but_fails_on_charge(client: stripe.StripeClient) -> None:
     assert attached.customer == customer.id
     with pytest.raises(stripe.CardError) as info:
         client.v1.payment_intents.create(
-            params={
-                "amount": 1000,
-                "currency": "usd",
-                "customer": customer.id,
-                "payment_method": pm.id,
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                "off_session": True,
-            }
+            params=confirmed_card_payment(1000, pm.id, customer=customer.id, off_session=True)
         )
     assert info.value.code == "card_declined"
     assert info.value.error.decline_code == "generic_decline"

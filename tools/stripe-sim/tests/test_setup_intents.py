@@ -9,6 +9,8 @@ import httpx
 import pytest
 import stripe
 
+from stripe_sim.testing import confirmed_card_payment
+
 Events = Callable[..., list[dict[str, Any]]]
 
 
@@ -31,15 +33,7 @@ def test_setup_succeeds_and_attaches(client: stripe.StripeClient, sim_events: Ev
     assert len(sim_events("setup_intent.succeeded", si.id)) == 1
     assert len(sim_events("payment_method.attached", pm.id)) == 1
     renewal = client.v1.payment_intents.create(
-        params={
-            "amount": 1999,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "off_session": True,
-        }
+        params=confirmed_card_payment(1999, pm.id, customer=customer.id, off_session=True)
     )
     assert renewal.status == "succeeded"
 
@@ -65,15 +59,7 @@ def test_setup_3ds_complete_then_off_session_charge_of_3155(
     assert response.json()["status"] == "succeeded"
     assert client.v1.payment_methods.retrieve(pm_id).customer == customer.id
     charge = client.v1.payment_intents.create(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm_id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "off_session": True,
-        }
+        params=confirmed_card_payment(500, pm_id, customer=customer.id, off_session=True)
     )
     assert charge.status == "succeeded"
 

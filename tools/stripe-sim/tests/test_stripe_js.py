@@ -17,6 +17,8 @@ import pytest
 import stripe
 from playwright.sync_api import expect
 
+from stripe_sim.testing import confirmed_card_payment
+
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
@@ -249,14 +251,7 @@ def test_handle_next_action_after_server_side_confirm(
         "pm_card_threeDSecure2Required", params={"customer": customer.id}
     )
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 4100,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(4100, pm.id, customer=customer.id)
     )
     assert pi.status == "requires_action"
     _open(page)

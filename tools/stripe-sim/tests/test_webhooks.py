@@ -13,7 +13,7 @@ import httpx
 import pytest
 import stripe
 
-from stripe_sim.testing import Received, WebhookReceiver, run_simulator
+from stripe_sim.testing import Received, WebhookReceiver, confirmed_card_payment, run_simulator
 
 WEBHOOK_SECRET = "whsec_stripe_sim_tests"  # same as conftest
 API_KEY = "sk_test_stripe_sim_tests"
@@ -46,15 +46,7 @@ def _wait_deliveries(
 def test_events_are_delivered_signed(
     client: stripe.StripeClient, receiver: WebhookReceiver
 ) -> None:
-    pi = client.v1.payment_intents.create(
-        params={
-            "amount": 777,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
-    )
+    pi = client.v1.payment_intents.create(params=confirmed_card_payment(777, "pm_card_visa"))
     got = receiver.wait_for(
         lambda r: (
             r.path == "/hook" and r.event_type == "payment_intent.succeeded" and _about(pi.id)(r)
@@ -86,33 +78,14 @@ def test_all_listed_event_types_are_emitted(
     client.v1.customers.update(customer.id, params={"name": "Changed"})
     pm = client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
     ok = client.v1.payment_intents.create(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "customer": customer.id,
-            "payment_method": pm.id,
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(500, pm.id, customer=customer.id)
     )
     with pytest.raises(stripe.CardError):
         client.v1.payment_intents.create(
-            params={
-                "amount": 500,
-                "currency": "usd",
-                "payment_method": "pm_card_visa_chargeDeclined",
-                "confirm": True,
-                "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            }
+            params=confirmed_card_payment(500, "pm_card_visa_chargeDeclined")
         )
     needs = client.v1.payment_intents.create(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "payment_method": "pm_card_authenticationRequired",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(500, "pm_card_authenticationRequired")
     )
     client.v1.payment_intents.cancel(needs.id)
     client.v1.setup_intents.create(
@@ -134,14 +107,9 @@ def test_all_listed_event_types_are_emitted(
     account = client.v1.accounts.create(params={"type": "express"})
     http.post(f"/_sim/accounts/{account.id}/verify")
     client.v1.payment_intents.create(
-        params={
-            "amount": 500,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-            "transfer_data": {"destination": account.id},
-        }
+        params=confirmed_card_payment(
+            500, "pm_card_visa", transfer_data={"destination": account.id}
+        )
     )
     expected = {
         "payment_intent.succeeded", "payment_intent.payment_failed",
@@ -298,13 +266,7 @@ def test_fault_shuffle_delivers_out_of_order(own_sim: tuple[str, WebhookReceiver
     url, recv = own_sim
     httpx.post(f"{url}/_sim/faults", json={"webhook_shuffle": True})
     pi = _own_client(url).v1.payment_intents.create(
-        params={
-            "amount": 100,
-            "currency": "usd",
-            "payment_method": "pm_card_visa",
-            "confirm": True,
-            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-        }
+        params=confirmed_card_payment(100, "pm_card_visa")
     )
     got = recv.wait_for(lambda r: _about(pi.id)(r) and r.event_type.startswith("payment_intent"), 2)
     types = [r.event_type for r in sorted(got, key=lambda r: r.at)]
