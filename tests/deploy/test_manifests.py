@@ -772,7 +772,10 @@ def test_alerts_cover_the_required_conditions() -> None:
         "DLQ messages": ("dlq", "BosDeadLetterQueueNotEmpty"),
         "dead-lettered messages": ("dead_letters", "BosMessagesDeadLettered"),
         "service down": ("up", "BosServiceDown"),
-        "payment failure spike (plan 18.2)": ("payment_failures", "BosPaymentFailureSpike"),
+        "payment failure spike (plan 18.2)": (
+            'bos_checkout_payments_total{outcome="failed"}',
+            "BosPaymentFailureSpike",
+        ),
     }
     for what, (needle, alert) in required.items():
         assert alert in rules, f"no alert for {what}"
