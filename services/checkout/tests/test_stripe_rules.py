@@ -26,7 +26,11 @@ from stripe.params import (
 
 import checkout
 from bos_common.events import PayoutSchedule
-from bos_common.stripe_testing import recording_client
+from bos_common.stripe_testing import (
+    assert_csp_allows_simulated_stripe_js,
+    assert_csp_allows_stripe_js,
+    recording_client,
+)
 from checkout import connect, stripe_params
 from checkout.connect import payout_push_needed
 from checkout.page import content_security_policy, wallet_country
@@ -175,29 +179,18 @@ def test_a_refund_reverses_transfer_and_fee_of_destination_charges_only(
 # --- CSP (rule 7) ------------------------------------------------------------------------
 
 
-def directives(csp: str) -> dict[str, set[str]]:
-    parts = (d.strip().split() for d in csp.split(";") if d.strip())
-    return {p[0]: set(p[1:]) for p in parts}
-
-
 def test_the_page_allows_what_stripe_documents_for_stripe_js() -> None:
-    csp = directives(content_security_policy("https://js.stripe.com/v3/", "n0nce", []))
-    assert {"https://js.stripe.com", "https://*.js.stripe.com"} <= csp["script-src"]
-    assert {
-        "https://js.stripe.com",
-        "https://*.js.stripe.com",
-        "https://hooks.stripe.com",
-    } <= csp["frame-src"]
-    assert "https://api.stripe.com" in csp["connect-src"]
+    csp = assert_csp_allows_stripe_js(
+        content_security_policy("https://js.stripe.com/v3/", "n0nce", [])
+    )
     assert "'nonce-n0nce'" in csp["script-src"]
 
 
 def test_the_page_allows_the_simulators_stripe_js_and_its_card_iframe() -> None:
     sim = "http://127.0.0.1:12111"
-    csp = directives(content_security_policy(f"{sim}/js.stripe.com/v3/", "n", []))
-    assert sim in csp["script-src"]
-    assert csp["frame-src"] == {sim}  # the card fields' iframe
-    assert sim in csp["connect-src"]
+    csp = assert_csp_allows_simulated_stripe_js(
+        content_security_policy(f"{sim}/js.stripe.com/v3/", "n", []), sim
+    )
     assert not any("stripe.com" in s for d in csp.values() for s in d)
 
 

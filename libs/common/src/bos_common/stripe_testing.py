@@ -175,3 +175,37 @@ def recording_client() -> tuple[stripe.StripeClient, RecordingHTTPClient]:
     return stripe_client(
         "sk_test_recorded", "http://stripe.invalid", http_client=recorder
     ), recorder
+
+
+# --- a page's Content-Security-Policy for Stripe.js (shared/stripe/README.md rule 7) -------
+
+
+def csp_directives(csp: str) -> dict[str, set[str]]:
+    """A Content-Security-Policy's directives: name -> its sources."""
+    parts = (d.strip().split() for d in csp.split(";") if d.strip())
+    return {p[0]: set(p[1:]) for p in parts}
+
+
+def assert_csp_allows_stripe_js(csp: str) -> dict[str, set[str]]:
+    """`csp` lets Stripe's Stripe.js run with the sources Stripe documents: its script, its
+    iframes (card fields, 3DS), its API. The directives, for further checks."""
+    directives = csp_directives(csp)
+    assert {"https://js.stripe.com", "https://*.js.stripe.com"} <= directives["script-src"]
+    assert {
+        "https://js.stripe.com",
+        "https://*.js.stripe.com",
+        "https://hooks.stripe.com",
+    } <= directives["frame-src"]
+    assert "https://api.stripe.com" in directives["connect-src"]
+    return directives
+
+
+def assert_csp_allows_simulated_stripe_js(csp: str, simulator: str) -> dict[str, set[str]]:
+    """`csp` lets the Stripe simulator's Stripe.js (served from `simulator`, an origin) run:
+    its script, its card iframe (the only frame), its API. The directives, for further
+    checks."""
+    directives = csp_directives(csp)
+    assert simulator in directives["script-src"]
+    assert directives["frame-src"] == {simulator}  # the card fields' iframe
+    assert simulator in directives["connect-src"]
+    return directives
