@@ -27,10 +27,11 @@ def test_clashing_schema_names_are_renamed_with_their_references() -> None:
     )
     schemas = merged["components"]["schemas"]
     assert schemas["Item"] == {"title": "A"}
-    assert schemas["checkout_Item"] == {"title": "B"}
+    assert schemas["CheckoutItem"] == {"title": "CheckoutItem"}
     assert merged["paths"]["/v1/checkout-sessions"]["get"]["x"] == {
-        "$ref": "#/components/schemas/checkout_Item"
+        "$ref": "#/components/schemas/CheckoutItem"
     }
+    assert merged["paths"]["/v1/checkout-sessions"]["get"]["tags"] == ["checkout"]
 
 
 def test_identical_schemas_are_kept_once() -> None:

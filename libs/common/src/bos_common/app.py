@@ -188,6 +188,9 @@ class ServiceRuntime:
             title=title or f"BOS {self.name}",
             lifespan=lifespan,
             telemetry=FASTAPI_TELEMETRY,
+            # operationId = the route function's name (`create_checkout_session`): stable,
+            # and what a generated client names its methods.
+            generate_unique_id_function=lambda route: route.name,
         )
         app.include_router(self.operations_router())
         for router in routers:

@@ -15,7 +15,7 @@ def merge_openapi(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         doc = _rename_clashing_schemas(docs[service], service, schemas)
         for path, item in doc.get("paths", {}).items():
             if is_public_path(path):
-                paths[path] = {**paths.get(path, {}), **item}
+                paths[path] = {**paths.get(path, {}), **_tagged(item, service)}
         for name, schema in doc.get("components", {}).get("schemas", {}).items():
             schemas[name] = schema
     return {
@@ -35,22 +35,31 @@ def merge_openapi(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _tagged(item: dict[str, Any], service: str) -> dict[str, Any]:
+    """Operations are grouped by the service that answers them (a generated client's
+    modules), unless the service tagged them itself."""
+    return {
+        method: {**op, "tags": op.get("tags") or [service]} if isinstance(op, dict) else op
+        for method, op in item.items()
+    }
+
+
 def _rename_clashing_schemas(
     doc: dict[str, Any], service: str, seen: dict[str, Any]
 ) -> dict[str, Any]:
     """Same-named but different models of two services must not overwrite each other:
-    the later one is renamed `<service>_<Name>` along with every reference to it."""
+    the later one is renamed `<Service><Name>` (title too: generators name classes after
+    it) along with every reference to it."""
     own = doc.get("components", {}).get("schemas", {})
     clashes = [name for name, schema in own.items() if name in seen and seen[name] != schema]
     if not clashes:
         return doc
     text = json.dumps(doc)
-    for name in clashes:
-        text = text.replace(
-            f'"#/components/schemas/{name}"', f'"#/components/schemas/{service}_{name}"'
-        )
+    new_names = {name: f"{service.capitalize()}{name}" for name in clashes}
+    for name, new in new_names.items():
+        text = text.replace(f'"#/components/schemas/{name}"', f'"#/components/schemas/{new}"')
     renamed: dict[str, Any] = json.loads(text)
     schemas = renamed["components"]["schemas"]
-    for name in clashes:
-        schemas[f"{service}_{name}"] = schemas.pop(name)
+    for name, new in new_names.items():
+        schemas[new] = {**schemas.pop(name), "title": new}
     return renamed
