@@ -2,7 +2,7 @@
 
 Every benchmark run starts this app beside the stack and measures it in the same run,
 so results are ratios to what bare FastAPI/uvicorn/asyncpg manage at that moment
-(absolute numbers drift 25-50% on shared machines; see shared/notes/performance-floor.md).
+(absolute numbers drift 25-50% on shared machines; see the `floor` scenario in bench/README.md).
 
     GET  /ping   -> {"status": "ok"}                          (no database)
     POST /items  -> one INSERT ... RETURNING into bench_floor.items

@@ -316,7 +316,7 @@ register(
         name="floor",
         description=(
             "The floor on its own: bare FastAPI GET /ping and FastAPI + asyncpg POST /items "
-            "(compare with shared/notes/performance-floor.md)."
+            "(compare with the floor in bench/README.md)."
         ),
         targets=(),
         floors=("ping", "items"),

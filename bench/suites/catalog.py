@@ -10,7 +10,7 @@ Targets of the issue: listing through the gateway one-connection p99 < 10 ms and
 >= 1,000 req/s at 50 connections; snapshot one-connection p99 < 3 ms service-local. The
 same throughput target is also checked against the floor's `POST /items` measured in the
 same run (1,000 / 6,737 req/s, the floor on a quiet machine in
-shared/notes/performance-floor.md), which survives a busy machine better than the
+bench/README.md, scenario `floor`), which survives a busy machine better than the
 absolute number.
 
 Seeding is set-based (two `INSERT ... SELECT` over `generate_series`, ids precomputed per

@@ -6,7 +6,7 @@ request for a new customer (bench/lua/unique_customer_email.lua), beside the flo
 cached/fast catalog snapshot", so the floor INSERT is its natural yardstick. Targets of
 the issue: >= 600 req/s at 50 connections; one connection p50 < 4 ms, p99 < 10 ms. They
 are checked as stated (absolute) and as a ratio to the floor INSERT measured in the
-same run (600 / 6,737 req/s of shared/notes/performance-floor.md: 0.09), which survives
+same run (600 / 6,737 req/s, the floor of bench/README.md: 0.09), which survives
 the drift of a shared machine better.
 
 The other target of the issue (50 simultaneous full paid checkouts: create, confirm,
@@ -84,7 +84,7 @@ CHECKOUT_CREATE = register(
         notes=(
             "Issue 6: >= 600 req/s at 50 connections, one connection p50 < 4 ms and "
             "p99 < 10 ms. The ratio to the floor INSERT (0.09 = 600 / 6,737 req/s, "
-            "shared/notes/performance-floor.md) is the drift-proof reading.",
+            "bench/README.md's floor) is the drift-proof reading.",
             "Full paid checkouts (50 at once, p95 < 1 s): bench/checkout_e2e.py.",
         ),
         prepare=prepare,

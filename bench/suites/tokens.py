@@ -162,7 +162,7 @@ MINT = Scenario(
     checks=(
         MinRps("mint_rps", "mint", 1000),
         MaxLatency("mint_p99", "mint", "99", 8.0),
-        # 1,000 req/s is ~15% of the floor's 6,737 (shared/notes/performance-floor.md):
+        # 1,000 req/s is ~15% of the floor's 6,737 (bench/README.md, the `floor` scenario):
         # the same target as a ratio, which holds up better on a busy machine.
         RpsRatio("mint_vs_floor_insert", "mint", "floor_items", 0.15),
     ),

@@ -62,7 +62,7 @@ async def session_token(gateway: httpx.AsyncClient, org: dict[str, Any]) -> str:
 
 def per_minute(variable: str) -> int:
     """The stack's configured limit (scripts/test.sh passes its environment to the stack
-    and to the tests); API.md's default when unset."""
+    and to the tests); the default of docs/api.md "Rate limits" when unset."""
     value = os.environ.get(variable, "60/minute")
     amount, _, unit = value.partition("/")
     assert unit == "minute", f"{variable}={value}: these tests expect a per-minute limit"

@@ -26,7 +26,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # The run stays well under 3 minutes on two shared cores; this only stops a hang.
 TIMEOUT_SECONDS = 300
-# The organization's own limits (API.md: configurable per organization), far above what
+# The organization's own limits (docs/api.md: configurable per organization), far above what
 # one fuzzing worker sends: a 429 would end an example before its checks ran.
 FUZZ_RATE_LIMITS = {"api_key": "1000/second", "session": "100000/minute"}
 

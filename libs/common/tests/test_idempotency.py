@@ -1,4 +1,4 @@
-"""Idempotency-Key semantics (API.md "Conventions") against real Postgres."""
+"""Idempotency-Key semantics (docs/api.md "Idempotency") against real Postgres."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""What checkout's real call sites put on the wire to Stripe (issue 14, shared/stripe/README.md
-rules 1-6), recorded by a fake of Stripe's HTTP under the real SDK: confirm, the trial's
+"""What checkout's real call sites put on the wire to Stripe (issue 14: as Stripe documents
+them), recorded by a fake of Stripe's HTTP under the real SDK: confirm, the trial's
 SetupIntent, the portal's card update, renewals, both refunds, held transfers and the
 payout schedule. Real Postgres for the state they read and write."""
 

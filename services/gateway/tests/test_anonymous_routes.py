@@ -21,7 +21,7 @@ SERVICE_ROUTERS = [
     ("subscriptions.api", "subscriptions"),
     ("webhooks.api", "webhooks"),
 ]
-# Open to anyone (API.md): pages, their assets, the SDK, Stripe's signed event intake.
+# Open to anyone (docs/api.md): pages, their assets, the SDK, Stripe's signed event intake.
 ANYONE = {
     ("GET", "/checkout/{checkout_id}"),
     ("GET", "/checkout/{checkout_id}/savings"),

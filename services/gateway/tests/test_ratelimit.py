@@ -1,4 +1,4 @@
-"""Rate limits (plan 14.4; API.md "Conventions") on the limits library, in memory."""
+"""Rate limits (plan 14.4; docs/api.md "Rate limits") on the limits library, in memory."""
 
 from __future__ import annotations
 

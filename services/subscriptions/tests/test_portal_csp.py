@@ -1,4 +1,4 @@
-"""The portal page's Content-Security-Policy for Stripe.js (shared/stripe/README.md rule 7):
+"""The portal page's Content-Security-Policy for Stripe.js (docs.stripe.com/security/guide):
 Stripe's documented sources for Stripe's Stripe.js, the simulator's origin otherwise."""
 
 from __future__ import annotations

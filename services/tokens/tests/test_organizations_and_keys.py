@@ -1,4 +1,4 @@
-"""Organizations and API keys against real Postgres (API.md "Organizations and keys")."""
+"""Organizations and API keys against real Postgres (docs/api.md "Organizations and keys")."""
 
 from __future__ import annotations
 

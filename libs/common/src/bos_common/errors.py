@@ -1,7 +1,7 @@
 """Domain errors and the handlers that turn every failure into the public error body.
 
-Body: `{"error": {"type", "code", "message", "request_id"[, "param"]}}` (API.md,
-"Conventions"). Bodies never carry input values, SQL, stack traces or secrets: those
+Body: `{"error": {"type", "code", "message", "request_id"[, "param"]}}` (docs/api.md,
+"Errors"). Bodies never carry input values, SQL, stack traces or secrets: those
 go to the server log only.
 """
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key for public writes (API.md "Conventions").
+"""Idempotency-Key for public writes (docs/api.md "Idempotency").
 
 Same key + same principal + same request within 24 h replays the first response byte
 for byte (`Idempotent-Replayed: true`); the same key with a different request is 422

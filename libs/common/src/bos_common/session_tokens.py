@@ -1,4 +1,4 @@
-"""Session and portal tokens: the one implementation of their format (API.md "Session
+"""Session and portal tokens: the one implementation of their format (docs/api.md "Session
 tokens"), shared by the tokens service (which mints them) and the gateway (which
 verifies them locally, with no network hop).
 
@@ -48,11 +48,11 @@ Scope = Literal["session", "portal"]
 
 
 class TokenInvalid(Exception):  # noqa: N818 - reads as a verdict: "token invalid"
-    """Tampered, forged, malformed or signed by an unknown key (API.md: `session_invalid`)."""
+    """Tampered, forged, malformed or signed by an unknown key (docs/api.md: `session_invalid`)."""
 
 
 class TokenExpired(Exception):  # noqa: N818
-    """Genuine but past its `exp` (API.md: `session_expired`)."""
+    """Genuine but past its `exp` (docs/api.md: `session_expired`)."""
 
     def __init__(self, claims: Claims) -> None:
         super().__init__("token expired")

@@ -177,7 +177,7 @@ def recording_client() -> tuple[stripe.StripeClient, RecordingHTTPClient]:
     ), recorder
 
 
-# --- a page's Content-Security-Policy for Stripe.js (shared/stripe/README.md rule 7) -------
+# --- a page's Content-Security-Policy for Stripe.js (docs.stripe.com/security/guide) ------
 
 
 def csp_directives(csp: str) -> dict[str, set[str]]:

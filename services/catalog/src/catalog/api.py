@@ -1,6 +1,6 @@
 """Routes of the catalog service (thin: parse, call service.py, shape the response).
 
-Public (API.md "Catalog"; API key, reads also for session tokens):
+Public (docs/api.md "Catalog"; API key, reads also for session tokens):
   POST   /v1/products                      ProductCreate -> 201 ProductOut
   GET    /v1/products                      ?limit=1..100&starting_after=prod_..&active=&visible=
                                            -> {"object": "list", "data": [ProductOut], "has_more"}
@@ -280,7 +280,7 @@ async def list_prices(
     "/v1/prices/{price_id}",
     responses={200: {"model": PriceOut}},
     summary="Retrieve a price",
-    description="A deleted price is still answered (API.md: prices are soft-deleted), with "
+    description="A deleted price is still answered (docs/api.md: prices are soft-deleted), with "
     "`active: false` and `deleted_at` set: subscriptions that use it keep referring to it, "
     "and a new checkout of it is refused with 400 `price_not_available`.",
 )

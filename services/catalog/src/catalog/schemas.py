@@ -1,6 +1,6 @@
 """Request and response shapes of the catalog service.
 
-Public (through the gateway; API.md "Catalog"): products, prices, coupons. Responses are
+Public (through the gateway; docs/api.md "Catalog"): products, prices, coupons. Responses are
 built as plain dicts by the `*_out` functions below (serialized with orjson; the
 pydantic `*Out` models document them in the OpenAPI and are checked against them in
 the tests). Times are ISO-8601 UTC (`...Z`), amounts integers in minor units.

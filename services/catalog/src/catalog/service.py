@@ -59,7 +59,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Errors of the contract (API.md): code and message are fixed.
+# Errors of the contract (docs/api.md "Checkout"): code and message are fixed.
 def product_not_found() -> NotFound:
     return NotFound("product_not_found", "Product not found")
 

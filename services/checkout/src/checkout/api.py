@@ -1,4 +1,4 @@
-"""Checkout routes (API.md "Checkout" and "Customers"): thin, the rules live in
+"""Checkout routes (docs/api.md "Checkout" and "Customers"): thin, the rules live in
 service.py and payments.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Checkout's errors, worded as the contract words them (API.md "Checkout")."""
+"""Checkout's errors, worded as the contract words them (docs/api.md "Checkout")."""
 
 from bos_common.errors import (
     BOSError,

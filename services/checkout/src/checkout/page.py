@@ -54,8 +54,8 @@ ORIGINS_CACHE_SECONDS = 30.0
 ORIGINS_CACHE_SIZE = 10_000
 _origins_cache: dict[str, tuple[float, list[str]]] = {}
 
-# Stripe's documented CSP needs (https://docs.stripe.com/security/guide#content-security-policy,
-# shared/stripe/README.md rule 7) when Stripe.js is Stripe's own.
+# Stripe's documented CSP needs (https://docs.stripe.com/security/guide#content-security-policy)
+# when Stripe.js is Stripe's own.
 REAL_STRIPE_JS = "https://js.stripe.com"
 REAL_STRIPE = {
     "script": ["https://js.stripe.com", "https://*.js.stripe.com"],

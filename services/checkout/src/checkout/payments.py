@@ -51,7 +51,7 @@ DUPLICATE_REFUNDS = Counter(
     "Payments that succeeded for an already fulfilled checkout and were refunded.",
 )
 
-# Stripe's codes, worded for a person (API.md "Checkout": confirm errors).
+# Stripe's codes, worded for a person (docs/api.md "Checkout": confirm errors).
 CARD_MESSAGES = {
     "card_declined": "Your card was declined. Try another card.",
     "insufficient_funds": "Insufficient funds",

@@ -1,4 +1,4 @@
-"""Request and response shapes of the checkout API (API.md "Checkout")."""
+"""Request and response shapes of the checkout API (docs/api.md "Checkout")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The parameters of every Stripe request checkout sends, as pure functions: what each call
 site puts on the wire is decided (and tested) here, against the pinned API version
 (bos_common.stripe_api.STRIPE_API_VERSION) and Stripe's documented rules
-(shared/stripe/README.md).
+(https://docs.stripe.com/api).
 
 - Automatic payment methods are on by default, so a server-side confirm without a
   `return_url` is refused unless redirect-based methods are ruled out: every intent BOS

@@ -1,7 +1,7 @@
 """Authentication seam of the gateway.
 
 `Authenticator.authenticate` turns a request's credentials into the `Identity` the
-gateway signs and forwards (API.md "Principals"):
+gateway signs and forwards (docs/api.md "Principals"):
 
 - `Bearer bos_session_...`: a session or portal token, verified here with no network
   hop (HMAC + expiry, bos_common.session_tokens) and checked against the replica's
@@ -34,7 +34,7 @@ SESSION_EXPIRED: Final = ("session_expired", "Session expired")
 SESSION_INVALID: Final = ("session_invalid", "Session invalid")
 API_KEY_PREFIXES: Final = ("sk_test_", "sk_live_")
 MAX_API_KEY_LENGTH: Final = 200
-# The longest a token may live (API.md: expires_in <= 86400): how long a revocation
+# The longest a token may live (docs/api.md: expires_in <= 86400): how long a revocation
 # seen only by its id is remembered.
 MAX_TOKEN_LIFETIME: Final = 86_400
 # Tokens whose signature already verified on this replica, with their identity: a

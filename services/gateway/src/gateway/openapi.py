@@ -23,7 +23,7 @@ def merge_openapi(docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "info": {
             "title": "BOS API",
             "version": "1",
-            "description": "Checkout and subscriptions in front of Stripe. See API.md.",
+            "description": "Checkout and subscriptions in front of Stripe. See docs/api.md.",
         },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),

@@ -1,7 +1,7 @@
 """Rate limits at the gateway, on the `limits` library (moving window: a limit of
 60/minute never lets more than 60 through in any 60 seconds, even across a window edge).
 
-Defaults (API.md "Conventions"): 100/second per API key, 60/minute per session or
+Defaults (docs/api.md "Rate limits"): 100/second per API key, 60/minute per session or
 portal token, 60/minute per client IP for unauthenticated requests. The Stripe webhook
 endpoint and the admin token are not limited. Each default is a deployment setting; an
 organization may get its own `api_key` and `session` limits (PATCH

@@ -1,4 +1,4 @@
-"""Which service owns a public path. The contract's paths are fixed (API.md), so the
+"""Which service owns a public path. The contract's paths are fixed (docs/api.md), so the
 table is static and the lookup is a dict hit on the first path segments."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def is_public_path(path: str) -> bool:
     return service_for(path) is not None
 
 
-# Routes a request without credentials may reach (API.md): the hosted checkout page, the
+# Routes a request without credentials may reach (docs/api.md): the hosted checkout page, the
 # browser SDK, the portal page, Stripe's event intake (its signature is its credential)
 # and, with the client secret the hosted page holds (`X-Checkout-Secret`), one checkout
 # session `/v1/checkout-sessions/{id}[/...]`. Any other routed path without credentials is
@@ -70,7 +70,7 @@ def allows_anonymous(path: str, has_checkout_secret: bool) -> bool:
     )
 
 
-# What a browser credential may reach (API.md "Principals"): a session token the checkout
+# What a browser credential may reach (docs/api.md "Principals"): a session token the checkout
 # and the catalog's reads; a portal token only the portal. Value: the methods allowed
 # (None: any). Everything else is 403 for them, whatever the service would say.
 _READS = frozenset({"GET", "HEAD"})

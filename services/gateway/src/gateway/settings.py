@@ -39,7 +39,7 @@ class GatewaySettings(CommonSettings):
         default=300.0, gt=0, validation_alias="AUTH_STATE_RELOAD_SECONDS"
     )
 
-    # --- rate limits (API.md "Conventions"; per organization: PATCH /admin/organizations)
+    # --- rate limits (docs/api.md "Rate limits"; per organization: PATCH /admin/organizations)
     rate_limit_enabled: bool = Field(default=True, validation_alias="RATE_LIMIT_ENABLED")
     rate_limit_api_key: str = Field(default="100/second", validation_alias="RATE_LIMIT_API_KEY")
     rate_limit_session: str = Field(default="60/minute", validation_alias="RATE_LIMIT_SESSION")

@@ -1,7 +1,7 @@
 """A pooled HTTP/1.1 keep-alive client for the proxy hop, on asyncio's Protocol and
 httptools' response parser (the same C parser uvicorn uses for requests).
 
-Measured on this machine (shared/notes/performance-floor.md): an httpx-based hop costs
+Measured on this machine (bench/README.md, the `floor` scenario): an httpx-based hop costs
 ~0.9 ms of CPU per request, aiohttp's client about half the gateway's CPU per proxied
 request. The hop needs little of a general client (no redirects, cookies, proxies, TLS,
 decompression or streaming: the services are plain HTTP on a private network and answer

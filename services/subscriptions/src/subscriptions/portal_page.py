@@ -44,7 +44,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-# What Stripe documents for a page with Stripe.js (shared/stripe/README.md rule 7), when
+# What Stripe documents for a page with Stripe.js (docs.stripe.com/security/guide), when
 # Stripe.js is Stripe's; the simulator's origin for all three otherwise (its card fields
 # live in an iframe of its own origin).
 REAL_STRIPE_JS = "https://js.stripe.com"

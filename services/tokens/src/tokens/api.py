@@ -1,6 +1,6 @@
 """Public routes of the tokens service (thin: parse, call service.py, shape the response).
 
-Who may call what (API.md "Principals"): the admin token creates and manages
+Who may call what (docs/api.md "Principals"): the admin token creates and manages
 organizations; an API key manages its own organization, its keys and its session and
 portal tokens. The gateway has already authenticated the caller.
 """

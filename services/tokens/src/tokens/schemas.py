@@ -1,4 +1,4 @@
-"""Request and response bodies of the tokens service (API.md "Organizations and keys",
+"""Request and response bodies of the tokens service (docs/api.md "Organizations and keys",
 "Session tokens", "Customer portal")."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Simulator-only test controls under ``/_sim`` (see ../shared/API.md "Simulator test
+"""Simulator-only test controls under ``/_sim`` (see docs/api.md "Simulator test
 controls"), the hosted 3DS and onboarding pages, and the fake Stripe.js file."""
 
 from __future__ import annotations
