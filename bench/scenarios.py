@@ -246,14 +246,15 @@ def register(scenario: Scenario) -> Scenario:
 
 # The gateway answers its own /healthz, so the proxy hop is measured on a proxied path
 # that does no database work. The services' public routes all open a database
-# connection before anything else (even an anonymous GET /v1/products, which answers 401,
-# checks out a connection first), so the hop is measured on a path under a proxied
-# prefix that no service defines: the gateway routes /v1/products/... to catalog, which
-# answers 404 with the contract's JSON error body through its whole middleware stack
-# (request context, metrics, tracing, idempotency pass-through for GET, error handler)
-# and touches no database. Same request directly and through the gateway: the difference
-# is the hop. 404 is the expected status; the preflight fails loudly if that changes.
-PROXIED_NO_DB_PATH = "/v1/products/_bench/not-found"
+# connection before anything else, and the gateway answers an anonymous request for an
+# authenticated route itself (401, never forwarded), so the hop is measured on a path under
+# a prefix the gateway forwards without credentials and that no service defines: /sdk/...
+# goes to checkout, which answers 404 with the contract's JSON error body through its
+# whole middleware stack (request context, metrics, tracing, idempotency pass-through for
+# GET, error handler) and touches no database. Same request directly and through the
+# gateway: the difference is the hop. 404 is the expected status; the preflight fails
+# loudly if that changes.
+PROXIED_NO_DB_PATH = "/sdk/v1/_bench/not-found"
 
 register(
     Scenario(
@@ -272,28 +273,28 @@ register(
             ),
             Target(
                 name="direct",
-                label="catalog GET <unrouted path> directly (404 JSON, no DB)",
-                base="catalog",
+                label="checkout GET <unrouted path> directly (404 JSON, no DB)",
+                base="checkout",
                 path=PROXIED_NO_DB_PATH,
                 expected=frozenset({404}),
-                procs=("catalog",),
+                procs=("checkout",),
                 note="404 is expected: no service defines this path (a no-DB request)",
             ),
             Target(
                 name="via_gateway",
-                label="gateway GET <unrouted path> -> catalog (404 JSON, one hop)",
+                label="gateway GET <unrouted path> -> checkout (404 JSON, one hop)",
                 base="gateway",
                 path=PROXIED_NO_DB_PATH,
                 expected=frozenset({404}),
-                procs=("gateway", "catalog"),
-                note="404 is expected: it is catalog's answer, carried back by the proxy",
+                procs=("gateway", "checkout"),
+                note="404 is expected: it is checkout's answer, carried back by the proxy",
             ),
             Target(
                 name="service_healthz",
-                label="catalog GET /healthz directly (200, no DB)",
-                base="catalog",
+                label="checkout GET /healthz directly (200, no DB)",
+                base="checkout",
                 path="/healthz",
-                procs=("catalog",),
+                procs=("checkout",),
             ),
         ),
         floors=("ping",),
@@ -304,7 +305,7 @@ register(
         ),
         notes=(
             f"The proxied request is GET {PROXIED_NO_DB_PATH}: the gateway routes it to "
-            "catalog, which answers 404 (the contract's JSON error body) without database "
+            "checkout, which answers 404 (the contract's JSON error body) without database "
             "work. 404 is the expected status of `direct` and `via_gateway`; any other "
             "status is an error.",
         ),

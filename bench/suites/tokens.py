@@ -4,7 +4,7 @@
 authenticated request through the gateway" with "unauthenticated /healthz"; the gateway
 answers its own /healthz without a hop and without authenticating, so a difference to it
 would be mostly the proxy hop (measured apart, scenario `gateway_healthz`). The checks
-therefore compare the same proxied no-DB request (catalog's 404 for a path no service
+therefore compare the same proxied no-DB request (checkout's 404 for a path no service
 defines: no database, no identity checked upstream) sent anonymously, with a session token
 and with an API key: the difference is the gateway's authentication (plus signing a
 slightly longer identity header). The gateway's /healthz is measured beside them as the
@@ -44,7 +44,7 @@ def _proxied(name: str, label: str, note: str) -> Target:
         base="gateway",
         path=PROXIED_NO_DB_PATH,
         expected=frozenset({404}),
-        procs=("gateway", "catalog"),
+        procs=("gateway", "checkout"),
         note=note,
     )
 
@@ -66,17 +66,17 @@ AUTH = Scenario(
         ),
         _proxied(
             "anonymous",
-            "gateway GET <unrouted catalog path>, no credential (404, one hop)",
-            "404 is catalog's answer for a path no service defines (no DB work)",
+            "gateway GET <unrouted checkout path>, no credential (404, one hop)",
+            "404 is checkout's answer for a path no service defines (no DB work)",
         ),
         _proxied(
             "session",
-            "gateway GET <unrouted catalog path>, Bearer bos_session_... (404)",
+            "gateway GET <unrouted checkout path>, Bearer bos_session_... (404)",
             "prepare adds a session token of the bench organization",
         ),
         _proxied(
             "api_key",
-            "gateway GET <unrouted catalog path>, Bearer sk_test_... (404, cache warm)",
+            "gateway GET <unrouted checkout path>, Bearer sk_test_... (404, cache warm)",
             "prepare adds the bench organization's API key",
         ),
     ),
