@@ -1,5 +1,6 @@
 """Vendor what the simulator needs from Stripe's OpenAPI spec, so its tests run from the repo
-alone (the spec lives outside the product: ``../shared/stripe/spec3-2023-08-16.json``):
+alone (the spec itself is not in the repo: Stripe publishes it as ``openapi/spec3.json`` in
+its ``stripe/openapi`` repository; the extract was made from API version 2023-08-16):
 
 - ``tests/spec_schemas.json``: the component schemas the simulator's responses are checked
   against (``tests/test_response_schemas.py``): the objects BOS uses and the nested objects it
@@ -9,7 +10,7 @@ alone (the spec lives outside the product: ``../shared/stripe/spec3-2023-08-16.j
   does not enforce (``x-stripeBypassValidation``: new values pass), read by
   ``gen_param_schemas.py``.
 
-    .venv/bin/python tools/stripe-sim/scripts/extract_spec_schemas.py [path/to/spec.json]
+    .venv/bin/python tools/stripe-sim/scripts/extract_spec_schemas.py path/to/spec3.json
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = ROOT.parents[2] / "shared" / "stripe" / "spec3-2023-08-16.json"
 OUTPUT = ROOT / "tests" / "spec_schemas.json"
 OPEN_ENUMS_OUTPUT = ROOT / "src" / "stripe_sim" / "data" / "open_enums.json"
 FORM = "application/x-www-form-urlencoded"
@@ -114,7 +114,9 @@ def _write(path: Path, data: Any) -> None:
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SPEC
+    if len(sys.argv) != 2:
+        sys.exit("usage: extract_spec_schemas.py path/to/spec3.json (Stripe's OpenAPI spec)")
+    path = Path(sys.argv[1])
     spec = orjson.loads(path.read_bytes())
     _write(OUTPUT, extract(spec))
     source = f"Stripe OpenAPI spec3, API version {spec['info']['version']}"
