@@ -122,3 +122,51 @@ async def test_12_4_transfer_goes_with_the_charge_and_pays_out_on_the_orgs_sched
         }
 
     assert await eventually(applied)
+
+    # ...and the merchant sees it applied, with its account's state.
+    async def shown() -> dict[str, Any] | None:
+        r = await merchant.get("/v1/connected-account")
+        assert r.status_code == 200, r.text
+        body = dict(r.json())
+        return body if body["payout_schedule"]["status"] == "applied" else None
+
+    account_out = await eventually(shown)
+    assert account_out["id"] == account
+    assert (account_out["charges_enabled"], account_out["payouts_enabled"]) == (True, True)
+    assert account_out["payout_schedule"]["schedule"] == schedule
+    assert account_out["payout_schedule"]["error"] is None
+
+
+async def test_12_4_a_payout_schedule_stripe_refuses_is_shown_to_the_merchant(
+    gateway: httpx.AsyncClient, sim: httpx.AsyncClient
+) -> None:
+    # A Standard account keeps its own payout settings: Stripe refuses the platform's change.
+    account = (await sim.post("/v1/accounts", data={"type": "standard"})).json()["id"]
+    schedule = {"interval": "monthly", "monthly_anchor": 15}
+    merchant = await new_merchant(gateway, sim, stripe_account_id=account, payout_schedule=schedule)
+
+    async def refused() -> dict[str, Any] | None:
+        state = (await merchant.get("/v1/connected-account")).json()["payout_schedule"]
+        return dict(state) if state["status"] == "refused" else None
+
+    state = await eventually(refused)
+    assert state["schedule"] == schedule
+    assert state["error"]["code"] and state["error"]["message"]
+
+    # A new schedule is pending until applied, never shown with the old one's answer.
+    weekly = {"interval": "weekly", "weekly_anchor": "monday"}
+    changed = await merchant.gateway.patch(
+        "/v1/organization", json={"payout_schedule": weekly}, headers=merchant.auth
+    )
+    assert changed.status_code == 200, changed.text
+    now = (await merchant.get("/v1/connected-account")).json()["payout_schedule"]
+    assert now["schedule"] == weekly
+    assert now["status"] in ("pending", "refused")
+    assert now["status"] == "pending" or now["error"]["code"] == state["error"]["code"]
+    assert (await eventually(refused))["schedule"] == weekly
+
+
+async def test_an_organization_without_a_connected_account_gets_404(merchant: Merchant) -> None:
+    r = await merchant.get("/v1/connected-account")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "connected_account_not_found"

@@ -247,6 +247,46 @@ def test_12_4_a_payout_schedule_is_pushed_when_new_or_changed() -> None:
     assert payout_push_needed(row, 4, {"interval": "daily"})
 
 
+def recorded_schedule(status: str, org_id: str = "org_1", **schedule: Any) -> Any:
+    error = ("settings_not_controllable", "Not allowed.") if status == "refused" else (None, None)
+    return SimpleNamespace(
+        org_id=org_id,
+        schedule=schedule,
+        status=status,
+        error_code=error[0],
+        error_message=error[1],
+        updated_at=None,
+    )
+
+
+def test_12_4_the_merchant_sees_stripes_answer_to_its_payout_schedule() -> None:
+    weekly = {"interval": "weekly", "weekly_anchor": "friday", "delay_days": 3}
+    applied = connect.payout_schedule_state("org_1", weekly, recorded_schedule("applied", **weekly))
+    assert (applied.status, applied.error) == ("applied", None)
+    refused = connect.payout_schedule_state("org_1", weekly, recorded_schedule("refused", **weekly))
+    assert refused.status == "refused"
+    assert refused.error is not None and refused.error.code == "settings_not_controllable"
+    # Stripe shows delay_days as a number, the organization may hold it as a string.
+    as_text = {**weekly, "delay_days": "3"}
+    assert (
+        connect.payout_schedule_state(
+            "org_1", as_text, recorded_schedule("applied", **weekly)
+        ).status
+        == "applied"
+    )
+
+
+def test_12_4_a_schedule_not_yet_applied_is_pending_not_its_predecessors_answer() -> None:
+    weekly = {"interval": "weekly", "weekly_anchor": "friday"}
+    before = recorded_schedule("refused", interval="daily")
+    assert connect.payout_schedule_state("org_1", weekly, None).status == "pending"
+    changed = connect.payout_schedule_state("org_1", weekly, before)
+    assert (changed.status, changed.error) == ("pending", None)
+    # The account's row written for another organization (the account moved) says nothing.
+    other = recorded_schedule("applied", org_id="org_2", **weekly)
+    assert connect.payout_schedule_state("org_1", weekly, other).status == "pending"
+
+
 def stripe_error(cls: type[stripe.StripeError], code: str | None, status: int) -> Any:
     if cls is stripe.InvalidRequestError:
         return cls("x", None, code=code, http_status=status)  # type: ignore[call-arg]

@@ -14,7 +14,8 @@ from bos_common.audit import audit_by
 from bos_common.auth import require
 from bos_common.db import after_commit
 from bos_common.errors import NotFound
-from checkout import cards, payments, repository, service
+from bos_common.openapi import error_responses
+from checkout import cards, connect, payments, repository, service
 from checkout.runtime import Runtime
 from checkout.schemas import (
     STRIPE_ID_PATTERN,
@@ -22,6 +23,7 @@ from checkout.schemas import (
     CheckoutSessionOut,
     Confirm,
     ConfirmOut,
+    ConnectedAccountOut,
     CreateCheckoutSession,
     CustomerList,
     CustomerRecord,
@@ -194,6 +196,18 @@ class CardUpdate(BaseModel):
     payment_method: str | None = Field(
         default=None, min_length=3, max_length=255, pattern=STRIPE_ID_PATTERN
     )
+
+
+@router.get(
+    "/v1/connected-account",
+    response_model=ConnectedAccountOut,
+    responses=error_responses({404: "connected_account_not_found"}),
+)
+async def get_connected_account(identity: CurrentIdentity, runtime: Runtime) -> ConnectedAccountOut:
+    # No request-scoped session: Stripe may be asked, with no connection held meanwhile.
+    require(identity, "api_key")
+    assert identity.org_id
+    return await connect.connected_account(runtime, identity.org_id)
 
 
 @router.post("/internal/customers/{customer_id}/payment-method-updates", include_in_schema=False)

@@ -131,10 +131,12 @@ class OrganizationsClient:
         self._client = client
         self._cache: dict[str, tuple[float, OrganizationBilling]] = {}
 
-    async def billing(self, org_id: str) -> OrganizationBilling:
+    async def billing(self, org_id: str, *, fresh: bool = False) -> OrganizationBilling:
+        """The organization's billing settings, cached for ORG_CACHE_SECONDS unless `fresh`
+        (what the merchant is shown must be what it last saved)."""
         now = time.monotonic()
         cached = self._cache.get(org_id)
-        if cached and cached[0] > now:
+        if cached and cached[0] > now and not fresh:
             return cached[1]
         _, body = await self._client.request("GET", f"/internal/organizations/{org_id}")
         billing = OrganizationBilling(

@@ -6,8 +6,8 @@ The payout schedule is pushed when the organization's changes (organization.upda
 from tokens; not when the account already has it), never on a customer's payment: Stripe
 lets the platform change it only on accounts whose settings the platform controls
 (Custom, or Express with platform controls) and refuses it on the others. A refusal is
-the merchant's to see: the account's row in `payout_schedules` says `refused` with
-Stripe's error, a warning names the organization,
+the merchant's to see: `GET /v1/connected-account` shows it with Stripe's error (from the
+account's row in `payout_schedules`), a warning names the organization,
 `bos_payout_schedule_updates_total{outcome="refused"}` counts it and an audit line
 records it (deploy/README.md, "Connected accounts' payout schedule").
 """
@@ -25,10 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.audit import audit
 from bos_common.db import after_commit
+from bos_common.errors import NotFound
 from bos_common.events import Envelope, OrganizationUpdatedV1
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import connect_repository, stripe_params
 from checkout.runtime import CheckoutRuntime
+from checkout.schemas import ConnectedAccountOut, ErrorOut, PayoutScheduleState
 
 log = logging.getLogger("checkout.connect")
 
@@ -172,6 +174,69 @@ async def on_organization_updated(
         )
 
     after_commit(session, recorded)
+
+
+def payout_schedule_state(
+    org_id: str, requested: dict[str, Any], recorded: Row[Any] | None
+) -> PayoutScheduleState:
+    """What the merchant is shown of its payout schedule: Stripe's answer to the schedule
+    last applied, or `pending` while the one it asked for has not been (organization
+    events are applied within seconds)."""
+    if (
+        recorded is None
+        or recorded.org_id != org_id
+        or not _same_schedule(recorded.schedule, requested)
+    ):
+        return PayoutScheduleState(schedule=requested, status="pending")
+    error = None
+    if recorded.status == "refused":
+        error = ErrorOut(
+            code=recorded.error_code or "refused", message=recorded.error_message or ""
+        )
+    return PayoutScheduleState(
+        schedule=requested, status=recorded.status, error=error, updated_at=recorded.updated_at
+    )
+
+
+def _same_schedule(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def norm(s: dict[str, Any]) -> dict[str, str]:
+        return {k: str(v) for k, v in s.items() if v is not None}
+
+    return norm(a) == norm(b)
+
+
+async def connected_account(runtime: CheckoutRuntime, org_id: str) -> ConnectedAccountOut:
+    """The organization's connected account as BOS knows it: whether it can take charges and
+    receive payouts, and the state of its payout schedule. 404 without an account."""
+    billing = await runtime.organizations.billing(org_id, fresh=True)
+    account = billing.stripe_account_id
+    if not account:
+        raise NotFound(
+            "connected_account_not_found",
+            "This organization has no Stripe connected account: set stripe_account_id "
+            "with PATCH /v1/organization.",
+        )
+    async with runtime.db.transaction() as s:
+        state = await connect_repository.account_state(s, account)
+        recorded = await connect_repository.payout_schedule_of(s, account, lock=False)
+    charges, payouts = (state.charges_enabled, state.payouts_enabled) if state else (None, None)
+    if state is None:
+        # Never reported by `account.updated` (connected while already verified): ask Stripe.
+        try:
+            found = as_dict(await runtime.stripe.v1.accounts.retrieve_async(account))
+        except stripe.StripeError as exc:
+            if is_provider_outage(exc):
+                raise provider_unavailable() from exc
+            found = {}
+        if found:
+            charges = bool(found.get("charges_enabled"))
+            payouts = bool(found.get("payouts_enabled"))
+    return ConnectedAccountOut(
+        id=account,
+        charges_enabled=charges,
+        payouts_enabled=payouts,
+        payout_schedule=payout_schedule_state(org_id, billing.payout_schedule, recorded),
+    )
 
 
 # --- the account's country --------------------------------------------------------------

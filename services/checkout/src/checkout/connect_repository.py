@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkout.models import connected_accounts, payments, payout_schedules, transfers
 
 
+async def account_state(session: AsyncSession, account_id: str) -> Row[Any] | None:
+    """charges_enabled and payouts_enabled as the last `account.updated` said; None if
+    never reported."""
+    q = select(connected_accounts.c.charges_enabled, connected_accounts.c.payouts_enabled)
+    return (await session.execute(q.where(connected_accounts.c.id == account_id))).first()
+
+
 async def account_charges_enabled(session: AsyncSession, account_id: str) -> bool | None:
     q = select(connected_accounts.c.charges_enabled).where(connected_accounts.c.id == account_id)
     return (await session.execute(q)).scalar()
@@ -121,13 +128,14 @@ async def get_transfer_of_payment(session: AsyncSession, payment_id: str) -> Row
 # --- payout schedules -------------------------------------------------------------------
 
 
-async def payout_schedule_of(session: AsyncSession, account_id: str) -> Row[Any] | None:
-    """The account's row, locked: two events of one organization never push at once."""
-    q = (
-        select(payout_schedules)
-        .where(payout_schedules.c.account_id == account_id)
-        .with_for_update()
-    )
+async def payout_schedule_of(
+    session: AsyncSession, account_id: str, *, lock: bool = True
+) -> Row[Any] | None:
+    """The account's row; locked by default: two events of one organization never push at
+    once (a merchant's read takes no lock)."""
+    q = select(payout_schedules).where(payout_schedules.c.account_id == account_id)
+    if lock:
+        q = q.with_for_update()
     return (await session.execute(q)).first()
 
 

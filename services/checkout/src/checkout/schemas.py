@@ -143,3 +143,23 @@ class CustomerRecord(BaseModel):
 class CustomerList(BaseModel):
     data: list[CustomerRecord]
     has_more: bool
+
+
+class PayoutScheduleState(BaseModel):
+    """The organization's payout schedule and what Stripe answered when BOS applied it to
+    the connected account: `pending` until it has been applied, `refused` (with Stripe's
+    error) when the platform may not change that account's payout settings."""
+
+    schedule: dict[str, Any]
+    status: Literal["pending", "applied", "refused"]
+    error: ErrorOut | None = None
+    updated_at: datetime | None = None
+
+
+class ConnectedAccountOut(BaseModel):
+    id: str
+    object: Literal["connected_account"] = "connected_account"
+    # As Stripe last reported them; None when Stripe cannot say (unknown account).
+    charges_enabled: bool | None
+    payouts_enabled: bool | None
+    payout_schedule: PayoutScheduleState

@@ -22,7 +22,7 @@ class Organizations:
     def __init__(self, account: str | None = None) -> None:
         self.account = account
 
-    async def billing(self, org_id: str) -> OrganizationBilling:
+    async def billing(self, org_id: str, *, fresh: bool = False) -> OrganizationBilling:
         return OrganizationBilling(
             org_id=org_id,
             platform_fee_bps=500,

@@ -17,6 +17,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("v1", "coupons"): "catalog",
     ("v1", "checkout-sessions"): "checkout",
     ("v1", "customers"): "checkout",
+    ("v1", "connected-account"): "checkout",
     ("checkout", "*"): "checkout",
     ("sdk", "*"): "checkout",
     ("v1", "subscriptions"): "subscriptions",
