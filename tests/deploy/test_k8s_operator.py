@@ -290,8 +290,9 @@ def _secret_keys(container: dict[str, Any]) -> set[tuple[str, str]]:
     return keys
 
 
-def test_no_pod_gets_a_secret_key_it_does_not_use(kubectl: str) -> None:
-    docs = _docs(kubectl, "prod")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_pod_gets_a_secret_key_it_does_not_use(kubectl: str, overlay: str) -> None:
+    docs = _docs(kubectl, overlay)
     deployments = _by_kind(docs, "Deployment")
     for name in SERVICES:
         [c] = _containers(deployments[name])
@@ -303,7 +304,7 @@ def test_no_pod_gets_a_secret_key_it_does_not_use(kubectl: str) -> None:
     [c] = _containers(_migrate_job(docs))
     source = (REPO / "libs/common/src/bos_common/migrations.py").read_text()
     for secret, key in _secret_keys(c):
-        assert secret == "bos-migrations" and f'"{key}"' in source, key
+        assert secret == "bos-migrations" and f'"{key}"' in source, key  # a stable name
     for name, dep in deployments.items():
         if name not in SERVICES:
             for c in _containers(dep):
