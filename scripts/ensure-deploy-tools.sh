@@ -6,6 +6,8 @@
 #   kubectl         <- on the machine image (renders kustomize); Debian's own `kubernetes-client`
 #                      is 1.20 with kustomize v2, too old for these manifests, so it is not used
 #   kubernetes-validate, promql-parser, pyyaml <- PyPI, root pyproject.toml [dependency-groups] dev
+#   checkov         <- PyPI, pinned, in its own venv under ~/.cache/bos-deploy-tools (its many
+#                      dependencies stay out of the workspace lock)
 #
 # Usage: scripts/ensure-deploy-tools.sh   (as root, or with sudo available)
 set -euo pipefail
@@ -69,7 +71,17 @@ if [ ! -x "$ROOT/.venv/bin/kubernetes-validate" ] \
     done
 fi
 
+CHECKOV_VERSION=3.3.30   # tests/deploy/test_k8s_operator.py CHECKOV_VERSION
+CHECKOV_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bos-deploy-tools/checkov-$CHECKOV_VERSION"
+if [ ! -x "$CHECKOV_VENV/bin/checkov" ]; then
+    log "installing checkov $CHECKOV_VERSION into $CHECKOV_VENV"
+    mkdir -p "$(dirname "$CHECKOV_VENV")"
+    uv venv -q --python python3 "$CHECKOV_VENV"
+    uv pip install -q --python "$CHECKOV_VENV/bin/python" "checkov==$CHECKOV_VERSION"
+fi
+
 for tool in promtool docker-compose kubectl; do
     if command -v "$tool" >/dev/null 2>&1; then log "ok: $tool"; else log "MISSING: $tool"; fi
 done
 "$ROOT/.venv/bin/kubernetes-validate" --version >/dev/null && log "ok: kubernetes-validate"
+"$CHECKOV_VENV/bin/checkov" --version >/dev/null && log "ok: checkov"

@@ -65,6 +65,12 @@ GATEWAY_URL_TARGETS = {f"{name.upper()}_URL": name for name in SERVICES if name 
 EXTERNAL_SECRETS = {
     "bos-secrets": COMMON_ENV,
     "bos-stripe": STRIPE_SECRETS,
+    "bos-migrations": {"MIGRATIONS_DATABASE_URL", "BOS_RUNTIME_DB_ROLE"},
+}
+# The Stripe keys each Stripe service's settings read (checkout verifies no webhook).
+STRIPE_ENV_OF = {
+    "checkout": {"STRIPE_API_BASE", "STRIPE_SECRET_KEY"},
+    "webhooks": STRIPE_ENV,
 }
 
 # Metric names every service exports, with the labels each carries.
@@ -89,6 +95,30 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod"}
 
 
 # ---------------------------------------------------------------------------- helpers
+def settings_env(service: str, *, required_only: bool = False) -> set[str]:
+    """The environment variables a service's settings class reads (its fields' aliases),
+    or only those without a default (the process refuses to start without them)."""
+    import importlib
+
+    from bos_common.settings import CommonSettings
+
+    module = importlib.import_module(f"{service}.settings")
+    [cls] = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and issubclass(c, CommonSettings) and c.__module__ == module.__name__
+    ]
+    names: set[str] = set()
+    for field in cls.model_fields.values():
+        if required_only and not field.is_required():
+            continue
+        alias = field.validation_alias
+        choices = [str(c) for c in getattr(alias, "choices", None) or [alias]]
+        # a required field with alternative names needs its first (current) one
+        names |= {choices[0]} if required_only else set(choices)
+    return names
+
+
 def _common_env(service: str) -> set[str]:
     return GATEWAY_COMMON_ENV if service == "gateway" else COMMON_ENV
 
@@ -451,6 +481,15 @@ def _workloads(docs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (d for d in docs if d["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "Job"})
 
 
+def _migrate_job(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [job] = [
+        d
+        for d in docs
+        if d["kind"] == "Job" and d["metadata"]["labels"]["app.kubernetes.io/name"] == "migrate"
+    ]
+    return job
+
+
 def _base_name(name: str) -> str:
     """bos-secrets-5k2f8m9h -> bos-secrets (kustomize generator hash suffix)."""
     return re.sub(r"-[a-z0-9]{10}$", "", name)
@@ -540,7 +579,9 @@ def test_k8s_every_container_has_resources_and_runs_as_non_root(kubectl: str, ov
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_k8s_migrate_job_runs_every_schema(kubectl: str, overlay: str) -> None:
     docs = _docs(kubectl, overlay)
-    job = _by_kind(docs, "Job")["migrate"]
+    job = _migrate_job(docs)
+    version = job["metadata"]["labels"]["app.kubernetes.io/version"]
+    assert job["metadata"]["name"] == f"migrate-{version}", "one Job per release"
     [c] = _containers(job)
     script = " ".join(c["command"] + c.get("args", []))
     assert "python -m bos_common.migrate" in script
@@ -559,6 +600,8 @@ def test_k8s_pdb_and_hpa_guard_gateway_and_checkout(kubectl: str, overlay: str) 
     for name in ("gateway", "checkout"):
         pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert pdbs[name]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        if name in _by_kind(docs, "ScaledObject"):
+            continue  # KEDA's (tests/deploy/test_k8s_operator.py)
         hpa = hpas[name]["spec"]
         assert hpa["scaleTargetRef"] == {
             "apiVersion": "apps/v1",
@@ -570,9 +613,16 @@ def test_k8s_pdb_and_hpa_guard_gateway_and_checkout(kubectl: str, overlay: str) 
         if overlay == "prod":
             assert hpa["minReplicas"] >= 2
             assert "minAvailable" in pdbs[name]["spec"] or pdbs[name]["spec"]["maxUnavailable"] <= 1
-    if overlay == "prod":
-        for name in set(SERVICES) - {"gateway", "checkout"}:
-            assert deployments[name]["spec"]["replicas"] >= 2, f"prod {name} needs redundancy"
+    scaled = _by_kind(docs, "ScaledObject")
+    for name in SERVICES:
+        assert "replicas" not in deployments[name]["spec"], f"{name}: replicas belong to its scaler"
+        if overlay == "prod":
+            low = (
+                scaled[name]["spec"]["minReplicaCount"]
+                if name in scaled
+                else hpas[name]["spec"]["minReplicas"]
+            )
+            assert low >= 2, f"prod {name} needs redundancy"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -619,18 +669,19 @@ def test_k8s_config_and_secret_references_resolve(kubectl: str, overlay: str) ->
     for name in SERVICES:
         [c] = _containers(deployments[name])
         env = env_of(c)
-        common = _common_env(name)
-        assert common <= env, f"{name} misses {common - env}"
+        required = settings_env(name, required_only=True)
+        assert required <= env, f"{name} misses {required - env}"
         if name == "gateway":
             assert "DATABASE_URL" not in env, "the gateway must not get database credentials"
         if name in STRIPE_SERVICES:
-            assert STRIPE_ENV <= env, f"{name} misses {STRIPE_ENV - env}"
+            assert STRIPE_ENV_OF[name] <= env, f"{name} misses {STRIPE_ENV_OF[name] - env}"
         else:
             assert not (STRIPE_SECRETS & env), f"{name} gets Stripe keys"
         if name == "gateway":
             assert GATEWAY_ENV <= env
-    [migrate] = _containers(_by_kind(docs, "Job")["migrate"])
-    assert "DATABASE_URL" in env_of(migrate)
+    [migrate] = _containers(_migrate_job(docs))
+    assert {"MIGRATIONS_DATABASE_URL", "BOS_RUNTIME_DB_ROLE"} <= env_of(migrate)
+    assert "DATABASE_URL" not in env_of(migrate), "migrations run as their own role"
 
     [config] = [c for n, c in configmaps.items() if _base_name(n) == "bos-config"]
     for var, target in GATEWAY_URL_TARGETS.items():

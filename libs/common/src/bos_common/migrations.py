@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -124,15 +126,53 @@ def upgrade(service: str, database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(service, database_url), revision)
 
 
-def main(argv: list[str]) -> int:
-    import os
+# A role name the grant statements may quote: what Postgres accepts unquoted, no more.
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
-    url = os.environ.get("DATABASE_URL")
+
+def grant_statements(schema: str, role: str) -> list[str]:
+    """What the services' runtime role may do in a schema migrated by another role: read
+    and write rows, use sequences, never create, alter or drop (no CREATE on the schema,
+    not the owner of its tables)."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise ValueError(f"not a plain role name: {role!r}")
+    return [
+        f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"',
+        f'REVOKE CREATE ON SCHEMA "{schema}" FROM "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+        f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"',
+    ]
+
+
+def grant_runtime_role(service: str, database_url: str, role: str) -> None:
+    statements = grant_statements(service, role)
+
+    async def run() -> None:
+        engine = create_async_engine(database_url)
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def main(argv: list[str]) -> int:
+    """Migrates with MIGRATIONS_DATABASE_URL (the role that owns the schemas) when set,
+    else DATABASE_URL; with BOS_RUNTIME_DB_ROLE set, then grants that role row access only
+    (the role in the services' DATABASE_URL, which then has no DDL rights)."""
+    url = os.environ.get("MIGRATIONS_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not url:
-        print("DATABASE_URL is not set", file=sys.stderr)
+        print("MIGRATIONS_DATABASE_URL (or DATABASE_URL) is not set", file=sys.stderr)
+        return 2
+    runtime_role = os.environ.get("BOS_RUNTIME_DB_ROLE")
+    if runtime_role and not _ROLE_NAME.fullmatch(runtime_role):
+        print(f"BOS_RUNTIME_DB_ROLE is not a plain role name: {runtime_role!r}", file=sys.stderr)
         return 2
     services = list(SERVICES_WITH_SCHEMA) if argv in ([], ["all"]) else argv
     for service in services:
         upgrade(service, url)
-        print(f"migrated {service}")
+        if runtime_role:
+            grant_runtime_role(service, url, runtime_role)
+        print(f"migrated {service}" + (f", granted {runtime_role}" if runtime_role else ""))
     return 0
