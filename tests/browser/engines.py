@@ -227,8 +227,12 @@ class WebKitSession:
         options.binary_location = MINIBROWSER
         options.add_argument("--automation")
         options.add_argument("--enable-dns-prefetching=false")
+        # Debian's default locale on a bare machine: WebKitGTK then reports navigator.language
+        # "C", whose number format differs from other engines' ("$ 29.00"); the pages must not
+        # depend on it.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
         service = Service(
-            executable_path=WEBKIT_DRIVER, env={**os.environ, "DISPLAY": display, "LANG": "C"}
+            executable_path=WEBKIT_DRIVER, env={**env, "DISPLAY": display, "LANG": "C.UTF-8"}
         )
         self.web = webdriver.WebKitGTK(options=options, service=service)
         self.web.set_script_timeout(30)

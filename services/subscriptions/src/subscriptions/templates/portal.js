@@ -38,7 +38,7 @@
   }
   function digits(c) { try { return new Intl.NumberFormat("en", { style: "currency", currency: c }).resolvedOptions().maximumFractionDigits; } catch (e) { return 2; } }
   // Amounts and dates in the page's language (its lang attribute), not the browser's
-  // default locale: the same text in every engine (WebKit with a POSIX locale wrote "$ 29.00").
+  // default locale: the same text in every engine (WebKitGTK under LANG=C.UTF-8 formats "$ 29.00").
   var LANG = document.documentElement.lang || "en";
   function money(a, c) {
     var cur = (c || "usd").toUpperCase();
