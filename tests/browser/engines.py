@@ -262,12 +262,13 @@ class WebKitDriver:
 
     def _enter(self, frames: Frames) -> None:
         from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.web.switch_to.default_content()
         for selector in frames:
             element = WebDriverWait(self.web, 15).until(
-                lambda web, s=selector: web.find_element(By.CSS_SELECTOR, s)
+                ec.presence_of_element_located((By.CSS_SELECTOR, selector))
             )
             self.web.switch_to.frame(element)
 
