@@ -8,7 +8,14 @@ ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 command -v curl >/dev/null || need_apt+=(curl)
 if [ "${BOS_WITH_REDIS:-0}" = 1 ]; then command -v redis-server >/dev/null || need_apt+=(redis-server); fi
-if [ "${BOS_WITH_BROWSER:-0}" = 1 ]; then command -v chromium >/dev/null || need_apt+=(chromium); fi
+if [ "${BOS_WITH_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  # The browser tests' other engines: Firefox ESR (driven over WebDriver BiDi) and WebKitGTK
+  # (its WebDriver and MiniBrowser, on an Xvfb display).
+  command -v firefox-esr >/dev/null || need_apt+=(firefox-esr)
+  command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null || need_apt+=(xvfb)
+fi
 if [ "${BOS_WITH_BENCH:-0}" = 1 ]; then command -v wrk >/dev/null || need_apt+=(wrk); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing OS packages: ${need_apt[*]}"

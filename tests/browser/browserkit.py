@@ -312,6 +312,19 @@ CLASSIC_SHOP_HTML = SHOP_HTML.replace(
     "const checkout = window.BOS.checkout;\n",
 )
 
+# A phone-sized viewport on the merchant's site: the page under test in a 375 x 667 iframe
+# (`?src=<url>`). An iframe is its document's viewport (media queries, layout, scrolling),
+# for an engine whose window cannot be made that narrow.
+PHONE_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Phone</title>
+<style>body{margin:0}iframe{width:375px;height:667px;border:0;display:block}</style>
+</head><body><iframe id="phone" title="Phone"></iframe>
+<script>
+document.getElementById("phone").src = new URLSearchParams(location.search).get("src");
+</script>
+</body></html>
+"""
+
 FOREIGN_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Foreign site</title></head><body>
 <h1>Not the merchant</h1>

@@ -9,7 +9,9 @@ Fixtures:
   `foreign_site` on a third one (127.0.0.3) that is in no organization's allowed origins;
 - `browser`, `context_factory`, `page`: headless Chromium (never `playwright install`);
 - `axe`: axe-core from npm (installed from package-lock.json into node_modules on demand);
-- `shot`: screenshots of each state into tests/browser/artifacts/ (git-ignored).
+- `shot`: screenshots of each state into tests/browser/artifacts/ (git-ignored);
+- `driver`: one test in each of the three engines (engines.py: Chromium, Firefox, WebKit),
+  for the page objects of pages.py.
 """
 
 from __future__ import annotations
@@ -27,7 +29,26 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browserkit import CLASSIC_SHOP_HTML, FOREIGN_HTML, SHOP_HTML, Bos, Site, new_bos  # noqa: E402
+from browserkit import (  # noqa: E402
+    CLASSIC_SHOP_HTML,
+    FOREIGN_HTML,
+    PHONE_HTML,
+    SHOP_HTML,
+    Bos,
+    Site,
+    new_bos,
+)
+from engines import (  # noqa: E402
+    ENGINES,
+    ChromiumDriver,
+    Driver,
+    FirefoxBridge,
+    FirefoxDriver,
+    WebKitDriver,
+    WebKitSession,
+    Xvfb,
+    missing,
+)
 
 HERE = Path(__file__).parent
 ARTIFACTS = HERE / "artifacts"
@@ -98,6 +119,10 @@ class AnonymousBudget:
         per_minute = int(count) * {"second": 60, "minute": 1, "hour": 1 / 60}.get(unit, 1)
         self.limit = max(10, int(per_minute) - 6)
         self.times: deque[float] = deque()
+
+    def assume(self, count: int) -> None:
+        """Counts `count` requests made now (engines whose requests are not observed)."""
+        self.times.extend([time.monotonic()] * count)
 
     def record(self, request: Any) -> None:
         if request.url.startswith(self.gateway) and "authorization" not in request.headers:
@@ -217,13 +242,15 @@ def shot(artifacts: Path, request: pytest.FixtureRequest) -> Callable[[Any, str]
 
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
-    """axe-core, terser and typescript from the npm registry, installed from the lock file
-    (tests/browser/package-lock.json) into tests/browser/node_modules when missing."""
+    """axe-core, terser, typescript and puppeteer-core from the npm registry, installed from
+    the lock file (tests/browser/package-lock.json) into tests/browser/node_modules when
+    missing."""
     modules = HERE / "node_modules"
     wanted = [
         modules / "axe-core" / "axe.min.js",
         modules / "terser" / "bin" / "terser",
         modules / "typescript" / "bin" / "tsc",
+        modules / "puppeteer-core" / "package.json",
     ]
     if not all(p.exists() for p in wanted):
         npm = shutil.which("npm")
@@ -232,7 +259,12 @@ def node_modules() -> Path:
                 pytest.fail("npm is missing: axe-core cannot be installed")
             pytest.skip("npm is missing: axe-core cannot be installed")
         subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=HERE, check=True, timeout=300
+            [npm, "ci", "--no-audit", "--no-fund", "--silent"],
+            cwd=HERE,
+            check=True,
+            timeout=300,
+            # puppeteer-core drives Debian's firefox-esr: no browser download
+            env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"},
         )
     return modules
 
@@ -247,7 +279,7 @@ def axe(node_modules: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def merchant_site(gateway_url: str) -> Iterator[Site]:
-    pages = {"/shop": SHOP_HTML, "/classic-shop": CLASSIC_SHOP_HTML}
+    pages = {"/shop": SHOP_HTML, "/classic-shop": CLASSIC_SHOP_HTML, "/phone": PHONE_HTML}
     site = Site(
         "127.0.0.2", {p: html.replace("__GATEWAY__", gateway_url) for p, html in pages.items()}
     )
@@ -269,3 +301,62 @@ def bos(gateway_url: str, sim_url: str, merchant_site: Site) -> Iterator[Bos]:
     yield client
     merchant_site.token_source = None
     client.close()
+
+
+# --- the three engines (engines.py, pages.py) ----------------------------------------------
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest, gateway_url: str, node_modules: Path, tmp_path_factory: Any
+) -> Iterator[Any]:
+    """One browser per engine for the session: Chromium's is the `browser` fixture, Firefox
+    is held by the BiDi bridge, WebKit by a WebDriver session on an Xvfb display. pytest
+    runs the tests engine by engine, so one of them is up at a time."""
+    name = str(request.param)
+    absent = missing(name)
+    if absent:
+        if _stack_required():
+            pytest.fail(f"{name}: {absent} missing (scripts/ensure-deps.sh installs it)")
+        pytest.skip(f"{name}: {absent} missing")
+    if name == "chromium":
+        yield request.getfixturevalue("browser")
+    elif name == "firefox":
+        bridge = FirefoxBridge(node_modules, tmp_path_factory.mktemp("firefox-downloads"))
+        yield bridge
+        bridge.close()
+    else:
+        display = Xvfb()
+        try:
+            session = WebKitSession(display.display)
+            yield session
+            session.close()
+        finally:
+            display.close()
+
+
+@pytest.fixture
+def driver(
+    engine: Any,
+    request: pytest.FixtureRequest,
+    anonymous_budget: AnonymousBudget,
+) -> Iterator[Driver]:
+    """A fresh page in the test's engine (a new context in Chromium and Firefox, a blank
+    page without cookies in WebKit's one window). A failed test leaves a screenshot."""
+    name = request.node.callspec.params["engine"]
+    made: Driver
+    if name == "chromium":
+        made = ChromiumDriver(request.getfixturevalue("context_factory")())
+    else:
+        anonymous_budget.reserve(ANONYMOUS_PER_CONTEXT)
+        anonymous_budget.assume(ANONYMOUS_PER_CONTEXT)
+        made = FirefoxDriver(engine) if name == "firefox" else WebKitDriver(engine)
+    yield made
+    if request.node.stash.get(FAILED, False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+        try:
+            made.screenshot(ARTIFACTS / f"FAILED-{name}.png")
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    made.close()

@@ -63,12 +63,15 @@
   function digits(cur) {
     try { return new Intl.NumberFormat("en", { style: "currency", currency: cur }).resolvedOptions().maximumFractionDigits; } catch (e) { return 2; }
   }
+  // Amounts and dates in the page's language (its lang attribute), not the browser's
+  // default locale: the same text in every engine (WebKitGTK under LANG=C.UTF-8 formats "$ 29.00").
+  var LANG = document.documentElement.lang || "en";
   function money(amount, cur) {
     var c = (cur || "usd").toUpperCase();
-    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: c }).format(amount / Math.pow(10, digits(c))); } catch (e) { return (amount / 100).toFixed(2) + " " + c; }
+    try { return new Intl.NumberFormat(LANG, { style: "currency", currency: c }).format(amount / Math.pow(10, digits(c))); } catch (e) { return (amount / 100).toFixed(2) + " " + c; }
   }
   function day(iso) {
-    return new Date(iso).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
+    return new Date(iso).toLocaleDateString(LANG, { year: "numeric", month: "long", day: "numeric" });
   }
   function say(text) { $("status").textContent = text; }
   function tokenExp(t) {
@@ -506,6 +509,8 @@
       return;
     }
     $("submit").disabled = false;
+    // When the customer can pay (time to interactive, read by any engine's Performance API).
+    try { performance.mark("bos:interactive"); } catch (e) { /* no User Timing */ }
   }
 
   start().catch(function (e) {

@@ -37,11 +37,14 @@
     box.focus();
   }
   function digits(c) { try { return new Intl.NumberFormat("en", { style: "currency", currency: c }).resolvedOptions().maximumFractionDigits; } catch (e) { return 2; } }
+  // Amounts and dates in the page's language (its lang attribute), not the browser's
+  // default locale: the same text in every engine (WebKitGTK under LANG=C.UTF-8 formats "$ 29.00").
+  var LANG = document.documentElement.lang || "en";
   function money(a, c) {
     var cur = (c || "usd").toUpperCase();
-    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: cur }).format(a / Math.pow(10, digits(cur))); } catch (e) { return a + " " + cur; }
+    try { return new Intl.NumberFormat(LANG, { style: "currency", currency: cur }).format(a / Math.pow(10, digits(cur))); } catch (e) { return a + " " + cur; }
   }
-  function day(s) { return s ? new Date(s).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" }) : "—"; }
+  function day(s) { return s ? new Date(s).toLocaleDateString(LANG, { year: "numeric", month: "long", day: "numeric" }) : "—"; }
   function el(tag, text, cls) { var e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = text; if (cls) e.className = cls; return e; }
 
   async function api(method, path, body, raw) {
