@@ -262,26 +262,26 @@ async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str)
     return result.first() is not None
 
 
-async def backlog(session: AsyncSession) -> tuple[int, float]:
-    """Pending deliveries of enabled endpoints, and the age in seconds of the oldest."""
+async def backlog(session: AsyncSession) -> tuple[int, int, float]:
+    """Pending deliveries of enabled endpoints never tried yet and waiting for a retry, and
+    the age in seconds of the oldest never tried (how far the worker is behind)."""
+    d = webhook_deliveries.c
+    new = d.attempts == 0
     result = await session.execute(
         select(
-            func.count(),
+            func.count().filter(new),
+            func.count().filter(~new),
             func.coalesce(
-                func.extract("epoch", func.now() - func.min(webhook_deliveries.c.created_at)), 0
+                func.extract("epoch", func.now() - func.min(d.created_at).filter(new)), 0
             ),
         )
         .select_from(
-            webhook_deliveries.join(
-                webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id
-            )
+            webhook_deliveries.join(webhook_endpoints, webhook_endpoints.c.id == d.endpoint_id)
         )
-        .where(
-            and_(webhook_deliveries.c.status == "pending", webhook_endpoints.c.status == "enabled")
-        )
+        .where(and_(d.status == "pending", webhook_endpoints.c.status == "enabled"))
     )
-    count, age = result.one()
-    return int(count), float(age)
+    fresh, retrying, age = result.one()
+    return int(fresh), int(retrying), float(age)
 
 
 async def endpoint_secret(session: AsyncSession, endpoint_id: str) -> str:

@@ -34,10 +34,14 @@ ATTEMPTS = Counter(
     ["outcome"],
 )
 PENDING = Gauge(
-    "bos_merchant_webhook_pending", "Deliveries waiting for their first or next attempt."
+    "bos_merchant_webhook_pending",
+    "Deliveries to enabled endpoints waiting: for their first attempt (state=new) or for a "
+    "retry (state=retrying, the retry backlog).",
+    ["state"],
 )
 OLDEST_PENDING = Gauge(
-    "bos_merchant_webhook_oldest_pending_seconds", "Age of the oldest pending delivery."
+    "bos_merchant_webhook_oldest_pending_seconds",
+    "Age of the oldest delivery never attempted yet: how far the worker is behind.",
 )
 LAG = Histogram(
     "bos_merchant_webhook_delivery_lag_seconds",
@@ -296,8 +300,9 @@ class MerchantDelivery:
         while True:
             try:
                 async with self.db.transaction() as session:
-                    count, age = await repository.backlog(session)
-                PENDING.set(count)
+                    fresh, retrying, age = await repository.backlog(session)
+                PENDING.labels("new").set(fresh)
+                PENDING.labels("retrying").set(retrying)
                 OLDEST_PENDING.set(age)
             except asyncio.CancelledError:
                 raise
