@@ -212,3 +212,9 @@ def test_an_internal_event_maps_to_its_public_type_and_object() -> None:
         "api_version": catalogue.API_VERSION,
         "data": {"object": {"id": "sub_1"}},
     }
+
+
+def test_a_checkout_is_sent_once_complete() -> None:
+    assert not catalogue.is_ready("checkout_session", {"status": "processing"})
+    assert catalogue.is_ready("checkout_session", {"status": "complete"})
+    assert catalogue.is_ready("subscription", {"status": "trialing"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, select, text, tuple_, update
@@ -289,4 +289,13 @@ async def endpoint_secret(session: AsyncSession, endpoint_id: str) -> str:
         await session.scalar(
             select(webhook_endpoints.c.secret).where(webhook_endpoints.c.id == endpoint_id)
         )
+    )
+
+
+async def postpone(session: AsyncSession, delivery_id: str, seconds: float) -> None:
+    """Due again in `seconds`, without counting an attempt."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(next_attempt_at=func.now() + timedelta(seconds=seconds))
     )

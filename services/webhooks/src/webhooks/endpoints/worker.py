@@ -54,6 +54,8 @@ DISABLED = Counter(
 BACKLOG_INTERVAL_SECONDS = 15.0
 # Past the request timeout, how long a claimed delivery stays away from other replicas.
 LEASE_MARGIN_SECONDS = 30.0
+# How soon a delivery whose object is not ready (catalogue.is_ready) looks again.
+NOT_READY_RETRY_SECONDS = 0.5
 # What is kept of a failing answer's body, for the merchant's deliveries list.
 ERROR_EXCERPT = 200
 
@@ -67,6 +69,10 @@ def signature_header(
     if row.get("previous_secret") and (row.get("previous_secret_expires_at") or now) > now:
         secrets.append(row["previous_secret"])
     return " ".join(Webhook(s).sign(msg_id, at, payload) for s in secrets)
+
+
+class NotReady(Exception):
+    """The event's object does not show the event's fact yet."""
 
 
 class MerchantDelivery:
@@ -184,7 +190,6 @@ class MerchantDelivery:
     async def attempt(self, row: dict[str, Any]) -> None:
         started = time.monotonic()
         status_code: int | None = None
-        error: str | None = None
         try:
             payload = row["payload"] or await self._render(row)
             check_url(
@@ -193,6 +198,10 @@ class MerchantDelivery:
                 allow_private=self.settings.allow_private_endpoints,
             )
             status_code, error = await self._post(row, payload)
+        except NotReady:
+            async with self.db.transaction() as session:
+                await repository.postpone(session, row["id"], NOT_READY_RETRY_SECONDS)
+            return
         except RefusedAddress as exc:
             error = str(exc)
         except BOSError as exc:
@@ -219,6 +228,9 @@ class MerchantDelivery:
             _, obj = await client.request(
                 "GET", path.format(id=row["object_id"]), on_behalf_of=as_org
             )
+            age = (datetime.now(UTC) - row["created_at"]).total_seconds()
+            if not catalogue.is_ready(kind, obj) and age < catalogue.READY_WAIT_SECONDS:
+                raise NotReady
         else:
             obj = row["data"]
         created = int(row["created_at"].timestamp())
@@ -245,7 +257,8 @@ class MerchantDelivery:
                 return resp.status, text or None
         except TimeoutError:
             return None, "timed out"
-        except (aiohttp.ClientError, OSError) as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            # ValueError: a URL aiohttp cannot use (it was accepted at registration).
             return None, f"connection failed: {exc}"[:ERROR_EXCERPT]
 
     async def _record(
