@@ -26,6 +26,12 @@ def settings(**env: str) -> WebhooksSettings:
         "STRIPE_WEBHOOK_SECRETS": "whsec_x",
         "STRIPE_SECRET_KEY": "sk_test_x",
         "TOKENS_URL": "http://127.0.0.1:9",
+        # The defaults, whatever the environment of the test run says.
+        "BOS_PROFILE": "dev",
+        "MERCHANT_WEBHOOK_RETRY_BASE_SECONDS": "30",
+        "MERCHANT_WEBHOOK_RETRY_CAP_SECONDS": "43200",
+        "MERCHANT_WEBHOOK_MAX_ATTEMPTS": "12",
+        "MERCHANT_WEBHOOK_DISABLE_AFTER_SECONDS": "259200",
     }
     return WebhooksSettings(**{**base, **env})  # type: ignore[arg-type]
 

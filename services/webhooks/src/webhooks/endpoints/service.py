@@ -199,7 +199,8 @@ async def plan_deliveries(session: AsyncSession, envelopes: Sequence[Envelope]) 
             made.append((envelope, *found))
     if not made:
         return 0
-    endpoints = await repository.subscribed_endpoints(session, {e.org_id for e, _, _ in made})  # type: ignore[misc]
+    orgs = sorted({envelope.org_id or "" for envelope, _, _ in made})
+    endpoints = await repository.subscribed_endpoints(session, orgs)
     if not endpoints:
         return 0
     now = datetime.now(UTC)
