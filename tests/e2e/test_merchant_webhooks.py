@@ -226,7 +226,7 @@ async def test_validation_and_isolation(merchant: Merchant, gateway: Any, sim: A
     assert r.status_code == 422, r.text
     assert r.json()["error"]["type"] == "invalid_request"
     r = await merchant.post("/v1/webhook-endpoints", {"url": "ftp://example.com/h"})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "url_invalid", r.text
+    assert r.status_code == 400 and r.json()["error"]["code"] == "url_invalid", r.text
     endpoint = await register(merchant, "https://example.com/h")
     other = await new_merchant(gateway, sim)
     for method, path in [

@@ -142,10 +142,10 @@ def test_dev_and_test_allow_a_local_receiver_by_default_and_a_setting_overrides(
     assert not strict.allow_private_endpoints
 
 
-async def test_registration_in_production_is_a_422_url_invalid() -> None:
-    from bos_common.errors import ValidationFailed
+async def test_registration_in_production_is_a_400_url_invalid() -> None:
+    from bos_common.errors import InvalidRequest
 
-    with pytest.raises(ValidationFailed) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         await service.check_endpoint_url(settings(BOS_PROFILE="production"), "https://127.0.0.1/")
     assert (caught.value.code, caught.value.param) == ("url_invalid", "url")
 

@@ -59,7 +59,7 @@ def _with_secret(row: dict[str, object]) -> EndpointWithSecret:
     response_model=EndpointWithSecret,
     summary="Register a webhook endpoint",
     description="Answers the signing secret (`whsec_...`) once. A URL that is not allowed "
-    "(in production: not https, or a private, loopback or link-local address) is 422 "
+    "(in production: not https, or a private, loopback or link-local address) is 400 "
     "`url_invalid`; an unknown event type is 422.",
 )
 async def create_webhook_endpoint(

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.errors import NotFound, ValidationFailed
+from bos_common.errors import InvalidRequest, NotFound
 from bos_common.events import Envelope
 from bos_common.ids import looks_like, new_id
 from webhooks.endpoints import catalogue, repository
@@ -34,7 +34,8 @@ def new_secret() -> str:
 
 
 async def check_endpoint_url(settings: WebhooksSettings, url: str) -> None:
-    """422 `url_invalid` for a URL an endpoint may not have (see addresses.py)."""
+    """400 `url_invalid` for a URL an endpoint may not have (see addresses.py): a rule of
+    the deployment, not of the schema (any string is a schema-valid `url`)."""
     try:
         host = check_url(
             url,
@@ -44,7 +45,7 @@ async def check_endpoint_url(settings: WebhooksSettings, url: str) -> None:
         if not settings.allow_private_endpoints:
             await check_resolved(host)
     except RefusedAddress as exc:
-        raise ValidationFailed("url_invalid", str(exc), param="url") from None
+        raise InvalidRequest("url_invalid", str(exc), param="url") from None
 
 
 def _not_found() -> NotFound:
