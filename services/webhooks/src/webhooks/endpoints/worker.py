@@ -123,6 +123,8 @@ class MerchantDelivery:
     async def run_forever(self) -> None:
         poll = self.settings.merchant_webhook_poll_seconds
         while True:
+            # Cleared before claiming: a wake during the claim makes the next wait return.
+            self._wake.clear()
             try:
                 claimed = await self.claim_and_start()
             except asyncio.CancelledError:
@@ -132,7 +134,6 @@ class MerchantDelivery:
                 claimed = 0
             if claimed:
                 continue  # more may be due
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
             except TimeoutError:
