@@ -78,7 +78,7 @@ class WebhooksSettings(ServiceSettings):
         default=64, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
     )
     merchant_webhook_endpoint_concurrency: int = Field(
-        default=8, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
+        default=16, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
     )
     # How often the worker looks for due deliveries when nothing woke it.
     merchant_webhook_poll_seconds: float = Field(

@@ -299,3 +299,37 @@ async def postpone(session: AsyncSession, delivery_id: str, seconds: float) -> N
         .where(webhook_deliveries.c.id == delivery_id)
         .values(next_attempt_at=func.now() + timedelta(seconds=seconds))
     )
+
+
+# The successful attempts that finished together, in one statement: the deliveries and
+# their endpoints' failure clocks (the common path, written by a group commit).
+_RECORD_SUCCESSES = text(
+    """
+    WITH r AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS text[]), CAST(:codes AS int[]), CAST(:durations AS int[])
+        ) AS r(id, code, duration)
+    ), d AS (
+        UPDATE webhook_deliveries d
+        SET status = 'succeeded', attempts = d.attempts + 1, last_status_code = r.code,
+            last_error = NULL, last_duration_ms = r.duration, next_attempt_at = NULL,
+            delivered_at = now()
+        FROM r WHERE d.id = r.id
+        RETURNING d.endpoint_id
+    )
+    UPDATE webhook_endpoints e SET failing_since = NULL
+    WHERE e.failing_since IS NOT NULL AND e.id IN (SELECT endpoint_id FROM d)
+    """
+)
+
+
+async def record_successes(session: AsyncSession, rows: Sequence[tuple[str, int, int]]) -> None:
+    """(delivery id, status code, duration in ms) of successful attempts."""
+    await session.execute(
+        _RECORD_SUCCESSES,
+        {
+            "ids": [r[0] for r in rows],
+            "codes": [r[1] for r in rows],
+            "durations": [r[2] for r in rows],
+        },
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.errors import InvalidRequest, NotFound
@@ -226,7 +227,8 @@ async def plan_deliveries(session: AsyncSession, envelopes: Sequence[Envelope]) 
                 "object_kind": source.kind,
                 "object_id": object_id,
                 "data": envelope.data,
-                "payload": None,
+                # Made now when the object is the event's own; else at the first attempt.
+                "payload": _payload_of(event_id, source.public_type, envelope, source.kind),
                 "created_at": envelope.occurred_at,
             }
         )
@@ -237,6 +239,14 @@ async def plan_deliveries(session: AsyncSession, envelopes: Sequence[Envelope]) 
     await repository.insert_events(session, events)
     await repository.insert_deliveries(session, deliveries)
     return len(deliveries)
+
+
+def _payload_of(event_id: str, type_: str, envelope: Envelope, kind: str) -> str | None:
+    if kind != "refund":
+        return None
+    obj = catalogue.refund_object(envelope.data)
+    created = int(envelope.occurred_at.timestamp())
+    return orjson.dumps(catalogue.body(event_id, type_, created, obj)).decode()
 
 
 # --- the result of an attempt --------------------------------------------------------------

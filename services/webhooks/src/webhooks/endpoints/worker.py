@@ -19,6 +19,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from standardwebhooks.webhooks import Webhook
 
 from bos_common.auth import Identity
+from bos_common.batching import GroupCommit
 from bos_common.errors import BOSError
 from bos_common.internal import InternalClient
 from webhooks.endpoints import catalogue, repository, service
@@ -84,6 +85,10 @@ class MerchantDelivery:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
+        # Successes that finish together are recorded by one statement.
+        self._successes: GroupCommit[tuple[str, int, int], None] = GroupCommit(
+            self._record_successes, writers=2, max_batch=256, name="merchant-webhook-successes"
+        )
         self._services: dict[str, InternalClient] = {}
         for name, url in (
             ("checkout", settings.checkout_url),
@@ -113,6 +118,7 @@ class MerchantDelivery:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self._successes.close()
         if self._http is not None:
             await self._http.close()
         for client in self._services.values():
@@ -271,15 +277,16 @@ class MerchantDelivery:
         duration_ms: int,
     ) -> None:
         now = datetime.now(UTC)
+        if ok and status_code is not None:
+            await self._successes.submit((row["id"], status_code, duration_ms))
+            ATTEMPTS.labels("succeeded").inc()
+            LAG.observe(max(0.0, (now - row["created_at"]).total_seconds()))
+            return
         attempts = row["attempts"] + 1
         async with self.db.transaction() as session:
-            failing_since = None
-            if ok:
-                await repository.endpoint_succeeded(session, row["endpoint_id"])
-            else:
-                failing_since = await repository.endpoint_failed(session, row["endpoint_id"])
+            failing_since = await repository.endpoint_failed(session, row["endpoint_id"])
             outcome = service.after_attempt(
-                self.settings, ok=ok, attempts=attempts, failing_since=failing_since, now=now
+                self.settings, ok=False, attempts=attempts, failing_since=failing_since, now=now
             )
             await repository.record_attempt(
                 session,
@@ -289,24 +296,25 @@ class MerchantDelivery:
                 error=error,
                 duration_ms=duration_ms,
                 next_attempt_at=outcome.next_attempt_at,
-                delivered=ok,
+                delivered=False,
             )
             disabled = outcome.disable_endpoint and await repository.disable_endpoint(
                 session,
                 row["endpoint_id"],
                 f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
             )
-        ATTEMPTS.labels(
-            "succeeded" if ok else "retrying" if outcome.status == "pending" else "failed"
-        ).inc()
-        if ok:
-            LAG.observe(max(0.0, (now - row["created_at"]).total_seconds()))
+        ATTEMPTS.labels("retrying" if outcome.status == "pending" else "failed").inc()
         if disabled:
             DISABLED.inc()
             log.warning(
                 "merchant webhook endpoint disabled after days of failures",
                 extra={"endpoint_id": row["endpoint_id"], "org_id": row["org_id"]},
             )
+
+    async def _record_successes(self, rows: list[tuple[str, int, int]]) -> list[None]:
+        async with self.db.transaction() as session:
+            await repository.record_successes(session, rows)
+        return [None] * len(rows)
 
     # --- metrics --------------------------------------------------------------------------
 
