@@ -128,3 +128,39 @@ async def test_a_busy_endpoint_is_skipped(db: Database) -> None:
     async with db.transaction() as s:
         rows = await repository.claim_due(s, limit=10, per_endpoint=5, busy=[busy], lease=60)
     assert {r["endpoint_id"] for r in rows} == {free}
+
+
+async def test_migrations_match_models(infra: Infra, db: Database) -> None:
+    """Migration 0003 builds exactly the tables endpoints/models.py declares (and the
+    earlier ones theirs)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from webhooks.models import metadata
+
+    engine = create_async_engine(infra.database_url)
+
+    def diff(conn: object) -> list[object]:
+        def include(name: str | None, type_: str, parent: object) -> bool:
+            if type_ == "schema":
+                return name == "webhooks"
+            return not (type_ == "table" and name == "alembic_version")
+
+        ctx = MigrationContext.configure(
+            conn,  # type: ignore[arg-type]
+            opts={
+                "compare_type": True,
+                "include_schemas": True,
+                "target_metadata": metadata,
+                "include_name": include,
+            },
+        )
+        return list(compare_metadata(ctx, metadata))
+
+    try:
+        async with engine.connect() as conn:
+            changes = await conn.run_sync(diff)
+    finally:
+        await engine.dispose()
+    assert changes == [], changes
