@@ -35,6 +35,9 @@ stack_env
 export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
 # Held Connect transfers are released by a sweep (60 s in production): every second here.
 export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
+# Merchant webhook retries after about 0.3 s, 1.2 s, ... (30 s, 2 min, ... in production).
+export MERCHANT_WEBHOOK_RETRY_BASE_SECONDS="${MERCHANT_WEBHOOK_RETRY_BASE_SECONDS:-0.3}"
+export MERCHANT_WEBHOOK_POLL_SECONDS="${MERCHANT_WEBHOOK_POLL_SECONDS:-0.2}"
 "$ROOT/scripts/services.sh" start
 wait_http "$GATEWAY_URL/readyz" 60
 

@@ -88,6 +88,12 @@ CHECKOUT_METRICS: dict[str, set[str]] = {
     "bos_checkout_sessions_completed_total": set(),
     "bos_checkout_payments_total": {"kind", "outcome", "code"},
 }
+# Merchant webhook delivery (services/webhooks/src/webhooks/endpoints/worker.py).
+MERCHANT_WEBHOOK_METRICS: dict[str, set[str]] = {
+    "bos_merchant_webhook_attempts_total": {"outcome"},
+    "bos_merchant_webhook_pending": {"state"},
+    "bos_merchant_webhook_oldest_pending_seconds": set(),
+}
 # Series that recording/alerting rules may read besides the contract: Prometheus' own `up`
 # and RabbitMQ's per-queue depth (rabbitmq_prometheus, /metrics/detailed queue_coarse_metrics).
 RULE_EXTERNAL_METRICS = {"up", "rabbitmq_detailed_queue_messages"}
@@ -837,7 +843,7 @@ def test_alerts_cover_the_required_conditions() -> None:
 
 
 def test_rules_read_only_contract_metrics() -> None:
-    exported = CONTRACT_METRICS | CHECKOUT_METRICS
+    exported = CONTRACT_METRICS | CHECKOUT_METRICS | MERCHANT_WEBHOOK_METRICS
     allowed = set(exported) | RULE_EXTERNAL_METRICS
     recorded = _recorded()
     for rule in _rules():

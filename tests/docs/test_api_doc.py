@@ -16,6 +16,7 @@ ROUTERS = (
     "checkout.page",
     "subscriptions.api",
     "webhooks.api",
+    "webhooks.endpoints.api",
 )
 PUBLIC_PREFIXES = ("/v1/", "/admin/", "/checkout/", "/sdk/", "/portal")
 DOCUMENTED = re.compile(r"`(GET|POST|PATCH|DELETE|PUT) (/[^` ?]*)")

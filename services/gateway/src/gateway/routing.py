@@ -26,6 +26,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("v1", "portal"): "subscriptions",
     ("portal", "*"): "subscriptions",
     ("v1", "webhooks"): "webhooks",
+    ("v1", "webhook-endpoints"): "webhooks",
+    ("v1", "webhook-deliveries"): "webhooks",
 }
 
 

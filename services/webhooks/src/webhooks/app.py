@@ -4,6 +4,8 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from webhooks.api import router
+from webhooks.endpoints import consumers as endpoint_consumers
+from webhooks.endpoints.api import router as endpoints_router
 from webhooks.fastpath import StripeWebhookFastPath
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
@@ -17,12 +19,15 @@ def build_runtime(settings: WebhooksSettings | None = None) -> WebhooksRuntime:
     async def reconcile() -> None:
         await reconcile_forever(runtime)
 
+    endpoint_consumers.register(runtime, runtime.merchant)
+    runtime.worker(runtime.merchant.run_forever)
+    runtime.worker(runtime.merchant.watch_backlog_forever)
     return runtime
 
 
 def create_app(runtime: WebhooksRuntime | None = None) -> FastAPI:
     runtime = runtime or build_runtime()
-    app = runtime.create_app(router)
+    app = runtime.create_app(router, endpoints_router)
     # Innermost (appended, where add_middleware prepends): inside the request id,
     # telemetry and Idempotency-Key middleware, right before FastAPI's router.
     app.user_middleware.append(Middleware(StripeWebhookFastPath, runtime=runtime))

@@ -1,5 +1,5 @@
 """The webhooks service's runtime: the common one plus the account directory, intake's
-event writer and the Stripe client (for reconciliation)."""
+event writer, the Stripe client (for reconciliation) and merchant webhook delivery."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bos_common.internal import InternalClient
 from bos_common.stripe_api import stripe_client
 from webhooks import models
 from webhooks.accounts import AccountDirectory
+from webhooks.endpoints.worker import MerchantDelivery
 from webhooks.repository import EventRecorder
 from webhooks.settings import WebhooksSettings
 
@@ -34,11 +35,14 @@ class WebhooksRuntime(ServiceRuntime):
         # When reconciliation's last complete pass over each account began (None: the
         # platform's own events), in Unix seconds.
         self.reconciled_at: dict[str | None, int] = {}
+        # Webhooks to merchants: the delivery worker (woken by the consumer).
+        self.merchant = MerchantDelivery(settings, self.db)
 
     async def stop(self) -> None:
         await self.recorder.close()  # what is queued is written before the pool closes
         await super().stop()
         await self.accounts.close()
+        await self.merchant.close()
 
 
 async def _runtime(request: Request) -> WebhooksRuntime:

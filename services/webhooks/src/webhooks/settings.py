@@ -41,6 +41,60 @@ class WebhooksSettings(ServiceSettings):
         default=3 * 24 * 3600, validation_alias="RECONCILE_WINDOW_SECONDS", gt=0
     )
 
+    # --- webhooks to merchants ---------------------------------------------------------
+    # `production` (or `prod`) requires https endpoints on public addresses.
+    profile: str = Field(default="dev", validation_alias="BOS_PROFILE")
+    # Endpoints on private, loopback or link-local addresses: unset, allowed except in
+    # production.
+    merchant_webhooks_allow_private: bool | None = Field(
+        default=None, validation_alias="MERCHANT_WEBHOOKS_ALLOW_PRIVATE"
+    )
+    # Where the objects of public events are read (their services' GET routes).
+    checkout_url: str | None = Field(default=None, validation_alias="CHECKOUT_URL")
+    subscriptions_url: str | None = Field(default=None, validation_alias="SUBSCRIPTIONS_URL")
+    merchant_webhook_timeout_seconds: float = Field(
+        default=10.0, validation_alias="MERCHANT_WEBHOOK_TIMEOUT_SECONDS", gt=0
+    )
+    # The first retry's delay; later ones grow fourfold up to the cap (schedule.py).
+    merchant_webhook_retry_base_seconds: float = Field(
+        default=30.0, validation_alias="MERCHANT_WEBHOOK_RETRY_BASE_SECONDS", gt=0
+    )
+    merchant_webhook_retry_cap_seconds: float = Field(
+        default=12 * 3600.0, validation_alias="MERCHANT_WEBHOOK_RETRY_CAP_SECONDS", gt=0
+    )
+    merchant_webhook_max_attempts: int = Field(
+        default=12, validation_alias="MERCHANT_WEBHOOK_MAX_ATTEMPTS", ge=1
+    )
+    # An endpoint whose every attempt failed for this long is disabled.
+    merchant_webhook_disable_after_seconds: float = Field(
+        default=3 * 24 * 3600.0, validation_alias="MERCHANT_WEBHOOK_DISABLE_AFTER_SECONDS", gt=0
+    )
+    # How long a rotated-out secret keeps signing beside the new one.
+    merchant_webhook_secret_overlap_seconds: float = Field(
+        default=24 * 3600.0, validation_alias="MERCHANT_WEBHOOK_SECRET_OVERLAP_SECONDS", gt=0
+    )
+    # Requests in flight: per endpoint (per replica) and in all.
+    merchant_webhook_concurrency: int = Field(
+        default=64, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
+    )
+    merchant_webhook_endpoint_concurrency: int = Field(
+        default=16, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
+    )
+    # How often the worker looks for due deliveries when nothing woke it.
+    merchant_webhook_poll_seconds: float = Field(
+        default=1.0, validation_alias="MERCHANT_WEBHOOK_POLL_SECONDS", gt=0
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.profile.lower() in ("prod", "production")
+
+    @property
+    def allow_private_endpoints(self) -> bool:
+        if self.merchant_webhooks_allow_private is not None:
+            return self.merchant_webhooks_allow_private
+        return not self.is_production
+
     @cached_property
     def webhook_secrets(self) -> list[str]:
         """Every secret an event may be signed with: the account endpoint's, then the

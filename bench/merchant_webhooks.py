@@ -1,0 +1,188 @@
+"""Webhooks to merchants under load (issue 21, "Benchmarks"): an opt-in runner like
+bench/webhook_intake.py (it registers no wrk scenario, so a bare `make bench` does not run it).
+
+An organization registers one endpoint: a receiver this runner serves on 127.0.0.1 that
+answers 200 after `--receiver-ms` (50 ms). The load is signed Stripe `charge.refunded`
+events of that organization sent open-loop to the gateway's intake at `--rate` a second;
+each becomes `payment.refunded.v1` on the bus, then a `payment.refunded` delivery (its
+object is built from the event, no GET), posted signed to the receiver. Reported: merchant
+deliveries a second, and event -> delivery latency (from the intake request leaving the
+generator to the delivery reaching the receiver), goal p95 < 1 s at 200 events/s:
+
+    source scripts/lib.sh && stack_env     # a dev-profile stack, your ports
+    .venv/bin/python -m bench.merchant_webhooks --rate 200 --duration 30
+
+Writes bench/results/merchant_webhooks.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import uvloop
+from aiohttp import web
+
+from bench.webhook_load import percentiles, signed
+from gateway.upstream import Upstream, UpstreamError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_P95_MS = 1000.0
+
+
+def refund_event(run: str, n: int, org_id: str) -> dict[str, Any]:
+    return {
+        "id": f"evt_{run}_{n:07d}",
+        "object": "event",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"ch_{run}_{n:07d}",
+                "object": "charge",
+                "amount_refunded": 500,
+                "currency": "usd",
+                "payment_intent": f"pi_{run}_{n:07d}",
+                "status": "succeeded",
+                "metadata": {"org_id": org_id},
+            }
+        },
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    gateway = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8080")
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRETS", "whsec_bos_dev_simulator").split(",")[0]
+    admin = os.environ.get("BOS_ADMIN_TOKEN", "bos-dev-admin")
+    arrived: dict[str, float] = {}
+    first_arrival: list[float] = []
+    expected: list[int] = []  # how many deliveries to wait for, once all are sent
+    all_arrived = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.json()
+        now = time.time()
+        if not first_arrival:
+            first_arrival.append(now)
+        arrived.setdefault(body["data"]["object"]["charge_id"], now)
+        if expected and len(arrived) >= expected[0]:
+            all_arrived.set()
+        await asyncio.sleep(args.receiver_ms / 1000)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hooks", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", args.receiver_port).start()
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+        r = await client.post(
+            "/admin/organizations",
+            json={"name": f"bench-{uuid.uuid4().hex[:6]}"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        r.raise_for_status()
+        org = r.json()
+        key = {"Authorization": f"Bearer {org['api_key']['secret']}"}
+        r = await client.post(
+            "/v1/webhook-endpoints",
+            json={"url": f"http://127.0.0.1:{args.receiver_port}/hooks"},
+            headers=key,
+        )
+        r.raise_for_status()
+    run_id = uuid.uuid4().hex[:8]
+    total = int(args.rate * args.duration)
+    requests = []
+    for n in range(total):
+        body = json.dumps(refund_event(run_id, n, org["id"])).encode()
+        headers = [("stripe-signature", signed(body, secret)), ("content-type", "application/json")]
+        requests.append((f"ch_{run_id}_{n:07d}", body, headers))
+    url = urlsplit(gateway)
+    http = Upstream(url.hostname or "127.0.0.1", url.port or 80, pool_size=1024, drop=frozenset())
+    sent_at: dict[str, float] = {}
+    statuses: dict[int, int] = {}
+
+    async def send(n: int) -> None:
+        charge, body, headers = requests[n]
+        sent_at[charge] = time.time()
+        try:
+            async with asyncio.timeout(30):
+                status, _, _ = await http.request("POST", "/v1/webhooks/stripe", headers, body)
+        except (UpstreamError, OSError, TimeoutError):
+            status = 0
+        statuses[status] = statuses.get(status, 0) + 1
+
+    begin = time.perf_counter()
+    tasks = []
+    for n in range(total):
+        delay = begin + n / args.rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(n)))
+    await asyncio.gather(*tasks)
+    expected.append(statuses.get(200, 0))
+    if len(arrived) >= expected[0]:
+        all_arrived.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_arrived.wait(), timeout=args.drain_timeout)
+    http.close()
+    await runner.cleanup()
+    lags = [(arrived[c] - sent_at[c]) * 1000 for c in arrived if c in sent_at]
+    span = (max(arrived.values()) - first_arrival[0]) if arrived else 0.0
+    result = {
+        "rate_target": args.rate,
+        "duration_s": args.duration,
+        "receiver_ms": args.receiver_ms,
+        "sent": total,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "delivered": len(arrived),
+        "deliveries_per_s": round(len(arrived) / span, 1) if span else None,
+        "event_to_delivery_ms": percentiles(lags),
+        "loadavg": os.getloadavg(),
+    }
+    p95 = result["event_to_delivery_ms"].get("p95", float("inf"))
+    result["checks"] = [
+        {
+            "name": "all_delivered",
+            "measured": len(arrived),
+            "target": statuses.get(200, 0),
+            "pass": len(arrived) == statuses.get(200, 0),
+        },
+        {
+            "name": "event_to_delivery_p95",
+            "measured": p95,
+            "target": f"< {GOAL_P95_MS:g} ms",
+            "pass": p95 < GOAL_P95_MS,
+        },
+    ]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--receiver-ms", type=float, default=50.0)
+    parser.add_argument("--receiver-port", type=int, default=28095)
+    parser.add_argument("--drain-timeout", type=float, default=60.0)
+    args = parser.parse_args()
+    result = uvloop.run(run(args))
+    out = ROOT / "bench" / "results" / "merchant_webhooks.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if all(c["pass"] for c in result["checks"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

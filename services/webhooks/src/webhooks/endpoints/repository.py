@@ -1,0 +1,335 @@
+"""All SQL of merchant webhooks. Takes a session, never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webhooks.endpoints.models import webhook_deliveries, webhook_endpoints, webhook_events
+
+Row = dict[str, Any]
+
+_ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", "previous_secret")]
+
+
+async def _page(
+    session: AsyncSession,
+    table: Any,
+    stmt: Select[Any],
+    org_id: str,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[Row], bool]:
+    """Newest first; `starting_after` is the id of the last item of the previous page."""
+    if starting_after:
+        cursor = (
+            await session.execute(
+                select(table.c.created_at, table.c.id).where(
+                    table.c.id == starting_after, table.c.org_id == org_id
+                )
+            )
+        ).first()
+        if cursor is None:
+            return [], False
+        stmt = stmt.where(tuple_(table.c.created_at, table.c.id) < tuple_(cursor[0], cursor[1]))
+    stmt = stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+    rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
+    return rows[:limit], len(rows) > limit
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+async def insert_endpoint(session: AsyncSession, values: Row) -> Row:
+    result = await session.execute(
+        insert(webhook_endpoints).values(**values).returning(*_ENDPOINT_COLUMNS)
+    )
+    return dict(result.mappings().one())
+
+
+async def get_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> Row | None:
+    result = await session.execute(
+        select(*_ENDPOINT_COLUMNS).where(
+            webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.org_id == org_id
+        )
+    )
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def list_endpoints(
+    session: AsyncSession, org_id: str, limit: int, starting_after: str | None
+) -> tuple[list[Row], bool]:
+    stmt = select(*_ENDPOINT_COLUMNS).where(webhook_endpoints.c.org_id == org_id)
+    return await _page(session, webhook_endpoints, stmt, org_id, limit, starting_after)
+
+
+async def update_endpoint(
+    session: AsyncSession, org_id: str, endpoint_id: str, values: Row
+) -> Row | None:
+    result = await session.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.org_id == org_id)
+        .values(**values, updated_at=func.now())
+        .returning(*_ENDPOINT_COLUMNS)
+    )
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+async def delete_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> bool:
+    result = await session.execute(
+        delete(webhook_endpoints)
+        .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.org_id == org_id)
+        .returning(webhook_endpoints.c.id)
+    )
+    return result.first() is not None
+
+
+async def subscribed_endpoints(session: AsyncSession, org_ids: Sequence[str]) -> list[Row]:
+    """The enabled endpoints of these organizations, with what they subscribe to."""
+    result = await session.execute(
+        select(
+            webhook_endpoints.c.id, webhook_endpoints.c.org_id, webhook_endpoints.c.event_types
+        ).where(
+            webhook_endpoints.c.org_id.in_(list(org_ids)),
+            webhook_endpoints.c.status == "enabled",
+        )
+    )
+    return [dict(r) for r in result.mappings()]
+
+
+# --- events and deliveries ----------------------------------------------------------------
+
+
+async def insert_events(session: AsyncSession, events: Sequence[Row]) -> None:
+    if events:
+        await session.execute(insert(webhook_events), list(events))
+
+
+async def insert_deliveries(session: AsyncSession, deliveries: Sequence[Row]) -> None:
+    if deliveries:
+        await session.execute(insert(webhook_deliveries), list(deliveries))
+
+
+_DELIVERY_COLUMNS = [*webhook_deliveries.c]
+
+
+async def list_deliveries(
+    session: AsyncSession, org_id: str, endpoint_id: str, limit: int, starting_after: str | None
+) -> tuple[list[Row], bool]:
+    stmt = select(*_DELIVERY_COLUMNS).where(
+        webhook_deliveries.c.org_id == org_id, webhook_deliveries.c.endpoint_id == endpoint_id
+    )
+    return await _page(session, webhook_deliveries, stmt, org_id, limit, starting_after)
+
+
+async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Row | None:
+    """Due now, whatever its state (its attempts keep counting)."""
+    result = await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.org_id == org_id)
+        .values(status="pending", next_attempt_at=func.now())
+        .returning(*_DELIVERY_COLUMNS)
+    )
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+# Due deliveries of enabled endpoints (a disabled one's wait until it is enabled again),
+# at most `per_endpoint` of each and none of the endpoints already at their limit in this
+# process, leased (next_attempt_at moved past the attempt's timeout) in the claiming
+# transaction: another replica skips the locked rows, then sees them not due. Rows locked
+# but not leased are released at commit.
+_CLAIM = text(
+    """
+    WITH due AS (
+        SELECT d.id, d.endpoint_id
+        FROM webhook_deliveries d
+        JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
+        WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+          AND d.endpoint_id <> ALL(CAST(:busy AS text[]))
+        ORDER BY d.next_attempt_at
+        LIMIT :scan
+        FOR UPDATE OF d SKIP LOCKED
+    ), ranked AS (
+        SELECT id, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS n FROM due
+    ), leased AS (
+        UPDATE webhook_deliveries d
+        SET next_attempt_at = now() + make_interval(secs => :lease)
+        FROM ranked r
+        WHERE d.id = r.id AND r.n <= :per_endpoint
+        RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.org_id
+    )
+    SELECT l.id, l.endpoint_id, l.event_id, l.attempts, l.org_id,
+           e.url, e.status AS endpoint_status, e.secret, e.previous_secret,
+           e.previous_secret_expires_at, e.failing_since,
+           ev.type, ev.payload, ev.data, ev.object_kind, ev.object_id, ev.created_at
+    FROM leased l
+    JOIN webhook_endpoints e ON e.id = l.endpoint_id
+    JOIN webhook_events ev ON ev.id = l.event_id
+    ORDER BY l.id
+    LIMIT :limit
+    """
+)
+
+
+async def claim_due(
+    session: AsyncSession, *, limit: int, per_endpoint: int, busy: Sequence[str], lease: float
+) -> list[Row]:
+    result = await session.execute(
+        _CLAIM,
+        {
+            "busy": list(busy),
+            "scan": limit * 4,
+            "per_endpoint": per_endpoint,
+            "lease": lease,
+            "limit": limit,
+        },
+    )
+    return [dict(r) for r in result.mappings()]
+
+
+async def set_payload(session: AsyncSession, event_id: str, payload: str) -> str:
+    """The event's body: `payload` if it had none yet, else the one stored first."""
+    await session.execute(
+        update(webhook_events)
+        .where(webhook_events.c.id == event_id, webhook_events.c.payload.is_(None))
+        .values(payload=payload)
+    )
+    stored = await session.scalar(
+        select(webhook_events.c.payload).where(webhook_events.c.id == event_id)
+    )
+    return str(stored)
+
+
+async def record_attempt(
+    session: AsyncSession,
+    delivery_id: str,
+    *,
+    status: str,
+    status_code: int | None,
+    error: str | None,
+    duration_ms: int,
+    next_attempt_at: datetime | None,
+    delivered: bool,
+) -> None:
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(
+            status=status,
+            attempts=webhook_deliveries.c.attempts + 1,
+            last_status_code=status_code,
+            last_error=error,
+            last_duration_ms=duration_ms,
+            next_attempt_at=next_attempt_at,
+            delivered_at=func.now() if delivered else webhook_deliveries.c.delivered_at,
+        )
+    )
+
+
+async def endpoint_succeeded(session: AsyncSession, endpoint_id: str) -> None:
+    await session.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.failing_since.isnot(None))
+        .values(failing_since=None)
+    )
+
+
+async def endpoint_failed(session: AsyncSession, endpoint_id: str) -> datetime | None:
+    """Since when the endpoint fails (set now if it was healthy)."""
+    result = await session.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == endpoint_id)
+        .values(failing_since=func.coalesce(webhook_endpoints.c.failing_since, func.now()))
+        .returning(webhook_endpoints.c.failing_since)
+    )
+    return result.scalar()
+
+
+async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> bool:
+    result = await session.execute(
+        update(webhook_endpoints)
+        .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.status == "enabled")
+        .values(status="disabled", disabled_reason=reason, updated_at=func.now())
+        .returning(webhook_endpoints.c.id)
+    )
+    return result.first() is not None
+
+
+async def backlog(session: AsyncSession) -> tuple[int, int, float]:
+    """Pending deliveries of enabled endpoints never tried yet and waiting for a retry, and
+    the age in seconds of the oldest never tried (how far the worker is behind)."""
+    d = webhook_deliveries.c
+    new = d.attempts == 0
+    result = await session.execute(
+        select(
+            func.count().filter(new),
+            func.count().filter(~new),
+            func.coalesce(
+                func.extract("epoch", func.now() - func.min(d.created_at).filter(new)), 0
+            ),
+        )
+        .select_from(
+            webhook_deliveries.join(webhook_endpoints, webhook_endpoints.c.id == d.endpoint_id)
+        )
+        .where(and_(d.status == "pending", webhook_endpoints.c.status == "enabled"))
+    )
+    fresh, retrying, age = result.one()
+    return int(fresh), int(retrying), float(age)
+
+
+async def endpoint_secret(session: AsyncSession, endpoint_id: str) -> str:
+    return str(
+        await session.scalar(
+            select(webhook_endpoints.c.secret).where(webhook_endpoints.c.id == endpoint_id)
+        )
+    )
+
+
+async def postpone(session: AsyncSession, delivery_id: str, seconds: float) -> None:
+    """Due again in `seconds`, without counting an attempt."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(next_attempt_at=func.now() + timedelta(seconds=seconds))
+    )
+
+
+# The successful attempts that finished together, in one statement: the deliveries and
+# their endpoints' failure clocks (the common path, written by a group commit).
+_RECORD_SUCCESSES = text(
+    """
+    WITH r AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS text[]), CAST(:codes AS int[]), CAST(:durations AS int[])
+        ) AS r(id, code, duration)
+    ), d AS (
+        UPDATE webhook_deliveries d
+        SET status = 'succeeded', attempts = d.attempts + 1, last_status_code = r.code,
+            last_error = NULL, last_duration_ms = r.duration, next_attempt_at = NULL,
+            delivered_at = now()
+        FROM r WHERE d.id = r.id
+        RETURNING d.endpoint_id
+    )
+    UPDATE webhook_endpoints e SET failing_since = NULL
+    WHERE e.failing_since IS NOT NULL AND e.id IN (SELECT endpoint_id FROM d)
+    """
+)
+
+
+async def record_successes(session: AsyncSession, rows: Sequence[tuple[str, int, int]]) -> None:
+    """(delivery id, status code, duration in ms) of successful attempts."""
+    await session.execute(
+        _RECORD_SUCCESSES,
+        {
+            "ids": [r[0] for r in rows],
+            "codes": [r[1] for r in rows],
+            "durations": [r[2] for r in rows],
+        },
+    )
