@@ -523,6 +523,8 @@ def test_network_policies_deny_by_default_and_allow_the_real_flows(
         ("checkout", "tokens"),
         ("checkout", "subscriptions"),
         ("webhooks", "tokens"),
+        ("webhooks", "checkout"),
+        ("webhooks", "subscriptions"),
         ("subscriptions", "checkout"),
         ("tokens", "checkout"),
     }
