@@ -36,7 +36,7 @@ export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
 # Held Connect transfers are released by a sweep (60 s in production): every second here.
 export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
 "$ROOT/scripts/services.sh" start
-wait_http "$GATEWAY_URL/readyz" 60
+wait_stack_ready 60
 
 export BOS_TEST_STACK=1 BOS_STATE_DIR
 export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"

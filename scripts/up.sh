@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 "$ROOT/scripts/services.sh" start
-if ! wait_http "$GATEWAY_URL/readyz" "${BOS_READY_TIMEOUT:-60}"; then
+if ! wait_stack_ready "${BOS_READY_TIMEOUT:-60}"; then
   log "the stack did not become ready; last log lines:"
   tail -n 5 "$LOG_DIR"/*.log >&2 || true
   exit 1

@@ -29,6 +29,13 @@ PAYMENTS = Counter(
     "outcome (succeeded, failed) and error code (empty on success).",
     ["kind", "outcome", "code"],
 )
+# The series whose labels are known in advance start at 0 (failure codes are Stripe's,
+# unknown until they happen: the alerts count a new series' first value, see
+# deploy/prometheus/rules).
+for _paid in ("true", "false"):
+    CHECKOUTS_CREATED.labels(_paid)
+for _kind in ("checkout", "setup", "renewal", "card_update"):
+    PAYMENTS.labels(_kind, "succeeded", "")
 
 
 def checkout_created(row: Any, identity: Identity) -> None:
