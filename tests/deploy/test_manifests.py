@@ -75,7 +75,7 @@ CONTRACT_METRICS: dict[str, set[str]] = {
     "bos_outbox_backlog": {"service"},
     "bos_consumer_messages_total": {"service", "queue", "outcome"},
 }
-CONSUMER_OUTCOMES = {"ok", "retry", "dead_letter", "duplicate"}
+CONSUMER_OUTCOMES = {"ok", "retry", "dead_letter", "duplicate", "dropped"}
 # The checkout funnel (services/checkout/src/checkout/metrics.py), read by the plan-18 rules.
 CHECKOUT_METRICS: dict[str, set[str]] = {
     "bos_checkout_sessions_created_total": {"paid"},
@@ -85,6 +85,20 @@ CHECKOUT_METRICS: dict[str, set[str]] = {
 # Series that recording/alerting rules may read besides the contract: Prometheus' own `up`
 # and RabbitMQ's per-queue depth (rabbitmq_prometheus, /metrics/detailed queue_coarse_metrics).
 RULE_EXTERNAL_METRICS = {"up", "rabbitmq_detailed_queue_messages"}
+# Operations signals (issue 16): dependency health and worker heartbeats (bos_common.health),
+# duplicate refunds (checkout), webhook signature failures (webhooks); outside BOS the
+# exporters' pg_up and RabbitMQ's consumers and ready messages per queue.
+OPERATIONS_METRICS: dict[str, set[str]] = {
+    "bos_dependency_up": {"service", "dependency"},
+    "bos_worker_last_success_timestamp_seconds": {"service", "worker"},
+    "bos_duplicate_payment_refunds_total": set(),
+    "bos_webhook_signature_failures_total": {"reason"},
+}
+RULE_EXTERNAL_METRICS |= {
+    "pg_up",
+    "rabbitmq_detailed_queue_consumers",
+    "rabbitmq_detailed_queue_messages_ready",
+}
 TARGET_LABELS = {"job", "instance", "namespace", "pod"}
 
 
@@ -770,7 +784,7 @@ def test_alerts_cover_the_required_conditions() -> None:
         "p99 latency": ("p99", "BosHighLatencyP99"),
         "outbox backlog growing": ("bos_outbox_backlog", "BosOutboxBacklogGrowing"),
         "DLQ messages": ("dlq", "BosDeadLetterQueueNotEmpty"),
-        "dead-lettered messages": ("dead_letters", "BosMessagesDeadLettered"),
+        "dead-lettered messages": ('outcome="dead_letter"', "BosMessagesDeadLettered"),
         "service down": ("up", "BosServiceDown"),
         "payment failure spike (plan 18.2)": (
             'bos_checkout_payments_total{outcome="failed"}',
@@ -786,7 +800,7 @@ def test_alerts_cover_the_required_conditions() -> None:
 
 
 def test_rules_read_only_contract_metrics() -> None:
-    exported = CONTRACT_METRICS | CHECKOUT_METRICS
+    exported = CONTRACT_METRICS | CHECKOUT_METRICS | OPERATIONS_METRICS
     allowed = set(exported) | RULE_EXTERNAL_METRICS
     recorded = _recorded()
     for rule in _rules():
