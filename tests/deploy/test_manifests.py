@@ -96,6 +96,7 @@ OPERATIONS_METRICS: dict[str, set[str]] = {
 }
 RULE_EXTERNAL_METRICS |= {
     "pg_up",
+    "process_start_time_seconds",
     "rabbitmq_detailed_queue_consumers",
     "rabbitmq_detailed_queue_messages_ready",
 }
