@@ -1,17 +1,19 @@
 """A broker restart is not an outage (bos_common.health): with RabbitMQ stopped for 30 s
 during traffic, every /readyz stays 200, checkouts are created and confirmed, the
 dependency gauges and /healthz/details say the broker is down; once it is back, every
-checkout confirmed meanwhile completes (the outbox kept the events)."""
+checkout confirmed meanwhile completes (the outbox kept the events). The broker-down alert
+reaches on-call through real Prometheus and Alertmanager (ops_stack), and resolves."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
 from merchant import Merchant, unique
-from obs_infra import rabbitmq, sample, service_urls, start_services, stop_service
+from obs_infra import OpsStack, rabbitmq, sample, service_urls, start_services, stop_service
 
 from bos_common.testing import eventually
 
@@ -26,7 +28,7 @@ async def all_ready(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str
 
 
 async def test_broker_outage_keeps_every_process_ready_and_checkouts_complete_after(
-    merchant: Merchant, gateway_url: str
+    merchant: Merchant, gateway_url: str, ops_stack: OpsStack
 ) -> None:
     urls = {"gateway": gateway_url, **service_urls()}
     price = await merchant.price(1500)
@@ -63,6 +65,15 @@ async def test_broker_outage_keeps_every_process_ready_and_checkouts_complete_af
             service_details = (await client.get(f"{urls['checkout']}/healthz/details")).json()
             assert service_details["dependencies"] == {"database": "ok", "rabbitmq": "down"}
             assert service_details["ready"] is True
+
+            # ... and alerted on: BosRabbitMQDown pages on-call (critical).
+            async def paged() -> list[dict[str, Any]]:
+                return await ops_stack.delivered("BosRabbitMQDown")
+
+            [note] = await eventually(paged, timeout=30, interval=0.5)
+            assert note["receiver_path"] == "/oncall"
+            assert note["labels"]["severity"] == "critical"
+            assert note["annotations"]["summary"] == "RabbitMQ is down"
         finally:
             await rabbitmq("start")
 
@@ -78,6 +89,11 @@ async def test_broker_outage_keeps_every_process_ready_and_checkouts_complete_af
             return values == [1, 1, 1]
 
         assert await eventually(broker_back, timeout=30, interval=0.5)
+
+        async def resolved() -> list[dict[str, Any]]:
+            return await ops_stack.delivered("BosRabbitMQDown", status="resolved")
+
+        assert await eventually(resolved, timeout=60, interval=0.5)
 
 
 async def test_gateway_stays_ready_and_answers_503_only_for_a_dead_backends_routes(
