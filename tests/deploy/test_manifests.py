@@ -93,6 +93,7 @@ OPERATIONS_METRICS: dict[str, set[str]] = {
     "bos_worker_last_success_timestamp_seconds": {"service", "worker"},
     "bos_duplicate_payment_refunds_total": set(),
     "bos_webhook_signature_failures_total": {"reason"},
+    "bos_checkout_funnel_steps_total": {"step"},
 }
 RULE_EXTERNAL_METRICS |= {
     "pg_up",
@@ -946,6 +947,12 @@ def test_dashboard_shows_the_required_views() -> None:
         "outbox backlog": "service:outbox_backlog:max",
         "consumer outcomes": "service_queue_outcome:consumer_messages:rate5m",
         "DLQ depth": "queue:rabbitmq_dlq_messages:sum",
+        "dependency health": "service_dependency:up:min",
+        "payment success rate": "checkout:payment_success:ratio_1h",
+        "funnel steps": "step:checkout_funnel:increase1h",
+        "queue depth": "queue:rabbitmq_messages_ready:max",
+        "queue consumers": "queue:rabbitmq_consumers:max",
+        "consumer rate (lag)": "service_queue:consumer_messages:rate5m",
     }
     missing = {view for view, metric in required.items() if metric not in used}
     assert not missing, f"dashboard lacks {missing}"
