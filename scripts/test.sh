@@ -35,6 +35,11 @@ stack_env
 export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
 # Held Connect transfers are released by a sweep (60 s in production): every second here.
 export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
+# Traces go to the OTLP receiver tests/e2e/test_obs_traces.py runs on OTLP_TEST_PORT. Only
+# a trace a client starts sampled (its traceparent's flag) is recorded: the rest of the
+# suite records none.
+export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${OTLP_TEST_PORT:=14318}" OTLP_TEST_PORT \
+  OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
 "$ROOT/scripts/services.sh" start
 wait_stack_ready 60
 
