@@ -37,8 +37,9 @@ export RATE_LIMIT_IP="${RATE_LIMIT_IP:-1000/minute}" ALLOW_CLOCK_CONTROL=true
 export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
 # Traces go to the OTLP receiver tests/e2e/test_obs_traces.py runs on OTLP_TEST_PORT. Only
 # a trace a client starts sampled (its traceparent's flag) is recorded: the rest of the
-# suite records none.
-export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:${OTLP_TEST_PORT:=14318}" OTLP_TEST_PORT \
+# suite records none. (OTEL_EXPORTER_OTLP_ENDPOINT= turns tracing off; that test then skips.)
+export OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT-http://127.0.0.1:${OTLP_TEST_PORT:=14318}}" \
+  OTLP_TEST_PORT="${OTLP_TEST_PORT:-14318}" \
   OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
 "$ROOT/scripts/services.sh" start
 wait_stack_ready 60
