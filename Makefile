@@ -6,7 +6,7 @@ SHELL := /bin/bash
 help: ## This list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: ## Install what is missing, start the whole platform, print where it is
+up: ## Install what is missing, start the whole platform, print where it is (OBS=1: + Prometheus, Alertmanager)
 	@scripts/up.sh
 
 down: ## Stop exactly what `make up` started

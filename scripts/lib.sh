@@ -92,3 +92,10 @@ wait_http() { # url timeout_seconds
     sleep 0.2
   done
 }
+
+# Every service ready, then the gateway (whose readiness does not wait for its backends).
+wait_stack_ready() { # timeout_seconds
+  local s
+  for s in "${SERVICES[@]}"; do wait_http "http://127.0.0.1:$(service_port "$s")/readyz" "${1:-60}"; done
+  wait_http "$GATEWAY_URL/readyz" "${1:-60}"
+}

@@ -38,8 +38,14 @@ export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
 # Merchant webhook retries after about 0.3 s, 1.2 s, ... (30 s, 2 min, ... in production).
 export MERCHANT_WEBHOOK_RETRY_BASE_SECONDS="${MERCHANT_WEBHOOK_RETRY_BASE_SECONDS:-0.3}"
 export MERCHANT_WEBHOOK_POLL_SECONDS="${MERCHANT_WEBHOOK_POLL_SECONDS:-0.2}"
+# Traces go to the OTLP receiver tests/e2e/test_obs_traces.py runs on OTLP_TEST_PORT. Only
+# a trace a client starts sampled (its traceparent's flag) is recorded: the rest of the
+# suite records none. (OTEL_EXPORTER_OTLP_ENDPOINT= turns tracing off; that test then skips.)
+export OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT-http://127.0.0.1:${OTLP_TEST_PORT:=14318}}" \
+  OTLP_TEST_PORT="${OTLP_TEST_PORT:-14318}" \
+  OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
 "$ROOT/scripts/services.sh" start
-wait_http "$GATEWAY_URL/readyz" 60
+wait_stack_ready 60
 
 export BOS_TEST_STACK=1 BOS_STATE_DIR
 export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"

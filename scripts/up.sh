@@ -9,11 +9,13 @@ source "$(dirname "$0")/lib.sh"
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 "$ROOT/scripts/services.sh" start
-if ! wait_http "$GATEWAY_URL/readyz" "${BOS_READY_TIMEOUT:-60}"; then
+if ! wait_stack_ready "${BOS_READY_TIMEOUT:-60}"; then
   log "the stack did not become ready; last log lines:"
   tail -n 5 "$LOG_DIR"/*.log >&2 || true
   exit 1
 fi
+# `make up OBS=1`: Prometheus, Alertmanager and a notification receiver too (scripts/obs.sh).
+[ "${OBS:-0}" = 1 ] && "$ROOT/scripts/obs.sh" start
 cat <<MSG
 
 BOS is up ($PROFILE profile)
@@ -26,6 +28,7 @@ BOS is up ($PROFILE profile)
   emails sent      $STATE_DIR/mail   (SMTP sink on 127.0.0.1:$SMTP_PORT)
   stop             make down
 MSG
+[ "${OBS:-0}" = 1 ] && echo "  observability    scripts/obs.sh status (README: Operations)"
 # The demo is made again where the user changed it (scripts/seed_demo.py); should it still
 # fail, the platform is up all the same: say so and what failed, and succeed.
 if [ "${BOS_SEED:-1}" = 1 ]; then

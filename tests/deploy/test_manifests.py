@@ -81,7 +81,7 @@ CONTRACT_METRICS: dict[str, set[str]] = {
     "bos_outbox_backlog": {"service"},
     "bos_consumer_messages_total": {"service", "queue", "outcome"},
 }
-CONSUMER_OUTCOMES = {"ok", "retry", "dead_letter", "duplicate"}
+CONSUMER_OUTCOMES = {"ok", "retry", "dead_letter", "duplicate", "dropped"}
 # The checkout funnel (services/checkout/src/checkout/metrics.py), read by the plan-18 rules.
 CHECKOUT_METRICS: dict[str, set[str]] = {
     "bos_checkout_sessions_created_total": {"paid"},
@@ -97,6 +97,22 @@ MERCHANT_WEBHOOK_METRICS: dict[str, set[str]] = {
 # Series that recording/alerting rules may read besides the contract: Prometheus' own `up`
 # and RabbitMQ's per-queue depth (rabbitmq_prometheus, /metrics/detailed queue_coarse_metrics).
 RULE_EXTERNAL_METRICS = {"up", "rabbitmq_detailed_queue_messages"}
+# Operations signals (issue 16): dependency health and worker heartbeats (bos_common.health),
+# duplicate refunds (checkout), webhook signature failures (webhooks); outside BOS the
+# exporters' pg_up and RabbitMQ's consumers and ready messages per queue.
+OPERATIONS_METRICS: dict[str, set[str]] = {
+    "bos_dependency_up": {"service", "dependency"},
+    "bos_worker_last_success_timestamp_seconds": {"service", "worker"},
+    "bos_duplicate_payment_refunds_total": set(),
+    "bos_webhook_signature_failures_total": {"reason"},
+    "bos_checkout_funnel_steps_total": {"step"},
+}
+RULE_EXTERNAL_METRICS |= {
+    "pg_up",
+    "process_start_time_seconds",
+    "rabbitmq_detailed_queue_consumers",
+    "rabbitmq_detailed_queue_messages_ready",
+}
 TARGET_LABELS = {"job", "instance", "namespace", "pod"}
 
 
@@ -827,7 +843,7 @@ def test_alerts_cover_the_required_conditions() -> None:
         "p99 latency": ("p99", "BosHighLatencyP99"),
         "outbox backlog growing": ("bos_outbox_backlog", "BosOutboxBacklogGrowing"),
         "DLQ messages": ("dlq", "BosDeadLetterQueueNotEmpty"),
-        "dead-lettered messages": ("dead_letters", "BosMessagesDeadLettered"),
+        "dead-lettered messages": ('outcome="dead_letter"', "BosMessagesDeadLettered"),
         "service down": ("up", "BosServiceDown"),
         "payment failure spike (plan 18.2)": (
             'bos_checkout_payments_total{outcome="failed"}',
@@ -843,7 +859,7 @@ def test_alerts_cover_the_required_conditions() -> None:
 
 
 def test_rules_read_only_contract_metrics() -> None:
-    exported = CONTRACT_METRICS | CHECKOUT_METRICS | MERCHANT_WEBHOOK_METRICS
+    exported = CONTRACT_METRICS | CHECKOUT_METRICS | OPERATIONS_METRICS | MERCHANT_WEBHOOK_METRICS
     allowed = set(exported) | RULE_EXTERNAL_METRICS
     recorded = _recorded()
     for rule in _rules():
@@ -988,6 +1004,12 @@ def test_dashboard_shows_the_required_views() -> None:
         "outbox backlog": "service:outbox_backlog:max",
         "consumer outcomes": "service_queue_outcome:consumer_messages:rate5m",
         "DLQ depth": "queue:rabbitmq_dlq_messages:sum",
+        "dependency health": "service_dependency:up:min",
+        "payment success rate": "checkout:payment_success:ratio_1h",
+        "funnel steps": "step:checkout_funnel:increase1h",
+        "queue depth": "queue:rabbitmq_messages_ready:max",
+        "queue consumers": "queue:rabbitmq_consumers:max",
+        "consumer rate (lag)": "service_queue:consumer_messages:rate5m",
     }
     missing = {view for view, metric in required.items() if metric not in used}
     assert not missing, f"dashboard lacks {missing}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from merchant import Merchant, new_merchant  # noqa: E402
+from obs_infra import OpsStack, start_ops_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +46,14 @@ async def sim() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def merchant(gateway: httpx.AsyncClient, sim: httpx.AsyncClient) -> Merchant:
     return await new_merchant(gateway, sim)
+
+
+@pytest.fixture(scope="session")
+def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStack]:
+    """Prometheus + Alertmanager + alert receiver (scripts/obs.sh) on the stack under test,
+    time compressed (obs_infra); started once for the test_obs_* modules that ask."""
+    if not os.environ.get("BOS_STATE_DIR"):
+        pytest.skip("no local stack (run `make test`)")
+    stack = start_ops_stack(tmp_path_factory.mktemp("obs"))
+    yield stack
+    stack.run("stop")

@@ -1,5 +1,6 @@
 """Assembly of a BOS service: settings, database, bus, outbox relay, consumers,
-workers, middleware and the operational endpoints (`/healthz`, `/readyz`, `/metrics`).
+workers, middleware and the operational endpoints (`/healthz`, `/readyz`,
+`/healthz/details`, `/metrics`; what each means: `bos_common.health`).
 
 A service declares its tables on `runtime.metadata`, its event handlers with
 `@runtime.on_event(...)`, its background loops with `@runtime.worker`, and builds its
@@ -25,6 +26,7 @@ from bos_common.context import RequestContextMiddleware
 from bos_common.db import Database
 from bos_common.errors import ServiceUnavailable, install_error_handlers
 from bos_common.events import Envelope, Event
+from bos_common.health import DependencyMonitor
 from bos_common.idempotency import IdempotencyMiddleware
 from bos_common.inbox import (
     SessionHandler,
@@ -71,6 +73,12 @@ class ServiceRuntime:
         self.consumers: list[ConsumerSpec] = []
         self.workers: list[Worker] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self.dependencies = DependencyMonitor(
+            self.name, {"database": self._database_up, "rabbitmq": self._broker_up}
+        )
+        # Set once the bus has connected (and declared this service's queues) a first
+        # time: before that, events published would find no queue to land in.
+        self.started = asyncio.Event()
 
     # --- declaration ----------------------------------------------------------------
 
@@ -148,12 +156,19 @@ class ServiceRuntime:
         for spec in self.consumers:
             await self.bus.consume(spec)
         self.bus.start()
+        self._tasks.append(asyncio.create_task(self._mark_started(), name=f"{self.name}-started"))
+        self.dependencies.start()
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
         if self.settings.run_workers:
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(), name=worker.__name__))
 
+    async def _mark_started(self) -> None:
+        await self.bus.wait_connected()
+        self.started.set()
+
     async def stop(self) -> None:
+        await self.dependencies.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -164,8 +179,18 @@ class ServiceRuntime:
         await self.bus.close()
         await self.db.dispose()
 
+    async def _database_up(self) -> bool:
+        await self.db.ping()
+        return True
+
+    async def _broker_up(self) -> bool:
+        return self.bus.is_connected
+
     async def readiness(self) -> dict[str, str]:
-        checks = {"database": "ok", "bus": "ok" if self.bus.is_connected else "down"}
+        """What serving this service's own requests needs: its database, checked now, and
+        a first connection to the broker at startup. Not the broker afterwards: while it
+        is away the outbox keeps the events (bos_common.health)."""
+        checks = {"database": "ok", "startup": "ok" if self.started.is_set() else "pending"}
         try:
             await asyncio.wait_for(self.db.ping(), timeout=2)
         except Exception:  # noqa: BLE001 - any failure means not ready
@@ -230,6 +255,13 @@ class ServiceRuntime:
                     + ", ".join(k for k, v in checks.items() if v != "ok"),
                 )
             return {"status": "ok", "service": self.name, "checks": checks}
+
+        @router.get("/healthz/details")
+        async def health_details() -> dict[str, Any]:
+            """Internal: each dependency's state, checked now (200 even when degraded)."""
+            await self.dependencies.check()
+            ready = all(v == "ok" for v in (await self.readiness()).values())
+            return self.dependencies.details(ready=ready)
 
         @router.get("/metrics")
         async def metrics() -> Response:

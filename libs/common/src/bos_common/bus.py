@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import aio_pika
 import aiormq
@@ -66,6 +66,8 @@ CONSUMED = Counter(
     "Messages handled by a consumer queue, by outcome.",
     ["service", "queue", "outcome"],
 )
+
+CONSUMER_OUTCOMES: Final = ("ok", "retry", "dead_letter", "dropped")
 
 BATCH_SIZE = Histogram(
     "bos_consumer_batch_size",
@@ -385,6 +387,10 @@ class Bus:
     async def consume(self, spec: ConsumerSpec) -> None:
         """Consume `spec.queue` now (when connected) and after every reconnect."""
         self._consumers.append(spec)
+        # Every outcome's series exists from the start, at 0: an alert on the first dead
+        # letter then sees an increase, not a series that appears at 1.
+        for outcome in CONSUMER_OUTCOMES:
+            CONSUMED.labels(self.service, spec.queue, outcome)
         if self._connection is not None and self.is_connected:
             await self._start_consumer(self._connection, spec)
 

@@ -67,7 +67,7 @@ __all__ = [
 FASTAPI_TELEMETRY: Final[TelemetryConfig] = {"tracing": False, "metrics": False, "logs": False}
 
 # Paths that are probed constantly and would only add noise to traces.
-EXCLUDED_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+EXCLUDED_PATHS: Final = frozenset({"/healthz", "/healthz/details", "/readyz", "/metrics"})
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None

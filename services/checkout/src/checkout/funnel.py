@@ -29,6 +29,31 @@ PAYMENTS = Counter(
     "outcome (succeeded, failed) and error code (empty on success).",
     ["kind", "outcome", "code"],
 )
+FUNNEL_STEPS = Counter(
+    "bos_checkout_funnel_steps_total",
+    "Checkout steps between creation and payment: confirmed (a confirm reached Stripe), "
+    "requires_action (3-D Secure asked of the customer).",
+    ["step"],
+)
+# The series whose labels are known in advance start at 0 (failure codes are Stripe's,
+# unknown until they happen: the alerts count a new series' first value, see
+# deploy/prometheus/rules).
+for _paid in ("true", "false"):
+    CHECKOUTS_CREATED.labels(_paid)
+for _kind in ("checkout", "setup", "renewal", "card_update"):
+    PAYMENTS.labels(_kind, "succeeded", "")
+for _step in ("confirmed", "requires_action"):
+    FUNNEL_STEPS.labels(_step)
+
+
+def step(name: str, session: AsyncSession | None = None) -> None:
+    """A funnel step (`confirmed`, `requires_action`), counted once `session` commits
+    (None: already committed)."""
+    child = FUNNEL_STEPS.labels(name)
+    if session is None:
+        child.inc()
+    else:
+        after_commit(session, child.inc)
 
 
 def checkout_created(row: Any, identity: Identity) -> None:

@@ -116,6 +116,7 @@ async def confirm(
     payment, row, customer, plan = await _begin(
         runtime, identity, checkout_id, payment_method, client_secret
     )
+    funnel.step("confirmed")
     try:
         stripe_customer = await ensure_stripe_customer(runtime, customer)
         intent = await _create_intent(runtime, row, payment, plan, stripe_customer, payment_method)
@@ -413,9 +414,10 @@ async def record_intent(
                 status="processing", checkout_id=payment.checkout_id, payment_id=payment.id
             )
         if status in ("requires_action", "requires_confirmation"):
-            await repository.update_payment(
+            if await repository.update_payment(
                 s, payment.id, expected=("pending",), status="requires_action"
-            )
+            ):
+                funnel.step("requires_action", s)
             return ConfirmOut(
                 status="requires_action",
                 checkout_id=payment.checkout_id,

@@ -40,6 +40,7 @@ from bos_common.errors import (
     exception_response,
     install_error_handlers,
 )
+from bos_common.health import DependencyMonitor, Probe
 from bos_common.logging import configure_logging
 from bos_common.telemetry import (
     FASTAPI_TELEMETRY,
@@ -90,6 +91,11 @@ class Gateway:
             enabled=settings.rate_limit_enabled,
         )
         self._openapi: tuple[float, dict[str, Any]] | None = None
+        # Each backend's readiness and the broker (revocations arrive by it), reported
+        # apart from the gateway's own readiness (bos_common.health).
+        probes: dict[str, Probe] = {s: self._backend_probe(s) for s in self.pool.base}
+        probes["rabbitmq"] = self._broker_up
+        self.dependencies = DependencyMonitor("gateway", probes)
         # id(identity) -> (identity, second, header): see signed().
         self._signed: dict[int, tuple[Identity, int, str]] = {}
 
@@ -182,21 +188,21 @@ class Gateway:
         await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": answer})
 
-    async def readiness(self) -> dict[str, str]:
-        async def check(service: str) -> str:
-            try:
-                status, _ = await self.pool.get_json(service, "/readyz")
-            except Exception:  # noqa: BLE001 - unreachable counts as down
-                return "down"
-            return "ok" if status == 200 else "down"
+    def readiness(self) -> dict[str, str]:
+        """What routing needs: the auth state (revoked session tokens, organizations)
+        loaded once. Not the backends: a request for a dead one is answered 503
+        `upstream_unavailable` by itself, every other route keeps working."""
+        return {"auth_state": "ok" if self.authenticator.state.loaded else "loading"}
 
-        names = list(self.pool.base)
-        results = await asyncio.gather(*(check(n) for n in names))
-        checks = dict(zip(names, results, strict=True))
-        # Session tokens cannot be judged before the revocation set is loaded.
-        if checks.get("tokens") == "ok" and not self.authenticator.state.loaded:
-            checks["tokens"] = "loading"
-        return checks
+    def _backend_probe(self, service: str) -> Probe:
+        async def probe() -> bool:
+            status, _ = await self.pool.get_json(service, "/readyz")
+            return status == 200
+
+        return probe
+
+    async def _broker_up(self) -> bool:
+        return self.authenticator.sync.bus.is_connected
 
     async def openapi(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -227,7 +233,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await gateway.pool.start()
         await gateway.authenticator.start()
+        gateway.dependencies.start()
         yield
+        await gateway.dependencies.stop()
         await gateway.authenticator.stop()
         await gateway.pool.stop()
 
@@ -247,11 +255,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> dict[str, Any]:
-        checks = await gateway.readiness()
+        checks = gateway.readiness()
         down = [k for k, v in checks.items() if v != "ok"]
         if down:
             raise ServiceUnavailable("not_ready", "Not ready: " + ", ".join(down) + ".")
         return {"status": "ok", "service": "gateway", "checks": checks}
+
+    @app.get("/healthz/details", include_in_schema=False)
+    async def health_details() -> dict[str, Any]:
+        """Internal: each backend's and the broker's state, checked now."""
+        await gateway.dependencies.check()
+        ready = all(v == "ok" for v in gateway.readiness().values())
+        return gateway.dependencies.details(ready=ready)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

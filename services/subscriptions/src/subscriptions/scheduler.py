@@ -19,6 +19,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from bos_common.events import Event
+from bos_common.health import heartbeat
 from subscriptions import billing, repository
 from subscriptions.models import invoices, subscriptions
 from subscriptions.runtime import SubscriptionsRuntime
@@ -121,6 +122,7 @@ async def scheduler_loop(rt: SubscriptionsRuntime) -> None:
     while True:
         try:
             n = await run_due(rt)
+            heartbeat("subscriptions", "scheduler")  # BosRenewalSchedulerStalled
             delay = rt.settings.scheduler_interval
             if n >= rt.settings.scheduler_batch:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import stripe
 from fastapi import APIRouter, Request
+from prometheus_client import Counter
 
 from bos_common.errors import InvalidRequest
 from webhooks import service
@@ -16,11 +17,22 @@ from webhooks.runtime import WebhooksRuntime
 
 router = APIRouter()
 
+# Refused deliveries by reason (alert BosWebhookSignatureFailures): a rotated secret not
+# configured here, or someone posting forged events. Both series exist from the start.
+SIGNATURE_FAILURES = Counter(
+    "bos_webhook_signature_failures_total",
+    "Webhook deliveries refused for a missing or invalid Stripe-Signature.",
+    ["reason"],
+)
+for _reason in ("signature_missing", "signature_invalid"):
+    SIGNATURE_FAILURES.labels(_reason)
+
 
 def verify(payload: bytes, signature: str | None, secrets: list[str], tolerance: int) -> Any:
     """The event if any configured secret verifies its Stripe-Signature (`secrets`: the
     account endpoint's and the Connect endpoint's, rotations included)."""
     if not signature:
+        SIGNATURE_FAILURES.labels("signature_missing").inc()
         raise InvalidRequest("signature_missing", "Missing Stripe-Signature header.")
     text = payload.decode("utf-8", errors="replace")
     for secret in secrets:
@@ -35,6 +47,7 @@ def verify(payload: bytes, signature: str | None, secrets: list[str], tolerance:
         if isinstance(event, dict) and {"id", "type", "created"} <= event.keys():
             return event
         break
+    SIGNATURE_FAILURES.labels("signature_invalid").inc()
     raise InvalidRequest("signature_invalid", "Invalid Stripe-Signature.")
 
 
