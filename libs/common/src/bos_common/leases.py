@@ -49,10 +49,9 @@ class LeaseRenewer(Generic[K]):
     def hold(self, key: K) -> Iterator[None]:
         """Keep `key`'s claim renewed for the duration of the block."""
         self._held[key] += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"lease-renewer-{self.name}"
-            )
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run(), name=f"lease-renewer-{self.name}")
         try:
             yield
         finally:
