@@ -47,8 +47,9 @@ start() {
 
 # One HAProxy frontend per service and one for the gateway, on the ports a single process
 # would have, round-robin over the replicas. A replica that refuses connections (killed,
-# restarting) is skipped at once (retries on another one) and out of rotation until its
-# /healthz answers again.
+# restarting) is skipped at once (retries on another one) and out of rotation until it
+# accepts connections again (uvicorn listens once the app has started). The checks are
+# TCP connects, not HTTP: a replica slow to answer under load stays in rotation.
 haproxy_config() {
   local s replica
   cat <<CFG
@@ -64,10 +65,10 @@ defaults
   timeout client 120s
   timeout server 120s
   timeout http-request 30s
-  default-server inter 500ms fall 2 rise 1
+  default-server inter 1s fall 2 rise 1
 CFG
   for s in gateway "${SERVICES[@]}"; do
-    printf 'listen %s\n  bind 127.0.0.1:%s\n  balance roundrobin\n  option httpchk GET /healthz\n' \
+    printf 'listen %s\n  bind 127.0.0.1:%s\n  balance roundrobin\n' \
       "$s" "$(replica_port "$s")"
     [ "$s" = gateway ] && printf '  option forwardfor\n'
     for replica in $(replica_names "$s"); do
