@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,7 @@ from bos_common.context import RequestContextMiddleware
 from bos_common.db import Database, asyncpg_dsn, make_metadata
 from bos_common.errors import install_error_handlers
 from bos_common.idempotency import IdempotencyMiddleware, idempotency_table
+from bos_common.leases import DEFAULT_LEASE
 from bos_common.testing import SECRET, Infra
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,10 @@ class Calls:
 
 @pytest.fixture
 def app_and_calls(db: Database) -> tuple[FastAPI, Calls]:
+    return make_app(db)
+
+
+def make_app(db: Database, **middleware: Any) -> tuple[FastAPI, Calls]:
     calls = Calls()
     app = FastAPI()
 
@@ -63,7 +69,7 @@ def app_and_calls(db: Database) -> tuple[FastAPI, Calls]:
 
     install_error_handlers(app)
     table = idempotency_table(make_metadata(SCHEMA))
-    app.add_middleware(IdempotencyMiddleware, db=db, table=table, secret=SECRET)
+    app.add_middleware(IdempotencyMiddleware, db=db, table=table, secret=SECRET, **middleware)
     app.add_middleware(RequestContextMiddleware)
     return app, calls
 
@@ -215,6 +221,50 @@ async def test_an_abandoned_claim_is_taken_over(app_and_calls: Any, db: Database
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
     assert calls.count == 2
+
+
+async def test_a_claim_not_renewed_for_a_lease_is_taken_over(
+    app_and_calls: Any, db: Database
+) -> None:
+    """The process answering the first request was killed (SIGKILL: nothing released the
+    key): a few seconds later, not minutes, the client's retry runs the request again."""
+    app, calls = app_and_calls
+    async with db.transaction() as s:
+        await s.execute(
+            text(
+                f"INSERT INTO {SCHEMA}.idempotency_keys (principal, key, request_hash)"
+                " VALUES ('api_key:org_1:key_1', 'k-killed', 'h')"
+            )
+        )
+    async with client(app) as c:
+        while_held = await c.post(
+            "/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-killed"}
+        )
+        await _age(db, "k-killed", f"{DEFAULT_LEASE.total_seconds() + 1} seconds")
+        retried = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-killed"})
+    assert while_held.status_code == 409
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
+    assert calls.count == 1
+
+
+async def test_a_running_request_keeps_its_claim_past_the_lease(db: Database) -> None:
+    """The claim is renewed while the request runs: a slow request is not taken over."""
+    app, calls = make_app(db, lease=timedelta(seconds=1.5))
+    calls.gate = asyncio.Event()
+    async with client(app) as c:
+        first = asyncio.create_task(
+            c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-slow"})
+        )
+        while calls.count == 0:  # noqa: ASYNC110 - polls a plain counter of the fake route
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(4)  # well past the lease: only renewals keep the claim
+        second = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-slow"})
+        calls.gate.set()
+        assert (await first).status_code == 201
+    assert second.status_code == 409, second.text
+    assert second.json()["error"]["code"] == "idempotency_key_in_use"
+    assert calls.count == 1
 
 
 async def test_a_key_older_than_24_hours_can_be_used_again(

@@ -5,6 +5,10 @@ for byte (`Idempotent-Replayed: true`); the same key with a different request is
 `idempotency_key_reused`; while the first is still running, 409 `idempotency_key_in_use`.
 A 5xx is not remembered, so a client may retry after a transient failure. Implemented
 as pure ASGI middleware: it must see the raw body and the raw response.
+
+The claim of a request being answered is a lease (bos_common.leases): `created_at` is
+renewed while the request runs, and a claim not renewed for a lease (its process died)
+is taken over by the client's retry, which runs the request again.
 """
 
 from __future__ import annotations
@@ -32,18 +36,19 @@ from bos_common.auth import IDENTITY_HEADER, verify_identity
 from bos_common.context import request_id_var
 from bos_common.db import Database
 from bos_common.errors import error_body
+from bos_common.leases import DEFAULT_LEASE, LeaseRenewer
 
 HEADER = b"idempotency-key"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 log = logging.getLogger("bos.idempotency")
 
 RETENTION = timedelta(hours=24)
-# A request still "in progress" after this long was abandoned (its process died).
-ABANDONED_AFTER = timedelta(seconds=60)
 REPLAYED_HEADERS = {b"content-type", b"location"}
 
 
 def idempotency_table(metadata: MetaData) -> Table:
+    """`created_at`: when the key was claimed, renewed while its request runs (the
+    claim's lease); `completed_at`: when the answer was stored (NULL while running)."""
     return Table(
         "idempotency_keys",
         metadata,
@@ -63,10 +68,19 @@ def _error(status: int, type_: str, code: str, message: str) -> tuple[int, bytes
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, *, db: Database, table: Table, secret: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        db: Database,
+        table: Table,
+        secret: str,
+        lease: timedelta = DEFAULT_LEASE,
+    ) -> None:
         self.app = app
         self.db = db
         self.secret = secret
+        self.lease = lease
         # Raw statements on the driver connection (Database.driver_connection): each is
         # atomic on its own, so no transaction is begun around them.
         name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
@@ -76,6 +90,15 @@ class IdempotencyMiddleware:
             " completed_at = now() WHERE principal = $1 AND key = $2"
         )
         self._forget_sql = f"DELETE FROM {name} WHERE principal = $1 AND key = $2"
+        self._renew_sql = (
+            f"UPDATE {name} AS k SET created_at = now()"
+            " FROM unnest($1::text[], $2::text[]) AS held(principal, key)"
+            " WHERE k.principal = held.principal AND k.key = held.key"
+            " AND k.completed_at IS NULL"
+        )
+        self.claims: LeaseRenewer[tuple[str, str]] = LeaseRenewer(
+            "idempotency", self._renew, lease=lease
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -111,7 +134,8 @@ class IdempotencyMiddleware:
         # sends the same request again must get the replay, never 409 "in use".
         captured = _Capture()
         try:
-            await self.app(scope, replay_body(body, receive), captured)
+            with self.claims.hold((principal, key)):
+                await self.app(scope, replay_body(body, receive), captured)
         except BaseException:
             await self._forget(principal, key)
             raise
@@ -137,7 +161,7 @@ class IdempotencyMiddleware:
                 key,
                 request_hash,
                 RETENTION.total_seconds(),
-                ABANDONED_AFTER.total_seconds(),
+                self.lease.total_seconds(),
             )
         if row is not None and row["claimed"]:
             return None
@@ -166,6 +190,10 @@ class IdempotencyMiddleware:
         stored_headers.append((b"idempotent-replayed", b"true"))
         return row["status_code"], stored_headers, row["body"] or b""
 
+    async def _renew(self, claims: list[tuple[str, str]]) -> None:
+        async with self.db.driver_connection() as conn:
+            await conn.execute(self._renew_sql, [p for p, _ in claims], [k for _, k in claims])
+
     async def _complete(self, principal: str, key: str, captured: _Capture) -> None:
         kept = [[k.decode(), v.decode()] for k, v in captured.headers if k in REPLAYED_HEADERS]
         async with self.db.driver_connection() as conn:
@@ -185,7 +213,7 @@ class IdempotencyMiddleware:
         A failed request is often one that met a database restart, and then the next
         pooled connection is dead too: the release is tried once more, on a fresh one
         (the first failure retired the stale ones). Had it been lost, the retry would get
-        409 `idempotency_key_in_use` until the claim counted as abandoned."""
+        409 `idempotency_key_in_use` until the claim's lease ran out."""
         for attempt in (1, 2):
             try:
                 async with self.db.driver_connection() as conn:
@@ -195,15 +223,16 @@ class IdempotencyMiddleware:
                 if attempt == 2:
                     log.warning(
                         "idempotency key not released; it is taken over after %ss",
-                        int(ABANDONED_AFTER.total_seconds()),
+                        int(self.lease.total_seconds()),
                         extra={"error": f"{type(exc).__name__}: {exc}"[:300]},
                     )
 
 
 def _claim_statement(table: str) -> str:
-    """One statement, one round trip: insert the claim, or take over an expired or
-    abandoned one; otherwise return the stored row. (Before, a DELETE, an INSERT and a
-    SELECT in a transaction: five round trips for every keyed write.)"""
+    """One statement, one round trip: insert the claim, or take over an expired one or
+    one whose lease ran out ($5 seconds without renewal); otherwise return the stored
+    row. (Before, a DELETE, an INSERT and a SELECT in a transaction: five round trips
+    for every keyed write.)"""
     return f"""
         WITH claimed AS (
             INSERT INTO {table} AS k (principal, key, request_hash, created_at)
