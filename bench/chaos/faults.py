@@ -139,9 +139,9 @@ class FaultRunner:
 
     async def _rabbitmq(self) -> None:
         window = Window("RabbitMQ stopped", time.time())
-        await self._script("rabbitmq.sh", "stop")
+        await self._script("rabbitmq.sh", "pause")
         await asyncio.sleep(self.schedule.rabbitmq_down)
-        await self._script("rabbitmq.sh", "start")
+        await self._script("rabbitmq.sh", "resume")
         window.end = time.time()
         self.windows.append(window)
 
