@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from bos_common.auth import Identity, sign_identity
@@ -44,6 +45,7 @@ class Calls:
         self.gate: asyncio.Event | None = None
         self.fail_next = False
         self.before_failing: Any = None
+        self.conflict_next = False
 
 
 @pytest.fixture
@@ -56,8 +58,11 @@ def make_app(db: Database, **middleware: Any) -> tuple[FastAPI, Calls]:
     app = FastAPI()
 
     @app.post("/v1/things", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
+    async def create(request: Request) -> Any:
         calls.count += 1
+        if calls.conflict_next:
+            calls.conflict_next = False
+            return JSONResponse({"error": {"code": "in_progress"}}, status_code=409)
         if calls.gate is not None:
             await calls.gate.wait()
         if calls.fail_next:
@@ -145,6 +150,21 @@ async def test_a_5xx_is_not_remembered_so_the_client_can_retry(app_and_calls: An
     assert failed.status_code == 500
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_a_409_conflict_is_not_remembered_so_the_retry_runs_again(
+    app_and_calls: Any,
+) -> None:
+    """A conflict with a state being changed (a payment in progress) did nothing: the
+    retry once that state has settled runs the request, not a replay of the 409."""
+    app, calls = app_and_calls
+    calls.conflict_next = True
+    async with client(app) as c:
+        first = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-409"})
+        retried = await c.post("/v1/things", json={"a": 1}, headers={"Idempotency-Key": "k-409"})
+    assert first.status_code == 409
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    assert calls.count == 2
 
 
 async def test_a_failure_after_a_database_restart_still_releases_the_key(

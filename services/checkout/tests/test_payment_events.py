@@ -49,6 +49,7 @@ async def a_checkout_being_paid(
             stripe_idempotency_key=f"k-{payment_id}",
             payment_method_id="pm_card_visa",
             created_at=datetime.now(UTC) - age,
+            updated_at=datetime.now(UTC) - age,  # the confirm's lease, last renewed then
         )
     return checkout_id, payment_id, intent
 
@@ -175,8 +176,9 @@ async def test_9_4_success_before_the_confirm_committed_is_retried_not_dropped(
 async def test_a_confirm_that_died_after_stripe_is_recovered_from_the_webhook(
     runtime: CheckoutRuntime,
 ) -> None:
+    # Its process died a lease ago (it stopped renewing): seconds, not a minute.
     cs_id, pay_id, pi = await a_checkout_being_paid(
-        runtime, payment_status="pending", age=timedelta(minutes=5)
+        runtime, payment_status="pending", age=runtime.payment_leases.lease + timedelta(seconds=1)
     )
     await runtime.bus.publish(succeeded(cs_id, pay_id, pi))
     assert await eventually(lambda: _completed(runtime, cs_id, pay_id))

@@ -3,7 +3,9 @@
 Same key + same principal + same request within 24 h replays the first response byte
 for byte (`Idempotent-Replayed: true`); the same key with a different request is 422
 `idempotency_key_reused`; while the first is still running, 409 `idempotency_key_in_use`.
-A 5xx is not remembered, so a client may retry after a transient failure. Implemented
+A 5xx is not remembered, so a client may retry after a transient failure, nor a 409
+(the request conflicted with a state another request was changing, a payment still in
+progress: nothing was done, and as with Stripe the retry runs again). Implemented
 as pure ASGI middleware: it must see the raw body and the raw response.
 
 The claim of a request being answered is a lease (bos_common.leases): `created_at` is
@@ -139,7 +141,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await self._forget(principal, key)
             raise
-        if captured.status >= 500:
+        if captured.status >= 500 or captured.status == 409:
             await self._forget(principal, key)
         else:
             await self._complete(principal, key, captured)

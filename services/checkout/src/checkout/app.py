@@ -31,6 +31,14 @@ def build_runtime(settings: CheckoutSettings | None = None) -> CheckoutRuntime:
             lambda: worker.release_transfers_once(runtime),
         )
 
+    @runtime.worker
+    async def settle_orphaned_payments() -> None:
+        await worker.every(
+            runtime.settings.recovery_sweep_seconds,
+            "recovery",
+            lambda: worker.settle_orphaned_payments_once(runtime),
+        )
+
     return runtime
 
 

@@ -27,13 +27,12 @@ from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
 
-# A confirm transaction that has not recorded Stripe's answer after this long died
-# between the Stripe call and its commit: the webhook's word is then taken as is.
-CONFIRM_GRACE = timedelta(seconds=60)
 
-
-def _confirm_still_running(payment: Any) -> bool:
-    return payment.status == "pending" and datetime.now(UTC) - payment.created_at < CONFIRM_GRACE
+def _confirm_still_running(payment: Any, lease: timedelta) -> bool:
+    """A pending payment whose lease is fresh: its confirm is still running (it renews
+    the lease until Stripe's answer is recorded). Once the lease has run out, the confirm
+    died between the Stripe call and its commit: the webhook's word is taken as is."""
+    return payment.status == "pending" and datetime.now(UTC) - payment.updated_at < lease
 
 
 def register(runtime: CheckoutRuntime) -> None:
@@ -76,7 +75,7 @@ def register(runtime: CheckoutRuntime) -> None:
         intent_id: str,
         payment: Any,
     ) -> None:
-        if _confirm_still_running(payment):
+        if _confirm_still_running(payment, runtime.payment_leases.lease):
             # 9.4: the webhook overtook the confirm's commit; the bus retries it shortly.
             raise payments.PaymentNotReady(payment.id)
         if not payment.stripe_intent_id:

@@ -124,6 +124,7 @@ payments = Table(
     CheckConstraint(f"status IN {PAYMENT_STATUSES!r}", name="status"),
     Index("ix_payments_checkout", "checkout_id"),
     Index("ix_payments_invoice", "invoice_id"),
+    Index("ix_payments_pending_lease", "updated_at", postgresql_where=text("status = 'pending'")),
 )
 
 # The merchant's share of a payment taken on the platform while the organization's

@@ -116,6 +116,20 @@ async def confirm(
     payment, row, customer, plan = await _begin(
         runtime, identity, checkout_id, payment_method, client_secret
     )
+    # Until Stripe's answer is recorded, this request holds the payment's lease: should
+    # the process die, the recovery sweep settles the payment once the lease runs out.
+    with runtime.payment_leases.hold(payment.id):
+        return await _charge(runtime, row, payment, customer, plan, payment_method)
+
+
+async def _charge(
+    runtime: CheckoutRuntime,
+    row: Any,
+    payment: Any,
+    customer: Any,
+    plan: ChargePlan,
+    payment_method: str,
+) -> ConfirmOut:
     try:
         stripe_customer = await ensure_stripe_customer(runtime, customer)
         intent = await _create_intent(runtime, row, payment, plan, stripe_customer, payment_method)
@@ -123,7 +137,7 @@ async def confirm(
         # A decline, or a payment method Stripe does not accept: the customer retries.
         return await _record_failure(runtime, row, payment, exc)
     except Exception as exc:
-        await _abandon(runtime, row, payment)
+        await abandon(runtime, row.id, payment.id, payment.attempt)
         if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
             raise provider_unavailable() from exc
         raise
@@ -270,23 +284,32 @@ async def _create_intent(
     return await _stripe_post(runtime, "/v1/payment_intents", charge, idempotency_key=key)
 
 
-async def _abandon(runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any]) -> None:
-    """Stripe gave no decision: the payment is closed as canceled (a complete record, so a
-    success Stripe reports later is still recognised) and the checkout reopens (11.3)."""
+async def abandon(
+    runtime: CheckoutRuntime,
+    checkout_id: str,
+    payment_id: str,
+    attempt: int,
+    *,
+    error_code: str = "payment_provider_unavailable",
+    error_message: str = "The payment provider did not answer.",
+) -> None:
+    """Stripe gave no decision (or never got the request): the payment is closed as
+    canceled (a complete record, so a success Stripe reports later is still recognised)
+    and the checkout reopens (11.3)."""
     async with runtime.db.transaction() as s:
         await repository.update_payment(
             s,
-            payment.id,
+            payment_id,
             expected=("pending",),
             status="canceled",
-            error_code="payment_provider_unavailable",
-            error_message="The payment provider did not answer.",
+            error_code=error_code,
+            error_message=error_message,
         )
         await repository.transition(
             s,
-            row.id,
+            checkout_id,
             expected=("processing",),
-            where=(repository.cs.c.attempt == row.attempt, repository.cs.c.completed_at.is_(None)),
+            where=(repository.cs.c.attempt == attempt, repository.cs.c.completed_at.is_(None)),
             status="open",
         )
 

@@ -25,7 +25,7 @@ from bos_common.events import (
     InvoicePaymentFailedV1,
     InvoiceVoidedV1,
 )
-from bos_common.ids import new_id
+from bos_common.ids import derived_id
 from bos_common.stripe_api import as_dict, is_provider_outage
 from checkout import connect, connect_repository, repository, stripe_params
 from checkout.money import platform_fee
@@ -69,7 +69,14 @@ async def on_invoice_created(
     destination = billing.stripe_account_id if enabled else None
     payment = await repository.insert_payment(
         session,
-        id=new_id("pay"),
+        # The same id when this event is handled again after a crash rolled back the
+        # first try: Stripe may already hold the intent with it in its metadata, and the
+        # same idempotency key with other parameters would be refused, not replayed.
+        id=derived_id(
+            "pay",
+            invoice.idempotency_key,
+            at_ms=int(envelope.occurred_at.timestamp() * 1000),
+        ),
         org_id=org_id,
         kind="renewal",
         invoice_id=invoice.invoice_id,

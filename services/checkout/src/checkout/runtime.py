@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import socket
+from datetime import timedelta
 from typing import Annotated
 
 import stripe
@@ -14,8 +15,9 @@ from fastapi import Depends, Request
 from bos_common.app import ServiceRuntime
 from bos_common.bus import ConsumerSpec
 from bos_common.internal import InternalClient
+from bos_common.leases import LeaseRenewer
 from bos_common.stripe_api import stripe_client
-from checkout import models
+from checkout import models, recovery_repository
 from checkout.clients import CatalogClient, OrganizationsClient, SubscriptionsClient
 from checkout.completion import CompletionWaiter
 from checkout.settings import CheckoutSettings
@@ -54,6 +56,12 @@ class CheckoutRuntime(ServiceRuntime):
         )
         self.bus.on_connected(self.snapshots.on_connected)
         self.completions = CompletionWaiter(self.db)
+        # The pending payments this process is confirming (checkout.recovery).
+        self.payment_leases: LeaseRenewer[str] = LeaseRenewer(
+            "payments",
+            lambda ids: recovery_repository.renew_payment_leases(self.db, ids),
+            lease=timedelta(seconds=settings.payment_lease_seconds),
+        )
         # The SDK logs every request and response at info (four lines a paid checkout,
         # formatted and written on the hot path); our own spans and errors say what matters.
         logging.getLogger("stripe").setLevel(logging.WARNING)

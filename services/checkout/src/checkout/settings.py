@@ -39,6 +39,14 @@ class CheckoutSettings(ServiceSettings):
     )
     expiry_sweep_seconds: float = Field(default=30.0, validation_alias="EXPIRY_SWEEP_SECONDS")
     transfer_sweep_seconds: float = Field(default=60.0, validation_alias="TRANSFER_SWEEP_SECONDS")
+    # A confirm renews the lease of its pending payment while it runs; a payment whose
+    # lease ran out (its process died) is settled against Stripe by the recovery sweep.
+    payment_lease_seconds: float = Field(
+        default=6.0, validation_alias="PAYMENT_LEASE_SECONDS", gt=0, le=60
+    )
+    recovery_sweep_seconds: float = Field(
+        default=2.0, validation_alias="RECOVERY_SWEEP_SECONDS", gt=0
+    )
     # How long a price snapshot from catalog may serve new checkouts when no invalidation
     # event arrives (checkout.snapshots explains the bound); 0 disables the cache.
     snapshot_cache_seconds: float = Field(
