@@ -13,7 +13,7 @@ export PG_PORT="${PG_PORT:-$((55442 + shift_))}" AMQP_PORT="${AMQP_PORT:-$((5692
 export BOS_STATE_DIR="${BOS_STATE_DIR:-$(mktemp -d /tmp/bos-chaos.XXXXXX)}"
 source "$(dirname "$0")/lib.sh"
 "$ROOT/scripts/ensure-deps.sh"
-chmod 755 "$BOS_STATE_DIR"
+mkdir -p "$BOS_STATE_DIR" && chmod 755 "$BOS_STATE_DIR"
 
 cleanup() {
   local rc=$?

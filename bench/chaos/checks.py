@@ -63,12 +63,21 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def mails_by_address(mail_dir: Path) -> dict[str, Counter[str]]:
+def mails_by_address(mail_dir: Path) -> tuple[dict[str, Counter[str]], int]:
+    """By recipient, how many distinct e-mails of each kind (by Message-ID); and how many
+    files were the same message again (sent again by a sender killed before recording it)."""
+    seen: set[str] = set()
+    again = 0
     found: dict[str, Counter[str]] = defaultdict(Counter)
     for path in mail_dir.glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        message_id = str(message["Message-ID"])
+        if message_id in seen:
+            again += 1
+            continue
+        seen.add(message_id)
         found[str(message["To"]).strip().lower()][str(message["X-BOS-Notification"])] += 1
-    return found
+    return found, again
 
 
 async def run_checks(
@@ -117,7 +126,11 @@ async def run_checks(
     refunded = {c["payment_intent"] for c in charges if c.get("refunded")}
     payments = {p["stripe_intent_id"]: p for p in await sql.payments_with_intents(conn)}
     succeeded = [pi for pi in intents if pi["status"] == "succeeded"]
-    orphans = [pi["id"] for pi in succeeded if pi["id"] not in payments]
+    orphans = [
+        (pi["id"], pi["metadata"].get("checkout_id"))
+        for pi in succeeded
+        if pi["id"] not in payments
+    ]
     wrong_amount = [
         pi["id"]
         for pi in succeeded
@@ -174,7 +187,7 @@ async def run_checks(
         if i["billing_reason"] in ("subscription_create", "one_time") and i["status"] == "paid"
     )
     charged = [c for c in complete if not rows[c]["is_free"] and not rows[c]["trial_days"]]
-    mails = mails_by_address(mail_dir)
+    mails, sent_again = mails_by_address(mail_dir)
     bad_subs = [c for c in complete if subs[c] != 1]
     bad_invoices = [c for c in charged if first[c] != 1]
     extra_invoices = [c for c in complete if c not in charged and first[c] > 1]
@@ -193,7 +206,8 @@ async def run_checks(
             f"{len(complete)} complete; subscriptions != 1: {len(bad_subs)} {bad_subs[:3]};"
             f" paid first invoices != 1 (of {len(charged)} charged): {len(bad_invoices)}"
             f" {bad_invoices[:3]}; trial/free with > 1: {len(extra_invoices)};"
-            f" an e-mail sent twice: {len(repeated_mail)} {repeated_mail[:3]};"
+            f" two e-mails of a kind to a customer: {len(repeated_mail)} {repeated_mail[:3]};"
+            f" the same e-mail delivered again: {sent_again};"
             f" portal cancellations without exactly 1 e-mail: {len(cancel_mails)}",
         )
     )
