@@ -137,6 +137,7 @@ async def run(args: argparse.Namespace) -> int:
                 dead_letters(),
                 revoked,
                 set(env["BOS_STRIPE_EVENTS"].split()),
+                [(w.start, w.end) for w in faults.windows if w.what.startswith("RabbitMQ")],
             )
         finally:
             await conn.close()

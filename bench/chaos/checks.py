@@ -88,6 +88,7 @@ async def run_checks(
     dead_letters: dict[str, int],
     revocations: list[Revocation],
     subscribed_types: set[str],
+    broker_down: list[tuple[float, float]],
 ) -> list[Check]:
     checks: list[Check] = []
     ids = [o.checkout_id for o in outcomes if o.checkout_id]
@@ -252,7 +253,16 @@ async def run_checks(
     # 7. Revocations took effect on every gateway replica.
     effects = [t for r in revocations for t in r.effect.values()]
     missed = sum(1 for t in effects if t is None)
-    took = [t for t in effects if t is not None]
+    took_all = [t for t in effects if t is not None]
+    # The time to effect of a replica that was up all along, the broker up too.
+    took = [
+        t
+        for r in revocations
+        for url, t in r.effect.items()
+        if t is not None
+        and url not in r.interrupted
+        and not any(start <= r.started <= end for start, end in broker_down)
+    ]
     checks.append(
         Check(
             "revocations took effect on both gateways",
@@ -266,8 +276,10 @@ async def run_checks(
         Check(
             "revocation time to effect p99 < 100 ms (goal)",
             p99 < REVOCATION_GOAL_SECONDS,
-            f"p50 {pct(took, 50) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms,"
-            f" max {max(took, default=float('nan')) * 1000:.0f} ms",
+            f"replica and broker up: n={len(took)} p50 {pct(took, 50) * 1000:.0f} ms,"
+            f" p99 {p99 * 1000:.0f} ms; all: n={len(took_all)} p99"
+            f" {pct(took_all, 99) * 1000:.0f} ms, max"
+            f" {max(took_all, default=float('nan')) * 1000:.0f} ms",
             counts=False,
         )
     )

@@ -21,19 +21,26 @@ class Revocation:
     started: float
     # gateway replica URL -> seconds until it refused the key (None: never within the limit)
     effect: dict[str, float | None] = field(default_factory=dict)
+    # replicas that did not answer at some point while polled (killed and restarting):
+    # their time includes the restart
+    interrupted: set[str] = field(default_factory=set)
 
 
-async def _refused_after(http: httpx.AsyncClient, secret: str, since: float) -> float | None:
+async def _refused_after(
+    http: httpx.AsyncClient, secret: str, since: float
+) -> tuple[float | None, bool]:
+    """Seconds until this replica refused the key, and whether it was down meanwhile."""
     deadline = since + GIVE_UP_SECONDS
+    down = False
     while time.monotonic() < deadline:
         try:
             r = await http.get("/v1/products", headers={"Authorization": f"Bearer {secret}"})
             if r.status_code == 401:
-                return time.monotonic() - since
+                return time.monotonic() - since, down
         except httpx.HTTPError:
-            pass  # this replica is down (killed): it loads revocations when it starts
+            down = True  # killed: it loads the revocations when it starts again
         await asyncio.sleep(POLL_SECONDS)
-    return None
+    return None, down
 
 
 async def revoke_once(
@@ -55,8 +62,11 @@ async def revoke_once(
         return None
     since = time.monotonic()
     rev = Revocation(started=time.time())
-    times = await asyncio.gather(*(_refused_after(h, str(secret), since) for h in replicas))
-    rev.effect = {str(h.base_url): t for h, t in zip(replicas, times, strict=True)}
+    found = await asyncio.gather(*(_refused_after(h, str(secret), since) for h in replicas))
+    for h, (seconds, down) in zip(replicas, found, strict=True):
+        rev.effect[str(h.base_url)] = seconds
+        if down:
+            rev.interrupted.add(str(h.base_url))
     return rev
 
 
