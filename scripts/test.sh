@@ -50,12 +50,13 @@ if [ $# -gt 0 ]; then
 else
   # Playwright's browser tests get a process of their own: its driver keeps an event loop
   # in the main thread, which pytest-asyncio's loop must not share.
-  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser
-  # The e2e suite once more on a fresh stack of two replicas of everything behind HAProxy
-  # (REPLICAS_E2E=0 skips it).
-  if [ "${REPLICAS_E2E:-1}" = 1 ] && [ "$REPLICAS" -le 1 ]; then
+  # Then the e2e suite once more on a fresh stack of two replicas of everything behind
+  # HAProxy (REPLICAS_E2E=0 skips it).
+  replicas_e2e() {
+    [ "${REPLICAS_E2E:-1}" = 1 ] && [ "$REPLICAS" -le 1 ] || return 0
     teardown
     log "e2e suite against REPLICAS=2"
     env -u BOS_STATE_DIR REPLICAS=2 "$ROOT/scripts/test.sh" tests/e2e
-  fi
+  }
+  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser && replicas_e2e
 fi
