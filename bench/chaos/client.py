@@ -1,7 +1,8 @@
 """The chaos run's customers and merchants: the e2e suite's black-box clients
 (tests/e2e/merchant.py) with what a real client does when the platform misbehaves: every
 POST carries an Idempotency-Key and is retried with the same key on no answer, a 5xx,
-429 or 409 `idempotency_key_in_use`, with a backoff, up to a deadline."""
+429 or a 409 of a change in progress (`idempotency_key_in_use`, `checkout_in_progress`),
+with a backoff, up to a deadline."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from merchant import CARDS, Merchant, new_merchant, unique  # noqa: E402
 __all__ = ["CARDS", "Client", "GiveUp", "Merchant", "new_merchant", "unique"]
 
 RETRY_DEADLINE_SECONDS = 120.0
-RETRIED_CONFLICTS = {"idempotency_key_in_use"}
+# Conflicts with a change in progress: nothing was done, the retry with the same key runs
+# once it has settled (docs/api.md, idempotency).
+RETRIED_CONFLICTS = {"idempotency_key_in_use", "checkout_in_progress"}
 
 
 class GiveUp(Exception):
