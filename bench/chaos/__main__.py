@@ -182,7 +182,8 @@ def report(
         + "; ".join(sorted({w.what for w in faults.windows if not w.what.startswith("kill")}))
         + "; webhooks duplicated, shuffled, first attempts dropped throughout",
         f"client: {client.retries} retried requests; {client.conflicts_seen} keys answered"
-        f" 409 idempotency_key_in_use or checkout_in_progress, longest {client.longest_conflict_seconds:.1f} s;"
+        " 409 idempotency_key_in_use or checkout_in_progress,"
+        f" longest {client.longest_conflict_seconds:.1f} s;"
         f" settled in {settled:.0f} s",
         "flows: "
         + ", ".join(
