@@ -1,7 +1,7 @@
 # The two commands: `make up` (the platform) and `make test` (every test).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help up down logs test test-unit lint bench status
+.PHONY: help up down logs test test-unit lint bench status chaos
 
 help: ## This list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,3 +29,6 @@ lint: ## ruff and mypy (libs/common strict)
 
 bench: ## Run the benchmark scenarios against a stack of their own; writes bench/results/
 	@scripts/bench.sh
+
+chaos: ## Checkouts under faults (killed replicas, broker and database restarts) on a REPLICAS=2 stack of its own, then checks
+	@scripts/chaos.sh

@@ -76,7 +76,7 @@ trap cleanup EXIT INT TERM
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 "$ROOT/scripts/services.sh" start
-if ! wait_stack_ready "${BOS_READY_TIMEOUT:-60}"; then
+if ! wait_ready "${BOS_READY_TIMEOUT:-60}"; then
   log "the bench stack did not become ready"
   exit 1
 fi

@@ -8,6 +8,11 @@ ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 command -v curl >/dev/null || need_apt+=(curl)
 if [ "${BOS_WITH_REDIS:-0}" = 1 ]; then command -v redis-server >/dev/null || need_apt+=(redis-server); fi
+# Replicas (REPLICAS>1) run behind HAProxy and share rate limits through Redis.
+if [ "${REPLICAS:-1}" -gt 1 ]; then
+  command -v haproxy >/dev/null || need_apt+=(haproxy)
+  command -v redis-server >/dev/null || need_apt+=(redis-server)
+fi
 if [ "${BOS_WITH_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   # The browser tests' other engines: Firefox ESR (driven over WebDriver BiDi) and WebKitGTK

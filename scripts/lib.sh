@@ -17,6 +17,7 @@ if [ "$PROFILE" = "test" ]; then
   SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-18000}"
   STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12121}"
   SMTP_PORT="${SMTP_PORT:-11025}"
+  REDIS_PORT="${REDIS_PORT:-16389}"
   PG_FAST="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 else
   STATE_DIR="${BOS_STATE_DIR:-$ROOT/.var/dev}"
@@ -27,6 +28,7 @@ else
   SERVICE_PORT_BASE="${SERVICE_PORT_BASE:-8000}"
   STRIPE_SIM_PORT="${STRIPE_SIM_PORT:-12111}"
   SMTP_PORT="${SMTP_PORT:-1025}"
+  REDIS_PORT="${REDIS_PORT:-6389}"
   PG_FAST=""
 fi
 
@@ -38,6 +40,38 @@ service_port() {
     if [ "${SERVICES[$i]}" = "$1" ]; then echo $((SERVICE_PORT_BASE + i + 1)); return; fi
   done
   echo "unknown service $1" >&2; return 1
+}
+
+# REPLICAS=N (N>1) runs N processes of each service and of the gateway, each on a port of
+# its own, behind HAProxy listening on the usual ports (service_port, GATEWAY_PORT); the
+# gateways share rate limits through a local Redis. Replica ports: SERVICE_PORT_BASE+20+r
+# for the gateway's, SERVICE_PORT_BASE+20+10*(i+1)+r for the i-th service's (r from 0).
+REPLICAS="${REPLICAS:-1}"
+# The processes of a service (or of the gateway): one named as the service, or name-1..N.
+replica_names() {
+  local r
+  if [ "$REPLICAS" -le 1 ]; then echo "$1"; return; fi
+  for r in $(seq "$REPLICAS"); do echo "$1-$r"; done
+}
+# The port of a process named by replica_names.
+replica_port() {
+  local name=${1%-[0-9]*} r=${1##*-} i
+  if [ "$REPLICAS" -le 1 ] || [ "$name" = "$1" ]; then
+    if [ "$1" = gateway ]; then echo "$GATEWAY_PORT"; else service_port "$1"; fi
+    return
+  fi
+  if [ "$name" = gateway ]; then echo $((SERVICE_PORT_BASE + 20 + r - 1)); return; fi
+  for i in "${!SERVICES[@]}"; do
+    if [ "${SERVICES[$i]}" = "$name" ]; then echo $((SERVICE_PORT_BASE + 20 + 10 * (i + 1) + r - 1)); return; fi
+  done
+  echo "unknown process $1" >&2; return 1
+}
+# "http://127.0.0.1:p1,http://127.0.0.1:p2": every process of a service, for tools and
+# tests that look at each one (metrics, logs), not through the load balancer.
+replica_urls() {
+  local n urls=()
+  for n in $(replica_names "$1"); do urls+=("http://127.0.0.1:$(replica_port "$n")"); done
+  (IFS=,; echo "${urls[*]}")
 }
 
 PG_DIR="$STATE_DIR/postgres"
@@ -78,8 +112,29 @@ stack_env() {
   export STRIPE_PUBLISHABLE_KEY="${STRIPE_PUBLISHABLE_KEY:-pk_test_bos}"
   export SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
   local s
+  for s in "${SERVICES[@]}" gateway; do
+    [ "$s" = gateway ] || export "$(echo "$s" | tr a-z A-Z)_URL=http://127.0.0.1:$(service_port "$s")"
+    export "$(echo "$s" | tr a-z A-Z)_REPLICA_URLS=$(replica_urls "$s")"
+  done
+  export BOS_REPLICAS="$REPLICAS"
+  if [ "$REPLICAS" -gt 1 ]; then
+    export RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    # HAProxy appends the client's address to X-Forwarded-For.
+    export TRUSTED_PROXY_COUNT=1
+  fi
+}
+
+# Every service ready, then the gateway (whose readiness does not wait for its backends);
+# with replicas, every process behind the load balancer too.
+wait_ready() { # timeout_seconds
+  local s url
   for s in "${SERVICES[@]}"; do
-    export "$(echo "$s" | tr a-z A-Z)_URL=http://127.0.0.1:$(service_port "$s")"
+    wait_http "http://127.0.0.1:$(service_port "$s")/readyz" "${1:-60}" || return 1
+  done
+  wait_http "$GATEWAY_URL/readyz" "${1:-60}" || return 1
+  [ "$REPLICAS" -gt 1 ] || return 0
+  for url in $(echo "$GATEWAY_REPLICA_URLS,$TOKENS_REPLICA_URLS,$CATALOG_REPLICA_URLS,$CHECKOUT_REPLICA_URLS,$SUBSCRIPTIONS_REPLICA_URLS,$WEBHOOKS_REPLICA_URLS" | tr , ' '); do
+    wait_http "$url/readyz" "${1:-60}" || return 1
   done
 }
 
@@ -91,11 +146,4 @@ wait_http() { # url timeout_seconds
     [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for $url" >&2; return 1; }
     sleep 0.2
   done
-}
-
-# Every service ready, then the gateway (whose readiness does not wait for its backends).
-wait_stack_ready() { # timeout_seconds
-  local s
-  for s in "${SERVICES[@]}"; do wait_http "http://127.0.0.1:$(service_port "$s")/readyz" "${1:-60}"; done
-  wait_http "$GATEWAY_URL/readyz" "${1:-60}"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run RabbitMQ as a local process (as the rabbitmq user, private HOME, cookie and epmd port).
-# Usage: scripts/rabbitmq.sh start|stop|status
+# Usage: scripts/rabbitmq.sh start|stop|status|queues|pause|resume|vhost NAME
 source "$(dirname "$0")/lib.sh"
 M="$MQ_DIR"
 export RABBITMQ_NODENAME="bos$AMQP_PORT@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
@@ -41,6 +41,11 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) running && echo running ;;
+  queues) ctl list_queues -q name messages ;;
+  # The broker down for its clients (every connection closed, the port shut) with its
+  # Erlang node kept: back in seconds where a cold start takes a minute on a loaded machine.
+  pause) ctl stop_app >/dev/null ;;
+  resume) ctl start_app >/dev/null ;;
   vhost) ctl add_vhost "$2" >/dev/null 2>&1 || true; ctl set_permissions -p "$2" guest ".*" ".*" ".*" >/dev/null ;;
-  *) echo "usage: $0 start|stop|status|vhost NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|queues|pause|resume|vhost NAME" >&2; exit 2 ;;
 esac

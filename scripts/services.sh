@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start/stop the BOS processes (Stripe simulator, services, gateway) in the background,
-# each with a pid file in $RUN_DIR and a log in $LOG_DIR.
+# each with a pid file in $RUN_DIR and a log in $LOG_DIR. With REPLICAS>1 (lib.sh): every
+# replica of each, Redis for the gateways' rate limits, and HAProxy in front of them all.
 # Usage: scripts/services.sh start|stop|status
 source "$(dirname "$0")/lib.sh"
 stack_env
@@ -27,11 +28,53 @@ start() {
   # Notification emails land as .eml files here (a local SMTP sink, dev and test only).
   launch smtp-sink "$VENV/bin/python" -m subscriptions.smtp_sink --host 127.0.0.1 \
     --port "$SMTP_PORT" --dir "$STATE_DIR/mail"
-  local s
+  if [ "$REPLICAS" -gt 1 ]; then
+    launch redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no
+    haproxy_config >"$STATE_DIR/haproxy.cfg"
+    launch haproxy haproxy -db -f "$STATE_DIR/haproxy.cfg"
+  fi
+  local s replica
   for s in "${SERVICES[@]}"; do
-    launch "$s" "${UVICORN[@]}" --port "$(service_port "$s")" "$s.app:app"
+    for replica in $(replica_names "$s"); do
+      launch "$replica" "${UVICORN[@]}" --port "$(replica_port "$replica")" "$s.app:app"
+    done
   done
-  launch gateway "${UVICORN[@]}" --port "$GATEWAY_PORT" --workers "${GATEWAY_WORKERS:-1}" gateway.app:app
+  for replica in $(replica_names gateway); do
+    launch "$replica" "${UVICORN[@]}" --port "$(replica_port "$replica")" \
+      --workers "${GATEWAY_WORKERS:-1}" gateway.app:app
+  done
+}
+
+# One HAProxy frontend per service and one for the gateway, on the ports a single process
+# would have, round-robin over the replicas. A replica that refuses connections (killed,
+# restarting) is skipped at once (retries on another one) and out of rotation until it
+# accepts connections again (uvicorn listens once the app has started). The checks are
+# TCP connects, not HTTP: a replica slow to answer under load stays in rotation.
+haproxy_config() {
+  local s replica
+  cat <<CFG
+global
+  maxconn 4096
+defaults
+  mode http
+  option http-keep-alive
+  option redispatch
+  retries 3
+  retry-on conn-failure
+  timeout connect 1s
+  timeout client 120s
+  timeout server 120s
+  timeout http-request 30s
+  default-server inter 1s fall 2 rise 1
+CFG
+  for s in gateway "${SERVICES[@]}"; do
+    printf 'listen %s\n  bind 127.0.0.1:%s\n  balance roundrobin\n' \
+      "$s" "$(replica_port "$s")"
+    [ "$s" = gateway ] && printf '  option forwardfor\n'
+    for replica in $(replica_names "$s"); do
+      printf '  server %s 127.0.0.1:%s check\n' "$replica" "$(replica_port "$replica")"
+    done
+  done
 }
 
 stop() {

@@ -8,16 +8,19 @@ BOS_WITH_BROWSER=1 BOS_WITH_REDIS=1 "$ROOT/scripts/ensure-deps.sh"
 [ -x "$ROOT/scripts/ensure-deploy-tools.sh" ] && "$ROOT/scripts/ensure-deploy-tools.sh"
 chmod 755 "$BOS_STATE_DIR"
 
+teardown() {
+  "$ROOT/scripts/services.sh" stop || true
+  "$ROOT/scripts/rabbitmq.sh" stop || true
+  "$ROOT/scripts/postgres.sh" stop || true
+  rm -rf "$BOS_STATE_DIR"
+}
 cleanup() {
   local rc=$?
   if [ $rc -ne 0 ] && [ -d "$LOG_DIR" ]; then
     log "errors in the logs of the stack under test:"
     grep -h -E '"level": ?"(error|critical)"|Traceback|Error' "$LOG_DIR"/*.log 2>/dev/null | tail -n 40 >&2 || true
   fi
-  "$ROOT/scripts/services.sh" stop || true
-  "$ROOT/scripts/rabbitmq.sh" stop || true
-  "$ROOT/scripts/postgres.sh" stop || true
-  rm -rf "$BOS_STATE_DIR"
+  teardown
   exit $rc
 }
 trap cleanup EXIT INT TERM
@@ -45,7 +48,7 @@ export OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT-http://127.0.0
   OTLP_TEST_PORT="${OTLP_TEST_PORT:-14318}" \
   OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
 "$ROOT/scripts/services.sh" start
-wait_stack_ready 60
+wait_ready 60
 
 export BOS_TEST_STACK=1 BOS_STATE_DIR
 export IT_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:$PG_PORT/bos_it"
@@ -56,5 +59,13 @@ if [ $# -gt 0 ]; then
 else
   # Playwright's browser tests get a process of their own: its driver keeps an event loop
   # in the main thread, which pytest-asyncio's loop must not share.
-  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser
+  # Then the e2e suite once more on a fresh stack of two replicas of everything behind
+  # HAProxy (REPLICAS_E2E=0 skips it).
+  replicas_e2e() {
+    [ "${REPLICAS_E2E:-1}" = 1 ] && [ "$REPLICAS" -le 1 ] || return 0
+    teardown
+    log "e2e suite against REPLICAS=2"
+    env -u BOS_STATE_DIR REPLICAS=2 "$ROOT/scripts/test.sh" tests/e2e
+  }
+  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser && replicas_e2e
 fi

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 stack_env
 "$VENV/bin/python" -m bos_common.migrate all >/dev/null
 "$ROOT/scripts/services.sh" start
-if ! wait_stack_ready "${BOS_READY_TIMEOUT:-60}"; then
+if ! wait_ready "${BOS_READY_TIMEOUT:-60}"; then
   log "the stack did not become ready; last log lines:"
   tail -n 5 "$LOG_DIR"/*.log >&2 || true
   exit 1
@@ -20,6 +20,7 @@ cat <<MSG
 
 BOS is up ($PROFILE profile)
   gateway          $GATEWAY_URL   (docs: $GATEWAY_URL/docs, ready: $GATEWAY_URL/readyz)
+  replicas         $REPLICAS of each service and of the gateway$([ "$REPLICAS" -gt 1 ] && echo " (behind HAProxy; Redis on 127.0.0.1:$REDIS_PORT)")
   stripe simulator $STRIPE_API_BASE
   postgres         127.0.0.1:$PG_PORT db $DB_NAME  (psql -h 127.0.0.1 -p $PG_PORT -U postgres $DB_NAME)
   rabbitmq         127.0.0.1:$AMQP_PORT

@@ -23,15 +23,22 @@ def _run_dir() -> Path:
     return Path(state) / "run"
 
 
-def kill(name: str) -> int:
-    """SIGKILL the process `name` (its whole process group, as services.sh started it).
-    Its pid file goes too: services.sh is not its parent, and until whoever is reaps it
-    the dead process would still count as running (`kill -0` succeeds on a zombie)."""
-    pid_file = _run_dir() / f"{name}.pid"
-    pid = int(pid_file.read_text())
-    os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink()
-    return pid
+def kill(name: str) -> list[int]:
+    """SIGKILL every process of `name` (`checkout`, or with REPLICAS=N `checkout-1`..N:
+    whichever replica holds the request, it dies), each whole process group as services.sh
+    started it. Their pid files go too: services.sh is not their parent, and until whoever
+    is reaps them the dead processes would still count as running (`kill -0` succeeds on a
+    zombie)."""
+    run = _run_dir()
+    pid_files = [p for p in [run / f"{name}.pid", *sorted(run.glob(f"{name}-*.pid"))] if p.exists()]
+    assert pid_files, f"no process {name} in {run}"
+    pids = []
+    for pid_file in pid_files:
+        pid = int(pid_file.read_text())
+        os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink()
+        pids.append(pid)
+    return pids
 
 
 async def restart_stopped(ready_url: str, timeout: float = 60.0) -> None:

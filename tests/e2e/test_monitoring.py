@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
 from merchant import Merchant  # noqa: E402
+from replicas import log_files, replica_urls  # noqa: E402
 
 from bos_common.testing import eventually  # noqa: E402
 
@@ -29,15 +30,18 @@ pytestmark = pytest.mark.e2e
 
 
 async def funnel() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every bos_checkout_* sample of the checkout service, by (name, labels)."""
-    async with httpx.AsyncClient(base_url=os.environ["CHECKOUT_URL"]) as checkout:
-        text = (await checkout.get("/metrics")).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("bos_checkout_") and sample.name.endswith("_total")
-    }
+    """Every bos_checkout_* sample of the checkout service, by (name, labels): the sum over
+    its processes (each counts what it did)."""
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    async with httpx.AsyncClient() as http:
+        for url in replica_urls("checkout"):
+            text = (await http.get(f"{url}/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name.startswith("bos_checkout_") and sample.name.endswith("_total"):
+                        key = (sample.name, tuple(sorted(sample.labels.items())))
+                        found[key] = found.get(key, 0.0) + sample.value
+    return found
 
 
 CREATED = ("bos_checkout_sessions_created_total", (("paid", "true"),))
@@ -84,9 +88,10 @@ def log_lines(service: str) -> list[dict]:
     if not state:
         pytest.skip("the stack's logs are not local (no BOS_STATE_DIR)")
     lines = []
-    for raw in Path(state, "logs", f"{service}.log").read_text().splitlines():
-        if raw.startswith("{"):
-            lines.append(json.loads(raw))
+    for path in log_files(state, service):
+        for raw in path.read_text().splitlines():
+            if raw.startswith("{"):
+                lines.append(json.loads(raw))
     return lines
 
 

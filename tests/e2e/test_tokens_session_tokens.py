@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bos_common.auth import IDENTITY_HEADER, Identity, sign_identity
 from bos_common.session_tokens import SessionKeys
+
+sys.path.insert(0, str(Path(__file__).parent))
+from replicas import replica_urls, revoked_everywhere  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -97,14 +102,20 @@ async def test_api_keys_create_list_revoke(gateway: httpx.AsyncClient) -> None:
     listed = (await gateway.get("/v1/api-keys", headers=main)).json()
     assert {k["id"] for k in listed["data"]} == {org["api_key"]["id"], second["id"]}
     assert all("secret" not in k for k in listed["data"])
-    assert (
-        await gateway.get("/v1/organization", headers=bearer(second["secret"]))
-    ).status_code == 200
-    r = await gateway.delete(f"/v1/api-keys/{second['id']}", headers=main)
-    assert r.status_code == 200 and r.json()["revoked_at"]
+    # Every gateway replica resolves the key (and caches it).
+    for url in replica_urls("gateway"):
+        async with httpx.AsyncClient(base_url=url) as replica:
+            assert (
+                await replica.get("/v1/organization", headers=bearer(second["secret"]))
+            ).status_code == 200
     # Revoked: refused at once, on this gateway and (via api_key.revoked.v1) on any other.
-    r = await gateway.get("/v1/organization", headers=bearer(second["secret"]))
-    assert r.status_code == 401 and error(r)["code"] == "invalid_api_key"
+    r, answers = await revoked_everywhere(
+        lambda g: g.delete(f"/v1/api-keys/{second['id']}", headers=main),
+        lambda g: g.get("/v1/organization", headers=bearer(second["secret"])),
+    )
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    for r in answers:
+        assert r.status_code == 401 and error(r)["code"] == "invalid_api_key"
 
 
 async def test_organization_update(gateway: httpx.AsyncClient) -> None:
@@ -212,15 +223,18 @@ async def test_1_5_revoked_session_token(gateway: httpx.AsyncClient) -> None:
     key = org["api_key"]["secret"]
     body = await mint(gateway, key)
     assert (await gateway.get("/v1/products", headers=bearer(body["token"]))).status_code == 200
-    r = await gateway.delete(f"/v1/session-tokens/{body['id']}", headers=bearer(key))
-    assert r.status_code == 200 and r.json()["revoked_at"]
-    r = await gateway.post(
-        "/v1/checkout-sessions",
-        headers=bearer(body["token"]),
-        json={"price_id": "price_x", "customer": {"email": "a@b.test"}},
+    r, answers = await revoked_everywhere(
+        lambda g: g.delete(f"/v1/session-tokens/{body['id']}", headers=bearer(key)),
+        lambda g: g.post(
+            "/v1/checkout-sessions",
+            headers=bearer(body["token"]),
+            json={"price_id": "price_x", "customer": {"email": "a@b.test"}},
+        ),
     )
-    assert r.status_code == 401
-    assert (error(r)["code"], error(r)["message"]) == ("session_invalid", "Session invalid")
+    assert r.status_code == 200 and r.json()["revoked_at"]
+    for r in answers:
+        assert r.status_code == 401
+        assert (error(r)["code"], error(r)["message"]) == ("session_invalid", "Session invalid")
 
 
 async def test_1_5_revocation_elsewhere_reaches_the_gateway_within_100_ms(
@@ -279,9 +293,10 @@ async def test_1_7_five_concurrent_tokens_for_one_external_user(gateway: httpx.A
         expires = datetime.fromisoformat(body["expires_at"])
         assert expires - datetime.fromisoformat(body["created_at"]) == timedelta(seconds=lifetime)
         assert (await gateway.get("/v1/products", headers=bearer(body["token"]))).status_code == 200
-    await gateway.delete(f"/v1/session-tokens/{bodies[0]['id']}", headers=bearer(key))
-    assert (
-        await gateway.get("/v1/products", headers=bearer(bodies[0]["token"]))
-    ).status_code == 401
+    _, answers = await revoked_everywhere(
+        lambda g: g.delete(f"/v1/session-tokens/{bodies[0]['id']}", headers=bearer(key)),
+        lambda g: g.get("/v1/products", headers=bearer(bodies[0]["token"])),
+    )
+    assert all(r.status_code == 401 for r in answers)
     for body in bodies[1:]:
         assert (await gateway.get("/v1/products", headers=bearer(body["token"]))).status_code == 200

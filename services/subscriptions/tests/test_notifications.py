@@ -53,6 +53,49 @@ async def test_emails_sent_once_with_text_part_branding_and_receipt_pdf(drv, sin
     assert len(sink.find(to="ada@example.com")) == 3
 
 
+class ProcessKilled(BaseException):
+    """The sender's process dying (SIGKILL): nothing after this point runs, no handler."""
+
+
+class DiesAtSend:
+    """Sends through `mailer` until its `at`-th message, where the process dies."""
+
+    def __init__(self, mailer: Mailer, at: int) -> None:
+        self.mailer, self.at, self.sender, self.count = mailer, at, mailer.sender, 0
+
+    async def send(self, message) -> None:
+        self.count += 1
+        if self.count == self.at:
+            raise ProcessKilled
+        await self.mailer.send(message)
+
+
+async def test_a_sender_killed_mid_batch_sends_no_email_twice(drv, sink):
+    """Killed at its third email: the two sent are recorded as sent (not sent again by the
+    next pass, as when the batch was one transaction); the third and the rest go out once
+    their lease runs out, each with the Message-ID of its notification."""
+    sub = await drv.checkout(price(trial_days=14), trial_days=14, email="kim@example.com")
+    await drv.client.post(
+        f"/v1/subscriptions/{sub['id']}/extend-trial", json={"days": 7}, headers=drv.api()
+    )
+    drv.at(sub["trial_end"] + timedelta(days=7))
+    await drv.run_scheduler()
+    [inv] = await drv.invoices_created(sub["id"])
+    await drv.pay(inv)
+    live = Mailer(sink.url, "billing@bos.localhost")
+    with pytest.raises(ProcessKilled):
+        await send_pending(drv.rt, DiesAtSend(live, at=3))
+    assert len(sink.find(to="kim@example.com")) == 2
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    while await send_pending(drv.rt, live, now=later):
+        pass
+    sent = sink.find(to="kim@example.com")
+    kinds = sorted(m["X-BOS-Notification"] for m in sent)
+    assert kinds == ["invoice_paid", "trial_converted", "trial_extended"]
+    rows = {str(r["id"]) for kind in kinds for r in await drv.notifications(kind)}
+    assert {m["Message-ID"] for m in sent} == {f"<{i}@bos.localhost>" for i in rows}
+
+
 async def test_smtp_down_is_retried_later(drv, sink):
     await drv.checkout(price(trial_days=14), trial_days=14, email="bob@example.com")
     sub = (await drv.events("subscription.created.v1"))[0]

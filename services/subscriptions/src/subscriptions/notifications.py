@@ -9,7 +9,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +25,8 @@ log = logging.getLogger("bos.subscriptions.notifications")
 
 Row = dict[str, Any]
 MAX_ATTEMPTS = 10
+# How long a claimed batch is its sender's: longer than sending a batch takes.
+CLAIM_LEASE = timedelta(seconds=60)
 
 SUBJECTS = {
     "trial_extended": "Your {product} trial was extended",
@@ -103,7 +105,9 @@ async def build_message(
     message["Subject"] = subject
     message["From"] = formataddr((org_name, sender))
     message["To"] = row["to_email"]
-    message["Message-ID"] = make_msgid(idstring=str(row["id"]), domain="bos.localhost")
+    # One id per notification: a message sent again (its sender killed before recording
+    # it sent) is the same message to the receiving side.
+    message["Message-ID"] = f"<{row['id']}@bos.localhost>"
     message["X-BOS-Notification"] = row["kind"]
     message["X-BOS-Dedupe-Key"] = row["dedupe_key"]
     message.set_content(text)
@@ -127,9 +131,16 @@ async def send_pending(
     times are real time (`wall_now`), not the billing clock; `now` is for tests."""
     now = now or wall_now()
     async with rt.db.transaction() as session:
-        rows = await repository.claim_notifications(session, now, limit)
-        for row in rows:
-            attempts = row["attempts"] + 1
+        rows = await repository.claim_notifications(session, now, limit, CLAIM_LEASE)
+    # Each one recorded as soon as it is sent: a sender killed mid-batch sends again only
+    # the message it was sending, the rest when their lease runs out. Past most of the
+    # lease (a slow SMTP server), the rest is left for the next pass, never sent by two.
+    claimed = asyncio.get_running_loop().time()
+    for row in rows:
+        if asyncio.get_running_loop().time() - claimed > CLAIM_LEASE.total_seconds() / 2:
+            break
+        attempts = row["attempts"] + 1
+        async with rt.db.transaction() as session:
             try:
                 message = await build_message(rt, session, row, mailer.sender)
                 await mailer.send(message)

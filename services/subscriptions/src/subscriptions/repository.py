@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -470,15 +470,28 @@ async def enqueue_notifications(session: AsyncSession, rows: list[Row]) -> None:
         )
 
 
-async def claim_notifications(session: AsyncSession, now: datetime, limit: int) -> list[Row]:
-    stmt = (
-        select(notifications)
+async def claim_notifications(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta
+) -> list[Row]:
+    """Due notifications, each leased to the caller: not due again before `now + lease`
+    (another replica skips them meanwhile; a sender killed mid-batch leaves the rest to be
+    sent when the lease runs out)."""
+    due = (
+        select(notifications.c.id)
         .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= now)
         .order_by(notifications.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
-    return _all(await session.execute(stmt))
+    stmt = (
+        update(notifications)
+        .where(notifications.c.id.in_(select(due.c.id)))
+        .values(next_attempt_at=now + lease)
+        .returning(*notifications.c)
+    )
+    rows = _all(await session.execute(stmt))
+    return sorted(rows, key=lambda r: r["created_at"])
 
 
 async def update_notification(

@@ -1,0 +1,1 @@
+"""The chaos run (`make chaos`): bench/README.md, "Chaos"."""
