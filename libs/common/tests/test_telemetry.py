@@ -34,6 +34,19 @@ PARENT_SPAN_ID = "00f067aa0ba902b7"
 INCOMING = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
 
 
+@pytest.fixture(autouse=True)
+def no_stack_tracing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracing as configured by nothing: `make test` exports its stack's OTEL_* settings
+    (a sampler that records only what a client asks for), which the SDK reads."""
+    for name in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_BSP_SCHEDULE_DELAY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 def make_app(service: str, tracer_provider: TracerProvider | None = None) -> FastAPI:
     app = FastAPI(telemetry=FASTAPI_TELEMETRY)
     install_error_handlers(app)
