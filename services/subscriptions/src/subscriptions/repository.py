@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import or_, select, text, tuple_, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
 
 from bos_common.events import Envelope, Event
 from bos_common.outbox import notify_channel, outbox_row
+from bos_common.pagination import newest_first_page
 from bos_common.telemetry import current_traceparent
 from subscriptions.models import (
     LIVE_STATUSES,
@@ -188,31 +188,6 @@ async def subscriptions_of_customer_any_org(
     return _all(await session.execute(stmt))
 
 
-async def _page(
-    session: AsyncSession,
-    table: Any,
-    stmt: Select[Any],
-    org_id: str,
-    limit: int,
-    starting_after: str | None,
-) -> tuple[list[Row], bool]:
-    """Newest first; `starting_after` is the id of the last item of the previous page."""
-    if starting_after:
-        cursor = (
-            await session.execute(
-                select(table.c.created_at, table.c.id).where(
-                    table.c.id == starting_after, table.c.org_id == org_id
-                )
-            )
-        ).first()
-        if cursor is None:
-            return [], False
-        stmt = stmt.where(tuple_(table.c.created_at, table.c.id) < tuple_(cursor[0], cursor[1]))
-    stmt = stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
-    rows = _all(await session.execute(stmt))
-    return rows[:limit], len(rows) > limit
-
-
 async def list_subscriptions(
     session: AsyncSession,
     org_id: str,
@@ -230,7 +205,7 @@ async def list_subscriptions(
         stmt = stmt.where(subscriptions.c.external_user_id == external_user_id)
     if status:
         stmt = stmt.where(subscriptions.c.status == status)
-    return await _page(session, subscriptions, stmt, org_id, limit, starting_after)
+    return await newest_first_page(session, subscriptions, stmt, org_id, limit, starting_after)
 
 
 # The entitlements read is the hottest query (p95 < 10 ms through the gateway): plain SQL
@@ -397,7 +372,7 @@ async def list_invoices(
         stmt = stmt.where(invoices.c.customer_id == customer_id)
     if subscription_id:
         stmt = stmt.where(invoices.c.subscription_id == subscription_id)
-    return await _page(session, invoices, stmt, org_id, limit, starting_after)
+    return await newest_first_page(session, invoices, stmt, org_id, limit, starting_after)
 
 
 async def insert_attempt(session: AsyncSession, values: Row) -> None:

@@ -11,7 +11,7 @@ internal: a new internal version maps to the same public type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from bos_common.events import (
     CheckoutCompletedV1,
@@ -33,7 +33,7 @@ API_VERSION: Final = "2026-12-01"
 
 # Every public type, in the order the documentation lists them. `subscription.trial_will_end`
 # is in the catalogue (an endpoint may subscribe to it) but no internal event makes it yet.
-EVENT_TYPES: Final[tuple[str, ...]] = (
+PublicEventType = Literal[
     "checkout.completed",
     "subscription.created",
     "subscription.updated",
@@ -44,7 +44,9 @@ EVENT_TYPES: Final[tuple[str, ...]] = (
     "invoice.payment_failed",
     "customer.updated",
     "payment.refunded",
-)
+]
+EVENT_TYPES: Final[tuple[str, ...]] = get_args(PublicEventType)
+
 # What `POST /v1/webhook-endpoints/{id}/test` sends (never subscribed to, always delivered).
 TEST_EVENT_TYPE: Final = "webhook_endpoint.test"
 

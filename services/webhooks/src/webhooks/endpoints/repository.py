@@ -6,39 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bos_common.pagination import newest_first_page
 from webhooks.endpoints.models import webhook_deliveries, webhook_endpoints, webhook_events
 
 Row = dict[str, Any]
 
 _ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", "previous_secret")]
-
-
-async def _page(
-    session: AsyncSession,
-    table: Any,
-    stmt: Select[Any],
-    org_id: str,
-    limit: int,
-    starting_after: str | None,
-) -> tuple[list[Row], bool]:
-    """Newest first; `starting_after` is the id of the last item of the previous page."""
-    if starting_after:
-        cursor = (
-            await session.execute(
-                select(table.c.created_at, table.c.id).where(
-                    table.c.id == starting_after, table.c.org_id == org_id
-                )
-            )
-        ).first()
-        if cursor is None:
-            return [], False
-        stmt = stmt.where(tuple_(table.c.created_at, table.c.id) < tuple_(cursor[0], cursor[1]))
-    stmt = stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
-    rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
-    return rows[:limit], len(rows) > limit
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -65,7 +41,7 @@ async def list_endpoints(
     session: AsyncSession, org_id: str, limit: int, starting_after: str | None
 ) -> tuple[list[Row], bool]:
     stmt = select(*_ENDPOINT_COLUMNS).where(webhook_endpoints.c.org_id == org_id)
-    return await _page(session, webhook_endpoints, stmt, org_id, limit, starting_after)
+    return await newest_first_page(session, webhook_endpoints, stmt, org_id, limit, starting_after)
 
 
 async def update_endpoint(
@@ -125,7 +101,7 @@ async def list_deliveries(
     stmt = select(*_DELIVERY_COLUMNS).where(
         webhook_deliveries.c.org_id == org_id, webhook_deliveries.c.endpoint_id == endpoint_id
     )
-    return await _page(session, webhook_deliveries, stmt, org_id, limit, starting_after)
+    return await newest_first_page(session, webhook_deliveries, stmt, org_id, limit, starting_after)
 
 
 async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Row | None:

@@ -9,24 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bos_common.fields import non_blank
-from webhooks.endpoints.catalogue import EVENT_TYPES
+from webhooks.endpoints.catalogue import EVENT_TYPES, PublicEventType
 
 Row = dict[str, Any]
 
-# The public event types (an unknown one is a 422).
-PublicEventType = Literal[
-    "checkout.completed",
-    "subscription.created",
-    "subscription.updated",
-    "subscription.trial_will_end",
-    "subscription.canceled",
-    "subscription.reactivated",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "customer.updated",
-    "payment.refunded",
-]
-assert set(PublicEventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = non_blank(500)
