@@ -117,6 +117,12 @@ stack_env() {
     export "$(echo "$s" | tr a-z A-Z)_REPLICA_URLS=$(replica_urls "$s")"
   done
   export BOS_REPLICAS="$REPLICAS"
+  if [ -n "${OTLP_TEST_PORT:-}" ]; then
+    # make test: traces to the OTLP receiver of tests/e2e/test_obs_traces.py. Only a trace
+    # a client starts sampled (its traceparent's flag) is recorded; the rest records none.
+    export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_TEST_PORT" \
+      OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
+  fi
   if [ "$REPLICAS" -gt 1 ]; then
     export RATE_LIMIT_STORAGE_URL="redis://127.0.0.1:$REDIS_PORT/0"
     # HAProxy appends the client's address to X-Forwarded-For.

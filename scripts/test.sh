@@ -41,12 +41,9 @@ export TRANSFER_SWEEP_SECONDS="${TRANSFER_SWEEP_SECONDS:-1}"
 # Merchant webhook retries after about 0.3 s, 1.2 s, ... (30 s, 2 min, ... in production).
 export MERCHANT_WEBHOOK_RETRY_BASE_SECONDS="${MERCHANT_WEBHOOK_RETRY_BASE_SECONDS:-0.3}"
 export MERCHANT_WEBHOOK_POLL_SECONDS="${MERCHANT_WEBHOOK_POLL_SECONDS:-0.2}"
-# Traces go to the OTLP receiver tests/e2e/test_obs_traces.py runs on OTLP_TEST_PORT. Only
-# a trace a client starts sampled (its traceparent's flag) is recorded: the rest of the
-# suite records none. (OTEL_EXPORTER_OTLP_ENDPOINT= turns tracing off; that test then skips.)
-export OTEL_EXPORTER_OTLP_ENDPOINT="${OTEL_EXPORTER_OTLP_ENDPOINT-http://127.0.0.1:${OTLP_TEST_PORT:=14318}}" \
-  OTLP_TEST_PORT="${OTLP_TEST_PORT:-14318}" \
-  OTEL_TRACES_SAMPLER=parentbased_always_off OTEL_BSP_SCHEDULE_DELAY=200
+# The stack's traces go to the OTLP receiver tests/e2e/test_obs_traces.py runs on this port
+# (stack_env; OTLP_TEST_PORT= turns tracing off and that test skips).
+export OTLP_TEST_PORT="${OTLP_TEST_PORT-14318}"
 "$ROOT/scripts/services.sh" start
 wait_ready 60
 
