@@ -53,9 +53,15 @@ async def rabbitmq(action: str) -> None:
 
 
 async def stop_service(name: str) -> None:
-    """Stops one process of the stack (scripts/services.sh keeps its pid file)."""
-    pid_file = Path(os.environ["BOS_STATE_DIR"]) / "run" / f"{name}.pid"
-    pid = int(pid_file.read_text())
+    """Stops every process of a service (`catalog`, or with REPLICAS=N `catalog-1`..N;
+    scripts/services.sh keeps their pid files)."""
+    run = Path(os.environ["BOS_STATE_DIR"]) / "run"
+    pid_files = [p for p in [run / f"{name}.pid", *sorted(run.glob(f"{name}-*.pid"))] if p.exists()]
+    assert pid_files, f"no process {name} in {run}"
+    await asyncio.gather(*(_stop(int(p.read_text())) for p in pid_files))
+
+
+async def _stop(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:

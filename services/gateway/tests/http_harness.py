@@ -3,8 +3,9 @@ this process, and a raw HTTP/1.1 client that writes exactly the bytes a test ask
 
 The upstream is a plain ASGI app whose behaviour the path picks (the last segment): `echo`,
 `chunked`, `no-content`, `not-modified`, `cookies`, `close`, `slow`, `broken` (ends its
-answer early). Every service URL points to it except the webhooks service's, which is a
-raw socket server that resets the connection halfway through an answer."""
+answer early), `proxy-503` (a load balancer's HTML 503), `service-503` (a service's own).
+Every service URL points to it except the webhooks service's, which is a raw socket server
+that resets the connection halfway through an answer."""
 
 from __future__ import annotations
 
@@ -25,6 +26,18 @@ from gateway.settings import GatewaySettings
 
 ADMIN_TOKEN = "admin-token-conformance"
 LARGE_HEADER = "v" * 12_000
+
+
+SERVICE_503 = orjson.dumps(
+    {
+        "error": {
+            "type": "service_unavailable",
+            "code": "its_own",
+            "message": "The service's own answer.",
+            "request_id": "req_0",
+        }
+    }
+)
 
 
 @dataclass
@@ -75,6 +88,15 @@ class Upstream:
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b"{}"})
+        elif kind in ("proxy-503", "service-503"):
+            answer, type_ = (
+                (b"<html><body><h1>503 Service Unavailable</h1></body></html>", b"text/html")
+                if kind == "proxy-503"
+                else (SERVICE_503, b"application/json")
+            )
+            headers = [(b"content-type", type_), (b"content-length", str(len(answer)).encode())]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": answer})
         elif kind == "broken":
             headers = [(b"content-length", b"1000")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})

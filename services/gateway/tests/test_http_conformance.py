@@ -262,6 +262,21 @@ async def test_an_answer_broken_off_by_the_upstream_is_503(client: Client) -> No
     assert (await client.answer()).status == 200
 
 
+async def test_a_load_balancers_503_page_is_the_contracts_upstream_unavailable(
+    client: Client,
+) -> None:
+    # Between the gateway and a service's replicas (HAProxy, a mesh sidecar) with none up.
+    await client.send(request("GET", "/v1/products/proxy-503"))
+    answer = await client.answer()
+    assert answer.status == 503
+    error = error_of(answer)
+    assert error["type"] == "service_unavailable" and error["code"] == "upstream_unavailable"
+    # A service's own 503 (JSON, in the contract's format) goes through as it is.
+    await client.send(request("GET", "/v1/products/service-503"))
+    answer = await client.answer()
+    assert answer.status == 503 and error_of(answer)["code"] == "its_own"
+
+
 async def test_an_upstream_reset_mid_answer_is_503_never_a_hang(gw: Stack, client: Client) -> None:
     await client.send(request("POST", "/v1/webhooks/stripe", b"{}", admin=False))
     answer = await client.answer()

@@ -56,6 +56,19 @@ UNAVAILABLE: Final = (
 )
 
 
+# A 502/503/504 that is not JSON comes from a proxy between the gateway and the service
+# (a load balancer or mesh sidecar with no instance up), never from a BOS service, whose
+# errors are JSON: the client gets the contract's `upstream_unavailable` instead.
+PROXY_ERROR_STATUSES: Final = frozenset({502, 503, 504})
+
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.lower().startswith(b"application/json")
+        for name, value in headers
+    )
+
+
 class RequestTooLarge(BOSError):
     status_code = 413
     type = "invalid_request"
@@ -145,9 +158,14 @@ class UpstreamPool:
         )
         try:
             async with asyncio.timeout(timeout or self._timeout):
-                return await self._upstreams[service].request(method, target, headers.items(), body)
+                answer = await self._upstreams[service].request(
+                    method, target, headers.items(), body
+                )
         except (TimeoutError, UpstreamError) as exc:
             raise ServiceUnavailable(*UNAVAILABLE) from exc
+        if answer[0] in PROXY_ERROR_STATUSES and not _is_json(answer[1]):
+            raise ServiceUnavailable(*UNAVAILABLE)
+        return answer
 
     async def get_json(self, service: str, path: str, timeout: float = 2.0) -> tuple[int, object]:
         status, _, body = await self.forward(
