@@ -215,9 +215,19 @@ async def test_a_timed_out_exchange_never_reuses_its_connection(server: Server) 
 
     server.reply = reply
     up = upstream(server)
+    loop = asyncio.get_running_loop()
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.3):
+        async with asyncio.timeout(30) as deadline:
+
+            async def expire_mid_answer() -> None:
+                # The deadline passes once the server has begun its answer, however slow
+                # the machine: a fixed short timeout could pass before the request is sent.
+                await stalled.wait()
+                deadline.reschedule(loop.time() + 0.1)
+
+            expiry = asyncio.create_task(expire_mid_answer())
             await up.request("GET", "/slow", [], b"")
+    await expiry
     assert stalled.is_set()
     assert (await up.request("GET", "/", [], b""))[2] == b"fine"
     assert server.connections == 2
