@@ -119,3 +119,11 @@ def require(identity: Identity, *types: PrincipalType) -> Identity:
     if types and identity.principal_type not in types:
         raise PermissionDenied("forbidden", "This credential cannot perform this action.")
     return identity
+
+
+def require_org(identity: Identity, *types: PrincipalType) -> str:
+    """`require`, then the organization the credential acts for (403 without one)."""
+    require(identity, *types)
+    if not identity.org_id:
+        raise PermissionDenied("forbidden", "This credential has no organization.")
+    return identity.org_id

@@ -48,7 +48,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from bos_common.app import CurrentIdentity, Session
 from bos_common.audit import audit_by
-from bos_common.auth import Identity, require
+from bos_common.auth import Identity, require, require_org
 from bos_common.db import after_commit
 from bos_common.errors import InvalidRequest, NotFound, PermissionDenied, ServiceUnavailable
 from subscriptions import repository, service
@@ -88,10 +88,7 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 
 
 def _org(identity: Identity) -> str:
-    require(identity, "api_key")
-    if not identity.org_id:
-        raise PermissionDenied("forbidden", "This credential has no organization.")
-    return identity.org_id
+    return require_org(identity, "api_key")
 
 
 def _portal(identity: Identity) -> tuple[str, str]:
@@ -303,9 +300,7 @@ async def get_entitlements(
     customer_id: str | None = None,
     external_user_id: str | None = None,
 ) -> Response:
-    require(identity, "api_key", "session")
-    if not identity.org_id:
-        raise PermissionDenied("forbidden", "This credential has no organization.")
+    require_org(identity, "api_key", "session")
     if identity.principal_type == "session":
         # A session token reads its own external user's features only.
         if customer_id or (external_user_id and external_user_id != identity.external_user_id):

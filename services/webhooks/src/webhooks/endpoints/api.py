@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from bos_common.app import CurrentIdentity, Session
-from bos_common.auth import Identity, require
-from bos_common.errors import PermissionDenied
+from bos_common.auth import Identity, require_org
 from webhooks.endpoints import repository, service
 from webhooks.endpoints.schemas import (
     Delivery,
@@ -39,10 +38,7 @@ Settings = Annotated[WebhooksSettings, Depends(_settings)]
 
 
 def _org(identity: Identity) -> str:
-    require(identity, "api_key")
-    if not identity.org_id:
-        raise PermissionDenied("forbidden", "This credential has no organization.")
-    return identity.org_id
+    return require_org(identity, "api_key")
 
 
 def _with_secret(row: dict[str, object]) -> EndpointWithSecret:
