@@ -100,6 +100,42 @@ def outbox_row(
     }
 
 
+OUTBOX_COLUMNS = "(event_id, event_type, org_id, envelope)"
+
+
+def insert_sql(table: Table, source: str) -> str:
+    """The outbox's INSERT for a hand-written statement (a CTE of a set-based write):
+    `source` is a SELECT of event_id, event_type, org_id and envelope, in that order."""
+    return f"INSERT INTO {table.fullname} {OUTBOX_COLUMNS} {source}"
+
+
+def unnest_sql(ids: str, types: str, org_ids: str, envelopes: str) -> str:
+    """A SELECT of outbox rows from four parallel array parameters (as `outbox_arrays`
+    returns them), each placeholder spelled as the driver wants (`$3`, `:ids`)."""
+    return (
+        f"SELECT * FROM unnest(CAST({ids} AS uuid[]), CAST({types} AS text[]), "
+        f"CAST({org_ids} AS text[]), CAST({envelopes} AS jsonb[]))"
+    )
+
+
+def outbox_arrays(
+    rows: list[dict[str, Any]],
+) -> tuple[list[Any], list[str], list[str | None], list[str]]:
+    """`outbox_row`s as the four parallel arrays `unnest_sql` reads."""
+    return (
+        [r["event_id"] for r in rows],
+        [r["event_type"] for r in rows],
+        [r["org_id"] for r in rows],
+        [r["envelope"] for r in rows],
+    )
+
+
+def notify_sql(channel: str) -> str:
+    """Wakes the relay of this outbox on commit (`channel`: a placeholder for
+    `notify_channel(schema)`)."""
+    return f"SELECT pg_notify({channel}, '')"
+
+
 async def add_event(
     session: AsyncSession,
     table: Table,
