@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 
 import pypdf
+import pytest
 
 from subscriptions.pdf import money, render_invoice_pdf
 
@@ -89,3 +90,25 @@ def test_pdf_without_a_unicode_font_falls_back_to_iso_codes(monkeypatch):
     finally:
         pdf._unicode_font.cache_clear()
     assert "INR" in text and "PAID" in text
+
+
+def embeds_a_font(pdf: bytes) -> bool:
+    return b"/FontFile2" in pdf
+
+
+def test_an_invoice_in_windows_1252_embeds_no_font():
+    pdf = render_invoice_pdf(invoice(currency="eur"), seller="Café Müller", locale="de_DE")
+    assert not embeds_a_font(pdf)
+    text = text_of(pdf)
+    assert "Café Müller" in text and "80,00\xa0€" in text
+
+
+def test_text_outside_windows_1252_is_shown_in_the_unicode_font():
+    import subscriptions.pdf as pdf_module
+
+    if pdf_module._unicode_font(None) is None:
+        pytest.skip("no Unicode font on this machine (the ISO-code fallback test covers it)")
+    pdf = render_invoice_pdf(invoice(currency="inr"), seller="Дом", locale="en_IN")
+    assert embeds_a_font(pdf)
+    text = text_of(pdf)
+    assert "Дом" in text and "₹" in text

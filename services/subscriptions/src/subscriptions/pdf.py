@@ -59,10 +59,20 @@ def _unicode_font(explicit: str | None) -> tuple[str, str | None] | None:
     return None
 
 
+class _NeedsUnicodeFont(Exception):
+    """The invoice has text outside Windows-1252, which the core fonts cannot show."""
+
+
 class _Doc(FPDF):
-    def __init__(self, font: tuple[str, str | None] | None) -> None:
+    """An A4 invoice in the core fonts (Helvetica, nothing embedded) or, when `font` is
+    given, in that TrueType font (parsed and subset into every document: far slower).
+    With `strict`, text the core fonts cannot show raises `_NeedsUnicodeFont` instead of
+    being replaced."""
+
+    def __init__(self, font: tuple[str, str | None] | None, *, strict: bool = False) -> None:
         super().__init__(format="A4")
         self.unicode = font is not None
+        self.strict = strict
         if font is not None:
             self.add_font("Body", "", font[0])
             self.add_font("Body", "B", font[1] or font[0])
@@ -72,10 +82,22 @@ class _Doc(FPDF):
             self.family_name = "Helvetica"
         self.set_auto_page_break(auto=True, margin=18)
 
+    def shows(self, text: str) -> bool:
+        """Whether this document's font has every character of `text`."""
+        if self.unicode:
+            return True
+        try:
+            text.encode("cp1252")
+        except UnicodeEncodeError:
+            if self.strict:
+                raise _NeedsUnicodeFont from None
+            return False
+        return True
+
     def safe(self, text: str) -> str:
         """Core fonts cover Windows-1252 only: anything else becomes '?' rather than a
         failed invoice (money is rendered with ISO codes in that case, see `amount`)."""
-        if self.unicode:
+        if self.shows(text):
             return text
         return text.encode("cp1252", errors="replace").decode("cp1252")
 
@@ -91,17 +113,22 @@ def render_invoice_pdf(
     font_path: str | None = None,
     seller_id: str | None = None,
 ) -> bytes:
-    doc = _Doc(_unicode_font(font_path))
+    """The invoice as a PDF: in the core fonts when all its text is in Windows-1252 (most
+    invoices; no font to embed), else in the Unicode font when there is one."""
+    font = _unicode_font(font_path)
+    try:
+        return _render(_Doc(None, strict=font is not None), inv, seller, locale, seller_id)
+    except _NeedsUnicodeFont:
+        return _render(_Doc(font), inv, seller, locale, seller_id)
 
+
+def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None) -> bytes:
     def amount(value: int) -> str:
         text = money(value, inv["currency"], locale)
-        if not doc.unicode:
-            try:
-                text.encode("cp1252")
-            except UnicodeEncodeError:
-                code = inv["currency"].upper()
-                digits = get_currency_precision(code)
-                text = f"{Decimal(value).scaleb(-digits):,.{digits}f} {code}"
+        if not doc.shows(text):
+            code = inv["currency"].upper()
+            digits = get_currency_precision(code)
+            text = f"{Decimal(value).scaleb(-digits):,.{digits}f} {code}"
         return text
 
     doc.set_title(f"Invoice {inv['number']}")
