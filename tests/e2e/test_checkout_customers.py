@@ -4,17 +4,16 @@ read back as Stripe itself would be (customers, payment methods, intents)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
+from billing_clock import billing_clock_ahead  # noqa: E402
 from merchant import Merchant, intent_of, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -89,12 +88,6 @@ async def test_3_4_a_later_checkout_with_another_name_updates_the_customer(
     assert (await merchant.get(f"/v1/customers/{customer_id}")).json()["name"] == "New Name"
 
 
-def subscriptions_control() -> InternalClient:
-    return InternalClient(
-        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
-    )
-
-
 async def test_4_8_the_paying_card_is_saved_set_as_default_and_used_again(
     merchant: Merchant,
 ) -> None:
@@ -129,19 +122,14 @@ async def test_4_8_the_paying_card_is_saved_set_as_default_and_used_again(
     # customer, and succeeds.
     sub_path = f"/v1/subscriptions/{done['subscription_id']}"
     before = (await merchant.get(sub_path)).json()
-    control = subscriptions_control()
-    try:
-        await control.request("POST", "/internal/clock", json={"advance_seconds": 32 * 86400})
-        await control.request("POST", "/internal/scheduler/run")
+    async with billing_clock_ahead(32 * 86400) as clock:
+        await clock.run_scheduler()
 
         async def renewed() -> dict[str, Any] | None:
             sub = (await merchant.get(sub_path)).json()
             return sub if sub["current_period_end"] != before["current_period_end"] else None
 
         after = await eventually(renewed, timeout=30)
-    finally:
-        await control.request("POST", "/internal/clock", json={"reset": True})
-        await control.close()
     assert after["status"] == "active"
     intents = (await merchant.sim.get("/v1/payment_intents", params={"limit": 100})).json()
     renewal = [

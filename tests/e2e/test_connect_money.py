@@ -131,7 +131,9 @@ async def test_12_2_a_held_share_is_transferred_from_its_charge_once_the_account
     await asyncio.sleep(1.5)  # a sweep or more: nothing goes to an unverified account
     assert await transfers() == []
     assert (await sim.post(f"/_sim/accounts/{account}/verify")).status_code == 200
-    [transfer] = await eventually(transfers, "the held share transferred")
+    made = await eventually(transfers, "the held share transferred")
+    assert len(made) == 1, f"one held share, transferred more than once: {made}"
+    [transfer] = made
     # From the charge's pending funds: the platform had nothing available for it.
     assert (transfer["amount"], transfer["source_transaction"]) == (9_500, charge["id"])
     assert (await balance(sim, account))["pending"] >= 9_500

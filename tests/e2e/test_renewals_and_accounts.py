@@ -3,7 +3,6 @@ saved card off-session, webhooks check whose Stripe account an event belongs to.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,19 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
+from billing_clock import billing_clock_ahead  # noqa: E402
 from merchant import Merchant, new_merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
-
-
-def subscriptions_control() -> InternalClient:
-    return InternalClient(
-        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
-    )
 
 
 def receipts_async(
@@ -47,19 +40,14 @@ async def test_a_renewal_charges_the_saved_card_once_and_extends_the_period(
     sub_path = f"/v1/subscriptions/{done['subscription_id']}"
     before = (await merchant.get(sub_path)).json()
 
-    control = subscriptions_control()
-    try:
-        await control.request("POST", "/internal/clock", json={"advance_seconds": 32 * 86400})
-        await control.request("POST", "/internal/scheduler/run")
+    async with billing_clock_ahead(32 * 86400) as clock:
+        await clock.run_scheduler()
 
         async def renewed() -> dict | None:
             sub = (await merchant.get(sub_path)).json()
             return sub if sub["current_period_end"] != before["current_period_end"] else None
 
         after = await eventually(renewed, timeout=30)
-    finally:
-        await control.request("POST", "/internal/clock", json={"reset": True})
-        await control.close()
     assert after["status"] == "active"
     assert after["current_period_start"] == before["current_period_end"]
     invoices = (await merchant.get(f"{sub_path}/invoices")).json()["data"]

@@ -20,10 +20,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from billing_clock import BillingClock, control
 from merchant import Merchant
 from processes import ROOT, kill, restart_stopped
+from replicas import replica_urls
 
-from bos_common.internal import InternalClient
 from bos_common.testing import eventually
 
 pytestmark = pytest.mark.e2e
@@ -35,10 +36,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def control(url: str) -> InternalClient:
-    return InternalClient(url, caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"])
 
 
 async def _ready(url: str, timeout: float = 60) -> None:
@@ -79,10 +76,12 @@ async def test_renewals_with_two_scheduler_replicas_one_killed_are_charged_once(
         *(str(port), "--log-level", "warning", "subscriptions.app:app"),
         cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip
-    a, b = control(replica_a), control(replica_b)
+    # The stack's own replicas (their clocks too: with REPLICAS=N, every one) and B.
+    stack = BillingClock([control(url) for url in replica_urls("subscriptions")])
+    a, b = stack.clients[0], control(replica_b)
     try:
         await _ready(replica_b)
-        for replica in (a, b):
+        for replica in (*stack.clients, b):
             await replica.request("POST", "/internal/clock", json={"advance_seconds": 32 * 86400})
         # Checkout's transactions wait on its outbox after Stripe has charged: killed
         # there, its renewal charges are taken at Stripe and never committed at home.
@@ -123,9 +122,9 @@ async def test_renewals_with_two_scheduler_replicas_one_killed_are_charged_once(
 
         assert await eventually(all_renewed, timeout=45, interval=0.5)
     finally:
-        await a.request("POST", "/internal/clock", json={"reset": True})
-        await a.close()
-        await b.close()
+        await stack.reset()
+        for client in (*stack.clients, b):
+            await client.close()
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.wait_for(proc.wait(), 10)
