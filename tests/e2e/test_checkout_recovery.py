@@ -39,9 +39,14 @@ def assert_unavailable(r: httpx.Response) -> None:
 
 async def retry_until_answered(call: Any, attempts: int = 40) -> httpx.Response:
     """What a client does after a 503: retry with a pause. Every answer in between must
-    be the contract's 503, never a 500 or a hang."""
+    be the contract's 503, never a 500 or a hang; or, for a key whose failed request
+    could not release it while the database was away, 409 `idempotency_key_in_use`
+    until its lease runs out (docs/api.md: retry a moment later)."""
     for _ in range(attempts):
         r = await call()
+        if r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_in_use":
+            await asyncio.sleep(0.5)
+            continue
         if r.status_code != 503:
             return r  # type: ignore[no-any-return]
         assert_unavailable(r)
