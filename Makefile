@@ -28,7 +28,7 @@ test-unit: ## Unit tests only (no servers)
 # which failed): libs/common strict (libs/common/pyproject.toml), the services and the
 # Stripe simulator with check_untyped_defs (the root pyproject.toml's [tool.mypy]).
 lint: ## ruff, then mypy on libs/common (strict), every service and tools/stripe-sim
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@scripts/ensure-deps.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 	@failed=""; \
 	.venv/bin/mypy --config-file libs/common/pyproject.toml libs/common/src || failed="$$failed libs/common"; \
 	.venv/bin/mypy --config-file pyproject.toml services/gateway/src || failed="$$failed gateway"; \
