@@ -22,7 +22,6 @@ __all__ = [
     "MetadataValue",
     "NonBlank",
     "document_required",
-    "json_decimal",
     "json_int",
     "JsonInteger",
     "non_blank",
@@ -128,12 +127,6 @@ class JsonDecimal(GroupedMetadata):
                 "multipleOf": 10**-self.decimal_places,
             }
         )
-
-
-def json_decimal(*, gt: int, le: int, decimal_places: int) -> Any:
-    """`Annotated[Decimal, JsonDecimal(...)]` built at run time (a type checker cannot read a
-    call in an annotation: typed code spells the `Annotated` out)."""
-    return Annotated[Decimal, JsonDecimal(gt=gt, le=le, decimal_places=decimal_places)]
 
 
 def document_required(*names: str) -> Callable[[dict[str, Any]], None]:
