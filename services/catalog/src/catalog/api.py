@@ -362,8 +362,8 @@ async def price_snapshot(request: Request) -> Response:
 
 class _FastRoute(Route):
     """A plain Starlette route (no FastAPI dependency solving, no per-request exit
-    stacks: ~15% of catalog's CPU on these reads) that still records its template for
-    the duration metric."""
+    stacks: a sizeable share of these hot reads' cost) that still records its template
+    for the duration metric."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self

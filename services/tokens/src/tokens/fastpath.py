@@ -1,8 +1,8 @@
 """`POST /v1/session-tokens` answered in plain ASGI, before FastAPI's router.
 
-Minting is this service's hot path (every browser session starts with one). Measured in
-process with cProfile, FastAPI's routing and dependency resolution took about 70% of the
-request's CPU, the token's HMAC and its INSERT about 15%. This middleware sits innermost,
+Minting is this service's hot path (every browser session starts with one), and on it
+FastAPI's routing and dependency resolution cost several times what the token's HMAC and
+its INSERT do. This middleware sits innermost,
 inside the request id, telemetry and Idempotency-Key middleware (so those behave exactly
 as for any route), and answers the common case itself: a valid signed `api_key` identity
 and a JSON body that validates as `CreateSessionToken`. Anything else (another or no

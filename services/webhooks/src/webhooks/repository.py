@@ -28,10 +28,9 @@ from webhooks.models import outbox, stripe_events
 #
 # No NOTIFY: the caller wakes this process's relay (OutboxRelay.wake). Every notifying
 # transaction takes one lock at commit and holds it through its WAL flush (Postgres keeps
-# the queue in commit order), so NOTIFY serializes the intakes' commits; it also cost the
-# backend about 100 us per event (measured: 90-130 us of backend CPU per statement without
-# it, 200-230 with it). A data-modifying CTE runs to completion whether or not the query
-# reads it.
+# the queue in commit order), so NOTIFY serializes the intakes' commits; it also about
+# doubles the statement's backend CPU. A data-modifying CTE runs to completion whether or
+# not the query reads it.
 _RECORD_EVENTS = text(
     f"""
     WITH input AS (
