@@ -15,7 +15,8 @@ from webhooks.models import outbox, stripe_events
 
 # Stripe events and the outbox rows of their domain events (only for the events that are
 # new) in ONE statement: atomic on its own (no BEGIN/COMMIT round trips around it) and a
-# single round trip at intake, where every millisecond is queueing at 500 events/s.
+# single round trip at intake, where under load every round trip is time other events
+# spend queueing.
 #
 # Intake writes the events that arrive together with one execution of it (EventRecorder
 # below: one round trip, one commit and one WAL flush for a burst); reconciliation writes
