@@ -4,6 +4,8 @@ on their own loopback origins, and what a customer does in the checkout page."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import threading
@@ -403,3 +405,46 @@ def wait_event(page: Any, kind: str, timeout: float = 30.0) -> dict[str, Any]:
                 return dict(event)
         page.wait_for_timeout(100)
     raise AssertionError(f"no {kind!r} event; got {page.evaluate('() => window.bosEvents')}")
+
+
+# --- the hosted checkout page, in Playwright ---------------------------------------------
+
+# The heading the page shows once the checkout is done (paid or free).
+DONE = "#done-title"
+
+
+def open_checkout(page: Any, checkout: dict[str, Any], query: str = "") -> None:
+    page.goto(hosted_url(checkout, query))
+    page.locator("#submit:not([disabled])").wait_for()
+
+
+def pay(page: Any, card: str = "visa") -> None:
+    enter_card(page, card)
+    page.locator("#submit").click()
+
+
+def wait_done(page: Any, timeout: float = 25_000) -> str:
+    page.locator(DONE).wait_for(timeout=timeout)
+    return page.locator(DONE).inner_text()
+
+
+def expire_in_db(checkout_id: str) -> None:
+    """Moves a checkout's expiry into the past (no API can; TTL is 24 h in the test stack)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> None:
+        engine = create_async_engine(os.environ["DATABASE_URL"])
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE checkout.checkout_sessions SET expires_at = now() - interval '1 second'"
+                    " WHERE id = :id"
+                ),
+                {"id": checkout_id},
+            )
+        await engine.dispose()
+
+    # Sync Playwright owns this thread's event loop: run the update on another thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=30)

@@ -1,8 +1,7 @@
 """Plan 15.3: 50 simultaneous checkouts, all paid through the stack (gateway, checkout,
 the Stripe simulator, its webhooks, subscriptions). Correctness under concurrency is
-asserted here; the plan's time bound (< 5 s each) with a wide margin (measured p95
-~1.5 s with fsync on). How fast, as a benchmark with its own target (p95 < 1 s), is
-`bench/checkout_e2e.py`."""
+asserted here, and the plan's time bound (< 5 s each), which holds with a wide margin.
+How fast, as a benchmark with its own target (p95 < 1 s), is `bench/checkout_e2e.py`."""
 
 from __future__ import annotations
 

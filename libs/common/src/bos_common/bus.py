@@ -17,8 +17,8 @@ unacked, before it takes the retry tiers like any failure.
 
 Batches: a consumer with a `batch_handler` takes the messages that are already waiting
 (up to `max_batch`) and hands them over together, so a burst costs one transaction, one
-inbox claim and one commit instead of one of each per event (at hundreds of events a
-second those were most of a consumer's CPU and of Postgres'). An idle consumer handles
+inbox claim and one commit instead of one of each per event (under load, those are
+most of a consumer's cost and of Postgres'). An idle consumer handles
 a lone message at once; a busy one (the previous message came less than `batch_linger`
 ago) gives a lone message that long for company, since the next is about to arrive (as
 Kafka's linger.ms: milliseconds of latency for a fraction of the CPU). A batch either
@@ -312,11 +312,11 @@ class Bus:
         headers: dict[str, Any] = {ATTEMPT_HEADER: 1}
         if traceparent:
             headers["traceparent"] = traceparent
-        # On aiormq's channel under aio-pika's: aio-pika's Message and Exchange.publish
-        # doubled the CPU of a publish (220 -> 130 us a message, measured), and the relays
-        # publish every event. Same frames and semantics: persistent, confirmed (a
-        # Basic.Nack raises DeliveryError), not mandatory (an event nobody subscribes to
-        # is dropped by the broker, as before, when it came back unrouted and was ignored).
+        # On aiormq's channel under aio-pika's, because aio-pika's Message and
+        # Exchange.publish cost as much again as the publish itself and the relays publish
+        # every event. Same frames and semantics as aio-pika's: persistent, confirmed (a
+        # Basic.Nack raises DeliveryError), not mandatory (the broker drops an event
+        # nobody subscribes to).
         await self._publish_underlay.basic_publish(
             body,
             exchange=EXCHANGE,

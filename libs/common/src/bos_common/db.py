@@ -60,9 +60,9 @@ class Database:
         self.schema = schema
         # A fixed pool, no overflow: SQLAlchemy closes an overflow connection as soon as
         # it is returned to a full pool, so under sustained concurrency above pool_size
-        # every few requests paid for a new Postgres backend (measured: one new
-        # connection per ~11 requests at 50 concurrent). Past pool_size, requests queue
-        # for a connection instead: on a few cores Postgres is no faster with more.
+        # every few requests would pay for a new Postgres backend. Past pool_size,
+        # requests queue for a connection instead: on a few cores Postgres is no faster
+        # with more.
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -95,14 +95,14 @@ class Database:
     async def driver_connection(self) -> AsyncIterator[Any]:
         """A connection of the pool at the driver level (an asyncpg Connection), outside
         any transaction: for a hot path whose single statement is atomic on its own
-        (raw SQL with `$n` parameters, kept in repository.py). SQLAlchemy's per-statement
-        machinery (Connection, compiled cache, cursor adaptation, BEGIN/COMMIT) measured
-        at about half of such a request's database CPU.
+        (raw SQL with `$n` parameters, kept in repository.py), which skips SQLAlchemy's
+        per-statement machinery (Connection, compiled cache, cursor adaptation,
+        BEGIN/COMMIT), a large share of such a request's database work.
 
-        The same pool as the sessions', on purpose: a second pool (asyncpg's own, ~55 us
-        cheaper per checkout) measured worse where it matters, after a database restart
-        or killed backends its stale connections failed one request each, in the middle
-        of flows whose other steps had already recovered through SQLAlchemy's pool."""
+        The same pool as the sessions', on purpose: a second pool (asyncpg's own) would be
+        a little cheaper per call, but after a database restart or killed backends its
+        stale connections would fail one request each, in the middle of flows whose other
+        steps had already recovered through SQLAlchemy's pool."""
         fairy = await self.engine.raw_connection()
         driver = fairy.driver_connection
         try:

@@ -249,8 +249,8 @@ async def _bos_error_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code >= 500:
         # A deliberate error (a dependency down, not ready): its type and cause say what
         # happened, a stack would not. Without one, because under overload every request
-        # lands here: rendering and redacting the traceback took about half the gateway's
-        # CPU at 500 webhooks/s, which made the overload worse.
+        # lands here, and rendering and redacting a traceback each time would make the
+        # overload worse.
         cause = exc.__cause__
         log.warning(
             "bos_error",

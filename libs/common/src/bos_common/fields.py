@@ -5,23 +5,27 @@ from it) knows every constraint the code checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
 
+from annotated_types import Ge, GroupedMetadata, Gt, Le
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 __all__ = [
     "PG_INTEGER_MAX",
+    "JsonDecimal",
     "JsonInt",
+    "JsonInteger",
     "Metadata",
     "MetadataKey",
     "MetadataValue",
     "NonBlank",
     "document_required",
-    "json_decimal",
     "json_int",
     "non_blank",
+    "non_blank_text",
 ]
 
 # The largest value of a PostgreSQL `integer` column: counts stored in one are bounded by it
@@ -33,18 +37,21 @@ PG_INTEGER_MAX = 2**31 - 1
 NON_BLANK_PATTERN = r"\S"
 
 
+def non_blank_text(max_length: int) -> StringConstraints:
+    """Metadata for `Annotated[str, non_blank_text(n)]`: stored stripped; 1..n characters,
+    not only whitespace."""
+    return StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN
+    )
+
+
 def non_blank(max_length: int) -> Any:
-    """`Annotated[str, ...]`: stored stripped; 1..max_length characters, not only
-    whitespace."""
-    return Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN
-        ),
-    ]
+    """`Annotated[str, non_blank_text(max_length)]` built at run time (a type checker cannot
+    read a call in an annotation: typed code spells the `Annotated` out)."""
+    return Annotated[str, non_blank_text(max_length)]
 
 
-NonBlank = non_blank(255)
+NonBlank = Annotated[str, non_blank_text(255)]
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
@@ -63,14 +70,34 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class JsonInteger(GroupedMetadata):
+    """Metadata for `Annotated[int, JsonInteger(ge=0, le=10)]`: an integer as JSON Schema
+    defines it (`5` or `5.0`, never `"5"` nor `true`) within the bounds, which the schema
+    states (they come before the validator so that they apply to the integer and show as
+    `minimum`/`maximum`)."""
+
+    ge: int | None = None
+    gt: int | None = None
+    le: int | None = None
+
+    def __iter__(self) -> Iterator[object]:
+        if self.ge is not None:
+            yield Ge(self.ge)
+        if self.gt is not None:
+            yield Gt(self.gt)
+        if self.le is not None:
+            yield Le(self.le)
+        yield BeforeValidator(_json_integer)
+
+
 def json_int(*, ge: int | None = None, gt: int | None = None, le: int | None = None) -> Any:
-    """`Annotated[int, ...]`: an integer as JSON Schema defines it (`5` or `5.0`, never
-    `"5"` nor `true`) within the bounds, which the schema states (they come before the
-    validator so that they apply to the integer and show as `minimum`/`maximum`)."""
-    return Annotated[int, Field(ge=ge, gt=gt, le=le), BeforeValidator(_json_integer)]
+    """`Annotated[int, JsonInteger(...)]` built at run time (a type checker cannot read a
+    call in an annotation: typed code spells the `Annotated` out)."""
+    return Annotated[int, JsonInteger(ge=ge, gt=gt, le=le)]
 
 
-JsonInt = json_int()
+JsonInt = Annotated[int, JsonInteger()]
 
 
 def _json_number(value: Any) -> Any:
@@ -79,23 +106,27 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-def json_decimal(*, gt: int, le: int, decimal_places: int) -> Any:
-    """`Annotated[Decimal, ...]`: a JSON number (never a string) within the bounds, with at
-    most `decimal_places` decimals; the schema says exactly that (pydantic's own Decimal
-    schema also offers strings)."""
-    return Annotated[
-        Decimal,
-        Field(gt=gt, le=le, decimal_places=decimal_places),
-        BeforeValidator(_json_number),
-        WithJsonSchema(
+@dataclass(frozen=True, slots=True)
+class JsonDecimal(GroupedMetadata):
+    """Metadata for `Annotated[Decimal, JsonDecimal(gt=0, le=100, decimal_places=2)]`: a JSON
+    number (never a string) within the bounds, with at most `decimal_places` decimals; the
+    schema says exactly that (pydantic's own Decimal schema also offers strings)."""
+
+    gt: int
+    le: int
+    decimal_places: int
+
+    def __iter__(self) -> Iterator[object]:
+        yield from Field(gt=self.gt, le=self.le, decimal_places=self.decimal_places).metadata
+        yield BeforeValidator(_json_number)
+        yield WithJsonSchema(
             {
                 "type": "number",
-                "exclusiveMinimum": gt,
-                "maximum": le,
-                "multipleOf": 10**-decimal_places,
+                "exclusiveMinimum": self.gt,
+                "maximum": self.le,
+                "multipleOf": 10**-self.decimal_places,
             }
-        ),
-    ]
+        )
 
 
 def document_required(*names: str) -> Callable[[dict[str, Any]], None]:

@@ -233,8 +233,7 @@ class IdempotencyMiddleware:
 def _claim_statement(table: str) -> str:
     """One statement, one round trip: insert the claim, or take over an expired one or
     one whose lease ran out ($5 seconds without renewal); otherwise return the stored
-    row. (Before, a DELETE, an INSERT and a SELECT in a transaction: five round trips
-    for every keyed write.)"""
+    row."""
     return f"""
         WITH claimed AS (
             INSERT INTO {table} AS k (principal, key, request_hash, created_at)

@@ -70,7 +70,7 @@ _CLAIMS: dict[Table, Any] = {}
 def _claim_statement(table: Table) -> Any:
     """Built once per table: a statement object reused is neither rebuilt (values(),
     on_conflict) nor re-keyed for SQLAlchemy's compiled cache on every event (its cache
-    key is memoized on the object), which measured as most of the claim's CPU."""
+    key is memoized on the object); building it is most of the work of a claim."""
     stmt = _CLAIMS.get(table)
     if stmt is None:
         stmt = _CLAIMS[table] = (

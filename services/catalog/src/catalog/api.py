@@ -16,10 +16,56 @@ Public (docs/api.md "Catalog"; API key, reads also for session tokens):
   GET    /v1/coupons                       ?limit=&starting_after= -> list (API key only)
   GET    /v1/coupons/{code}                -> CouponOut (code matched case-insensitively)
 
-Internal (checkout and operators; see schemas.py for the request/response shapes):
-  GET    /internal/orgs/{org_id}/prices/{price_id}/snapshot
-  POST   /internal/orgs/{org_id}/coupons/evaluate | reserve | release
-  POST   /internal/demo/{org_id}
+Internal (checkout and operators: service principal; under `/internal`, never routed by
+the gateway). Every route takes the organization in the path; an api_key/session identity
+forwarded with `on_behalf_of` is accepted too when its org is that org. Failures are the contract's
+error bodies, so `bos_common.internal.InternalClient` re-raises them as the very
+`BOSError` a public route can let through unchanged.
+
+`GET /internal/orgs/{org_id}/prices/{price_id}/snapshot[?include_unavailable=true]`
+    200 `SnapshotOut`: `{"snapshot": <bos_common.events.PriceSnapshot fields>,
+    "product": {id, name, description, visible, active, metadata},
+    "monthly_equivalent": int | null, "savings": {amount, percent, compared_to_price_id} | null,
+    "available": true, "reason": null}`
+    (`PriceSnapshot.model_validate(body["snapshot"])` gives the event model).
+    Errors: 404 `product_not_found` "Product not found" (unknown price, another org's);
+    400 `product_not_available` "Product not available" (archived product, checked first);
+    400 `price_not_available` "Price not available" (soft-deleted price).
+    With `include_unavailable=true` the last two are a 200 with `available: false` and
+    `reason` = the code (for renewals of existing subscriptions).
+
+`POST /internal/orgs/{org_id}/coupons/evaluate` body `CouponEvaluateIn`:
+    `{code, product_id, amount, currency, customer_is_new, price_id?, checkout_id?}`
+    (`amount`: what the coupon discounts, the recurring/one-time price in minor units,
+    setup fee excluded; `checkout_id`: a checkout holding a reservation does not count
+    against itself; `price_id`: accepted for tracing, the rules use `product_id`).
+    Read-only.
+    200 `EvaluationOut`: `{"coupon": <bos_common.events.AppliedCoupon fields>,
+    "amount_subtotal", "amount_discount", "amount_total", "trial_extension_days",
+    "reservation": null}`.
+    Errors, 400, checked in this order: `invalid_coupon` "Invalid coupon code" (unknown,
+    another org's), `coupon_expired` "Coupon expired", `coupon_not_applicable` "Coupon not
+    valid for this product" (product restriction, or an amount_off coupon in another
+    currency), `coupon_new_customers_only` "Coupon for new customers only",
+    `coupon_exhausted` "Coupon usage limit reached" (max_redemptions taken by redemptions
+    and live reservations of other checkouts).
+
+`POST /internal/orgs/{org_id}/coupons/reserve` body `CouponReserveIn` = evaluate's body +
+    `{checkout_id (required), customer_id?, ttl_seconds? = 3600 (60..604800)}`.
+    Evaluates, then takes one of the coupon's `max_redemptions` slots for this checkout
+    until `now + ttl_seconds` (row lock on the coupon: concurrent reserves of the last
+    slot -> exactly one 200, the others 400 `coupon_exhausted`). Idempotent per
+    (coupon, checkout): calling again renews the lease. Call it right before charging
+    (confirm / confirm-free); `checkout.completed.v1` turns the lease into a redemption.
+    200 `EvaluationOut` with `"reservation": {"checkout_id", "status": "reserved"|"redeemed",
+    "expires_at"}`.
+
+`POST /internal/orgs/{org_id}/coupons/release` body `{checkout_id, coupon_id?}` ->
+    200 `{"released": n}`: gives back the slot of a checkout that was canceled, expired
+    or failed (no-op for redeemed ones).
+
+`POST /internal/demo/{org_id}` (service or admin) -> 200 `DemoOut`: the plan's "Test
+    Data Setup" for that organization, created once (idempotent).
 """
 
 from __future__ import annotations
@@ -362,8 +408,8 @@ async def price_snapshot(request: Request) -> Response:
 
 class _FastRoute(Route):
     """A plain Starlette route (no FastAPI dependency solving, no per-request exit
-    stacks: ~15% of catalog's CPU on these reads) that still records its template for
-    the duration metric."""
+    stacks: a sizeable share of these hot reads' cost) that still records its template
+    for the duration metric."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self

@@ -150,7 +150,7 @@ async def seed_demo(session: AsyncSession, org_id: str) -> dict[str, Any]:
                     amount=spec.amount,
                     currency=CURRENCY,
                     type="recurring",
-                    interval=spec.interval,  # type: ignore[arg-type]
+                    interval=spec.interval,
                     trial_days=spec.trial_days,
                 ),
             )

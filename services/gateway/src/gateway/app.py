@@ -115,7 +115,7 @@ class Gateway:
 
     async def proxy(self, scope: Scope, receive: Receive, send: Send, service: str) -> None:
         """One proxied request, in plain ASGI: no router, no Request object on the hot path
-        (measured: FastAPI's routing and request handling cost more than the hop itself)."""
+        (FastAPI's routing and request handling would cost more than the hop itself)."""
         path = scope["path"]
         method = scope["method"]
         raw = scope["headers"]

@@ -1,10 +1,11 @@
 """Which browser origins an organization allows, as a replica may answer it.
 
 The replica's copy (`AuthState`, fed by `organization.updated.v1` and snapshots) may let a
-request through on its own. A refusal is confirmed with the owner first (ARCHITECTURE.md
-rule 7): an origin the copy does not know for an organization is looked up at the tokens
-service (`GET /internal/gateway/organizations?allowed_origin=...`), whose answer is applied
-to the copy by version, like an event. So an organization created or changed a moment ago
+request through on its own. A refusal is confirmed with the owner first
+(docs/service-guide.md, "Copies of another service's data"): an origin the copy does not
+know for an organization is looked up at the tokens service
+(`GET /internal/gateway/organizations?allowed_origin=...`), whose answer is applied to the
+copy by version, like an event. So an organization created or changed a moment ago
 is honoured even before its event reaches this replica.
 
 Concurrent confirmations of one origin share a single call, and a confirmation stands for

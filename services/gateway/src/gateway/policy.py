@@ -6,8 +6,7 @@ origin (the hosted checkout and portal pages) or from one of its organization's
 server to server and are not checked. A CORS preflight carries no credential, so it is
 answered for an origin that some organization allows (the request itself is then
 checked against the token's own organization) and refused with 403 otherwise. Both
-questions are answered by `OriginPolicy`, which confirms a refusal with the tokens service
-before it is given.
+questions go to the replica's `OriginPolicy` (gateway.origins).
 """
 
 from __future__ import annotations

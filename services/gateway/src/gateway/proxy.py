@@ -1,6 +1,7 @@
-"""The proxy hop: pooled keep-alive HTTP/1.1 connections to each upstream service
-(gateway.upstream), the header rules in both directions and the request body. Bodies are
-small JSON documents, so they are read whole (up to MAX_REQUEST_BODY_BYTES), not streamed."""
+"""The proxy hop: `UpstreamPool` sends a request to the service that owns it (one
+gateway.upstream client per service) under the header rules in both directions, and
+`read_request_body` reads the client's body. Bodies are small JSON documents, so they are
+read whole (up to MAX_REQUEST_BODY_BYTES), not streamed."""
 
 from __future__ import annotations
 

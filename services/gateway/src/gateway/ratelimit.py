@@ -9,11 +9,10 @@ organization may get its own `api_key` and `session` limits (PATCH
 names a Redis, which every replica then shares.
 
 In memory the library's synchronous moving-window strategy runs on `LoopMemoryStorage`
-below instead of the library's own memory storages: measured here, the asyncio one costs
-35-60 us per hit (its expiry task hops to a thread for every key) and the synchronous one
-starts a `threading.Timer` thread every 10 ms of traffic, which in this sandbox took ~2 ms
-of the event loop's time per start (3-4 ms added to a proxied request). Redis goes
-through the library's asyncio API.
+below instead of the library's own memory storages: the asyncio one's expiry task hops to
+a thread for every key on every hit, and the synchronous one starts a `threading.Timer`
+thread every 10 ms of traffic, each start taking the event loop's time from the requests
+in flight. Redis goes through the library's asyncio API.
 """
 
 from __future__ import annotations

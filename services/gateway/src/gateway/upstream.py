@@ -1,12 +1,12 @@
 """A pooled HTTP/1.1 keep-alive client for the proxy hop, on asyncio's Protocol and
 httptools' response parser (the same C parser uvicorn uses for requests).
 
-Measured on this machine (bench/README.md, the `floor` scenario): an httpx-based hop costs
-~0.9 ms of CPU per request, aiohttp's client about half the gateway's CPU per proxied
-request. The hop needs little of a general client (no redirects, cookies, proxies, TLS,
-decompression or streaming: the services are plain HTTP on a private network and answer
-small JSON documents), so this one writes the request in one buffer and parses the
-response in callbacks, with no task, stream reader or header object per request.
+A general client (httpx, aiohttp) costs more CPU per proxied request than the rest of the
+gateway (bench/README.md, the `floor` scenario). The hop needs little of one (no
+redirects, cookies, proxies, TLS, decompression or streaming: the services are plain HTTP
+on a private network and answer small JSON documents), so this one writes the request in
+one buffer and parses the response in callbacks, with no task, stream reader or header
+object per request.
 
 Connections: per upstream, idle ones are reused last-in first-out, at most `pool_size`
 open at once (more requests wait for one), and an idle connection is closed before the

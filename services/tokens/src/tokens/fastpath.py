@@ -1,15 +1,15 @@
 """`POST /v1/session-tokens` answered in plain ASGI, before FastAPI's router.
 
-Minting is this service's hot path (every browser session starts with one). Measured in
-process with cProfile, FastAPI's routing and dependency resolution took about 70% of the
-request's CPU, the token's HMAC and its INSERT about 15%. This middleware sits innermost,
-inside the request id, telemetry and Idempotency-Key middleware (so those behave exactly
-as for any route), and answers the common case itself: a valid signed `api_key` identity
-and a JSON body that validates as `CreateSessionToken`. Anything else (another or no
-identity, a body that does not validate, another content type) goes on to the FastAPI
-route with the body handed over untouched, so every error keeps the contract's exact
-shape; the FastAPI route also stays the documented one (OpenAPI). The domain logic is
-the same function either way (`service.create_session_token`).
+Minting is this service's hot path (every browser session starts with one), and on it
+FastAPI's routing and dependency resolution cost several times what the token's HMAC and
+its INSERT do. This middleware sits innermost, inside the request id, telemetry and
+Idempotency-Key middleware (so those behave exactly as for any route), and answers the
+common case itself: a valid signed `api_key` identity and a JSON body that validates as
+`CreateSessionToken`. Anything else (another or no identity, a body that does not
+validate, another content type) goes on to the FastAPI route with the body handed over
+untouched, so every error keeps the contract's exact shape; the FastAPI route also stays
+the documented one (OpenAPI). The domain logic is the same function either way
+(`service.create_session_token`).
 """
 
 from __future__ import annotations

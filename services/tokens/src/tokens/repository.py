@@ -34,7 +34,7 @@ async def organization_by_stripe_account(session: AsyncSession, account: str) ->
     return result.first()
 
 
-async def connected_stripe_accounts(session: AsyncSession) -> list[Row[Any]]:
+async def connected_stripe_accounts(session: AsyncSession) -> list[Row[Any, Any]]:
     o = organizations
     result = await session.execute(
         select(o.c.id, o.c.stripe_account_id)
@@ -59,7 +59,7 @@ async def update_organization(
 
 async def organizations_for_gateways(
     session: AsyncSession, *, allowing_origin: str | None = None
-) -> list[Row[Any]]:
+) -> list[Row[Any, Any, Any, Any]]:
     """Every organization's gateway settings, or those whose `allowed_origins` hold one."""
     o = organizations
     query = select(o.c.id, o.c.version, o.c.allowed_origins, o.c.rate_limits)
@@ -240,7 +240,7 @@ async def get_session_token(session: AsyncSession, org_id: str, token_id: str) -
     return result.first()
 
 
-async def revoked_unexpired_tokens(session: AsyncSession) -> list[Row[Any]]:
+async def revoked_unexpired_tokens(session: AsyncSession) -> list[Row[Any, Any]]:
     t = session_tokens
     result = await session.execute(
         select(t.c.id, t.c.expires_at).where(

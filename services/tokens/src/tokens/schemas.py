@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from bos_common.fields import Metadata, json_int, non_blank
+from bos_common.fields import JsonInteger, Metadata, non_blank_text
 
 # --- shared field types ----------------------------------------------------------------
 
@@ -92,9 +92,9 @@ RateLimits = Annotated[
     ],
     AfterValidator(_rate_limits),
 ]
-Name = non_blank(200)
+Name = Annotated[str, non_blank_text(200)]
 StripeAccountId = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
-FeeBps = json_int(ge=0, le=10_000)
+FeeBps = Annotated[int, JsonInteger(ge=0, le=10_000)]
 
 
 def _no_nul(value: str) -> str:
@@ -103,9 +103,9 @@ def _no_nul(value: str) -> str:
     return value
 
 
-ExternalUserId = Annotated[non_blank(255), AfterValidator(_no_nul)]
+ExternalUserId = Annotated[str, non_blank_text(255), AfterValidator(_no_nul)]
 CustomerId = Annotated[str, StringConstraints(pattern=r"^cus_[A-Za-z0-9_]{1,60}$")]
-ExpiresIn = json_int(ge=60, le=86_400)
+ExpiresIn = Annotated[int, JsonInteger(ge=60, le=86_400)]
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -142,8 +142,8 @@ class PayoutSchedule(_In):
 
     interval: Literal["manual", "daily", "weekly", "monthly"] = "daily"
     weekly_anchor: Weekday | None = None
-    monthly_anchor: json_int(ge=1, le=31) | None = None
-    delay_days: json_int(ge=0, le=30) | None = None
+    monthly_anchor: Annotated[int, JsonInteger(ge=1, le=31)] | None = None
+    delay_days: Annotated[int, JsonInteger(ge=0, le=30)] | None = None
 
     @model_validator(mode="after")
     def _anchors_match_interval(self) -> PayoutSchedule:
@@ -245,7 +245,7 @@ class OrganizationOut(BaseModel):
     platform_fee_bps: int
     allowed_origins: list[str]
     stripe_account_id: str | None
-    payout_schedule: dict[str, object]
+    payout_schedule: dict[str, Any]
     rate_limits: dict[str, str]
     created_at: datetime
     updated_at: datetime

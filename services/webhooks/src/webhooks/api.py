@@ -1,6 +1,6 @@
 """Stripe webhook intake route (the gateway routes it without API-key auth: the
-signature is the authentication). `webhooks.fastpath` answers the same requests before
-FastAPI's router through the same `receive`; this route stays the documented one."""
+signature is the authentication). Its body, `receive`, is also what the plain-ASGI fast
+path runs; this route is the documented one."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ from webhooks.models import outbox, stripe_events
 
 # Stripe events and the outbox rows of their domain events (only for the events that are
 # new) in ONE statement: atomic on its own (no BEGIN/COMMIT round trips around it) and a
-# single round trip at intake, where every millisecond is queueing at 500 events/s.
+# single round trip at intake, where under load every round trip is time other events
+# spend queueing.
 #
 # Intake writes the events that arrive together with one execution of it (EventRecorder
 # below: one round trip, one commit and one WAL flush for a burst); reconciliation writes
@@ -28,10 +29,9 @@ from webhooks.models import outbox, stripe_events
 #
 # No NOTIFY: the caller wakes this process's relay (OutboxRelay.wake). Every notifying
 # transaction takes one lock at commit and holds it through its WAL flush (Postgres keeps
-# the queue in commit order), so NOTIFY serializes the intakes' commits; it also cost the
-# backend about 100 us per event (measured: 90-130 us of backend CPU per statement without
-# it, 200-230 with it). A data-modifying CTE runs to completion whether or not the query
-# reads it.
+# the queue in commit order), so NOTIFY serializes the intakes' commits; it also about
+# doubles the statement's backend CPU. A data-modifying CTE runs to completion whether or
+# not the query reads it.
 _RECORD_EVENTS = text(
     f"""
     WITH input AS (

@@ -1,5 +1,7 @@
-"""Stripe event intake: store raw (deduplicated) and translate into domain events in the
-same statement, so an accepted event is never half-recorded."""
+"""Stripe event intake's decisions: the domain events a Stripe event means (`translate`),
+what recording it writes (`record_of`: the raw event and its domain events' outbox rows)
+and `ingest`, which hands that record to the repository to be written at once and counts
+the outcome."""
 
 from __future__ import annotations
 

@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
         # Like Stripe's servers, keep idle connections longer than clients do (aiohttp: 15 s):
-        # with uvicorn's 5 s the server closed connections a client was just reusing, and
-        # the SDK (no network retries: BOS retries itself) answered a burst of confirms with
-        # APIConnectionError after any pause of about 5 s.
+        # with uvicorn's 5 s the server would close connections a client is just reusing,
+        # and the SDK (no network retries: BOS retries itself) would answer a burst of
+        # confirms with APIConnectionError after any pause of about 5 s.
         timeout_keep_alive=75,
     )
 

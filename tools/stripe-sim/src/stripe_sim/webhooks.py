@@ -122,7 +122,7 @@ class Deliverer:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        # aiohttp: ~10x less CPU per delivery than httpx under many concurrent posts
+        # aiohttp: far less CPU per delivery than httpx under many concurrent posts
         self._client = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout),
             connector=aiohttp.TCPConnector(limit=MAX_CONCURRENT_POSTS),
