@@ -5,7 +5,6 @@ late or repeated event is harmless."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,31 +15,11 @@ from bos_common.events import (
     Envelope,
     InvoicePaidV1,
     InvoicePaymentFailedV1,
-    PaymentSucceededV1,
 )
 from subscriptions import repository, service
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions.consumers")
-
-
-async def record_payments_succeeded(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-    """Every payment received (a ledger, one statement for a whole batch)."""
-    rows = []
-    for envelope in envelopes:
-        event = envelope.payload()
-        assert isinstance(event, PaymentSucceededV1)
-        rows.append(
-            {
-                "payment_intent_id": event.payment_intent_id,
-                "event_id": envelope.event_id,
-                "org_id": envelope.org_id,
-                "checkout_id": event.checkout_id,
-                "amount": event.amount,
-                "currency": event.currency,
-            }
-        )
-    await repository.insert_payments_received(session, rows)
 
 
 def _parse_time(value: object) -> datetime:
@@ -53,8 +32,6 @@ def _parse_time(value: object) -> datetime:
 def register(runtime: ServiceRuntime) -> None:
     assert isinstance(runtime, SubscriptionsRuntime)
     rt = runtime
-
-    runtime.on_events("payments", PaymentSucceededV1.event_type)(record_payments_succeeded)
 
     async def checkout_completed(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

@@ -25,7 +25,6 @@ from subscriptions.models import (
     notifications,
     organizations,
     outbox,
-    payments_received,
     subscription_checkouts,
     subscriptions,
     trial_history,
@@ -41,16 +40,6 @@ def _one(result: Any) -> Row | None:
 
 def _all(result: Any) -> list[Row]:
     return [dict(r._mapping) for r in result.all()]
-
-
-# --- walking skeleton -----------------------------------------------------------------
-
-
-async def insert_payments_received(
-    session: AsyncSession, rows: Sequence[dict[str, object]]
-) -> None:
-    """One statement for all of them; a payment already recorded is left as it is."""
-    await session.execute(insert(payments_received).on_conflict_do_nothing(), list(rows))
 
 
 # --- outbox (batched) -------------------------------------------------------------------
