@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from bos_common.coupons import discount_for
 from bos_common.events import (
     Event,
     InvoiceVoidedV1,
@@ -114,16 +114,13 @@ def is_hard_decline(failure_code: str | None, decline_code: str | None) -> bool:
 
 
 def discount_amount(coupon: Row | None, subtotal: int) -> int:
-    if not coupon or subtotal <= 0:
+    """What the subscription's coupon (its snapshot, as checkout saw it) takes off
+    `subtotal`."""
+    if not coupon:
         return 0
-    if coupon.get("percent_off") is not None:
-        value = (Decimal(subtotal) * Decimal(str(coupon["percent_off"])) / 100).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP
-        )
-        return min(subtotal, int(value))
-    if coupon.get("amount_off") is not None:
-        return min(subtotal, int(coupon["amount_off"]))
-    return 0
+    return discount_for(
+        subtotal, percent_off=coupon.get("percent_off"), amount_off=coupon.get("amount_off")
+    )
 
 
 def discount_end(coupon: Row | None, discount_start: datetime | None) -> datetime | None:
