@@ -300,7 +300,7 @@ async def get_entitlements(
     customer_id: str | None = None,
     external_user_id: str | None = None,
 ) -> Response:
-    require_org(identity, "api_key", "session")
+    org_id = require_org(identity, "api_key", "session")
     if identity.principal_type == "session":
         # A session token reads its own external user's features only.
         if customer_id or (external_user_id and external_user_id != identity.external_user_id):
@@ -313,7 +313,7 @@ async def get_entitlements(
         body = await service.entitlements(
             rt,
             driver,
-            identity.org_id,
+            org_id,
             customer_id=customer_id,
             external_user_id=external_user_id,
         )

@@ -16,7 +16,7 @@ from bos_common.events import (
     InvoicePaidV1,
     InvoicePaymentFailedV1,
 )
-from subscriptions import repository, service
+from subscriptions import fulfilment, payments, repository
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions.consumers")
@@ -36,14 +36,14 @@ def register(runtime: ServiceRuntime) -> None:
     async def checkout_completed(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, CheckoutCompletedV1)
-        await service.fulfil_checkout(rt, session, envelope.org_id, event)
+        await fulfilment.fulfil_checkout(rt, session, envelope.org_id, event)
 
     async def invoice_result(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         if isinstance(event, InvoicePaidV1):
-            await service.invoice_paid(rt, session, event)
+            await payments.invoice_paid(rt, session, event)
         elif isinstance(event, InvoicePaymentFailedV1):
-            await service.invoice_payment_failed(rt, session, event)
+            await payments.invoice_payment_failed(rt, session, event)
 
     async def organization_updated(session: AsyncSession, envelope: Envelope) -> None:
         # Read from the raw data: only the name (seller on invoices, email branding) and
@@ -67,7 +67,7 @@ def register(runtime: ServiceRuntime) -> None:
         customer_id, payment_method_id = data.get("customer_id"), data.get("payment_method_id")
         if not customer_id or not payment_method_id:
             return
-        await service.payment_method_updated(
+        await payments.payment_method_updated(
             rt,
             session,
             envelope.org_id,

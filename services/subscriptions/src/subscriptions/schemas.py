@@ -4,14 +4,13 @@ in ISO-8601 UTC)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from bos_common.fields import json_int
 from subscriptions import billing
-
-Row = dict[str, Any]
+from subscriptions.rows import Row
 
 
 class _In(BaseModel):
@@ -27,7 +26,7 @@ class PortalCancelRequest(_In):
 
 
 class ExtendTrialRequest(_In):
-    days: json_int(ge=1, le=365)
+    days: Annotated[int, json_int(ge=1, le=365)]
 
 
 class PortalCardUpdate(_In):
