@@ -306,7 +306,7 @@ async def get_entitlements(
         if customer_id or (external_user_id and external_user_id != identity.external_user_id):
             raise PermissionDenied("forbidden", "A session token reads its own entitlements.")
         external_user_id = identity.external_user_id
-    # The hottest read (p95 < 10 ms through the gateway): one statement on the driver
+    # The hottest read (its latency is an objective): one statement on the driver
     # connection (no transaction is begun, so none is ended), and the body serialized once
     # here instead of validated again by FastAPI's response_model handling.
     async with rt.db.driver_connection() as driver:

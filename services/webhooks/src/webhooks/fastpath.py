@@ -1,13 +1,12 @@
 """`POST /v1/webhooks/stripe` answered in plain ASGI, before FastAPI's router.
 
-Intake is this service's hot path (issue 7: 500 webhooks a second). Profiled at 300/s,
-FastAPI's routing, request and response handling took about a fifth of the process's
-CPU, as much as recording the event. This middleware sits innermost, inside the request
-id, telemetry and Idempotency-Key middleware (so those behave exactly as for any route),
-and runs the route's own function (`api.receive`) on the body: every answer, success or
-error, is the route's, rendered by the same handlers (`exception_response`). The FastAPI
-route stays the documented one (OpenAPI) and answers anything else on that path (another
-method).
+Intake is this service's hot path, and FastAPI's routing, request and response handling
+would cost about as much CPU as recording the event. This middleware sits innermost,
+inside the request id, telemetry and Idempotency-Key middleware (so those behave exactly
+as for any route), and runs the route's own function (`api.receive`) on the body: every
+answer, success or error, is the route's, rendered by the same handlers
+(`exception_response`). The FastAPI route stays the documented one (OpenAPI) and answers
+anything else on that path (another method).
 """
 
 from __future__ import annotations

@@ -150,11 +150,10 @@ async def list_subscriptions(
     return await newest_first_page(session, subscriptions, stmt, org_id, limit, starting_after)
 
 
-# The entitlements read is the hottest query (p95 < 10 ms through the gateway): plain SQL
-# on the asyncpg connection, which prepares each statement once per connection and reuses
-# it. Through SQLAlchemy Core every request paid more CPU than the query itself: the
-# expanding `status IN (...)` is re-rendered per execution, plus the cache key, the
-# autobegin and the row mapping (py-spy: ~60% of the request's own time).
+# The entitlements read is the hottest query: plain SQL on the asyncpg connection, which
+# prepares each statement once per connection and reuses it. Through SQLAlchemy Core each
+# request would pay more CPU than the query itself: the expanding `status IN (...)`
+# re-rendered per execution, the cache key, the autobegin and the row mapping.
 _ENTITLED = (
     "SELECT id, product_id, status, features, current_period_end, cancel_at_period_end, "
     "past_due_since FROM {table} WHERE org_id = $1 AND {where} "
