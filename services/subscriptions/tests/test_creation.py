@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from bos_common.testing import SECRET
-from subscriptions import testing
+from subscriptions import repository, testing
 from subscriptions.testing import price
 
 pytestmark = pytest.mark.integration
@@ -212,12 +212,16 @@ async def test_6_6_second_trial_prevented_same_email_new_customer(drv):
     await drv.checkout(p, trial_days=14, email="Same@Example.com", card_fingerprint="fp_1")
     other = await drv.checkout(p, trial_days=14, email="same@example.com", card_fingerprint="fp_2")
     assert other["status"] == "incomplete"
-    r = await drv.client.get(
-        "/internal/trial-eligibility",
-        params={"org_id": drv.org, "product_id": p.product_id, "email": "same@example.com"},
-        headers=testing.identity_headers("service", SECRET, principal_id="checkout"),
-    )
-    assert r.json() == {"eligible": False, "reason": "email"}
+    async with drv.rt.db.transaction() as session:
+        reason = await repository.trial_used(
+            session,
+            drv.org,
+            p.product_id,
+            customer_id=None,
+            email="same@example.com",
+            card_fingerprint=None,
+        )
+    assert reason == "email"
 
 
 async def test_6_6_trial_on_another_product_is_allowed(drv):

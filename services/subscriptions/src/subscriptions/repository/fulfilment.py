@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, exists, func, literal, select, update
+from sqlalchemy import String, Table, bindparam, exists, select, update
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import BindParameter
 
-from bos_common.outbox import array_params, insert_arrays
+from bos_common.outbox import array_params, insert_arrays, notify
 from subscriptions.models import (
     LIVE_STATUSES,
     invoice_attempts,
@@ -91,7 +91,7 @@ def _fulfilment_statement(shape: _Shape) -> Any:
     events = insert_arrays(outbox, "e_").returning(outbox.c.id).cte("e")
     if inv_cols is not None and att_cols is not None:
         seq = allocate_numbers(bindparam("i_org_id"), 1).cte("seq")
-        number = invoice_number_sql(bindparam("number_prefix"), seq.c.last_number)
+        number = invoice_number_sql(bindparam("number_prefix", type_=String), seq.c.last_number)
         inv = (
             insert(invoices)
             .from_select(
@@ -112,8 +112,8 @@ def _fulfilment_statement(shape: _Shape) -> Any:
             .cte("a")
         )
         ctes += [seq, inv, att]
-    wake = func.pg_notify(bindparam("channel", type_=String), literal(""))
-    return select(wake).where(exists(select(events.c.id))).add_cte(*ctes)
+    # The relay's wake-up, once the events are written.
+    return notify(outbox).where(exists(select(events.c.id))).add_cte(*ctes)
 
 
 def _compiled(shape: _Shape) -> tuple[str, list[str], dict[str, Any]]:
