@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal, select, text
 
 from bos_common.testing import SECRET
 from subscriptions import repository, testing
+from subscriptions.repository import invoice
 from subscriptions.testing import price
 
 pytestmark = pytest.mark.integration
@@ -269,3 +270,10 @@ async def test_8_1_checkout_invoices_are_numbered_in_sequence_with_their_payment
         assert (status, amount) == ("succeeded", 5000) and payment_id
     prefix = drv.org.removeprefix("org_")[:8].upper()
     assert numbers == [f"{prefix}-000001", f"{prefix}-000002"]
+    # The SQL spelling of a number is the Python one, past six digits too.
+    for n in (7, 1234567):
+        expr = invoice.invoice_number_sql(literal(invoice.invoice_prefix(drv.org)), literal(n))
+        async with drv.rt.db.transaction() as s:
+            assert (await s.execute(select(expr))).scalar_one() == invoice.invoice_number(
+                drv.org, n
+            )
