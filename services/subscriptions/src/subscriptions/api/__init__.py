@@ -42,7 +42,6 @@ from fastapi import APIRouter
 
 from subscriptions.api import internal, portal, public
 
+# The routes themselves (not included routers), in this order, as one router serves them.
 router = APIRouter()
-router.include_router(public.router)
-router.include_router(portal.router)
-router.include_router(internal.router)
+router.routes.extend([*public.router.routes, *portal.router.routes, *internal.router.routes])
