@@ -1,5 +1,5 @@
 """Batched consumption against real Postgres and RabbitMQ (bos_common.bus batches,
-bos_common.inbox.idempotent_batch), through a `payments` consumer on subscriptions'
+bos_common.inbox.idempotent_batch), through a `test_payments` consumer on subscriptions'
 runtime (the test's payments ledger), which records every `payment.succeeded.v1`:
 
 - a burst published at once is recorded exactly once per event, in fewer transactions
@@ -30,7 +30,7 @@ from subscriptions.settings import SubscriptionsSettings
 
 pytestmark = pytest.mark.integration
 
-CONSUMER = "subscriptions.payments"
+CONSUMER = "subscriptions.test_payments"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ async def subscriptions(infra: Infra, payments_ledger: Any) -> AsyncIterator[Any
     await migrate(infra.database_url, "subscriptions")
     await payments_ledger.create(infra.database_url)
     runtime = build_runtime(SubscriptionsSettings(**infra.env(), RUN_WORKERS="false"))
-    runtime.on_events("payments", PaymentSucceededV1.event_type)(payments_ledger.record)
+    runtime.on_events("test_payments", PaymentSucceededV1.event_type)(payments_ledger.record)
     runtime.payments_ledger = payments_ledger
     await runtime.start()
     await asyncio.wait_for(runtime.bus.wait_connected(), 30)

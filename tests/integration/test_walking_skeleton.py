@@ -20,7 +20,7 @@ import aio_pika
 import pytest
 from sqlalchemy import func, select
 
-from bos_common.bus import ATTEMPT_HEADER, Bus, ConsumerSpec, RetryPolicy
+from bos_common.bus import ATTEMPT_HEADER, EXCHANGE, Bus, ConsumerSpec, RetryPolicy
 from bos_common.events import Envelope, PaymentSucceededV1
 from bos_common.inbox import DUPLICATES
 from bos_common.testing import Infra, eventually, migrate
@@ -71,7 +71,7 @@ async def runtimes(infra: Infra, payments_ledger: Any) -> AsyncIterator[tuple[An
         )
     )
     subscriptions = build_subscriptions(SubscriptionsSettings(**env))
-    subscriptions.on_events("payments", PaymentSucceededV1.event_type)(payments_ledger.record)
+    subscriptions.on_events("test_payments", PaymentSucceededV1.event_type)(payments_ledger.record)
     subscriptions.payments_ledger = payments_ledger
     # Fast polling so the restart case does not wait on the default interval.
     webhooks.relay.poll_interval = 0.2
@@ -80,7 +80,7 @@ async def runtimes(infra: Infra, payments_ledger: Any) -> AsyncIterator[tuple[An
     await asyncio.wait_for(webhooks.bus.wait_connected(), 30)
     await asyncio.wait_for(subscriptions.bus.wait_connected(), 30)
     # Consumers are declared right after connect; give them that moment.
-    await eventually(lambda: _queue_exists(infra, "subscriptions.payments"))
+    await eventually(lambda: _queue_exists(infra, "subscriptions.test_payments"))
     yield webhooks, subscriptions
     await subscriptions.stop()
     await webhooks.stop()
@@ -142,7 +142,7 @@ async def test_event_delivered_twice_has_one_effect(runtimes: tuple[Any, Any]) -
     await ingest(webhooks, stripe_event)
     await eventually(lambda: payments_recorded(subscriptions, pi))
     envelope, _ = await outbox_envelope(webhooks, stripe_event["id"])
-    duplicates = DUPLICATES.labels("subscriptions.payments")
+    duplicates = DUPLICATES.labels("subscriptions.test_payments")
     before = duplicates._value.get()
 
     # The same envelope again, as a relay crash between confirm and update would send it.
@@ -231,3 +231,27 @@ async def _get_one(infra: Infra, queue: str) -> aio_pika.abc.AbstractIncomingMes
         return message
     finally:
         await conn.close()
+
+
+async def test_the_retired_payments_queue_is_deleted_on_connect(infra: Infra) -> None:
+    """subscriptions no longer consumes payment.succeeded.v1: the queue it had (still
+    bound in an existing deployment) is deleted when its bus connects."""
+    conn = await aio_pika.connect(infra.amqp_url)
+    try:
+        channel = await conn.channel()
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(
+            "subscriptions.payments", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(exchange, routing_key="payment.succeeded.v1")
+    finally:
+        await conn.close()
+    runtime = build_subscriptions(SubscriptionsSettings(**infra.env(), RUN_WORKERS="false"))
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.bus.wait_connected(), 30)
+        assert not await _queue_exists(infra, "subscriptions.payments")
+    finally:
+        await runtime.stop()

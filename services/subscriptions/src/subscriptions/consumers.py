@@ -32,6 +32,8 @@ def _parse_time(value: object) -> datetime:
 def register(runtime: ServiceRuntime) -> None:
     assert isinstance(runtime, SubscriptionsRuntime)
     rt = runtime
+    # payment.succeeded.v1 was recorded here once (a table nobody read): the queue goes.
+    runtime.retire_queue("payments")
 
     async def checkout_completed(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
