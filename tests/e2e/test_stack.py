@@ -103,7 +103,7 @@ async def test_a_bad_credential_is_a_json_401(gateway: httpx.AsyncClient) -> Non
     assert r.json()["error"]["code"] == "invalid_api_key"
 
 
-async def test_signed_stripe_event_reaches_subscriptions_once(
+async def test_signed_stripe_event_reaches_checkout_once(
     gateway: httpx.AsyncClient,
 ) -> None:
     secret = os.environ["STRIPE_WEBHOOK_SECRETS"].split(",")[0]
@@ -121,12 +121,16 @@ async def test_signed_stripe_event_reaches_subscriptions_once(
     pi = event["data"]["object"]["id"]
 
     async def recorded() -> int:
+        # Consumed once by checkout's payments consumer (its inbox), after webhooks
+        # published it through its outbox.
         async with engine.connect() as conn:
             return (
                 await conn.execute(
                     text(
-                        "SELECT count(*) FROM subscriptions.payments_received "
-                        "WHERE payment_intent_id = :pi"
+                        "SELECT count(*) FROM checkout.inbox i JOIN webhooks.outbox o "
+                        "ON o.event_id = i.event_id "
+                        "WHERE o.envelope->'data'->>'payment_intent_id' = :pi "
+                        "AND i.consumer = 'checkout.payments'"
                     ),
                     {"pi": pi},
                 )

@@ -1,6 +1,6 @@
 """Batched consumption against real Postgres and RabbitMQ (bos_common.bus batches,
-bos_common.inbox.idempotent_batch), through subscriptions' `payments` consumer, which
-records every `payment.succeeded.v1`:
+bos_common.inbox.idempotent_batch), through a `test_payments` consumer on subscriptions'
+runtime (the test's payments ledger), which records every `payment.succeeded.v1`:
 
 - a burst published at once is recorded exactly once per event, in fewer transactions
   than events (events of one batch share their transaction's `now()`);
@@ -25,19 +25,21 @@ from bos_common.events import Envelope, PaymentSucceededV1
 from bos_common.inbox import each, idempotent_batch
 from bos_common.testing import Infra, eventually, migrate
 from subscriptions.app import build_runtime
-from subscriptions.consumers import record_payments_succeeded
-from subscriptions.models import inbox, payments_received
+from subscriptions.models import inbox
 from subscriptions.settings import SubscriptionsSettings
 
 pytestmark = pytest.mark.integration
 
-CONSUMER = "subscriptions.payments"
+CONSUMER = "subscriptions.test_payments"
 
 
 @pytest.fixture(scope="module")
-async def subscriptions(infra: Infra) -> AsyncIterator[Any]:
+async def subscriptions(infra: Infra, payments_ledger: Any) -> AsyncIterator[Any]:
     await migrate(infra.database_url, "subscriptions")
+    await payments_ledger.create(infra.database_url)
     runtime = build_runtime(SubscriptionsSettings(**infra.env(), RUN_WORKERS="false"))
+    runtime.on_events("test_payments", PaymentSucceededV1.event_type)(payments_ledger.record)
+    runtime.payments_ledger = payments_ledger
     await runtime.start()
     await asyncio.wait_for(runtime.bus.wait_connected(), 30)
     await eventually(lambda: _queue_exists(infra, CONSUMER))
@@ -70,12 +72,13 @@ def payment_succeeded(run: str, n: int) -> Envelope:
 
 async def recorded(runtime: Any, run: str) -> list[Any]:
     """(payment_intent_id, inbox received_at) of this run's events."""
+    ledger = runtime.payments_ledger.table
     async with runtime.db.transaction() as session:
         rows = await session.execute(
-            select(payments_received.c.payment_intent_id, inbox.c.received_at)
-            .join(inbox, inbox.c.event_id == payments_received.c.event_id)
+            select(ledger.c.payment_intent_id, inbox.c.received_at)
+            .join(inbox, inbox.c.event_id == ledger.c.event_id)
             .where(
-                payments_received.c.payment_intent_id.like(f"pi_{run}_%"),
+                ledger.c.payment_intent_id.like(f"pi_{run}_%"),
                 inbox.c.consumer == CONSUMER,
             )
         )
@@ -128,7 +131,7 @@ async def test_a_failed_batch_leaves_nothing_and_a_retry_records_each_once(
     failing = envelopes[3].event_id
 
     async def fails_on_one(session: AsyncSession, envelope: Envelope) -> None:
-        await record_payments_succeeded(session, [envelope])
+        await subscriptions.payments_ledger.record(session, [envelope])
         if envelope.event_id == failing:
             raise RuntimeError("the fourth event's handler fails")
 
@@ -138,7 +141,9 @@ async def test_a_failed_batch_leaves_nothing_and_a_retry_records_each_once(
     assert await recorded(subscriptions, run) == []
     assert await claims(subscriptions, envelopes) == 0
 
-    handle = idempotent_batch(subscriptions.db, inbox, CONSUMER, record_payments_succeeded)
+    handle = idempotent_batch(
+        subscriptions.db, inbox, CONSUMER, subscriptions.payments_ledger.record
+    )
     await handle(envelopes + envelopes[:2])  # an event twice in one batch: once
     await handle(envelopes)  # all of them again: duplicates, nothing new
     assert len(await recorded(subscriptions, run)) == 5

@@ -1,7 +1,8 @@
 """Walking skeleton: one real event crosses the bus.
 
 webhooks records a Stripe `payment_intent.succeeded` and writes `payment.succeeded.v1`
-through its outbox; subscriptions consumes it through its inbox and records it. Against
+through its outbox; a consumer on subscriptions' runtime (the test's payments ledger)
+consumes it through the inbox and records it. Against
 real Postgres and RabbitMQ: delivered twice -> one effect; RabbitMQ stopped and
 restarted mid-test -> the event still arrives, once; a handler that always raises ->
 the message lands in the DLQ after the configured attempts, never loops.
@@ -19,13 +20,12 @@ import aio_pika
 import pytest
 from sqlalchemy import func, select
 
-from bos_common.bus import ATTEMPT_HEADER, Bus, ConsumerSpec, RetryPolicy
-from bos_common.events import Envelope
+from bos_common.bus import ATTEMPT_HEADER, EXCHANGE, Bus, ConsumerSpec, RetryPolicy
+from bos_common.events import Envelope, PaymentSucceededV1
 from bos_common.inbox import DUPLICATES
 from bos_common.testing import Infra, eventually, migrate
 from subscriptions.app import build_runtime as build_subscriptions
 from subscriptions.models import inbox as subscriptions_inbox
-from subscriptions.models import payments_received
 from subscriptions.settings import SubscriptionsSettings
 from webhooks import service as webhooks_service
 from webhooks.app import build_runtime as build_webhooks
@@ -58,8 +58,9 @@ def stripe_payment_succeeded(amount: int = 5000) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def runtimes(infra: Infra) -> AsyncIterator[tuple[Any, Any]]:
+async def runtimes(infra: Infra, payments_ledger: Any) -> AsyncIterator[tuple[Any, Any]]:
     await migrate(infra.database_url, "webhooks", "subscriptions")
+    await payments_ledger.create(infra.database_url)
     env = infra.env()
     webhooks = build_webhooks(
         WebhooksSettings(
@@ -70,6 +71,8 @@ async def runtimes(infra: Infra) -> AsyncIterator[tuple[Any, Any]]:
         )
     )
     subscriptions = build_subscriptions(SubscriptionsSettings(**env))
+    subscriptions.on_events("test_payments", PaymentSucceededV1.event_type)(payments_ledger.record)
+    subscriptions.payments_ledger = payments_ledger
     # Fast polling so the restart case does not wait on the default interval.
     webhooks.relay.poll_interval = 0.2
     await webhooks.start()
@@ -77,7 +80,7 @@ async def runtimes(infra: Infra) -> AsyncIterator[tuple[Any, Any]]:
     await asyncio.wait_for(webhooks.bus.wait_connected(), 30)
     await asyncio.wait_for(subscriptions.bus.wait_connected(), 30)
     # Consumers are declared right after connect; give them that moment.
-    await eventually(lambda: _queue_exists(infra, "subscriptions.payments"))
+    await eventually(lambda: _queue_exists(infra, "subscriptions.test_payments"))
     yield webhooks, subscriptions
     await subscriptions.stop()
     await webhooks.stop()
@@ -102,10 +105,7 @@ async def ingest(webhooks: Any, stripe_event: dict[str, Any]) -> None:
 
 async def payments_recorded(subscriptions: Any, payment_intent_id: str) -> int:
     async with subscriptions.db.transaction() as session:
-        stmt = select(func.count()).where(
-            payments_received.c.payment_intent_id == payment_intent_id
-        )
-        return int((await session.execute(stmt)).scalar_one())
+        return int(await subscriptions.payments_ledger.count(session, payment_intent_id))
 
 
 async def outbox_envelope(webhooks: Any, stripe_event_id: str) -> tuple[Envelope, bool]:
@@ -148,7 +148,7 @@ async def test_event_delivered_twice_has_one_effect(runtimes: tuple[Any, Any]) -
     await ingest(webhooks, stripe_event)
     await eventually(lambda: payments_recorded(subscriptions, pi))
     envelope, _ = await outbox_envelope(webhooks, stripe_event["id"])
-    duplicates = DUPLICATES.labels("subscriptions.payments")
+    duplicates = DUPLICATES.labels("subscriptions.test_payments")
     before = duplicates._value.get()
 
     # The same envelope again, as a relay crash between confirm and update would send it.
@@ -237,3 +237,27 @@ async def _get_one(infra: Infra, queue: str) -> aio_pika.abc.AbstractIncomingMes
         return message
     finally:
         await conn.close()
+
+
+async def test_the_retired_payments_queue_is_deleted_on_connect(infra: Infra) -> None:
+    """subscriptions no longer consumes payment.succeeded.v1: the queue it had (still
+    bound in an existing deployment) is deleted when its bus connects."""
+    conn = await aio_pika.connect(infra.amqp_url)
+    try:
+        channel = await conn.channel()
+        exchange = await channel.declare_exchange(
+            EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(
+            "subscriptions.payments", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(exchange, routing_key="payment.succeeded.v1")
+    finally:
+        await conn.close()
+    runtime = build_subscriptions(SubscriptionsSettings(**infra.env(), RUN_WORKERS="false"))
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.bus.wait_connected(), 30)
+        assert not await _queue_exists(infra, "subscriptions.payments")
+    finally:
+        await runtime.stop()

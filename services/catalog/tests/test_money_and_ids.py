@@ -10,15 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bos_common.coupons import discount_for, fixed_discount, percent_discount
 from bos_common.errors import InvalidRequest
 from bos_common.ids import base62, looks_like, new_id
-from catalog.money import (
-    annual_savings,
-    discount_for,
-    fixed_discount,
-    monthly_equivalent,
-    percent_discount,
-)
+from catalog.money import annual_savings, monthly_equivalent
 from catalog.service import check_coupon_rules
 
 # --- 7.1 / 7.2 and coupon math edge cases -------------------------------------------------

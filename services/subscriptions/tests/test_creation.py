@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import literal, select, text
 
 from bos_common.testing import SECRET
-from subscriptions import testing
+from subscriptions import repository, testing
+from subscriptions.repository import invoice
 from subscriptions.testing import price
 
 pytestmark = pytest.mark.integration
@@ -212,12 +213,16 @@ async def test_6_6_second_trial_prevented_same_email_new_customer(drv):
     await drv.checkout(p, trial_days=14, email="Same@Example.com", card_fingerprint="fp_1")
     other = await drv.checkout(p, trial_days=14, email="same@example.com", card_fingerprint="fp_2")
     assert other["status"] == "incomplete"
-    r = await drv.client.get(
-        "/internal/trial-eligibility",
-        params={"org_id": drv.org, "product_id": p.product_id, "email": "same@example.com"},
-        headers=testing.identity_headers("service", SECRET, principal_id="checkout"),
-    )
-    assert r.json() == {"eligible": False, "reason": "email"}
+    async with drv.rt.db.transaction() as session:
+        reason = await repository.trial_used(
+            session,
+            drv.org,
+            p.product_id,
+            customer_id=None,
+            email="same@example.com",
+            card_fingerprint=None,
+        )
+    assert reason == "email"
 
 
 async def test_6_6_trial_on_another_product_is_allowed(drv):
@@ -265,3 +270,10 @@ async def test_8_1_checkout_invoices_are_numbered_in_sequence_with_their_payment
         assert (status, amount) == ("succeeded", 5000) and payment_id
     prefix = drv.org.removeprefix("org_")[:8].upper()
     assert numbers == [f"{prefix}-000001", f"{prefix}-000002"]
+    # The SQL spelling of a number is the Python one, past six digits too.
+    for n in (7, 1234567):
+        expr = invoice.invoice_number_sql(literal(invoice.invoice_prefix(drv.org)), literal(n))
+        async with drv.rt.db.transaction() as s:
+            assert (await s.execute(select(expr))).scalar_one() == invoice.invoice_number(
+                drv.org, n
+            )

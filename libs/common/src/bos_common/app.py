@@ -119,6 +119,11 @@ class ServiceRuntime:
 
         return decorator
 
+    def retire_queue(self, purpose: str) -> None:
+        """Queue `<service>.<purpose>` lost its consumer: it is deleted when the bus
+        connects (`Bus.retire`), so existing deployments stop filling it."""
+        self.bus.retire(f"{self.name}.{purpose}")
+
     def _register(
         self,
         queue: str,

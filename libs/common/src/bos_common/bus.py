@@ -187,6 +187,7 @@ class Bus:
         self._publish_underlay: aiormq.abc.AbstractChannel | None = None
         self._connected = asyncio.Event()
         self._consumers: list[ConsumerSpec] = []
+        self._retired: list[str] = []
         self._supervisor: asyncio.Task[None] | None = None
         self._on_connected: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._callback_tasks: set[asyncio.Task[None]] = set()
@@ -222,6 +223,7 @@ class Bus:
             try:
                 self._connection = connection
                 await self._open_publisher(connection)
+                await self._delete_retired()
                 for spec in self._consumers:
                     await self._start_consumer(connection, spec)
                 self._connected.set()
@@ -249,6 +251,18 @@ class Bus:
             EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
         self._publish_underlay = await self._publish_channel.get_underlay_channel()
+
+    def retire(self, queue: str) -> None:
+        """`queue` had a consumer that is gone: delete it (and its retry queues) on every
+        connection, so that the exchange stops routing events into a queue nobody reads.
+        Its DLQ is kept for inspection."""
+        self._retired.append(queue)
+
+    async def _delete_retired(self) -> None:
+        assert self._publish_channel is not None
+        for queue in self._retired:
+            for name in (queue, *(retry_queue_name(queue, d) for d in RetryPolicy().delays_ms)):
+                await self._publish_channel.queue_delete(name)
 
     def on_connected(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run `callback` (as a task) after every (re)connection, once the consumers are

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +24,21 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Insert,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     Uuid,
+    bindparam,
     func,
     insert,
+    literal,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.bus import Bus
@@ -130,6 +135,39 @@ def outbox_arrays(
     )
 
 
+OUTBOX_COLUMN_NAMES = ("event_id", "event_type", "org_id", "envelope")
+
+
+def array_params(rows: list[dict[str, Any]], prefix: str = "outbox_") -> dict[str, list[Any]]:
+    """`outbox_row`s as the parameters of `insert_arrays(table, prefix)`."""
+    arrays: tuple[list[Any], ...] = outbox_arrays(rows)
+    return {
+        f"{prefix}{name}": values for name, values in zip(OUTBOX_COLUMN_NAMES, arrays, strict=True)
+    }
+
+
+def insert_arrays(table: Table, prefix: str = "outbox_") -> Insert:
+    """The outbox's INSERT of the rows given as four parallel array parameters, as
+    SQLAlchemy Core to compose into a statement of the caller's (a CTE of a set-based
+    write); `array_params(rows, prefix)` are its parameters."""
+    types = (ARRAY(Uuid), ARRAY(Text), ARRAY(Text), ARRAY(JSONB))
+    arrays = func.unnest(
+        *(
+            bindparam(f"{prefix}{name}", type_=t)
+            for name, t in zip(OUTBOX_COLUMN_NAMES, types, strict=True)
+        )
+    )
+    rows = arrays.table_valued(*OUTBOX_COLUMN_NAMES).render_derived()
+    return insert(table).from_select(
+        list(OUTBOX_COLUMN_NAMES), select(*(rows.c[name] for name in OUTBOX_COLUMN_NAMES))
+    )
+
+
+def notify(table: Table) -> Select[Any]:
+    """SQLAlchemy Core's SELECT that wakes the relay of `table` on commit."""
+    return select(func.pg_notify(literal(notify_channel(table.schema or "public")), literal("")))
+
+
 def notify_sql(channel: str) -> str:
     """Wakes the relay of this outbox on commit (`channel`: a placeholder for
     `notify_channel(schema)`)."""
@@ -155,9 +193,55 @@ async def add_event(
             envelope=envelope.model_dump(mode="json"),
         )
     )
-    schema = table.schema or "public"
-    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": notify_channel(schema)})
+    await session.execute(notify(table))
     return envelope
+
+
+async def add_events(
+    session: AsyncSession,
+    table: Table,
+    events: Sequence[tuple[Event, str | None]],
+    *,
+    producer: str,
+) -> None:
+    """Record `(event, org_id)`s in the current transaction in one statement, with one
+    wake-up of the relay; they are published after commit."""
+    if not events:
+        return
+    rows = []
+    for event, org_id in events:
+        envelope = _envelope(event, producer, org_id, None)
+        rows.append(
+            {
+                "event_id": envelope.event_id,
+                "event_type": envelope.event_type,
+                "org_id": org_id,
+                "envelope": envelope.model_dump(mode="json"),
+            }
+        )
+    await session.execute(insert(table), rows)
+    await session.execute(notify(table))
+
+
+async def copy_events(
+    conn: asyncpg.Connection,
+    table: Table,
+    events: Sequence[tuple[Event, str | None]],
+    *,
+    producer: str,
+) -> None:
+    """`add_events` with COPY, on the driver connection of the current transaction: for
+    thousands of events at once."""
+    if not events:
+        return
+    rows = [outbox_row(event, producer=producer, org_id=org_id) for event, org_id in events]
+    await conn.copy_records_to_table(
+        table.name,
+        schema_name=table.schema,
+        columns=list(OUTBOX_COLUMN_NAMES),
+        records=[tuple(row[c] for c in OUTBOX_COLUMN_NAMES) for row in rows],
+    )
+    await conn.execute("SELECT pg_notify($1, '')", notify_channel(table.schema or "public"))
 
 
 class OutboxRelay:

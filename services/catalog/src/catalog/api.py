@@ -141,6 +141,14 @@ async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 ReadDb = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 
 
+def _producer(request: Request) -> str:
+    """The name this service's events carry as their producer."""
+    return str(request.app.state.runtime.name)
+
+
+Producer = Annotated[str, Depends(_producer)]
+
+
 def identity_of(request: Request) -> Identity:
     """`CurrentIdentity` without dependency injection (the hot routes)."""
     return request_identity(request, request.app.state.runtime.settings.internal_secret)
@@ -266,10 +274,16 @@ async def get_product(product_id: str, db: ReadDb, identity: CurrentIdentity) ->
     "/v1/products/{product_id}", responses={200: {"model": ProductOut}}, summary="Update a product"
 )
 async def update_product(
-    product_id: str, body: ProductUpdate, session: Session, identity: CurrentIdentity
+    product_id: str,
+    body: ProductUpdate,
+    session: Session,
+    identity: CurrentIdentity,
+    producer: Producer,
 ) -> Response:
     org_id = _org(identity, "api_key")
-    return json(product_out(await service.update_product(session, org_id, product_id, body)))
+    return json(
+        product_out(await service.update_product(session, producer, org_id, product_id, body))
+    )
 
 
 @router.post(
@@ -277,9 +291,11 @@ async def update_product(
     responses={200: {"model": ProductOut}},
     summary="Archive a product (no new checkouts; existing subscriptions continue)",
 )
-async def archive_product(product_id: str, session: Session, identity: CurrentIdentity) -> Response:
+async def archive_product(
+    product_id: str, session: Session, identity: CurrentIdentity, producer: Producer
+) -> Response:
     org_id = _org(identity, "api_key")
-    return json(product_out(await service.archive_product(session, org_id, product_id)))
+    return json(product_out(await service.archive_product(session, producer, org_id, product_id)))
 
 
 # --------------------------------------------------------------------------- prices
@@ -343,9 +359,11 @@ async def get_price(price_id: str, db: ReadDb, identity: CurrentIdentity) -> Res
     description="Sets `deleted_at` and `active: false`; `GET /v1/prices/{price_id}` keeps "
     "answering 200 with them.",
 )
-async def delete_price(price_id: str, session: Session, identity: CurrentIdentity) -> Response:
+async def delete_price(
+    price_id: str, session: Session, identity: CurrentIdentity, producer: Producer
+) -> Response:
     org_id = _org(identity, "api_key")
-    row = await service.delete_price(session, org_id, price_id)
+    row = await service.delete_price(session, producer, org_id, price_id)
     return json(price_out(row, row.monthly_id, row.monthly_amount))
 
 

@@ -1,14 +1,15 @@
-"""Money rules of the catalog: integer minor units, ISO-4217 currencies, coupon math.
+"""Money rules of the catalog: integer minor units, ISO-4217 currencies, price figures.
 
 Amounts are always integers in the currency's minor unit (cents for `usd`, yen for the
-zero-decimal `jpy`), so the same arithmetic serves every currency: a percent discount
-rounds half-up to one minor unit, a fixed discount applies only in its own currency and
-never takes a total below zero.
+zero-decimal `jpy`), so the same arithmetic serves every currency. Coupon arithmetic is
+`bos_common.coupons` (subscriptions discounts invoices with it too).
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+
+from bos_common.coupons import round_half_up
 
 # ISO-4217 codes (current, non-fund), lower case as the API spells them.
 CURRENCIES = frozenset(
@@ -33,37 +34,6 @@ MAX_AMOUNT = 99_999_999_999  # a sanity bound in minor units, far above any real
 
 def minor_unit_exponent(currency: str) -> int:
     return 0 if currency in ZERO_DECIMAL else 2
-
-
-def round_half_up(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def percent_discount(amount: int, percent_off: Decimal | float | str) -> int:
-    """`percent_off`% of `amount`, rounded half-up to the minor unit, at most `amount`."""
-    pct = percent_off if isinstance(percent_off, Decimal) else Decimal(str(percent_off))
-    discount = round_half_up(Decimal(amount) * pct / Decimal(100))
-    return max(0, min(amount, discount))
-
-
-def fixed_discount(amount: int, amount_off: int) -> int:
-    """A fixed discount never exceeds the amount (totals never go below zero)."""
-    return max(0, min(amount, amount_off))
-
-
-def discount_for(
-    amount: int,
-    *,
-    percent_off: Decimal | float | None,
-    amount_off: int | None,
-) -> int:
-    if amount <= 0:
-        return 0
-    if percent_off is not None:
-        return percent_discount(amount, percent_off)
-    if amount_off is not None:
-        return fixed_discount(amount, amount_off)
-    return 0
 
 
 def monthly_equivalent(annual_amount: int) -> int:

@@ -26,13 +26,13 @@ from prometheus_client import Counter
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bos_common.coupons import discount_for
 from bos_common.errors import Conflict, InvalidRequest, NotFound, ValidationFailed
 from bos_common.events import CheckoutCompletedV1, PriceDeletedV1, ProductUpdatedV1
 from bos_common.ids import looks_like, new_id
 from bos_common.outbox import add_event
 from catalog import repository as repo
 from catalog.models import outbox
-from catalog.money import discount_for
 from catalog.repository import Db
 from catalog.schemas import (
     CouponCreate,
@@ -143,7 +143,7 @@ async def list_products(
 
 
 async def update_product(
-    session: AsyncSession, org_id: str, product_id: str, body: ProductUpdate
+    session: AsyncSession, producer: str, org_id: str, product_id: str, body: ProductUpdate
 ) -> Row[Any]:
     changes = body.model_dump(exclude_unset=True)
     for field in ("name", "visible", "features", "metadata"):
@@ -159,11 +159,13 @@ async def update_product(
     if row is None:
         raise product_not_found()
     if changes:
-        await _product_updated(session, row)
+        await _product_updated(session, producer, row)
     return row
 
 
-async def archive_product(session: AsyncSession, org_id: str, product_id: str) -> Row[Any]:
+async def archive_product(
+    session: AsyncSession, producer: str, org_id: str, product_id: str
+) -> Row[Any]:
     row = (
         await repo.archive_product(session, org_id, product_id)
         if looks_like(product_id, "prod")
@@ -171,11 +173,11 @@ async def archive_product(session: AsyncSession, org_id: str, product_id: str) -
     )
     if row is None:
         raise product_not_found()
-    await _product_updated(session, row)
+    await _product_updated(session, producer, row)
     return row
 
 
-async def _product_updated(session: AsyncSession, row: Row[Any]) -> None:
+async def _product_updated(session: AsyncSession, producer: str, row: Row[Any]) -> None:
     """Tell whoever caches price snapshots (checkout) that this product's are stale, in
     the transaction of the change (outbox)."""
     event = ProductUpdatedV1(
@@ -186,7 +188,7 @@ async def _product_updated(session: AsyncSession, row: Row[Any]) -> None:
         features=list(row.features or []),
         updated_at=row.updated_at,
     )
-    await add_event(session, outbox, event, producer="catalog", org_id=row.org_id)
+    await add_event(session, outbox, event, producer=producer, org_id=row.org_id)
 
 
 # --------------------------------------------------------------------------- prices
@@ -262,7 +264,9 @@ async def list_prices(
     return _page(rows, limit)
 
 
-async def delete_price(session: AsyncSession, org_id: str, price_id: str) -> Row[Any]:
+async def delete_price(
+    session: AsyncSession, producer: str, org_id: str, price_id: str
+) -> Row[Any]:
     """Soft delete: the price stays readable (and in past checkouts) but cannot be bought."""
     found = looks_like(price_id, "price") and await repo.soft_delete_price(
         session, org_id, price_id
@@ -271,7 +275,7 @@ async def delete_price(session: AsyncSession, org_id: str, price_id: str) -> Row
         raise NotFound("price_not_found", "Price not found")
     row = await get_price(session, org_id, price_id)
     event = PriceDeletedV1(price_id=row.id, product_id=row.product_id, deleted_at=row.deleted_at)
-    await add_event(session, outbox, event, producer="catalog", org_id=org_id)
+    await add_event(session, outbox, event, producer=producer, org_id=org_id)
     return row
 
 

@@ -14,7 +14,11 @@ from subscriptions.settings import SubscriptionsSettings
 def build_runtime(
     settings: SubscriptionsSettings | None = None, *, clock: Clock | None = None
 ) -> SubscriptionsRuntime:
-    runtime = SubscriptionsRuntime(settings or SubscriptionsSettings(), clock=clock)
+    runtime = SubscriptionsRuntime(
+        # The environment gives the required fields (pydantic-settings).
+        settings or SubscriptionsSettings(),  # type: ignore[call-arg, unused-ignore]
+        clock=clock,
+    )
     consumers.register(runtime)
 
     @runtime.worker

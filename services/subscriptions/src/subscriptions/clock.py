@@ -6,6 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def utc(value: datetime) -> datetime:
+    """`value` in UTC (a naive one is taken as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def wall_now() -> datetime:
     """The real time, for operational schedules (email delivery and its retries) that must
     not follow the injected billing clock: an email written while a test clock stands a

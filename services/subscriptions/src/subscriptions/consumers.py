@@ -5,7 +5,6 @@ late or repeated event is harmless."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,31 +15,11 @@ from bos_common.events import (
     Envelope,
     InvoicePaidV1,
     InvoicePaymentFailedV1,
-    PaymentSucceededV1,
 )
-from subscriptions import repository, service
+from subscriptions import fulfilment, payments, repository
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions.consumers")
-
-
-async def record_payments_succeeded(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-    """Every payment received (a ledger, one statement for a whole batch)."""
-    rows = []
-    for envelope in envelopes:
-        event = envelope.payload()
-        assert isinstance(event, PaymentSucceededV1)
-        rows.append(
-            {
-                "payment_intent_id": event.payment_intent_id,
-                "event_id": envelope.event_id,
-                "org_id": envelope.org_id,
-                "checkout_id": event.checkout_id,
-                "amount": event.amount,
-                "currency": event.currency,
-            }
-        )
-    await repository.insert_payments_received(session, rows)
 
 
 def _parse_time(value: object) -> datetime:
@@ -53,20 +32,20 @@ def _parse_time(value: object) -> datetime:
 def register(runtime: ServiceRuntime) -> None:
     assert isinstance(runtime, SubscriptionsRuntime)
     rt = runtime
-
-    runtime.on_events("payments", PaymentSucceededV1.event_type)(record_payments_succeeded)
+    # payment.succeeded.v1 was recorded here once (a table nobody read): the queue goes.
+    runtime.retire_queue("payments")
 
     async def checkout_completed(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, CheckoutCompletedV1)
-        await service.fulfil_checkout(rt, session, envelope.org_id, event)
+        await fulfilment.fulfil_checkout(rt, session, envelope.org_id, event)
 
     async def invoice_result(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         if isinstance(event, InvoicePaidV1):
-            await service.invoice_paid(rt, session, event)
+            await payments.invoice_paid(rt, session, event)
         elif isinstance(event, InvoicePaymentFailedV1):
-            await service.invoice_payment_failed(rt, session, event)
+            await payments.invoice_payment_failed(rt, session, event)
 
     async def organization_updated(session: AsyncSession, envelope: Envelope) -> None:
         # Read from the raw data: only the name (seller on invoices, email branding) and
@@ -90,7 +69,7 @@ def register(runtime: ServiceRuntime) -> None:
         customer_id, payment_method_id = data.get("customer_id"), data.get("payment_method_id")
         if not customer_id or not payment_method_id:
             return
-        await service.payment_method_updated(
+        await payments.payment_method_updated(
             rt,
             session,
             envelope.org_id,

@@ -27,19 +27,6 @@ outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 idempotency_keys = idempotency_table(metadata)
 
-# Payments this service has learned of (walking skeleton: proves an event crosses the bus).
-payments_received = Table(
-    "payments_received",
-    metadata,
-    Column("payment_intent_id", String(255), primary_key=True),
-    Column("event_id", Uuid, nullable=False),
-    Column("org_id", String(64)),
-    Column("checkout_id", String(64)),
-    Column("amount", BigInteger, nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-
 TZ = DateTime(timezone=True)
 
 # Statuses that hold the product (one per customer and product, 8.2).

@@ -19,11 +19,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from subscriptions import repository
 from subscriptions.clock import wall_now
 from subscriptions.pdf import money, render_invoice_pdf
+from subscriptions.rows import Row
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions.notifications")
 
-Row = dict[str, Any]
 MAX_ATTEMPTS = 10
 # How long a claimed batch is its sender's: longer than sending a batch takes.
 CLAIM_LEASE = timedelta(seconds=60)

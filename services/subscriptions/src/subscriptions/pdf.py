@@ -8,14 +8,13 @@ import os
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision
 from fpdf import FPDF
 
-Row = dict[str, Any]
+from subscriptions.rows import Row
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",

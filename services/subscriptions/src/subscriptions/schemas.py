@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from bos_common.fields import json_int
 from subscriptions import billing
-
-Row = dict[str, Any]
+from subscriptions.rows import Row
 
 
 class _In(BaseModel):
@@ -27,7 +26,8 @@ class PortalCancelRequest(_In):
 
 
 class ExtendTrialRequest(_In):
-    days: json_int(ge=1, le=365)
+    # json_int builds its `Annotated[int, ...]` at run time, which mypy cannot read.
+    days: json_int(ge=1, le=365)  # type: ignore[valid-type, unused-ignore]
 
 
 class PortalCardUpdate(_In):

@@ -177,7 +177,7 @@ def identity_headers(
     principal_id: str = "key_test",
 ) -> dict[str, str]:
     identity = Identity(
-        principal_type=principal_type,  # type: ignore[arg-type]
+        principal_type=principal_type,  # type: ignore[arg-type, unused-ignore]
         principal_id=principal_id,
         org_id=org_id,
         customer_id=customer_id,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.batching import GroupCommit
 from bos_common.db import Database
+from bos_common.outbox import array_params, insert_sql
 from webhooks.models import outbox, stripe_events
 
 # Stripe events and the outbox rows of their domain events (only for the events that are
@@ -29,9 +30,25 @@ from webhooks.models import outbox, stripe_events
 #
 # No NOTIFY: the caller wakes this process's relay (OutboxRelay.wake). Every notifying
 # transaction takes one lock at commit and holds it through its WAL flush (Postgres keeps
-# the queue in commit order), so NOTIFY serializes the intakes' commits; it also about
-# doubles the statement's backend CPU. A data-modifying CTE runs to completion whether or
-# not the query reads it.
+# the queue in commit order), so NOTIFY would serialize the intakes' commits and add
+# backend work per event. A data-modifying CTE runs to completion whether or not the
+# query reads it.
+#
+# The outbox rows (`bos_common.outbox.array_params`) come with the batch position of
+# their event (`ob_ords`): only those of new events are written.
+_NEW_EVENTS_OUTBOX_ROWS = """
+        SELECT r.event_id, r.event_type, r.org_id, r.envelope
+        FROM unnest(
+            CAST(:ob_ords AS bigint[]),
+            CAST(:ob_event_id AS uuid[]),
+            CAST(:ob_event_type AS text[]),
+            CAST(:ob_org_id AS text[]),
+            CAST(:ob_envelope AS jsonb[])
+        ) WITH ORDINALITY AS r(ord, event_id, event_type, org_id, envelope, n)
+        JOIN input i ON i.ord = r.ord
+        JOIN ev ON ev.id = i.id
+        ORDER BY r.n
+"""
 _RECORD_EVENTS = text(
     f"""
     WITH input AS (
@@ -50,18 +67,7 @@ _RECORD_EVENTS = text(
         ON CONFLICT (id) DO NOTHING
         RETURNING id
     ), ob AS (
-        INSERT INTO {outbox.fullname} (event_id, event_type, org_id, envelope)
-        SELECT r.event_id, r.event_type, r.org_id, r.envelope
-        FROM unnest(
-            CAST(:ob_ords AS bigint[]),
-            CAST(:event_ids AS uuid[]),
-            CAST(:event_types AS text[]),
-            CAST(:org_ids AS text[]),
-            CAST(:envelopes AS jsonb[])
-        ) WITH ORDINALITY AS r(ord, event_id, event_type, org_id, envelope, n)
-        JOIN input i ON i.ord = r.ord
-        JOIN ev ON ev.id = i.id
-        ORDER BY r.n
+        {insert_sql(outbox, _NEW_EVENTS_OUTBOX_ROWS)}
     )
     SELECT i.ord FROM input i JOIN ev ON ev.id = i.id
     """
@@ -105,10 +111,7 @@ async def record_events(
         "created": [r.created for r in records],
         "payloads": [r.payload for r in records],
         "ob_ords": [n for n, _ in outbox_rows],
-        "event_ids": [r["event_id"] for _, r in outbox_rows],
-        "event_types": [r["event_type"] for _, r in outbox_rows],
-        "org_ids": [r["org_id"] for _, r in outbox_rows],
-        "envelopes": [r["envelope"] for _, r in outbox_rows],
+        **array_params([r for _, r in outbox_rows], "ob_"),
     }
     if isinstance(conn, AsyncSession):
         inserted = set((await conn.execute(_RECORD_EVENTS, params)).scalars())

@@ -1,0 +1,76 @@
+"""All SQL of the subscriptions service, one module per aggregate (subscriptions,
+invoices, notifications and organizations, a checkout's fulfilment); every function takes
+the caller's session or connection and never commits."""
+
+from subscriptions.repository.base import copy_rows, driver_connection, update_rows
+from subscriptions.repository.fulfilment import claim_checkout_and_look, record_fulfilment
+from subscriptions.repository.invoice import (
+    allocate_invoice_numbers,
+    get_invoice,
+    insert_attempts,
+    insert_invoices,
+    invoice_number,
+    list_invoices,
+    list_payments,
+    update_invoice,
+)
+from subscriptions.repository.notification import (
+    claim_notifications,
+    enqueue_notifications,
+    organization_name,
+    update_notification,
+    upsert_organization,
+)
+from subscriptions.repository.subscription import (
+    active_products,
+    claim_due,
+    customer_subscriptions,
+    entitled_subscriptions,
+    get_subscription,
+    insert_trial_history,
+    last_canceled_free,
+    list_subscriptions,
+    live_free_subscriptions,
+    live_subscription,
+    live_subscriptions_page,
+    set_checkout_subscription,
+    subscriptions_of_customer_any_org,
+    trial_used,
+    update_subscription,
+)
+
+__all__ = [
+    "active_products",
+    "allocate_invoice_numbers",
+    "claim_checkout_and_look",
+    "claim_due",
+    "claim_notifications",
+    "copy_rows",
+    "customer_subscriptions",
+    "driver_connection",
+    "enqueue_notifications",
+    "entitled_subscriptions",
+    "get_invoice",
+    "get_subscription",
+    "insert_attempts",
+    "insert_invoices",
+    "insert_trial_history",
+    "invoice_number",
+    "last_canceled_free",
+    "list_invoices",
+    "list_payments",
+    "list_subscriptions",
+    "live_free_subscriptions",
+    "live_subscription",
+    "live_subscriptions_page",
+    "organization_name",
+    "record_fulfilment",
+    "set_checkout_subscription",
+    "subscriptions_of_customer_any_org",
+    "trial_used",
+    "update_invoice",
+    "update_notification",
+    "update_rows",
+    "update_subscription",
+    "upsert_organization",
+]
