@@ -51,7 +51,8 @@ def dead_letters() -> dict[str, int]:
 
 
 async def settle(conn_dsn: str, ids: list[str], timeout: float) -> float:
-    """Wait (bounded) until the run's checkouts are terminal and every outbox is empty."""
+    """Wait (bounded) until the run's checkouts are terminal, every outbox is empty and
+    every customer e-mail is sent."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
@@ -59,9 +60,14 @@ async def settle(conn_dsn: str, ids: list[str], timeout: float) -> float:
             try:
                 rows = await sql.checkouts(conn, ids)
                 pending = await sql.outbox_pending(conn)
+                mails = await sql.notifications_pending(conn)
             finally:
                 await conn.close()
-            if all(r["status"] in TERMINAL for r in rows) and not any(pending.values()):
+            if (
+                all(r["status"] in TERMINAL for r in rows)
+                and not any(pending.values())
+                and not mails
+            ):
                 return time.monotonic() - start
         except (OSError, asyncpg.PostgresError):
             pass

@@ -212,14 +212,17 @@ async def run_checks(
             f" portal cancellations without exactly 1 e-mail: {len(cancel_mails)}",
         )
     )
-    receipts = sum(1 for c in complete if mails.get(rows[c]["customer_email"].lower()))
+    unconfirmed = [
+        c
+        for c in complete
+        if mails.get(rows[c]["customer_email"].lower(), Counter())["checkout_completed"] != 1
+    ]
     checks.append(
         Check(
             "a confirmation e-mail per completed checkout",
-            receipts == len(complete),
-            f"{receipts} of {len(complete)} customers got any e-mail (BOS sends receipts for"
-            " renewals, none when a checkout completes)",
-            counts=False,
+            not unconfirmed,
+            f"{len(complete) - len(unconfirmed)} of {len(complete)} completed checkouts"
+            f" confirmed by exactly one e-mail; not: {unconfirmed[:3]}",
         )
     )
 

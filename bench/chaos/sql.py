@@ -81,3 +81,12 @@ async def outbox_pending(conn: asyncpg.Connection) -> dict[str, int]:
 
 async def stored_stripe_events(conn: asyncpg.Connection) -> set[str]:
     return {r["id"] for r in await conn.fetch("SELECT id FROM webhooks.stripe_events")}
+
+
+async def notifications_pending(conn: asyncpg.Connection) -> int:
+    """Customer e-mails written and not yet sent (nor given up)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM subscriptions.notifications WHERE status = 'pending'"
+        )
+    )

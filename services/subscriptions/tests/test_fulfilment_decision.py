@@ -79,3 +79,27 @@ def test_a_canceled_free_subscription_is_brought_back() -> None:
     assert done.kind == "reactivated"
     assert done.sub["id"] == canceled["id"] and done.sub["status"] == "active"
     assert done.updates["ended_at"] is None and done.event.reactivated
+
+
+def test_every_completed_checkout_gets_one_confirmation_and_a_duplicate_none() -> None:
+    paid = fulfil(checkout_completed(price(amount=5000), completed_at=T))
+    assert paid.confirmation is not None and paid.invoice is not None
+    assert paid.confirmation.kind == "checkout_completed"
+    assert paid.confirmation.dedupe_key == f"checkout_completed:{paid.sub['checkout_id']}"
+    assert paid.confirmation.invoice_id == paid.invoice["id"]
+    assert paid.confirmation.context["amount_paid"] == 5000
+
+    trial = fulfil(checkout_completed(price(trial_days=14), completed_at=T, trial_days=14))
+    assert trial.confirmation is not None and trial.confirmation.invoice_id is None
+    assert trial.confirmation.context["status"] == "trialing"
+    assert trial.confirmation.context["trial_end"] == (T + timedelta(days=14)).isoformat()
+
+    free_ev = checkout_completed(price(amount=0), completed_at=T)
+    free = fulfil(free_ev)
+    assert free.confirmation is not None and free.confirmation.context["is_free"]
+    canceled = {**free.sub, "status": "canceled", "ended_at": T}
+    back = fulfil(free_ev, canceled_free=canceled)
+    assert back.kind == "reactivated" and back.confirmation is not None
+
+    duplicate = fulfil(checkout_completed(price(), completed_at=T), live=paid.sub)
+    assert duplicate.kind == "duplicate" and duplicate.confirmation is None

@@ -39,7 +39,7 @@ async def test_emails_sent_once_with_text_part_branding_and_receipt_pdf(drv, sin
     while await send_pending(drv.rt, mailer):
         pass
     kinds = sorted(m["X-BOS-Notification"] for m in sink.find(to="ada@example.com"))
-    assert kinds == ["invoice_paid", "trial_converted", "trial_extended"]
+    assert kinds == ["checkout_completed", "invoice_paid", "trial_converted", "trial_extended"]
     receipt = sink.find(kind="invoice_paid")[0]
     assert receipt["From"].addresses[0].display_name == "Acme"
     text = receipt.get_body(preferencelist=("plain",)).get_content()
@@ -50,7 +50,7 @@ async def test_emails_sent_once_with_text_part_branding_and_receipt_pdf(drv, sin
     assert pdf.get_content().startswith(b"%PDF")
     # Sending again sends nothing: each notification went out once.
     assert await send_pending(drv.rt, mailer) == 0
-    assert len(sink.find(to="ada@example.com")) == 3
+    assert len(sink.find(to="ada@example.com")) == 4
 
 
 class ProcessKilled(BaseException):
@@ -86,12 +86,13 @@ async def test_a_sender_killed_mid_batch_sends_no_email_twice(drv, sink):
     with pytest.raises(ProcessKilled):
         await send_pending(drv.rt, DiesAtSend(live, at=3))
     assert len(sink.find(to="kim@example.com")) == 2
+    assert len({m["Message-ID"] for m in sink.find(to="kim@example.com")}) == 2
     later = datetime.now(UTC) + timedelta(minutes=5)
     while await send_pending(drv.rt, live, now=later):
         pass
     sent = sink.find(to="kim@example.com")
     kinds = sorted(m["X-BOS-Notification"] for m in sent)
-    assert kinds == ["invoice_paid", "trial_converted", "trial_extended"]
+    assert kinds == ["checkout_completed", "invoice_paid", "trial_converted", "trial_extended"]
     rows = {str(r["id"]) for kind in kinds for r in await drv.notifications(kind)}
     assert {m["Message-ID"] for m in sent} == {f"<{i}@bos.localhost>" for i in rows}
 
@@ -101,14 +102,14 @@ async def test_smtp_down_is_retried_later(drv, sink):
     sub = (await drv.events("subscription.created.v1"))[0]
     await drv.client.post(f"/v1/subscriptions/{sub['subscription_id']}/cancel", headers=drv.api())
     dead = Mailer("smtp://127.0.0.1:1", "billing@bos.localhost")
-    assert await send_pending(drv.rt, dead) == 1
+    assert await send_pending(drv.rt, dead) == 2  # the checkout's confirmation and this
     [row] = await drv.notifications("subscription_canceled")
     assert row["status"] == "pending" and row["attempts"] == 1 and row["last_error"]
     # The retry is due later in real time (the billing clock does not schedule emails).
     live = Mailer(sink.url, "billing@bos.localhost")
     assert await send_pending(drv.rt, live) == 0
     later = datetime.now(UTC) + timedelta(minutes=1)
-    assert await send_pending(drv.rt, live, now=later) == 1
+    assert await send_pending(drv.rt, live, now=later) == 2
     assert len(sink.find(to="bob@example.com", kind="subscription_canceled")) == 1
 
 
@@ -127,7 +128,8 @@ async def test_an_email_written_under_a_clock_moved_ahead_goes_out_after_the_clo
     drv.at(start)
     [row] = await drv.notifications("invoice_paid")
     assert row["next_attempt_at"] <= datetime.now(UTC)
-    assert await send_pending(drv.rt, Mailer(sink.url, "billing@bos.localhost")) == 1
+    # The checkout's confirmation and the renewal's receipt.
+    assert await send_pending(drv.rt, Mailer(sink.url, "billing@bos.localhost")) == 2
     assert len(sink.find(to="eve@example.com", kind="invoice_paid")) == 1
 
 
@@ -157,9 +159,60 @@ def test_every_template_renders():
         "ends_at": "2026-02-14T15:00:00+00:00",
         "at_period_end": True,
         "number": "A-1",
+        "status": "active",
+        "is_free": False,
     }
     from subscriptions.notifications import SUBJECTS
 
     for kind in SUBJECTS:
         subject, text, html = render(kind, context)
         assert "Pro" in subject and "Acme" in text and "<html" in html
+
+
+def confirmation_text(**context) -> str:
+    base = {
+        "product_name": "Pro",
+        "customer_name": "Ada",
+        "amount_display": "$50.00",
+        "interval": "month",
+        "org_name": "Acme",
+        "portal_url": "http://x/portal",
+        "trial_end": "2026-02-14T15:00:00+00:00",
+        "current_period_end": None,
+        "amount_paid": 0,
+        "is_free": False,
+    }
+    return render("checkout_completed", {**base, **context})[1]
+
+
+def test_the_confirmation_says_what_the_customer_now_has():
+    trial = confirmation_text(status="trialing")
+    assert "trial of Pro has started" in trial and "February 14, 2026" in trial
+    assert "We charged" not in trial
+    paid = confirmation_text(
+        status="active",
+        amount_paid=5000,
+        amount_paid_display="$50.00",
+        number="ACME-000007",
+        current_period_end="2026-03-14T15:00:00+00:00",
+    )
+    assert "We charged $50.00. Invoice ACME-000007 is attached." in paid
+    assert "March 14, 2026" in paid
+    assert "free of charge" in confirmation_text(status="active", is_free=True)
+    assert "as soon as its first payment" in confirmation_text(status="incomplete")
+
+
+async def test_a_paid_checkout_is_confirmed_once_with_its_invoice(drv, sink):
+    sub = await drv.checkout(price(), email="joe@example.com")
+    mailer = Mailer(sink.url, "billing@bos.localhost")
+    while await send_pending(drv.rt, mailer):
+        pass
+    [mail] = sink.find(to="joe@example.com")
+    assert mail["X-BOS-Notification"] == "checkout_completed"
+    [invoice] = (
+        await drv.client.get(f"/v1/subscriptions/{sub['id']}/invoices", headers=drv.api())
+    ).json()["data"]
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert invoice["number"] in text and "$50.00" in text
+    [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_filename() == f"invoice-{invoice['number']}.pdf"

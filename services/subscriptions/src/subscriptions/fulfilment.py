@@ -6,6 +6,7 @@ often its event comes. The paid path is two statements: the claim, and
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from bos_common.events import CheckoutCompletedV1
 from bos_common.outbox import add_events, outbox_row
 from subscriptions import billing, repository
 from subscriptions.models import outbox
-from subscriptions.outcomes import apply_outcome, end_free_subscriptions
+from subscriptions.outcomes import apply_outcome, end_free_subscriptions, notification_rows
 from subscriptions.rows import Row
 from subscriptions.runtime import SubscriptionsRuntime
 
@@ -51,10 +52,11 @@ async def fulfil_checkout(
             email=ev.customer_email,
             card_fingerprint=ev.card_fingerprint,
         )
+    now = rt.clock.now()
     done = billing.fulfil(
         ev,
         org_id,
-        now=rt.clock.now(),
+        now=now,
         policy=rt.policy,
         live=live,
         canceled_free=canceled,
@@ -78,6 +80,7 @@ async def fulfil_checkout(
             await repository.update_subscription(session, sub["id"], done.updates)
         await repository.set_checkout_subscription(session, ev.checkout_id, sub["id"], done.kind)
         await add_events(session, outbox, [(done.event, org_id)], producer=rt.name)
+        await _confirm(session, sub, done, now)
         return sub
 
     if done.trial_denied:
@@ -95,8 +98,19 @@ async def fulfil_checkout(
         invoice=done.invoice,
         attempt=done.attempt,
     )
+    await _confirm(session, sub, done, now)
     if not done.then.empty:
         sub = await apply_outcome(rt, session, sub, None, done.then)
     if has_free and not sub["is_free"] and sub["status"] in ("active", "trialing"):
         await end_free_subscriptions(rt, session, sub)
     return sub
+
+
+async def _confirm(
+    session: AsyncSession, sub: Row, done: billing.Fulfilment, now: datetime
+) -> None:
+    """The customer's confirmation e-mail, in the fulfilment's transaction."""
+    if done.confirmation is not None:
+        await repository.enqueue_notifications(
+            session, notification_rows(sub, [done.confirmation], now)
+        )

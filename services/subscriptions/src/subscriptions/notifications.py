@@ -36,7 +36,11 @@ SUBJECTS = {
     "subscription_canceled": "Your {product} subscription was canceled",
     "subscription_reactivated": "Your {product} subscription was reactivated",
     "invoice_paid": "Receipt for {product}",
+    "checkout_completed": "Your {product} order is confirmed",
 }
+
+# The kinds that are receipts of a payment: their invoice is attached.
+RECEIPTS = frozenset({"invoice_paid", "checkout_completed"})
 
 _env = Environment(
     loader=PackageLoader("subscriptions", "templates"),
@@ -95,6 +99,12 @@ async def build_message(
 ) -> EmailMessage:
     org_name = await repository.organization_name(session, row["org_id"]) or row["org_id"]
     context = dict(row["context"])
+    # A receipt carries its invoice as a PDF, with the number the invoice got when written.
+    inv = None
+    if row["kind"] in RECEIPTS and row.get("invoice_id"):
+        inv = await repository.get_invoice(session, row["invoice_id"])
+        if inv is not None:
+            context["number"] = inv["number"]
     locale = rt.settings.invoice_locale
     for key in ("amount", "amount_due", "amount_paid"):
         if isinstance(context.get(key), int):
@@ -112,15 +122,13 @@ async def build_message(
     message["X-BOS-Dedupe-Key"] = row["dedupe_key"]
     message.set_content(text)
     message.add_alternative(html, subtype="html")
-    if row["kind"] == "invoice_paid" and row.get("invoice_id"):
-        inv = await repository.get_invoice(session, row["invoice_id"])
-        if inv is not None:
-            pdf = render_invoice_pdf(
-                inv, seller=org_name, locale=locale, font_path=rt.settings.invoice_font
-            )
-            message.add_attachment(
-                pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv['number']}.pdf"
-            )
+    if inv is not None:
+        pdf = render_invoice_pdf(
+            inv, seller=org_name, locale=locale, font_path=rt.settings.invoice_font
+        )
+        message.add_attachment(
+            pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv['number']}.pdf"
+        )
     return message
 
 

@@ -14,7 +14,7 @@ from bos_common.events import CheckoutCompletedV1, SubscriptionCreatedV1
 from bos_common.ids import new_id
 from subscriptions.billing.amounts import coupon_summary, describe_period
 from subscriptions.billing.invoicing import issue_invoice
-from subscriptions.billing.outcome import Outcome, Policy
+from subscriptions.billing.outcome import Notice, Outcome, Policy, notice
 from subscriptions.billing.schedule import trial_schedule
 from subscriptions.clock import utc
 from subscriptions.periods import period_end
@@ -26,7 +26,9 @@ class Fulfilment:
     """What fulfilling a checkout writes. `kind` is the checkout's outcome: `created`
     (insert `sub`, with `invoice` and its succeeded `attempt`, remember `trial`, then
     write `then` on it), `reactivated` (apply `updates` to the canceled free `sub`) or
-    `duplicate` (the customer already has `sub`: link the checkout to it)."""
+    `duplicate` (the customer already has `sub`: link the checkout to it).
+    `confirmation` is the customer's one e-mail for the completed checkout (none for a
+    duplicate, which is refunded)."""
 
     kind: Literal["created", "reactivated", "duplicate"]
     sub: Row
@@ -37,6 +39,24 @@ class Fulfilment:
     trial: Row | None = None
     trial_denied: bool = False
     then: Outcome = field(default_factory=Outcome)
+    confirmation: Notice | None = None
+
+
+def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Row | None) -> Notice:
+    """The e-mail confirming a completed checkout, once per checkout: what the customer now
+    has (a trial and when it ends, a paid period, free access) and, when checkout charged
+    something, the receipt (its invoice, attached as a PDF)."""
+    return notice(
+        "checkout_completed",
+        ev.checkout_id,
+        sub,
+        invoice_id=invoice["id"] if invoice else None,
+        status=sub["status"],
+        is_free=sub["is_free"],
+        trial_end=sub.get("trial_end"),
+        current_period_end=sub.get("current_period_end"),
+        amount_paid=invoice["amount_paid"] if invoice else 0,
+    )
 
 
 def is_free_checkout(ev: CheckoutCompletedV1) -> bool:
@@ -246,7 +266,13 @@ def fulfil(
             "past_due_since": None,
         }
         back = {**canceled_free, **updates}
-        return Fulfilment("reactivated", back, created_event(back, reactivated=True), updates)
+        return Fulfilment(
+            "reactivated",
+            back,
+            created_event(back, reactivated=True),
+            updates,
+            confirmation=confirmation(ev, back, None),
+        )
 
     sub: Row = {
         **base,
@@ -363,4 +389,5 @@ def fulfil(
         trial=trial,
         trial_denied=trial_denied,
         then=then,
+        confirmation=confirmation(ev, sub, invoice),
     )
