@@ -6,6 +6,7 @@ either secret during the overlap, a disabled endpoint gets nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
+
+from bos_common.internal import InternalClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 from merchant import Merchant, new_merchant  # noqa: E402
@@ -200,6 +203,38 @@ async def test_a_rotated_secret_verifies_with_either_secret_during_the_overlap(
     [received] = receiver.requests
     assert received.verified(endpoint["secret"])["type"] == "webhook_endpoint.test"
     assert received.verified(rotated["secret"])["type"] == "webhook_endpoint.test"
+
+
+async def test_a_trial_ending_soon_delivers_subscription_trial_will_end_once(
+    merchant: Merchant, receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    endpoint = await register(merchant, receiver.url, event_types=["subscription.trial_will_end"])
+    price = await merchant.price(2900, trial_days=14)
+    checkout = await merchant.checkout(price["id"])
+    r = await merchant.confirm(checkout["id"], await merchant.card("visa"))
+    assert r.status_code == 200, r.text
+    done = await merchant.wait_status(checkout["id"], "complete")
+    sub_path = f"/v1/subscriptions/{done['subscription_id']}"
+    assert (await merchant.get(sub_path)).json()["status"] == "trialing"
+    control = InternalClient(
+        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
+    )
+    try:
+        # Past the reminder (3 days before the trial's end), before the end itself.
+        await control.request("POST", "/internal/clock", json={"advance_seconds": 12 * 86400})
+        await control.request("POST", "/internal/scheduler/run")
+        await receiver.wait_for(lambda: len(receiver.requests) >= 1, what="trial_will_end")
+        # Once: a second pass of the scheduler does not remind again.
+        await control.request("POST", "/internal/scheduler/run")
+    finally:
+        await control.request("POST", "/internal/clock", json={"reset": True})
+        await control.close()
+    await asyncio.sleep(1.0)
+    [event] = receiver.of_type("subscription.trial_will_end", endpoint["secret"])
+    assert len(receiver.requests) == 1
+    subscription = (await merchant.get(sub_path)).json()
+    assert event["data"]["object"] == subscription and subscription["status"] == "trialing"
 
 
 async def test_a_disabled_endpoint_gets_nothing(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bos_common.events import Envelope, SubscriptionCreatedV1
+from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionTrialWillEndV1
 from webhooks.endpoints import catalogue, service
 from webhooks.endpoints.addresses import RefusedAddress, check_url, is_public
 from webhooks.endpoints.schedule import MAX_ATTEMPTS, retry_delay
@@ -218,6 +218,28 @@ def test_an_internal_event_maps_to_its_public_type_and_object() -> None:
         "api_version": catalogue.API_VERSION,
         "data": {"object": {"id": "sub_1"}},
     }
+
+
+def test_every_public_type_but_the_test_event_has_a_source() -> None:
+    assert {s.public_type for s in catalogue.SOURCES.values()} == set(catalogue.EVENT_TYPES)
+
+
+def test_a_trial_reminder_makes_subscription_trial_will_end() -> None:
+    event = SubscriptionTrialWillEndV1(
+        subscription_id="sub_9",
+        customer_id="cus_1",
+        product_id="prod_1",
+        trial_end=datetime(2026, 12, 10, tzinfo=UTC),
+    )
+    envelope = Envelope.wrap(event, producer="subscriptions", org_id="org_1", event_id=uuid.uuid4())
+    found = catalogue.source_of(envelope.event_type, envelope.data)
+    assert found is not None
+    source, object_id = found
+    assert (source.public_type, source.kind, object_id) == (
+        "subscription.trial_will_end",
+        "subscription",
+        "sub_9",
+    )
 
 
 def test_a_checkout_is_sent_once_complete() -> None:

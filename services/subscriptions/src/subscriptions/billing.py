@@ -19,6 +19,7 @@ from bos_common.events import (
     SubscriptionEndedV1,
     SubscriptionPastDueV1,
     SubscriptionRenewedV1,
+    SubscriptionTrialWillEndV1,
 )
 from bos_common.ids import new_id
 from subscriptions.periods import add_months, next_period_end, period_end
@@ -398,7 +399,15 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
                 "trial_reminder_for": sub["trial_end"],
                 "next_action": "convert_trial",
                 "next_action_at": sub["trial_end"],
-            }
+            },
+            events=[
+                SubscriptionTrialWillEndV1(
+                    subscription_id=sub["id"],
+                    customer_id=sub["customer_id"],
+                    product_id=sub["product_id"],
+                    trial_end=sub["trial_end"],
+                )
+            ],
         )
         out.notices.append(
             notice(
