@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
+from bos_common.db import asyncpg_dsn
 from bos_common.internal import InternalClient
 
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant  # noqa: E402
+from merchant import Merchant, new_merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -252,6 +254,54 @@ async def test_a_disabled_endpoint_gets_nothing(
     # The enabled endpoint's delivery came; the disabled one's would have come with it.
     await asyncio.sleep(1.0)
     assert disabled.requests == []
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_and_the_merchant_told(
+    gateway: Any, sim: Any, receivers: Callable[..., Any]
+) -> None:
+    address = f"{unique('ops')}@example.com"
+    merchant = await new_merchant(gateway, sim, notification_email=address)
+    assert (await merchant.get("/v1/organization")).json()["notification_email"] == address
+    receiver = await receivers(answers=[500] * 5)
+    endpoint = await register(merchant, receiver.url)
+    # As if every delivery had failed for four days (the limit is three).
+    conn = await asyncpg.connect(asyncpg_dsn(os.environ["DATABASE_URL"]))
+    try:
+        await conn.execute(
+            "UPDATE webhooks.webhook_endpoints SET failing_since = now() - interval '4 days'"
+            " WHERE id = $1",
+            endpoint["id"],
+        )
+    finally:
+        await conn.close()
+    r = await merchant.post(f"/v1/webhook-endpoints/{endpoint['id']}/test")
+    assert r.status_code == 201, r.text
+    await receiver.wait_for(lambda: len(receiver.requests) >= 1, what="the test event")
+    path = f"/v1/webhook-endpoints/{endpoint['id']}"
+    shown: dict[str, Any] = {}
+    for _ in range(100):
+        shown = (await merchant.get(path)).json()
+        if shown["status"] == "disabled":
+            break
+        await asyncio.sleep(0.1)
+    assert shown["status"] == "disabled", shown
+    assert shown["disabled_at"] and "every delivery failed since" in shown["disabled_reason"]
+    mails: list[Any] = []
+    for _ in range(100):
+        mails = sent_mails(address, "webhook_endpoint_disabled")
+        if mails:
+            break
+        await asyncio.sleep(0.1)
+    [mail] = mails
+    assert endpoint["id"] in mail.get_content() and receiver.url in mail.get_content()
+    # Enabled again by the merchant: the notice is gone with the failure.
+    r = await merchant.gateway.patch(path, json={"status": "enabled"}, headers=merchant.auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["disabled_at"], r.json()["disabled_reason"]) == (
+        "enabled",
+        None,
+        None,
+    )
 
 
 async def test_validation_and_isolation(merchant: Merchant, gateway: Any, sim: Any) -> None:

@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionTrialWillEndV1
 from webhooks.endpoints import catalogue, service
 from webhooks.endpoints.addresses import RefusedAddress, check_url, is_public
+from webhooks.endpoints.notice import disabled_notice
 from webhooks.endpoints.schedule import MAX_ATTEMPTS, retry_delay
 from webhooks.endpoints.worker import signature_header
 from webhooks.settings import WebhooksSettings
@@ -78,6 +79,26 @@ def test_after_attempt_success_failure_exhaustion_and_disabling() -> None:
         s, ok=False, attempts=2, failing_since=now - timedelta(days=3, seconds=1), now=now
     )
     assert days.disable_endpoint and days.status == "pending"
+
+
+def test_a_disabled_endpoint_is_told_to_the_organizations_address() -> None:
+    endpoint = {
+        "id": "we_1",
+        "org_id": "org_1",
+        "url": "https://shop.example.com/hooks",
+        "disabled_reason": "every delivery failed since 2026-12-04T10:00:00Z",
+        "disabled_at": datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+    }
+    org = {"id": "org_1", "name": "Shop", "notification_email": "ops@shop.example.com"}
+    message = disabled_notice(endpoint, org, "webhooks@bos.example.com")
+    assert message is not None
+    assert (message["To"], message["From"]) == ("ops@shop.example.com", "webhooks@bos.example.com")
+    assert message["X-BOS-Notification"] == "webhook_endpoint_disabled"
+    text = message.get_content()
+    for fact in ("we_1", "https://shop.example.com/hooks", "2026-12-04T10:00:00Z", "2026-12-07"):
+        assert fact in text
+    # No address to write to: no e-mail (the endpoint's disabled_reason still says it).
+    assert disabled_notice(endpoint, {**org, "notification_email": None}, "x@y.z") is None
 
 
 # --- addresses (SSRF) --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ webhook_endpoints = Table(
     Column("event_types", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("status", String(16), nullable=False, server_default="enabled"),
     Column("disabled_reason", Text),
+    Column("disabled_at", DateTime(timezone=True)),
     Column("secret", Text, nullable=False),
     Column("previous_secret", Text),
     Column("previous_secret_expires_at", DateTime(timezone=True)),

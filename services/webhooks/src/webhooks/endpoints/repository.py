@@ -228,14 +228,18 @@ async def endpoint_failed(session: AsyncSession, endpoint_id: str) -> datetime |
     return result.scalar()
 
 
-async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> bool:
+async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> Row | None:
+    """The endpoint, disabled now; None when it was not enabled (already disabled)."""
     result = await session.execute(
         update(webhook_endpoints)
         .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.status == "enabled")
-        .values(status="disabled", disabled_reason=reason, updated_at=func.now())
-        .returning(webhook_endpoints.c.id)
+        .values(
+            status="disabled", disabled_reason=reason, disabled_at=func.now(), updated_at=func.now()
+        )
+        .returning(*_ENDPOINT_COLUMNS)
     )
-    return result.first() is not None
+    row = result.mappings().first()
+    return dict(row) if row else None
 
 
 async def backlog(session: AsyncSession) -> tuple[int, int, float]:

@@ -45,6 +45,7 @@ class Endpoint(BaseModel):
     event_types: list[str]
     status: Literal["enabled", "disabled"]
     disabled_reason: str | None
+    disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -98,6 +99,7 @@ def endpoint_out(row: Row) -> Endpoint:
         event_types=list(row["event_types"] or []),
         status=row["status"],
         disabled_reason=row["disabled_reason"],
+        disabled_at=row["disabled_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

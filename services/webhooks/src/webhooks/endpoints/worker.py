@@ -24,6 +24,7 @@ from bos_common.errors import BOSError
 from bos_common.internal import InternalClient
 from webhooks.endpoints import catalogue, repository, service
 from webhooks.endpoints.addresses import PublicOnlyResolver, RefusedAddress, check_url
+from webhooks.endpoints.notice import DisabledNotifier
 from webhooks.settings import WebhooksSettings
 
 log = logging.getLogger("webhooks.merchant")
@@ -98,6 +99,11 @@ class MerchantDelivery:
                 self._services[name] = InternalClient(
                     url, caller="webhooks", secret=settings.internal_secret
                 )
+        self.notifier = DisabledNotifier(
+            InternalClient(settings.tokens_url, caller="webhooks", secret=settings.internal_secret),
+            settings.smtp_url,
+            settings.mail_from,
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,6 +129,7 @@ class MerchantDelivery:
             await self._http.close()
         for client in self._services.values():
             await client.close()
+        await self.notifier.close()
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -298,11 +305,13 @@ class MerchantDelivery:
                 next_attempt_at=outcome.next_attempt_at,
                 delivered=False,
             )
-            disabled = outcome.disable_endpoint and await repository.disable_endpoint(
-                session,
-                row["endpoint_id"],
-                f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
-            )
+            disabled = None
+            if outcome.disable_endpoint:
+                disabled = await repository.disable_endpoint(
+                    session,
+                    row["endpoint_id"],
+                    f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
+                )
         ATTEMPTS.labels("retrying" if outcome.status == "pending" else "failed").inc()
         if disabled:
             DISABLED.inc()
@@ -310,6 +319,7 @@ class MerchantDelivery:
                 "merchant webhook endpoint disabled after days of failures",
                 extra={"endpoint_id": row["endpoint_id"], "org_id": row["org_id"]},
             )
+            await self.notifier.notify(disabled)
 
     async def _record_successes(self, rows: list[tuple[str, int, int]]) -> list[None]:
         async with self.db.transaction() as session:
