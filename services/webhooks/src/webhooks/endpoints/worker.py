@@ -1,8 +1,9 @@
-"""The delivery worker: claims due deliveries (FOR UPDATE SKIP LOCKED and a lease, so
-replicas share the work), posts each signed per Standard Webhooks, records the outcome
-and schedules the retry. Bounded: requests in flight per endpoint and in all, each with a
-timeout; it runs beside the service's consumers and never holds a transaction during a
-request, so a slow merchant slows only its own deliveries."""
+"""The delivery worker: claims due deliveries (endpoints locked with SKIP LOCKED while
+claiming, each delivery leased, so replicas share the work), posts each signed per
+Standard Webhooks, records the outcome and schedules the retry. Bounded: requests in
+flight per endpoint (counted across replicas by the claim) and in all (per replica), each
+with a timeout; it runs beside the service's consumers and never holds a transaction
+during a request, so a slow merchant slows only its own deliveries."""
 
 from __future__ import annotations
 
@@ -83,7 +84,6 @@ class MerchantDelivery:
         self.db = db
         self._wake = asyncio.Event()
         self._in_flight: Tally[str] = Tally()
-        self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
         # Successes that finish together are recorded by one statement.
@@ -168,12 +168,7 @@ class MerchantDelivery:
                 lease=settings.merchant_webhook_timeout_seconds * 2 + LEASE_MARGIN_SECONDS,
             )
         for row in rows:
-            # The claim caps each endpoint at `per_endpoint` but does not count those in
-            # flight here: the extra ones wait in their task for the endpoint's slot.
-            endpoint = row["endpoint_id"]
-            if endpoint not in self._slots:
-                self._slots[endpoint] = asyncio.Semaphore(per_endpoint)
-            self._in_flight[endpoint] += 1
+            self._in_flight[row["endpoint_id"]] += 1
             task = asyncio.create_task(self._attempt_guarded(row))
             self._tasks.add(task)
             task.add_done_callback(self._done(row["endpoint_id"]))
@@ -185,15 +180,13 @@ class MerchantDelivery:
             self._in_flight[endpoint_id] -= 1
             if self._in_flight[endpoint_id] <= 0:
                 del self._in_flight[endpoint_id]
-                self._slots.pop(endpoint_id, None)
             self._wake.set()  # a slot is free
 
         return done
 
     async def _attempt_guarded(self, row: dict[str, Any]) -> None:
         try:
-            async with self._slots[row["endpoint_id"]]:
-                await self.attempt(row)
+            await self.attempt(row)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the lease expires and the delivery is tried again
