@@ -57,6 +57,10 @@ DISABLED = Counter(
 BACKLOG_INTERVAL_SECONDS = 15.0
 # Past the request timeout, how long a claimed delivery stays away from other replicas.
 LEASE_MARGIN_SECONDS = 30.0
+# After a wake-up, how long the worker waits before claiming: the attempts that end and the
+# deliveries planned meanwhile make one claim (a transaction of two statements) instead of
+# one each.
+CLAIM_LINGER_SECONDS = 0.01
 # How soon a delivery whose object is not ready (catalogue.is_ready) looks again.
 NOT_READY_RETRY_SECONDS = 0.5
 # What is kept of a failing answer's body, for the merchant's deliveries list.
@@ -139,24 +143,27 @@ class MerchantDelivery:
             # Cleared before claiming: a wake during the claim makes the next wait return.
             self._wake.clear()
             try:
-                claimed = await self.claim_and_start()
+                more = await self.claim_and_start()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - database down: try again after a pause
                 log.warning("claiming merchant webhook deliveries failed: %s", exc)
-                claimed = 0
-            if claimed:
-                continue  # more may be due
+                more = False
+            if more:
+                continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
             except TimeoutError:
-                pass
+                continue
+            await asyncio.sleep(CLAIM_LINGER_SECONDS)
 
-    async def claim_and_start(self) -> int:
+    async def claim_and_start(self) -> bool:
+        """Claims and starts what is due and has room; True when it filled every free slot
+        (more may be due), False when it found less (what is due waits for a wake-up)."""
         settings = self.settings
         free = settings.merchant_webhook_concurrency - len(self._tasks)
         if free <= 0:
-            return 0
+            return False
         per_endpoint = settings.merchant_webhook_endpoint_concurrency
         busy = [e for e, n in self._in_flight.items() if n >= per_endpoint]
         async with self.db.transaction() as session:
@@ -172,7 +179,7 @@ class MerchantDelivery:
             task = asyncio.create_task(self._attempt_guarded(row))
             self._tasks.add(task)
             task.add_done_callback(self._done(row["endpoint_id"]))
-        return len(rows)
+        return len(rows) >= free
 
     def _done(self, endpoint_id: str) -> Any:
         def done(task: asyncio.Task[None]) -> None:
