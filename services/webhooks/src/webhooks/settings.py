@@ -73,7 +73,8 @@ class WebhooksSettings(ServiceSettings):
     merchant_webhook_secret_overlap_seconds: float = Field(
         default=24 * 3600.0, validation_alias="MERCHANT_WEBHOOK_SECRET_OVERLAP_SECONDS", gt=0
     )
-    # Requests in flight: per endpoint (per replica) and in all.
+    # Requests in flight: per endpoint (counted across replicas by the claim) and in all
+    # (per replica).
     merchant_webhook_concurrency: int = Field(
         default=64, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
     )
