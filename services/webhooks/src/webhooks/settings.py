@@ -76,10 +76,10 @@ class WebhooksSettings(ServiceSettings):
     # Requests in flight: per endpoint (counted across replicas by the claim) and in all
     # (per replica).
     merchant_webhook_concurrency: int = Field(
-        default=64, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
+        default=128, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
     )
     merchant_webhook_endpoint_concurrency: int = Field(
-        default=16, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
+        default=32, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
     )
     # The merchant's e-mail when BOS disables its endpoint (without SMTP_URL: none).
     smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
