@@ -29,15 +29,52 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 import uvloop
 from aiohttp import web
 
 from bench.webhook_load import percentiles, signed
+from bos_common.db import asyncpg_dsn
 from gateway.upstream import Upstream, UpstreamError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_P95_MS = 1000.0
+
+# Where the time goes, per delivery of the run, from the webhooks schema's timestamps (each
+# a transaction's start): the relay (the internal event written by the intake -> published
+# on the bus), the consumer (published -> its delivery planned), the worker (planned ->
+# the attempt's success recorded).
+STAGES_SQL = """
+SELECT
+  percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+    ORDER BY extract(epoch FROM o.published_at - o.created_at)) AS relay,
+  percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+    ORDER BY extract(epoch FROM d.created_at - o.published_at)) AS consumer,
+  percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (
+    ORDER BY extract(epoch FROM d.delivered_at - d.created_at)) AS worker
+FROM webhooks.webhook_deliveries d
+JOIN webhooks.webhook_events ev ON ev.id = d.event_id
+JOIN webhooks.outbox o ON o.event_id = ev.source_event_id
+WHERE d.org_id = $1 AND d.delivered_at IS NOT NULL
+"""
+
+
+async def stages(org_id: str) -> dict[str, Any]:
+    """p50 and p95 in ms of each stage (empty without DATABASE_URL)."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return {}
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        row = await conn.fetchrow(STAGES_SQL, org_id)
+    finally:
+        await conn.close()
+    return {
+        stage: {"p50": round(row[stage][0] * 1000, 1), "p95": round(row[stage][1] * 1000, 1)}
+        for stage in ("relay", "consumer", "worker")
+        if row is not None and row[stage] is not None
+    }
 
 
 def refund_event(run: str, n: int, org_id: str) -> dict[str, Any]:
@@ -148,6 +185,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "delivered": len(arrived),
         "deliveries_per_s": round(len(arrived) / span, 1) if span else None,
         "event_to_delivery_ms": percentiles(lags),
+        "stages_ms": await stages(org["id"]),
         "loadavg": os.getloadavg(),
     }
     p95 = result["event_to_delivery_ms"].get("p95", float("inf"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.chaos import sql
+from bench.chaos import merchant_hooks, sql
 from bench.chaos.checks import Check, latency_rows, run_checks
 from bench.chaos.client import Client
 from bench.chaos.faults import ROOT, FaultRunner, Schedule
@@ -91,6 +91,9 @@ async def run(args: argparse.Namespace) -> int:
         ) as sim,
     ):
         shops = [await open_shop(gateway, sim, connect=False) for _ in range(SHOPS)]
+        receiver = merchant_hooks.Receiver()
+        await receiver.start()
+        endpoints = await merchant_hooks.register(shops[0].merchant, receiver)
         connect_shops = [await open_shop(gateway, sim, connect=True) for _ in range(CONNECT_SHOPS)]
         client = Client(gateway, sim)
         flows = Flows(client, shops, connect_shops)
@@ -135,6 +138,7 @@ async def run(args: argparse.Namespace) -> int:
         settled = await settle(dsn, ids, args.settle)
         conn = await asyncpg.connect(dsn)
         try:
+            await merchant_hooks.settle(conn, endpoints, args.settle)
             checks = await run_checks(
                 conn,
                 sim,
@@ -145,8 +149,10 @@ async def run(args: argparse.Namespace) -> int:
                 set(env["BOS_STRIPE_EVENTS"].split()),
                 [(w.start, w.end) for w in faults.windows if w.what.startswith("RabbitMQ")],
             )
+            checks += await merchant_hooks.checks(conn, receiver, endpoints)
         finally:
             await conn.close()
+            await receiver.stop()
     windows = [(w.start, w.end or load_end) for w in faults.windows]
     lines = report(args, outcomes, len(running), client, faults, checks, windows, settled)
     print("\n".join(lines), flush=True)

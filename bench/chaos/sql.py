@@ -90,3 +90,50 @@ async def notifications_pending(conn: asyncpg.Connection) -> int:
             "SELECT count(*) FROM subscriptions.notifications WHERE status = 'pending'"
         )
     )
+
+
+# --- webhooks to merchants ---------------------------------------------------------------
+
+
+async def outbox_events(conn: asyncpg.Connection, org_id: str, types: list[str]) -> Rows:
+    """An organization's internal events of these types, from every outbox, with their data."""
+    union = " UNION ALL ".join(
+        f"SELECT event_id::text AS event_id, event_type, (envelope->'data')::text AS data"
+        f" FROM {schema}.outbox WHERE org_id = $1 AND event_type = ANY($2)"
+        for schema in SCHEMAS_WITH_OUTBOX
+    )
+    return await _rows(conn, union, org_id, types)
+
+
+async def merchant_event_sources(conn: asyncpg.Connection, org_id: str) -> dict[str, str]:
+    """Public event id -> the internal event it was made from."""
+    rows = await conn.fetch(
+        "SELECT id, source_event_id::text AS source FROM webhooks.webhook_events"
+        " WHERE org_id = $1 AND source_event_id IS NOT NULL",
+        org_id,
+    )
+    return {r["id"]: r["source"] for r in rows}
+
+
+async def merchant_deliveries_pending(conn: asyncpg.Connection, endpoint_ids: list[str]) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM webhooks.webhook_deliveries"
+            " WHERE endpoint_id = ANY($1) AND status = 'pending'",
+            endpoint_ids,
+        )
+    )
+
+
+async def merchant_deliveries_unsubscribed(conn: asyncpg.Connection, org_id: str) -> int:
+    """Deliveries to an endpoint of a type it does not subscribe to (the test event aside)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM webhooks.webhook_deliveries d"
+            " JOIN webhooks.webhook_endpoints e ON e.id = d.endpoint_id"
+            " WHERE d.org_id = $1 AND cardinality(e.event_types) > 0"
+            " AND NOT d.event_type = ANY(e.event_types)"
+            " AND d.event_type <> 'webhook_endpoint.test'",
+            org_id,
+        )
+    )

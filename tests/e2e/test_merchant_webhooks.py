@@ -6,18 +6,23 @@ either secret during the overlap, a disabled endpoint gets nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
+from bos_common.db import asyncpg_dsn
+from bos_common.internal import InternalClient
+
 sys.path.insert(0, str(Path(__file__).parent))
-from merchant import Merchant, new_merchant  # noqa: E402
+from merchant import Merchant, new_merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -202,6 +207,38 @@ async def test_a_rotated_secret_verifies_with_either_secret_during_the_overlap(
     assert received.verified(rotated["secret"])["type"] == "webhook_endpoint.test"
 
 
+async def test_a_trial_ending_soon_delivers_subscription_trial_will_end_once(
+    merchant: Merchant, receivers: Callable[..., Any]
+) -> None:
+    receiver = await receivers()
+    endpoint = await register(merchant, receiver.url, event_types=["subscription.trial_will_end"])
+    price = await merchant.price(2900, trial_days=14)
+    checkout = await merchant.checkout(price["id"])
+    r = await merchant.confirm(checkout["id"], await merchant.card("visa"))
+    assert r.status_code == 200, r.text
+    done = await merchant.wait_status(checkout["id"], "complete")
+    sub_path = f"/v1/subscriptions/{done['subscription_id']}"
+    assert (await merchant.get(sub_path)).json()["status"] == "trialing"
+    control = InternalClient(
+        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
+    )
+    try:
+        # Past the reminder (3 days before the trial's end), before the end itself.
+        await control.request("POST", "/internal/clock", json={"advance_seconds": 12 * 86400})
+        await control.request("POST", "/internal/scheduler/run")
+        await receiver.wait_for(lambda: len(receiver.requests) >= 1, what="trial_will_end")
+        # Once: a second pass of the scheduler does not remind again.
+        await control.request("POST", "/internal/scheduler/run")
+    finally:
+        await control.request("POST", "/internal/clock", json={"reset": True})
+        await control.close()
+    await asyncio.sleep(1.0)
+    [event] = receiver.of_type("subscription.trial_will_end", endpoint["secret"])
+    assert len(receiver.requests) == 1
+    subscription = (await merchant.get(sub_path)).json()
+    assert event["data"]["object"] == subscription and subscription["status"] == "trialing"
+
+
 async def test_a_disabled_endpoint_gets_nothing(
     merchant: Merchant, receivers: Callable[..., Any]
 ) -> None:
@@ -217,6 +254,54 @@ async def test_a_disabled_endpoint_gets_nothing(
     # The enabled endpoint's delivery came; the disabled one's would have come with it.
     await asyncio.sleep(1.0)
     assert disabled.requests == []
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_and_the_merchant_told(
+    gateway: Any, sim: Any, receivers: Callable[..., Any]
+) -> None:
+    address = f"{unique('ops')}@example.com"
+    merchant = await new_merchant(gateway, sim, notification_email=address)
+    assert (await merchant.get("/v1/organization")).json()["notification_email"] == address
+    receiver = await receivers(answers=[500] * 5)
+    endpoint = await register(merchant, receiver.url)
+    # As if every delivery had failed for four days (the limit is three).
+    conn = await asyncpg.connect(asyncpg_dsn(os.environ["DATABASE_URL"]))
+    try:
+        await conn.execute(
+            "UPDATE webhooks.webhook_endpoints SET failing_since = now() - interval '4 days'"
+            " WHERE id = $1",
+            endpoint["id"],
+        )
+    finally:
+        await conn.close()
+    r = await merchant.post(f"/v1/webhook-endpoints/{endpoint['id']}/test")
+    assert r.status_code == 201, r.text
+    await receiver.wait_for(lambda: len(receiver.requests) >= 1, what="the test event")
+    path = f"/v1/webhook-endpoints/{endpoint['id']}"
+    shown: dict[str, Any] = {}
+    for _ in range(100):
+        shown = (await merchant.get(path)).json()
+        if shown["status"] == "disabled":
+            break
+        await asyncio.sleep(0.1)
+    assert shown["status"] == "disabled", shown
+    assert shown["disabled_at"] and "every delivery failed since" in shown["disabled_reason"]
+    mails: list[Any] = []
+    for _ in range(100):
+        mails = sent_mails(address, "webhook_endpoint_disabled")
+        if mails:
+            break
+        await asyncio.sleep(0.1)
+    [mail] = mails
+    assert endpoint["id"] in mail.get_content() and receiver.url in mail.get_content()
+    # Enabled again by the merchant: the notice is gone with the failure.
+    r = await merchant.gateway.patch(path, json={"status": "enabled"}, headers=merchant.auth)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["disabled_at"], r.json()["disabled_reason"]) == (
+        "enabled",
+        None,
+        None,
+    )
 
 
 async def test_validation_and_isolation(merchant: Merchant, gateway: Any, sim: Any) -> None:

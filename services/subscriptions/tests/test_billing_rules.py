@@ -134,3 +134,32 @@ def test_zero_total_invoice_is_paid_at_once():
     assert out.new_invoice["status"] == "paid" and out.new_invoice["total"] == 0
     assert out.updates["current_period_end"] > T + 28 * DAY
     assert out.updates["next_action"] == "renew"
+
+
+def test_trial_reminder_announces_trial_will_end_once_with_the_customer_notice():
+    trial_end = T + 14 * DAY
+    s = sub(
+        status="trialing",
+        trial_end=trial_end,
+        current_period_end=trial_end,
+        next_action="trial_reminder",
+    )
+    out = billing.on_due(s, None, now=trial_end - 3 * DAY, policy=Policy())
+    [event] = out.events
+    assert event.event_type == "subscription.trial_will_end.v1"
+    assert (event.subscription_id, event.customer_id, event.product_id) == (
+        "sub_1",
+        "cus_1",
+        "prod_1",
+    )
+    assert event.trial_end == trial_end
+    assert [n.kind for n in out.notices] == ["trial_ending"]
+    assert out.updates["trial_reminder_for"] == trial_end, "not reminded again for this end"
+
+    converting = billing.on_due(
+        sub(status="trialing", trial_end=trial_end, next_action="convert_trial"),
+        None,
+        now=trial_end,
+        policy=Policy(),
+    )
+    assert "subscription.trial_will_end.v1" not in [e.event_type for e in converting.events]

@@ -1,6 +1,7 @@
 """The delivery worker's claim against real Postgres: replicas claiming at the same time
-get disjoint deliveries (FOR UPDATE SKIP LOCKED and the lease), an endpoint is capped per
-claim, a disabled endpoint's deliveries wait, and the consumer's planning writes one
+get disjoint deliveries (endpoints locked with SKIP LOCKED, deliveries leased), an
+endpoint's deliveries in flight stay within its bound across claimers, a claim leases only
+what it returns, a disabled endpoint's deliveries wait, and the consumer's planning writes one
 delivery per subscribed endpoint."""
 
 from __future__ import annotations
@@ -82,7 +83,15 @@ async def test_planning_writes_one_delivery_per_subscribed_endpoint(db: Database
     )
 
 
-async def test_concurrent_claims_are_disjoint_and_capped_per_endpoint(db: Database) -> None:
+async def _finish(db: Database, rows: list[dict[str, object]]) -> None:
+    """Record these attempts as successes (they are no longer in flight)."""
+    async with db.transaction() as s:
+        await repository.record_successes(s, [(str(r["id"]), 200, 5) for r in rows])
+
+
+async def test_concurrent_claims_are_disjoint_and_bounded_per_endpoint_in_flight(
+    db: Database,
+) -> None:
     org = f"org_{uuid.uuid4().hex[:10]}"
     endpoints = [await _endpoint(db, org) for _ in range(3)]
     disabled = await _endpoint(db, org)
@@ -98,18 +107,19 @@ async def test_concurrent_claims_are_disjoint_and_capped_per_endpoint(db: Databa
 
     claimed: list[dict[str, object]] = []
     for _ in range(10):
+        # Two replicas claiming at once, then claiming again before any attempt ended:
+        # never more than 2 in flight per endpoint between them.
         first, second = await asyncio.gather(claim(), claim())
-        for batch in (first, second):
-            per_endpoint = Counter(r["endpoint_id"] for r in batch)
-            assert all(n <= 2 for n in per_endpoint.values()), per_endpoint
-        claimed += first + second
-        if not first and not second:
+        third = await claim()
+        in_flight = Counter(r["endpoint_id"] for r in first + second + third)
+        assert all(n <= 2 for n in in_flight.values()), in_flight
+        claimed += first + second + third
+        if not first and not second and not third:
             break
+        await _finish(db, first + second + third)
     ids = [r["id"] for r in claimed]
     assert len(ids) == len(set(ids)) == 18  # the disabled endpoint's 6 wait
     assert {r["endpoint_id"] for r in claimed} == set(endpoints)
-    # Leased: none is due again until the lease ends.
-    assert await claim() == []
     async with db.transaction() as s:
         waiting = await s.scalar(
             select(func.count()).where(
@@ -118,6 +128,31 @@ async def test_concurrent_claims_are_disjoint_and_capped_per_endpoint(db: Databa
             )
         )
     assert waiting == 6
+
+
+async def test_a_claim_leases_no_more_than_it_returns(db: Database) -> None:
+    org = f"org_{uuid.uuid4().hex[:10]}"
+    endpoint = await _endpoint(db, org)
+    async with db.transaction() as s:
+        await service.plan_deliveries(s, [_canceled(org) for _ in range(6)])
+    async with db.transaction() as s:
+        one = await repository.claim_due(s, limit=1, per_endpoint=5, busy=[], lease=60)
+    assert len(one) == 1
+    # The other five are still due: four fit beside the one in flight.
+    async with db.transaction() as s:
+        more = await repository.claim_due(s, limit=10, per_endpoint=5, busy=[], lease=60)
+    assert len(more) == 4 and {r["endpoint_id"] for r in more} == {endpoint}
+    # A lease that ended (a crashed attempt) is due again and no longer counts.
+    async with db.transaction() as s:
+        await s.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.id == one[0]["id"])
+            .values(next_attempt_at=func.now(), leased_until=func.now())
+        )
+    async with db.transaction() as s:
+        again = await repository.claim_due(s, limit=10, per_endpoint=5, busy=[], lease=60)
+    # Four in flight, room for one: the ended lease does not count (else room for none).
+    assert len(again) == 1
 
 
 async def test_a_busy_endpoint_is_skipped(db: Database) -> None:

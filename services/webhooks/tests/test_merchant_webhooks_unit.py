@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bos_common.events import Envelope, SubscriptionCreatedV1
+from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionTrialWillEndV1
 from webhooks.endpoints import catalogue, service
 from webhooks.endpoints.addresses import RefusedAddress, check_url, is_public
+from webhooks.endpoints.notice import disabled_notice
 from webhooks.endpoints.schedule import MAX_ATTEMPTS, retry_delay
 from webhooks.endpoints.worker import signature_header
 from webhooks.settings import WebhooksSettings
@@ -78,6 +79,26 @@ def test_after_attempt_success_failure_exhaustion_and_disabling() -> None:
         s, ok=False, attempts=2, failing_since=now - timedelta(days=3, seconds=1), now=now
     )
     assert days.disable_endpoint and days.status == "pending"
+
+
+def test_a_disabled_endpoint_is_told_to_the_organizations_address() -> None:
+    endpoint = {
+        "id": "we_1",
+        "org_id": "org_1",
+        "url": "https://shop.example.com/hooks",
+        "disabled_reason": "every delivery failed since 2026-12-04T10:00:00Z",
+        "disabled_at": datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
+    }
+    org = {"id": "org_1", "name": "Shop", "notification_email": "ops@shop.example.com"}
+    message = disabled_notice(endpoint, org, "webhooks@bos.example.com")
+    assert message is not None
+    assert (message["To"], message["From"]) == ("ops@shop.example.com", "webhooks@bos.example.com")
+    assert message["X-BOS-Notification"] == "webhook_endpoint_disabled"
+    text = message.get_content()
+    for fact in ("we_1", "https://shop.example.com/hooks", "2026-12-04T10:00:00Z", "2026-12-07"):
+        assert fact in text
+    # No address to write to: no e-mail (the endpoint's disabled_reason still says it).
+    assert disabled_notice(endpoint, {**org, "notification_email": None}, "x@y.z") is None
 
 
 # --- addresses (SSRF) --------------------------------------------------------------------------
@@ -218,6 +239,28 @@ def test_an_internal_event_maps_to_its_public_type_and_object() -> None:
         "api_version": catalogue.API_VERSION,
         "data": {"object": {"id": "sub_1"}},
     }
+
+
+def test_every_public_type_but_the_test_event_has_a_source() -> None:
+    assert {s.public_type for s in catalogue.SOURCES.values()} == set(catalogue.EVENT_TYPES)
+
+
+def test_a_trial_reminder_makes_subscription_trial_will_end() -> None:
+    event = SubscriptionTrialWillEndV1(
+        subscription_id="sub_9",
+        customer_id="cus_1",
+        product_id="prod_1",
+        trial_end=datetime(2026, 12, 10, tzinfo=UTC),
+    )
+    envelope = Envelope.wrap(event, producer="subscriptions", org_id="org_1", event_id=uuid.uuid4())
+    found = catalogue.source_of(envelope.event_type, envelope.data)
+    assert found is not None
+    source, object_id = found
+    assert (source.public_type, source.kind, object_id) == (
+        "subscription.trial_will_end",
+        "subscription",
+        "sub_9",
+    )
 
 
 def test_a_checkout_is_sent_once_complete() -> None:

@@ -106,15 +106,23 @@ class ServiceRuntime:
         return decorator
 
     def on_events(
-        self, purpose: str, *event_types: str, retry: RetryPolicy | None = None
+        self,
+        purpose: str,
+        *event_types: str,
+        retry: RetryPolicy | None = None,
+        batch_linger: float | None = None,
     ) -> Callable[[SetHandler], SetHandler]:
         """`on_event` for a set-based handler: called with all the new events of a batch
         at once (one event when it came alone), so it can do its work for all of them in
-        a few statements instead of a few per event."""
+        a few statements instead of a few per event. `batch_linger` (seconds): how long a
+        busy queue's batch waits for more events (`ConsumerSpec.batch_linger` otherwise),
+        for a handler whose cost is mostly per batch and whose events can wait that long."""
 
         def decorator(fn: SetHandler) -> SetHandler:
             queue = f"{self.name}.{purpose}"
-            self._register(queue, event_types, set_based(fn, queue), retry, batch=True)
+            self._register(
+                queue, event_types, set_based(fn, queue), retry, batch=True, linger=batch_linger
+            )
             return fn
 
         return decorator
@@ -131,19 +139,21 @@ class ServiceRuntime:
         handler: SetHandler,
         retry: RetryPolicy | None,
         batch: bool,
+        linger: float | None = None,
     ) -> None:
-        self.consumers.append(
-            ConsumerSpec(
-                queue=queue,
-                routing_keys=event_types,
-                handler=idempotent(self.db, self.inbox, queue, handler),
-                retry=retry or RetryPolicy(),
-                prefetch=self.settings.bus_prefetch,
-                batch_handler=(
-                    idempotent_batch(self.db, self.inbox, queue, handler) if batch else None
-                ),
-            )
+        spec = ConsumerSpec(
+            queue=queue,
+            routing_keys=event_types,
+            handler=idempotent(self.db, self.inbox, queue, handler),
+            retry=retry or RetryPolicy(),
+            prefetch=self.settings.bus_prefetch,
+            batch_handler=(
+                idempotent_batch(self.db, self.inbox, queue, handler) if batch else None
+            ),
         )
+        if linger is not None:
+            spec.batch_linger = linger
+        self.consumers.append(spec)
 
     def worker(self, fn: Worker) -> Worker:
         self.workers.append(fn)

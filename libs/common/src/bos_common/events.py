@@ -376,6 +376,19 @@ class SubscriptionEndedV1(Event):
 
 
 @register
+class SubscriptionTrialWillEndV1(Event):
+    """The trial ends soon: the scheduler's reminder, sent once per trial end (the
+    customer's "trial ending" e-mail is decided at the same step)."""
+
+    event_type: ClassVar[str] = "subscription.trial_will_end.v1"
+
+    subscription_id: str
+    customer_id: str
+    product_id: str
+    trial_end: datetime
+
+
+@register
 class SubscriptionTrialExtendedV1(Event):
     event_type: ClassVar[str] = "subscription.trial_extended.v1"
 

@@ -23,8 +23,6 @@ __all__ = [
     "MetadataValue",
     "NonBlank",
     "document_required",
-    "json_int",
-    "non_blank",
     "non_blank_text",
 ]
 
@@ -43,12 +41,6 @@ def non_blank_text(max_length: int) -> StringConstraints:
     return StringConstraints(
         strip_whitespace=True, min_length=1, max_length=max_length, pattern=NON_BLANK_PATTERN
     )
-
-
-def non_blank(max_length: int) -> Any:
-    """`Annotated[str, non_blank_text(max_length)]` built at run time (a type checker cannot
-    read a call in an annotation: typed code spells the `Annotated` out)."""
-    return Annotated[str, non_blank_text(max_length)]
 
 
 NonBlank = Annotated[str, non_blank_text(255)]
@@ -89,12 +81,6 @@ class JsonInteger(GroupedMetadata):
         if self.le is not None:
             yield Le(self.le)
         yield BeforeValidator(_json_integer)
-
-
-def json_int(*, ge: int | None = None, gt: int | None = None, le: int | None = None) -> Any:
-    """`Annotated[int, JsonInteger(...)]` built at run time (a type checker cannot read a
-    call in an annotation: typed code spells the `Annotated` out)."""
-    return Annotated[int, JsonInteger(ge=ge, gt=gt, le=le)]
 
 
 JsonInt = Annotated[int, JsonInteger()]

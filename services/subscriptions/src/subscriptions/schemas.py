@@ -4,11 +4,11 @@ in ISO-8601 UTC)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from bos_common.fields import json_int
+from bos_common.fields import JsonInteger
 from subscriptions import billing
 from subscriptions.rows import Row
 
@@ -26,8 +26,7 @@ class PortalCancelRequest(_In):
 
 
 class ExtendTrialRequest(_In):
-    # json_int builds its `Annotated[int, ...]` at run time, which mypy cannot read.
-    days: json_int(ge=1, le=365)  # type: ignore[valid-type, unused-ignore]
+    days: Annotated[int, JsonInteger(ge=1, le=365)]
 
 
 class PortalCardUpdate(_In):

@@ -34,6 +34,8 @@ organizations = Table(
     Column("stripe_account_id", String(255)),
     Column("payout_schedule", JSONB, nullable=False),
     Column("rate_limits", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # Where BOS writes to the merchant about its account (null: nowhere).
+    Column("notification_email", String(320)),
     # Grows with every change; carried by organization.updated.v1 so consumers can
     # ignore a stale event.
     Column("version", BigInteger, nullable=False, server_default=text("1")),

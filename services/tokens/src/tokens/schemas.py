@@ -93,6 +93,11 @@ RateLimits = Annotated[
     AfterValidator(_rate_limits),
 ]
 Name = Annotated[str, non_blank_text(200)]
+# Where BOS writes to the merchant about its account (e.g. a webhook endpoint it disabled).
+NotificationEmail = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
 StripeAccountId = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
 FeeBps = Annotated[int, JsonInteger(ge=0, le=10_000)]
 
@@ -164,6 +169,7 @@ class CreateOrganization(_In):
     stripe_account_id: StripeAccountId | None = None
     payout_schedule: PayoutSchedule = Field(default_factory=PayoutSchedule)
     rate_limits: RateLimits = Field(default_factory=dict)
+    notification_email: NotificationEmail | None = None
     # The first API key's mode: sk_test_ unless asked otherwise.
     livemode: StrictBool = False
 
@@ -178,6 +184,7 @@ class UpdateOrganization(_In):
     platform_fee_bps: FeeBps | SkipJsonSchema[None] = None
     stripe_account_id: StripeAccountId | None = None
     payout_schedule: PayoutSchedule | SkipJsonSchema[None] = None
+    notification_email: NotificationEmail | None = None
 
 
 class AdminUpdateOrganization(UpdateOrganization):
@@ -247,6 +254,7 @@ class OrganizationOut(BaseModel):
     stripe_account_id: str | None
     payout_schedule: dict[str, Any]
     rate_limits: dict[str, str]
+    notification_email: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -87,6 +87,7 @@ def organization_out(row: Row[Any]) -> OrganizationOut:
         stripe_account_id=row.stripe_account_id,
         payout_schedule=row.payout_schedule,
         rate_limits=row.rate_limits,
+        notification_email=row.notification_email,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -120,6 +121,7 @@ async def create_organization(
             stripe_account_id=body.stripe_account_id,
             payout_schedule=body.payout_schedule.model_dump(exclude_none=True),
             rate_limits=body.rate_limits,
+            notification_email=body.notification_email,
         )
     key = await create_api_key(
         session, org_id, mode="live" if body.livemode else "test", name="Default key"

@@ -73,13 +73,17 @@ class WebhooksSettings(ServiceSettings):
     merchant_webhook_secret_overlap_seconds: float = Field(
         default=24 * 3600.0, validation_alias="MERCHANT_WEBHOOK_SECRET_OVERLAP_SECONDS", gt=0
     )
-    # Requests in flight: per endpoint (per replica) and in all.
+    # Requests in flight: per endpoint (counted across replicas by the claim) and in all
+    # (per replica).
     merchant_webhook_concurrency: int = Field(
-        default=64, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
+        default=128, validation_alias="MERCHANT_WEBHOOK_CONCURRENCY", ge=1
     )
     merchant_webhook_endpoint_concurrency: int = Field(
-        default=16, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
+        default=32, validation_alias="MERCHANT_WEBHOOK_ENDPOINT_CONCURRENCY", ge=1
     )
+    # The merchant's e-mail when BOS disables its endpoint (without SMTP_URL: none).
+    smtp_url: str | None = Field(default=None, validation_alias="SMTP_URL")
+    mail_from: str = Field(default="webhooks@bos.localhost", validation_alias="MAIL_FROM")
     # How often the worker looks for due deliveries when nothing woke it.
     merchant_webhook_poll_seconds: float = Field(
         default=1.0, validation_alias="MERCHANT_WEBHOOK_POLL_SECONDS", gt=0

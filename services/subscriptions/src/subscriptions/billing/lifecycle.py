@@ -9,6 +9,7 @@ from bos_common.events import (
     InvoiceVoidedV1,
     SubscriptionCanceledV1,
     SubscriptionEndedV1,
+    SubscriptionTrialWillEndV1,
 )
 from subscriptions.billing.invoicing import issue_invoice
 from subscriptions.billing.outcome import Outcome, Policy, notice
@@ -150,7 +151,15 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
                 "trial_reminder_for": sub["trial_end"],
                 "next_action": "convert_trial",
                 "next_action_at": sub["trial_end"],
-            }
+            },
+            events=[
+                SubscriptionTrialWillEndV1(
+                    subscription_id=sub["id"],
+                    customer_id=sub["customer_id"],
+                    product_id=sub["product_id"],
+                    trial_end=sub["trial_end"],
+                )
+            ],
         )
         out.notices.append(
             notice(

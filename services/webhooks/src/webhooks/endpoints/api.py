@@ -45,7 +45,7 @@ def _with_secret(row: dict[str, object]) -> EndpointWithSecret:
     return EndpointWithSecret(
         **endpoint_out(row).model_dump(),
         secret=str(row["secret"]),
-        previous_secret_expires_at=row.get("previous_secret_expires_at"),  # type: ignore[arg-type]
+        previous_secret_expires_at=row.get("previous_secret_expires_at"),
     )
 
 

@@ -26,13 +26,13 @@ from bos_common.events import (
     SubscriptionReactivatedV1,
     SubscriptionRenewedV1,
     SubscriptionTrialExtendedV1,
+    SubscriptionTrialWillEndV1,
 )
 
 # The version of the public events' shape; a breaking change to a body is a new version.
 API_VERSION: Final = "2026-12-01"
 
-# Every public type, in the order the documentation lists them. `subscription.trial_will_end`
-# is in the catalogue (an endpoint may subscribe to it) but no internal event makes it yet.
+# Every public type, in the order the documentation lists them.
 PublicEventType = Literal[
     "checkout.completed",
     "subscription.created",
@@ -67,6 +67,9 @@ SOURCES: Final[dict[str, Source]] = {
     CheckoutCompletedV1.event_type: Source("checkout.completed", "checkout_session", "checkout_id"),
     SubscriptionCreatedV1.event_type: Source(
         "subscription.created", "subscription", "subscription_id"
+    ),
+    SubscriptionTrialWillEndV1.event_type: Source(
+        "subscription.trial_will_end", "subscription", "subscription_id"
     ),
     SubscriptionCanceledV1.event_type: Source(
         "subscription.canceled", "subscription", "subscription_id"

@@ -29,6 +29,7 @@ webhook_endpoints = Table(
     Column("event_types", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("status", String(16), nullable=False, server_default="enabled"),
     Column("disabled_reason", Text),
+    Column("disabled_at", DateTime(timezone=True)),
     Column("secret", Text, nullable=False),
     Column("previous_secret", Text),
     Column("previous_secret_expires_at", DateTime(timezone=True)),
@@ -78,6 +79,9 @@ webhook_deliveries = Table(
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True)),
+    # Set while an attempt is in flight (claimed, its outcome not recorded yet), until the
+    # claim's lease ends: how many are in flight per endpoint, whichever replica sent them.
+    Column("leased_until", DateTime(timezone=True)),
     Column("last_status_code", Integer),
     Column("last_error", Text),
     Column("last_duration_ms", Integer),
@@ -87,6 +91,17 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     Index(
         "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_webhook_deliveries_in_flight",
+        "endpoint_id",
+        postgresql_where=text("leased_until IS NOT NULL"),
+    ),
+    Index(
+        "ix_webhook_deliveries_endpoint_due",
+        "endpoint_id",
         "next_attempt_at",
         postgresql_where=text("status = 'pending'"),
     ),

@@ -116,29 +116,62 @@ async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -
     return dict(row) if row else None
 
 
-# Due deliveries of enabled endpoints (a disabled one's wait until it is enabled again),
-# at most `per_endpoint` of each and none of the endpoints already at their limit in this
-# process, leased (next_attempt_at moved past the attempt's timeout) in the claiming
-# transaction: another replica skips the locked rows, then sees them not due. Rows locked
-# but not leased are released at commit.
-_CLAIM = text(
+# Claiming is two statements in one transaction. The first locks the enabled endpoints
+# that have due deliveries and room (fewer than `per_endpoint` in flight, whichever
+# replica sent them), skipping those another replica is claiming for and those already
+# at their limit in this process (`busy`). The second, with a snapshot taken once those
+# locks are held (so it sees every lease committed before), counts each locked endpoint's
+# deliveries in flight and leases at most its room of due ones, oldest first, `limit` in
+# all: `leased_until` marks them in flight and `next_attempt_at` moves past the attempt's
+# timeout, so a crashed attempt is due again when its lease ends.
+_LOCK_ENDPOINTS = text(
     """
-    WITH due AS (
-        SELECT d.id, d.endpoint_id
+    WITH full_endpoints AS (
+        SELECT endpoint_id FROM webhook_deliveries
+        WHERE leased_until > now() AND status = 'pending'
+        GROUP BY endpoint_id HAVING count(*) >= :per_endpoint
+    ), due AS (
+        SELECT d.endpoint_id
         FROM webhook_deliveries d
         JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.status = 'enabled'
         WHERE d.status = 'pending' AND d.next_attempt_at <= now()
           AND d.endpoint_id <> ALL(CAST(:busy AS text[]))
+          AND d.endpoint_id NOT IN (SELECT endpoint_id FROM full_endpoints)
         ORDER BY d.next_attempt_at
         LIMIT :scan
-        FOR UPDATE OF d SKIP LOCKED
-    ), ranked AS (
-        SELECT id, row_number() OVER (PARTITION BY endpoint_id ORDER BY id) AS n FROM due
+    )
+    SELECT e.id FROM webhook_endpoints e
+    WHERE e.status = 'enabled' AND e.id IN (SELECT endpoint_id FROM due)
+    ORDER BY e.id
+    FOR NO KEY UPDATE OF e SKIP LOCKED
+    """
+)
+
+_CLAIM = text(
+    """
+    WITH room AS (
+        SELECT e.id, :per_endpoint - (
+            SELECT count(*) FROM webhook_deliveries f
+            WHERE f.endpoint_id = e.id AND f.leased_until > now() AND f.status = 'pending'
+        ) AS free
+        FROM unnest(CAST(:endpoints AS text[])) AS e(id)
+    ), picked AS (
+        SELECT p.id, p.next_attempt_at
+        FROM room CROSS JOIN LATERAL (
+            SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+            WHERE d.endpoint_id = room.id AND d.status = 'pending'
+              AND d.next_attempt_at <= now()
+            ORDER BY d.next_attempt_at
+            LIMIT greatest(room.free, 0)
+        ) p
+        ORDER BY p.next_attempt_at
+        LIMIT :limit
     ), leased AS (
         UPDATE webhook_deliveries d
-        SET next_attempt_at = now() + make_interval(secs => :lease)
-        FROM ranked r
-        WHERE d.id = r.id AND r.n <= :per_endpoint
+        SET next_attempt_at = now() + make_interval(secs => :lease),
+            leased_until = now() + make_interval(secs => :lease)
+        FROM picked
+        WHERE d.id = picked.id AND d.status = 'pending' AND d.next_attempt_at <= now()
         RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.org_id
     )
     SELECT l.id, l.endpoint_id, l.event_id, l.attempts, l.org_id,
@@ -149,7 +182,6 @@ _CLAIM = text(
     JOIN webhook_endpoints e ON e.id = l.endpoint_id
     JOIN webhook_events ev ON ev.id = l.event_id
     ORDER BY l.id
-    LIMIT :limit
     """
 )
 
@@ -157,15 +189,21 @@ _CLAIM = text(
 async def claim_due(
     session: AsyncSession, *, limit: int, per_endpoint: int, busy: Sequence[str], lease: float
 ) -> list[Row]:
+    """At most `limit` due deliveries, at most `per_endpoint` in flight per endpoint across
+    replicas, leased for `lease` seconds (see above)."""
+    endpoints = list(
+        (
+            await session.execute(
+                _LOCK_ENDPOINTS,
+                {"busy": list(busy), "scan": limit * 4, "per_endpoint": per_endpoint},
+            )
+        ).scalars()
+    )
+    if not endpoints:
+        return []
     result = await session.execute(
         _CLAIM,
-        {
-            "busy": list(busy),
-            "scan": limit * 4,
-            "per_endpoint": per_endpoint,
-            "lease": lease,
-            "limit": limit,
-        },
+        {"endpoints": endpoints, "per_endpoint": per_endpoint, "lease": lease, "limit": limit},
     )
     return [dict(r) for r in result.mappings()]
 
@@ -204,6 +242,7 @@ async def record_attempt(
             last_error=error,
             last_duration_ms=duration_ms,
             next_attempt_at=next_attempt_at,
+            leased_until=None,
             delivered_at=func.now() if delivered else webhook_deliveries.c.delivered_at,
         )
     )
@@ -228,14 +267,18 @@ async def endpoint_failed(session: AsyncSession, endpoint_id: str) -> datetime |
     return result.scalar()
 
 
-async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> bool:
+async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> Row | None:
+    """The endpoint, disabled now; None when it was not enabled (already disabled)."""
     result = await session.execute(
         update(webhook_endpoints)
         .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.status == "enabled")
-        .values(status="disabled", disabled_reason=reason, updated_at=func.now())
-        .returning(webhook_endpoints.c.id)
+        .values(
+            status="disabled", disabled_reason=reason, disabled_at=func.now(), updated_at=func.now()
+        )
+        .returning(*_ENDPOINT_COLUMNS)
     )
-    return result.first() is not None
+    row = result.mappings().first()
+    return dict(row) if row else None
 
 
 async def backlog(session: AsyncSession) -> tuple[int, int, float]:
@@ -273,7 +316,7 @@ async def postpone(session: AsyncSession, delivery_id: str, seconds: float) -> N
     await session.execute(
         update(webhook_deliveries)
         .where(webhook_deliveries.c.id == delivery_id)
-        .values(next_attempt_at=func.now() + timedelta(seconds=seconds))
+        .values(next_attempt_at=func.now() + timedelta(seconds=seconds), leased_until=None)
     )
 
 
@@ -289,7 +332,7 @@ _RECORD_SUCCESSES = text(
         UPDATE webhook_deliveries d
         SET status = 'succeeded', attempts = d.attempts + 1, last_status_code = r.code,
             last_error = NULL, last_duration_ms = r.duration, next_attempt_at = NULL,
-            delivered_at = now()
+            leased_until = NULL, delivered_at = now()
         FROM r WHERE d.id = r.id
         RETURNING d.endpoint_id
     )

@@ -8,14 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from bos_common.fields import non_blank
+from bos_common.fields import non_blank_text
 from webhooks.endpoints.catalogue import EVENT_TYPES, PublicEventType
 
 Row = dict[str, Any]
 
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-Description = non_blank(500)
+Description = Annotated[str, non_blank_text(500)]
 EventTypes = Annotated[list[PublicEventType], Field(max_length=len(EVENT_TYPES))]
 
 
@@ -45,6 +45,7 @@ class Endpoint(BaseModel):
     event_types: list[str]
     status: Literal["enabled", "disabled"]
     disabled_reason: str | None
+    disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -98,6 +99,7 @@ def endpoint_out(row: Row) -> Endpoint:
         event_types=list(row["event_types"] or []),
         status=row["status"],
         disabled_reason=row["disabled_reason"],
+        disabled_at=row["disabled_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

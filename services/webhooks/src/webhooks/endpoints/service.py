@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.errors import InvalidRequest, NotFound
@@ -99,9 +100,11 @@ async def update_endpoint(
     if "description" in changes:
         values["description"] = changes["description"]
     if changes.get("status") == "enabled":
-        values.update(status="enabled", disabled_reason=None, failing_since=None)
+        values.update(status="enabled", disabled_reason=None, disabled_at=None, failing_since=None)
     elif changes.get("status") == "disabled":
-        values.update(status="disabled", disabled_reason="disabled by the merchant")
+        values.update(
+            status="disabled", disabled_reason="disabled by the merchant", disabled_at=func.now()
+        )
     row = await repository.update_endpoint(session, org_id, endpoint_id, values)
     if row is None:
         raise _not_found()

@@ -1,8 +1,9 @@
-"""The delivery worker: claims due deliveries (FOR UPDATE SKIP LOCKED and a lease, so
-replicas share the work), posts each signed per Standard Webhooks, records the outcome
-and schedules the retry. Bounded: requests in flight per endpoint and in all, each with a
-timeout; it runs beside the service's consumers and never holds a transaction during a
-request, so a slow merchant slows only its own deliveries."""
+"""The delivery worker: claims due deliveries (endpoints locked with SKIP LOCKED while
+claiming, each delivery leased, so replicas share the work), posts each signed per
+Standard Webhooks, records the outcome and schedules the retry. Bounded: requests in
+flight per endpoint (counted across replicas by the claim) and in all (per replica), each
+with a timeout; it runs beside the service's consumers and never holds a transaction
+during a request, so a slow merchant slows only its own deliveries."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bos_common.errors import BOSError
 from bos_common.internal import InternalClient
 from webhooks.endpoints import catalogue, repository, service
 from webhooks.endpoints.addresses import PublicOnlyResolver, RefusedAddress, check_url
+from webhooks.endpoints.notice import DisabledNotifier
 from webhooks.settings import WebhooksSettings
 
 log = logging.getLogger("webhooks.merchant")
@@ -55,6 +57,10 @@ DISABLED = Counter(
 BACKLOG_INTERVAL_SECONDS = 15.0
 # Past the request timeout, how long a claimed delivery stays away from other replicas.
 LEASE_MARGIN_SECONDS = 30.0
+# After a wake-up, how long the worker waits before claiming: the attempts that end and the
+# deliveries planned meanwhile make one claim (a transaction of two statements) instead of
+# one each.
+CLAIM_LINGER_SECONDS = 0.01
 # How soon a delivery whose object is not ready (catalogue.is_ready) looks again.
 NOT_READY_RETRY_SECONDS = 0.5
 # What is kept of a failing answer's body, for the merchant's deliveries list.
@@ -82,7 +88,6 @@ class MerchantDelivery:
         self.db = db
         self._wake = asyncio.Event()
         self._in_flight: Tally[str] = Tally()
-        self._slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
         # Successes that finish together are recorded by one statement.
@@ -98,6 +103,11 @@ class MerchantDelivery:
                 self._services[name] = InternalClient(
                     url, caller="webhooks", secret=settings.internal_secret
                 )
+        self.notifier = DisabledNotifier(
+            InternalClient(settings.tokens_url, caller="webhooks", secret=settings.internal_secret),
+            settings.smtp_url,
+            settings.mail_from,
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,6 +133,7 @@ class MerchantDelivery:
             await self._http.close()
         for client in self._services.values():
             await client.close()
+        await self.notifier.close()
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -132,24 +143,27 @@ class MerchantDelivery:
             # Cleared before claiming: a wake during the claim makes the next wait return.
             self._wake.clear()
             try:
-                claimed = await self.claim_and_start()
+                more = await self.claim_and_start()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - database down: try again after a pause
                 log.warning("claiming merchant webhook deliveries failed: %s", exc)
-                claimed = 0
-            if claimed:
-                continue  # more may be due
+                more = False
+            if more:
+                continue
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
             except TimeoutError:
-                pass
+                continue
+            await asyncio.sleep(CLAIM_LINGER_SECONDS)
 
-    async def claim_and_start(self) -> int:
+    async def claim_and_start(self) -> bool:
+        """Claims and starts what is due and has room; True when it filled every free slot
+        (more may be due), False when it found less (what is due waits for a wake-up)."""
         settings = self.settings
         free = settings.merchant_webhook_concurrency - len(self._tasks)
         if free <= 0:
-            return 0
+            return False
         per_endpoint = settings.merchant_webhook_endpoint_concurrency
         busy = [e for e, n in self._in_flight.items() if n >= per_endpoint]
         async with self.db.transaction() as session:
@@ -161,16 +175,11 @@ class MerchantDelivery:
                 lease=settings.merchant_webhook_timeout_seconds * 2 + LEASE_MARGIN_SECONDS,
             )
         for row in rows:
-            # The claim caps each endpoint at `per_endpoint` but does not count those in
-            # flight here: the extra ones wait in their task for the endpoint's slot.
-            endpoint = row["endpoint_id"]
-            if endpoint not in self._slots:
-                self._slots[endpoint] = asyncio.Semaphore(per_endpoint)
-            self._in_flight[endpoint] += 1
+            self._in_flight[row["endpoint_id"]] += 1
             task = asyncio.create_task(self._attempt_guarded(row))
             self._tasks.add(task)
             task.add_done_callback(self._done(row["endpoint_id"]))
-        return len(rows)
+        return len(rows) >= free
 
     def _done(self, endpoint_id: str) -> Any:
         def done(task: asyncio.Task[None]) -> None:
@@ -178,15 +187,13 @@ class MerchantDelivery:
             self._in_flight[endpoint_id] -= 1
             if self._in_flight[endpoint_id] <= 0:
                 del self._in_flight[endpoint_id]
-                self._slots.pop(endpoint_id, None)
             self._wake.set()  # a slot is free
 
         return done
 
     async def _attempt_guarded(self, row: dict[str, Any]) -> None:
         try:
-            async with self._slots[row["endpoint_id"]]:
-                await self.attempt(row)
+            await self.attempt(row)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the lease expires and the delivery is tried again
@@ -298,11 +305,13 @@ class MerchantDelivery:
                 next_attempt_at=outcome.next_attempt_at,
                 delivered=False,
             )
-            disabled = outcome.disable_endpoint and await repository.disable_endpoint(
-                session,
-                row["endpoint_id"],
-                f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
-            )
+            disabled = None
+            if outcome.disable_endpoint:
+                disabled = await repository.disable_endpoint(
+                    session,
+                    row["endpoint_id"],
+                    f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
+                )
         ATTEMPTS.labels("retrying" if outcome.status == "pending" else "failed").inc()
         if disabled:
             DISABLED.inc()
@@ -310,6 +319,7 @@ class MerchantDelivery:
                 "merchant webhook endpoint disabled after days of failures",
                 extra={"endpoint_id": row["endpoint_id"], "org_id": row["org_id"]},
             )
+            await self.notifier.notify(disabled)
 
     async def _record_successes(self, rows: list[tuple[str, int, int]]) -> list[None]:
         async with self.db.transaction() as session:
