@@ -1,5 +1,5 @@
 """Checkout routes (docs/api.md "Checkout" and "Customers"): thin, the rules live in
-service.py and payments.py."""
+service.py, confirm.py and payment_states.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bos_common.auth import require
 from bos_common.db import after_commit
 from bos_common.errors import NotFound
 from bos_common.openapi import error_responses
-from checkout import cards, connect, payments, repository, service
+from checkout import cards, confirm, connect, repository, service
 from checkout.runtime import Runtime
 from checkout.schemas import (
     STRIPE_ID_PATTERN,
@@ -100,7 +100,7 @@ async def confirm_checkout(
 ) -> ConfirmOut:
     # No request-scoped transaction: confirm commits its phases itself around the
     # Stripe call, so no database connection is held while Stripe answers.
-    out = await payments.confirm(runtime, identity, checkout_id, body.payment_method, client_secret)
+    out = await confirm.confirm(runtime, identity, checkout_id, body.payment_method, client_secret)
     audit_by(
         "checkout.confirmed",
         identity,

@@ -5,7 +5,7 @@ the subscriptions whose `subscription.created.v1` it consumed itself, and a cust
 subscribed before the upgrade could buy the same product twice.
 
 Runs at start as a checkout worker until it has succeeded once (`projection_backfills`
-remembers it), and on demand as `python -m checkout.backfill` (`--force` to run it again).
+remembers it), and on demand as `python -m checkout backfill` (`--force` to run it again).
 Several replicas at once are harmless: every write is an upsert under the projection's
 newest-wins rule, so an event recorded meanwhile (a subscription that ended) stays.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from datetime import datetime
 
 from checkout import repository
@@ -70,19 +69,3 @@ async def until_backfilled(runtime: CheckoutRuntime) -> None:
             log.warning("subscription projection backfill failed, retrying: %s", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
-
-
-async def _main(force: bool) -> int:
-    from checkout.app import build_runtime  # the whole runtime: settings from the environment
-
-    runtime = build_runtime()  # not started: no consumers, relay or workers
-    try:
-        done = await backfill_subscriptions(runtime, force=force)
-    finally:
-        await runtime.stop()
-    print("already done" if done is None else f"{done} live subscriptions projected")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(asyncio.run(_main("--force" in sys.argv[1:])))

@@ -12,7 +12,7 @@ from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import payments, repository, stripe_params
+from checkout import confirm, payment_states, repository, stripe_params
 from checkout.runtime import CheckoutRuntime
 
 
@@ -40,7 +40,7 @@ async def start_card_update(
             payment_method_id=payment_method,
         )
     params = stripe_params.setup_intent(
-        customer=await payments.ensure_stripe_customer(runtime, customer),
+        customer=await confirm.ensure_stripe_customer(runtime, customer),
         payment_method=payment_method,
         metadata={"org_id": customer.org_id, "customer_id": customer.id, "payment_id": payment.id},
     )
@@ -60,10 +60,10 @@ async def start_card_update(
             )
         if is_provider_outage(exc):
             raise provider_unavailable() from exc
-        error = payments.card_error(exc.code, as_dict(exc.error).get("decline_code"))
+        error = payment_states.card_error(exc.code, as_dict(exc.error).get("decline_code"))
         return {"status": "failed", "error": error.model_dump()}
     intent = as_dict(created)
-    pm_id, fingerprint = payments.payment_method_details(intent.get("payment_method"))
+    pm_id, fingerprint = payment_states.payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
         updated = await repository.update_payment(
             s,
@@ -75,7 +75,7 @@ async def start_card_update(
             status="pending" if intent["status"] == "succeeded" else "requires_action",
         )
         if intent["status"] == "succeeded" and updated is not None:
-            await payments.mark_payment_succeeded(runtime, s, updated)
+            await payment_states.mark_payment_succeeded(runtime, s, updated)
     return {
         "status": intent["status"],
         "setup_intent_id": intent["id"],

@@ -22,7 +22,7 @@ from bos_common.events import (
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import connect, connect_repository, funnel, payments, renewals, repository
+from checkout import connect, connect_repository, funnel, payment_states, renewals, repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -77,22 +77,22 @@ def register(runtime: CheckoutRuntime) -> None:
     ) -> None:
         if _confirm_still_running(payment, runtime.payment_leases.lease):
             # 9.4: the webhook overtook the confirm's commit; the bus retries it shortly.
-            raise payments.PaymentNotReady(payment.id)
+            raise payment_states.PaymentNotReady(payment.id)
         if not payment.stripe_intent_id:
             await repository.update_payment(
                 session, payment.id, expected=(payment.status,), stripe_intent_id=intent_id
             )
             payment = await repository.get_payment(session, payment.id)
         if isinstance(event, PaymentFailedV1):
-            error = payments.card_error(event.failure_code, event.decline_code)
-            decline = payments.StripeDecline(
+            error = payment_states.card_error(event.failure_code, event.decline_code)
+            decline = payment_states.StripeDecline(
                 event.failure_code, event.decline_code, event.failure_message
             )
-            await payments.mark_payment_failed(
+            await payment_states.mark_payment_failed(
                 runtime, session, payment.id, error, intent_id=None, decline=decline
             )
         else:
-            await payments.mark_payment_succeeded(runtime, session, payment)
+            await payment_states.mark_payment_succeeded(runtime, session, payment)
 
     async def on_account_updated(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()

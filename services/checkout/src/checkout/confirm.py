@@ -1,14 +1,18 @@
-"""Taking the money: confirm a checkout through Stripe with no double charge, record
-Stripe's outcomes (synchronous or from webhooks) through a state machine, and charge
-renewals off-session.
+"""Confirming a checkout: the process that takes the money through Stripe with no double
+charge. It owns its transactions: each phase commits on its own, so no database
+connection is held while Stripe answers (the route opens none).
 
 No double charge, by construction:
 1. the checkout moves `open -> processing` in a conditional UPDATE, so of two concurrent
    confirms exactly one proceeds (the other gets 409), and a payment row with a Stripe
    idempotency key derived from the checkout, the attempt and the card is committed first;
 2. the Stripe call carries that key, so a retry replays the same intent;
-3. the outcome is recorded with conditional updates; a success that arrives for a
-   checkout another payment already fulfilled is refunded, never kept.
+3. the outcome is recorded through the payment state machine (`checkout.payment_states`),
+   with conditional updates; a success that arrives for a checkout another payment
+   already fulfilled is refunded, never kept.
+
+A free checkout has no payment: `confirm_free_and_wait` commits its completion, then
+waits for the subscription.
 """
 
 from __future__ import annotations
@@ -20,60 +24,28 @@ from types import SimpleNamespace
 from typing import Any
 
 import stripe
-from prometheus_client import Counter
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
-from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import (
-    connect,
-    connect_repository,
-    errors,
-    funnel,
-    renewals,
-    repository,
-    service,
-    stripe_params,
-)
+from checkout import connect, errors, funnel, repository, service, stripe_params
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
+from checkout.payment_states import (
+    SUCCEEDED,
+    StripeDecline,
+    after_success,
+    card_error,
+    mark_payment_failed,
+    mark_payment_succeeded,
+    payment_method_details,
+)
 from checkout.runtime import CheckoutRuntime
-from checkout.schemas import ConfirmOut, ErrorOut, NextAction
+from checkout.schemas import ConfirmOut, NextAction
 
 log = logging.getLogger("checkout.payments")
-
-DUPLICATE_REFUNDS = Counter(
-    "bos_duplicate_payment_refunds_total",
-    "Payments that succeeded for an already fulfilled checkout and were refunded.",
-)
-
-# Stripe's codes, worded for a person (docs/api.md "Checkout": confirm errors).
-CARD_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card.",
-    "insufficient_funds": "Insufficient funds",
-    "authentication_failed": "Card authentication failed. Try again or use another card.",
-    "expired_card": "Your card has expired. Try another card.",
-    "incorrect_cvc": "Your card's security code is incorrect.",
-    "processing_error": "An error occurred while processing your card. Try again.",
-    "invalid_payment_method": "This payment method cannot be used. Try another card.",
-}
-
-
-def card_error(code: str | None, decline_code: str | None) -> ErrorOut:
-    """Stripe's error -> the contract's `card_declined`/`insufficient_funds`/..."""
-    if decline_code == "insufficient_funds":
-        key = "insufficient_funds"
-    elif code == "payment_intent_authentication_failure":
-        key = "authentication_failed"
-    elif code in CARD_MESSAGES:
-        key = code
-    else:
-        key = "card_declined"
-    return ErrorOut(code=key, message=CARD_MESSAGES[key])
 
 
 @dataclass(frozen=True)
@@ -422,7 +394,7 @@ async def record_intent(
                 s, payment_id, expected=("pending",), **ids, **SUCCEEDED
             )
             if done is not None:
-                await _after_success(runtime, s, done)
+                await after_success(runtime, s, done)
                 return ConfirmOut(
                     status="processing", checkout_id=done.checkout_id, payment_id=done.id
                 )
@@ -464,165 +436,3 @@ async def record_intent(
         return ConfirmOut(
             status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
         )
-
-
-def payment_method_details(pm: Any) -> tuple[str | None, str | None]:
-    """(id, card fingerprint) of an expanded or unexpanded payment method."""
-    if pm is None or isinstance(pm, str):
-        return pm, None
-    card = pm.get("card") or {}
-    return pm.get("id"), card.get("fingerprint")
-
-
-# --- the payment state machine (shared by confirm and the webhook consumers) ----------
-
-
-class PaymentNotReady(NotReadyYet):
-    """The payment's confirm transaction has not committed yet: retry the event later."""
-
-
-SUCCEEDED = {"status": "succeeded", "error_code": None, "error_message": None}
-
-
-async def mark_payment_succeeded(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    if payment.status in ("succeeded", "refunded"):
-        return
-    updated = await repository.update_payment(
-        session,
-        payment.id,
-        expected=("pending", "requires_action", "failed", "canceled"),
-        **SUCCEEDED,
-    )
-    if updated is not None:
-        await _after_success(runtime, session, updated)
-
-
-async def _after_success(
-    runtime: CheckoutRuntime, session: AsyncSession, updated: Row[Any]
-) -> None:
-    """The effects of a payment that has just turned `succeeded` (exactly once: only the
-    caller whose guarded UPDATE made the transition gets here)."""
-    funnel.payment_succeeded(updated, session)
-    if updated.kind == "renewal":
-        if updated.connect_mode == "held":
-            await _hold_merchant_share(session, updated)
-        await renewals.publish_paid(runtime, session, updated)
-    elif updated.kind == "card_update":
-        await repository.set_default_payment_method(
-            session, updated.customer_id, updated.payment_method_id, updated.card_fingerprint
-        )
-    elif updated.checkout_id:
-        await _fulfil_or_refund(runtime, session, updated)
-
-
-async def _fulfil_or_refund(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    # The common case first: the checkout is `processing` and fulfil's guarded UPDATE
-    # takes it (no read before it); anything else is sorted out after.
-    fulfilled = await service.fulfil(runtime, session, payment.checkout_id, payment=payment)
-    if not fulfilled:
-        checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
-        assert checkout is not None
-        if checkout.status == "open":
-            # A late success after the checkout had reopened (e.g. 3DS completed after a
-            # failure was recorded): the money moved, so the checkout is fulfilled with it.
-            await repository.transition(
-                session, checkout.id, expected=("open",), status="processing"
-            )
-            fulfilled = await service.fulfil(runtime, session, checkout.id, payment=payment)
-    if fulfilled:
-        if payment.connect_mode == "held":
-            await _hold_merchant_share(session, payment)
-        return
-    # Another payment fulfilled this checkout, or it was canceled or expired meanwhile:
-    # keeping this money would be a double charge.
-    if payment.kind == "checkout":
-        await _refund_duplicate(runtime, session, payment)
-
-
-async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None:
-    """12.2: a payment taken on the platform keeps the merchant's share until the
-    connected account is verified; the transfer worker then releases it."""
-    await connect_repository.hold_transfer(
-        session,
-        id=new_id("tr"),
-        org_id=payment.org_id,
-        payment_id=payment.id,
-        destination_account=payment.destination_account,
-        amount=payment.net_amount,
-        currency=payment.currency,
-        available_at=service.utcnow(),
-    )
-
-
-async def _refund_duplicate(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    log.error("refunding duplicate payment %s of checkout %s", payment.id, payment.checkout_id)
-    await runtime.stripe.v1.refunds.create_async(
-        stripe_params.refund(
-            payment_intent=payment.stripe_intent_id,
-            connect_mode=payment.connect_mode,
-            reason="duplicate",
-            payment_id=payment.id,
-        ),
-        {"idempotency_key": f"bos-refund-{payment.id}"},
-    )
-    await repository.update_payment(session, payment.id, expected=("succeeded",), status="refunded")
-    await connect.take_back_held_share(runtime, session, payment)
-    DUPLICATE_REFUNDS.inc()
-
-
-@dataclass(frozen=True)
-class StripeDecline:
-    """Stripe's own words for a failure, passed on to subscriptions for dunning."""
-
-    code: str | None
-    decline_code: str | None
-    message: str | None
-
-
-async def mark_payment_failed(
-    runtime: CheckoutRuntime,
-    session: AsyncSession,
-    payment_id: str,
-    error: ErrorOut,
-    *,
-    intent_id: str | None,
-    decline: StripeDecline | None = None,
-) -> None:
-    """A failure never overrides a success (late `payment_failed`, 9.4); the checkout
-    returns to `open` so the customer can retry with another card (4.2, 4.3, 4.5); a
-    renewal's failure goes back to subscriptions for dunning."""
-    values: dict[str, Any] = {
-        "status": "failed",
-        "error_code": error.code,
-        "error_message": error.message,
-    }
-    if intent_id:
-        values["stripe_intent_id"] = intent_id
-    updated = await repository.update_payment(
-        session, payment_id, expected=("pending", "requires_action"), **values
-    )
-    if updated is None:
-        return
-    funnel.payment_failed(updated, error.code, session)
-    if updated.kind == "renewal":
-        await renewals.publish_failed(runtime, session, updated, decline)
-        return
-    if not updated.checkout_id:
-        return
-    await repository.transition(
-        session,
-        updated.checkout_id,
-        expected=("processing",),
-        where=(
-            repository.cs.c.attempt == updated.attempt,
-            repository.cs.c.completed_at.is_(None),
-        ),
-        status="open",
-        last_error={"code": error.code, "message": error.message},
-    )
