@@ -40,6 +40,7 @@ from checkout import (
     confirm,
     connect,
     connect_repository,
+    customer_repository,
     payment_states,
     renewals,
     repository,
@@ -400,7 +401,7 @@ async def test_bos_trial_saves_the_card_and_a_renewal_charges_it_off_session(
     assert (si.status, si.usage) == ("succeeded", "off_session")
     assert si.automatic_payment_methods.allow_redirects == "never"
     async with bos.db.transaction() as s:
-        customer = await repository.get_customer(s, "org_t", payment.customer_id)
+        customer = await customer_repository.get_customer(s, "org_t", payment.customer_id)
     assert customer is not None and customer.default_payment_method_id
 
     invoice_id = new_id("in")

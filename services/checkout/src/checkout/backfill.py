@@ -16,7 +16,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from checkout import repository
+from checkout import projection_repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.backfill")
@@ -29,7 +29,7 @@ async def backfill_subscriptions(runtime: CheckoutRuntime, *, force: bool = Fals
     """How many live subscriptions were projected; None when it had been done already."""
     if not force:
         async with runtime.db.transaction() as session:
-            if await repository.backfilled(session, NAME):
+            if await projection_repository.backfilled(session, NAME):
                 return None
     after: str | None = None
     total = 0
@@ -46,12 +46,12 @@ async def backfill_subscriptions(runtime: CheckoutRuntime, *, force: bool = Fals
             for r in page
         ]
         async with runtime.db.transaction() as session:
-            await repository.project_live_subscriptions(session, rows)
+            await projection_repository.project_live_subscriptions(session, rows)
         total += len(rows)
         if after is None:
             break
     async with runtime.db.transaction() as session:
-        await repository.mark_backfilled(session, NAME)
+        await projection_repository.mark_backfilled(session, NAME)
     log.info("subscription projection backfilled", extra={"subscriptions": total})
     return total
 

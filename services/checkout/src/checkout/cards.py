@@ -12,7 +12,7 @@ from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import confirm, payment_states, repository, stripe_params
+from checkout import confirm, customer_repository, payment_states, repository, stripe_params
 from checkout.runtime import CheckoutRuntime
 
 
@@ -24,7 +24,7 @@ async def start_card_update(
     if identity.principal_type not in ("portal", "service", "api_key") or not identity.org_id:
         raise PermissionDenied("forbidden", "This credential cannot update cards.")
     async with runtime.db.transaction() as s:
-        customer = await repository.get_customer(s, identity.org_id, customer_id)
+        customer = await customer_repository.get_customer(s, identity.org_id, customer_id)
         if customer is None:
             raise NotFound("customer_not_found", "Customer not found.")
         payment = await repository.insert_payment(

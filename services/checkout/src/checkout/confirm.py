@@ -30,7 +30,15 @@ from bos_common.auth import Identity
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import connect, errors, funnel, repository, service, stripe_params
+from checkout import (
+    connect,
+    customer_repository,
+    errors,
+    funnel,
+    repository,
+    service,
+    stripe_params,
+)
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
 from checkout.payment_states import (
@@ -137,7 +145,8 @@ async def _begin(
     payment row that carries the idempotency key (one statement, see
     repository.start_payment)."""
     for _ in range(BEGIN_ATTEMPTS):
-        row = await repository.read_checkout(runtime.db, checkout_id)
+        async with runtime.db.driver_connection() as conn:
+            row = await repository.read_checkout(conn, checkout_id)
         row = service.authorize(identity, row, client_secret)
         if row.status == "open" and row.expires_at <= service.utcnow():
             async with runtime.db.transaction() as s:
@@ -154,20 +163,21 @@ async def _begin(
         plan = plan_charge(row, billing, enabled)
         payment_id = new_id("pay")
         connect_mode = "destination" if plan.destination else ("held" if plan.hold_for else None)
-        started = await repository.start_payment(
-            runtime.db,
-            checkout_id=row.id,
-            seen_updated_at=row.updated_at,
-            now=service.utcnow(),
-            payment_id=payment_id,
-            kind=plan.kind,
-            amount=plan.amount,
-            currency=plan.currency,
-            platform_fee=plan.platform_fee,
-            destination_account=plan.destination or plan.hold_for,
-            connect_mode=connect_mode,
-            payment_method_id=payment_method,
-        )
+        async with runtime.db.driver_connection() as conn:
+            started = await repository.start_payment(
+                conn,
+                checkout_id=row.id,
+                seen_updated_at=row.updated_at,
+                now=service.utcnow(),
+                payment_id=payment_id,
+                kind=plan.kind,
+                amount=plan.amount,
+                currency=plan.currency,
+                platform_fee=plan.platform_fee,
+                destination_account=plan.destination or plan.hold_for,
+                connect_mode=connect_mode,
+                payment_method_id=payment_method,
+            )
         if started is None:
             continue  # changed since it was read: its state now decides
         attempt, idempotency_key, customer = started
@@ -201,7 +211,8 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
         ),
         idempotency_key=f"bos-customer-{customer.id}",
     )
-    await repository.set_stripe_customer(runtime.db, customer.id, created["id"])
+    async with runtime.db.driver_connection() as conn:
+        await customer_repository.set_stripe_customer(conn, customer.id, created["id"])
     return str(created["id"])
 
 
@@ -359,17 +370,18 @@ async def _record_success(
     event = outbox_row(
         service.completed_event(row, buyer, paid, now), producer=runtime.name, org_id=row.org_id
     )
-    recorded = await repository.record_success(
-        runtime.db,
-        payment_id=payment.id,
-        checkout_id=row.id,
-        customer_id=customer.id,
-        stripe_intent_id=intent["id"],
-        payment_method_id=pm_id,
-        card_fingerprint=fingerprint,
-        completed_at=now,
-        event=event,
-    )
+    async with runtime.db.driver_connection() as conn:
+        recorded = await repository.record_success(
+            conn,
+            payment_id=payment.id,
+            checkout_id=row.id,
+            customer_id=customer.id,
+            stripe_intent_id=intent["id"],
+            payment_method_id=pm_id,
+            card_fingerprint=fingerprint,
+            completed_at=now,
+            event=event,
+        )
     if recorded:
         funnel.payment_succeeded(payment)
     return recorded
@@ -436,3 +448,24 @@ async def record_intent(
         return ConfirmOut(
             status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
         )
+
+
+async def confirm_free_and_wait(
+    runtime: CheckoutRuntime, identity: Identity, checkout_id: str, client_secret: str | None
+) -> tuple[Any, str]:
+    """service.confirm_free, committed, then `complete` once the subscription exists
+    (5.1), or `processing` after `free_confirm_wait_seconds`."""
+    async with runtime.completions.watching(checkout_id) as completed:
+        async with runtime.db.transaction() as session:
+            row = await service.load_checkout(session, identity, checkout_id, client_secret)
+            row = await service.confirm_free(runtime, session, row)
+
+        async def status() -> str | None:
+            async with runtime.db.transaction() as session:
+                return await repository.checkout_status(session, checkout_id)
+
+        current = row.status
+        if current != "complete":
+            timeout = runtime.settings.free_confirm_wait_seconds
+            current = await runtime.completions.wait(completed, status, timeout) or current
+    return row, "complete" if current == "complete" else "processing"

@@ -22,7 +22,15 @@ from bos_common.events import (
     SubscriptionCreatedV1,
     SubscriptionEndedV1,
 )
-from checkout import connect, connect_repository, funnel, payment_states, renewals, repository
+from checkout import (
+    connect,
+    connect_repository,
+    funnel,
+    payment_states,
+    projection_repository,
+    renewals,
+    repository,
+)
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
@@ -108,7 +116,7 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_subscription_created(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, SubscriptionCreatedV1)
-        completed = await repository.record_subscribed(
+        completed = await projection_repository.record_subscribed(
             session,
             subscription_id=event.subscription_id,
             org_id=envelope.org_id,
@@ -128,7 +136,7 @@ def register(runtime: CheckoutRuntime) -> None:
     async def on_subscription_ended(session: AsyncSession, envelope: Envelope) -> None:
         event = envelope.payload()
         assert isinstance(event, SubscriptionEndedV1)
-        await repository.record_subscription(
+        await projection_repository.record_subscription(
             session,
             subscription_id=event.subscription_id,
             org_id=envelope.org_id,

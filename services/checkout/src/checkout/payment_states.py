@@ -23,7 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.bus import NotReadyYet
 from bos_common.events import InvoicePaidV1, InvoicePaymentFailedV1
 from bos_common.ids import new_id
-from checkout import connect, connect_repository, funnel, repository, service, stripe_params
+from checkout import (
+    connect,
+    connect_repository,
+    customer_repository,
+    funnel,
+    repository,
+    service,
+    stripe_params,
+)
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ErrorOut
 
@@ -98,7 +106,7 @@ async def after_success(runtime: CheckoutRuntime, session: AsyncSession, updated
             await _hold_merchant_share(session, updated)
         await publish_paid(runtime, session, updated)
     elif updated.kind == "card_update":
-        await repository.set_default_payment_method(
+        await customer_repository.set_default_payment_method(
             session, updated.customer_id, updated.payment_method_id, updated.card_fingerprint
         )
     elif updated.checkout_id:

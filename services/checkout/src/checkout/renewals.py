@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.events import Envelope, InvoiceCreatedV1, InvoiceVoidedV1
 from bos_common.ids import derived_id
 from bos_common.stripe_api import as_dict, is_provider_outage
-from checkout import connect, connect_repository, repository, stripe_params
+from checkout import connect, connect_repository, customer_repository, repository, stripe_params
 from checkout.money import platform_fee
 from checkout.payment_states import (
     StripeDecline,
@@ -50,7 +50,7 @@ async def on_invoice_created(
     if await repository.is_invoice_voided(session, invoice.invoice_id):
         log.info("not charging voided invoice %s", invoice.invoice_id)
         return
-    customer = await repository.get_customer(session, org_id, invoice.customer_id)
+    customer = await customer_repository.get_customer(session, org_id, invoice.customer_id)
     stripe_customer = (
         customer.stripe_customer_id if customer else None
     ) or invoice.stripe_customer_id
