@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
@@ -236,3 +237,23 @@ async def test_10_1_subscribed_completes_only_a_fulfilled_checkout(
     sub_id = new_id("sub")
     after, live = await subscribed(row, sub_id)
     assert after.status == "complete" and after.subscription_id == sub_id and live
+
+
+@pytest.mark.parametrize("status", ["open", "expired", "canceled"])
+async def test_a_fulfilled_checkout_is_processing_or_complete_only(
+    runtime: CheckoutRuntime, status: str
+) -> None:
+    """`completed_at` marks fulfilment; the status that goes with it is `processing`
+    (until the subscription exists) or `complete`. The schema refuses anything else, so
+    no write path can leave a fulfilled checkout open, expired or canceled."""
+    fulfilled = await an_open_checkout(runtime, status="processing", completed_at=datetime.now(UTC))
+    with pytest.raises(IntegrityError, match="ck_checkout_sessions_fulfilled"):
+        async with runtime.db.transaction() as s:
+            await s.execute(
+                update(checkout_sessions)
+                .where(checkout_sessions.c.id == fulfilled.id)
+                .values(status=status)
+            )
+    with pytest.raises(IntegrityError, match="ck_checkout_sessions_fulfilled"):
+        await an_open_checkout(runtime, status=status, completed_at=datetime.now(UTC))
+    assert (await read(runtime, fulfilled.id)).status == "processing"
