@@ -221,8 +221,8 @@ async def _stripe_post(
 ) -> dict[str, Any]:
     """A POST on the hot path through the SDK's `raw_request`: the same requestor (keys,
     API version, retries, errors raised as stripe.CardError, ...), the answer as the
-    plain dict the SDK parsed, without the StripeObject tree confirm only turned back
-    into dicts (5% of checkout's CPU in the profile)."""
+    plain dict the SDK parsed, without building the StripeObject tree confirm would only
+    turn back into dicts."""
     response = await runtime.stripe.raw_request_async(
         "post", path, idempotency_key=idempotency_key, **params
     )
