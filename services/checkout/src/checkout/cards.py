@@ -1,6 +1,10 @@
 """Card updates from the customer portal: a SetupIntent saves the new card off-session;
 when it succeeds (at once, or after 3DS through `setup.succeeded.v1`) the card becomes the
-customer's default, which renewals then charge."""
+customer's default, which renewals then charge.
+
+A process that owns its transactions (the route opens none): the payment row is
+committed before Stripe is asked, and Stripe's answer is recorded in a transaction of its
+own through the payment state machine."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 "already subscribed to this product?" at creation (8.2). Takes a connection; never
 opens one.
 
-Every write to it goes through `PROJECT_SQL`, so the rule that orders them is written
+Every write to it goes through `_project_sql`, so the rule that orders them is written
 once: the newest word wins, a row older than the stored one (an event out of order, a
 backfill page read before an event) changes nothing; of two of the same instant, the
 later write wins.
