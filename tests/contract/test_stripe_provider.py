@@ -35,7 +35,17 @@ from bos_common.events import Envelope, OrganizationUpdatedV1, PayoutSchedule
 from bos_common.ids import new_id
 from bos_common.stripe_api import STRIPE_API_VERSION
 from bos_common.testing import Infra, migrate
-from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
+from checkout import (
+    cards,
+    confirm,
+    connect,
+    connect_repository,
+    customer_repository,
+    payment_states,
+    renewals,
+    repository,
+    worker,
+)
 from checkout.app import build_runtime
 from checkout.models import payout_schedules
 from checkout.runtime import CheckoutRuntime
@@ -334,7 +344,7 @@ async def _account_state(rt: CheckoutRuntime, account: str, enabled: bool) -> No
 
 async def _bos_confirm(rt: CheckoutRuntime, payment_method: str, **checkout: Any) -> Any:
     checkout_id, _ = await a_checkout(rt, **checkout)
-    out = await payments.confirm(rt, API_KEY, checkout_id, payment_method, None)
+    out = await confirm.confirm(rt, API_KEY, checkout_id, payment_method, None)
     return out, await _payment_of(rt, checkout_id)
 
 
@@ -391,7 +401,7 @@ async def test_bos_trial_saves_the_card_and_a_renewal_charges_it_off_session(
     assert (si.status, si.usage) == ("succeeded", "off_session")
     assert si.automatic_payment_methods.allow_redirects == "never"
     async with bos.db.transaction() as s:
-        customer = await repository.get_customer(s, "org_t", payment.customer_id)
+        customer = await customer_repository.get_customer(s, "org_t", payment.customer_id)
     assert customer is not None and customer.default_payment_method_id
 
     invoice_id = new_id("in")
@@ -434,7 +444,7 @@ async def test_bos_refund_of_a_duplicate_destination_charge_reverses_transfer_an
     _, payment = await _bos_connected_payment(provider, bos, verified=True)
     assert payment.connect_mode == "destination"
     async with bos.db.transaction() as s:
-        await payments._refund_duplicate(bos, s, await repository.get_payment(s, payment.id))
+        await payment_states._refund_duplicate(bos, s, await repository.get_payment(s, payment.id))
     pi = provider.client.v1.payment_intents.retrieve(payment.stripe_intent_id)
     charge = provider.client.v1.charges.retrieve(pi.latest_charge)
     assert charge.refunded is True

@@ -176,7 +176,7 @@ async def test_8_2_a_subscription_older_than_the_projection_blocks_a_second_chec
 ) -> None:
     """A database from before checkout projected subscription.* events: the projection
     misses subscriptions that already exist, so 8.2 would let a subscribed customer buy
-    again. The backfill (at start, and `python -m checkout.backfill`) restores it."""
+    again. The backfill (at start, and `python -m checkout backfill`) restores it."""
     price = await merchant.price(0)
     email = f"{unique('old')}@example.com"
     checkout = await merchant.checkout(price["id"], email=email)
@@ -199,7 +199,8 @@ async def test_8_2_a_subscription_older_than_the_projection_blocks_a_second_chec
     backfill = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "checkout.backfill",
+        "checkout",
+        "backfill",
         "--force",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
-from checkout import repository, service
+from checkout import projection_repository, repository, service
 from checkout.models import checkout_sessions, customers, outbox, payments
 from checkout.runtime import CheckoutRuntime
 from checkout.testing import a_checkout
@@ -22,9 +23,14 @@ from checkout.testing import a_checkout
 pytestmark = pytest.mark.integration
 
 
+async def read(rt: CheckoutRuntime, checkout_id: str) -> Any:
+    async with rt.db.driver_connection() as conn:
+        return await repository.read_checkout(conn, checkout_id)
+
+
 async def an_open_checkout(rt: CheckoutRuntime, **values: Any) -> Any:
     checkout_id, _ = await a_checkout(rt, **values)
-    return await repository.read_checkout(rt.db, checkout_id)
+    return await read(rt, checkout_id)
 
 
 async def start(rt: CheckoutRuntime, row: Any, **over: Any) -> Any:
@@ -42,7 +48,8 @@ async def start(rt: CheckoutRuntime, row: Any, **over: Any) -> Any:
         "payment_method_id": "pm_card_visa",
         **over,
     }
-    return await repository.start_payment(rt.db, **values), values["payment_id"]
+    async with rt.db.driver_connection() as conn:
+        return await repository.start_payment(conn, **values), values["payment_id"]
 
 
 async def payments_of(rt: CheckoutRuntime, checkout_id: str) -> list[Any]:
@@ -60,7 +67,7 @@ async def test_4_1_start_payment_moves_an_open_checkout_and_keys_the_payment(
     attempt, key, customer = started
     assert attempt == 1 and key == f"bos-{row.id}-a1-pm_card_visa"
     assert customer.id == row.customer_id and customer.email == row.customer_email
-    now = await repository.read_checkout(runtime.db, row.id)
+    now = await read(runtime, row.id)
     assert now.status == "processing" and now.attempt == 1
     [payment] = await payments_of(runtime, row.id)
     assert (payment.id, payment.status, payment.amount, payment.net_amount) == (
@@ -78,7 +85,7 @@ async def test_10_1_start_payment_refuses_a_checkout_that_is_not_open(
     row = await an_open_checkout(runtime, status=status)
     started, _ = await start(runtime, row)
     assert started is None
-    assert (await repository.read_checkout(runtime.db, row.id)).status == status
+    assert (await read(runtime, row.id)).status == status
     assert await payments_of(runtime, row.id) == []
 
 
@@ -118,17 +125,18 @@ async def record(rt: CheckoutRuntime, row: Any, payment_id: str) -> bool:
     event = outbox_row(
         service.completed_event(row, buyer, paid, now), producer="checkout", org_id=row.org_id
     )
-    return await repository.record_success(
-        rt.db,
-        payment_id=payment_id,
-        checkout_id=row.id,
-        customer_id=row.customer_id,
-        stripe_intent_id=paid.stripe_intent_id,
-        payment_method_id=paid.payment_method_id,
-        card_fingerprint=paid.card_fingerprint,
-        completed_at=now,
-        event=event,
-    )
+    async with rt.db.driver_connection() as conn:
+        return await repository.record_success(
+            conn,
+            payment_id=payment_id,
+            checkout_id=row.id,
+            customer_id=row.customer_id,
+            stripe_intent_id=paid.stripe_intent_id,
+            payment_method_id=paid.payment_method_id,
+            card_fingerprint=paid.card_fingerprint,
+            completed_at=now,
+            event=event,
+        )
 
 
 async def completed_events(rt: CheckoutRuntime, checkout_id: str) -> list[Any]:
@@ -145,10 +153,10 @@ async def test_4_1_record_success_fulfils_once_with_the_card_saved(
 ) -> None:
     row = await an_open_checkout(runtime)
     _, payment_id = await start(runtime, row)
-    row = await repository.read_checkout(runtime.db, row.id)
+    row = await read(runtime, row.id)
     assert await record(runtime, row, payment_id) is True
     assert await record(runtime, row, payment_id) is False  # exactly once
-    now = await repository.read_checkout(runtime.db, row.id)
+    now = await read(runtime, row.id)
     assert now.status == "processing" and now.completed_at and now.payment_id == payment_id
     [payment] = await payments_of(runtime, row.id)
     assert payment.status == "succeeded" and payment.stripe_intent_id.startswith("pi_")
@@ -180,7 +188,7 @@ async def test_10_1_record_success_leaves_everything_when_the_checkout_moved_on(
     assert await record(runtime, row, payment_id) is False
     [payment] = await payments_of(runtime, row.id)
     assert payment.status == "pending" and payment.stripe_intent_id is None
-    assert (await repository.read_checkout(runtime.db, row.id)).completed_at is None
+    assert (await read(runtime, row.id)).completed_at is None
     assert await completed_events(runtime, row.id) == []
 
 
@@ -195,7 +203,7 @@ async def test_10_1_record_success_refuses_a_payment_that_is_not_pending(
             update(payments).where(payments.c.id == payment_id).values(status=payment_status)
         )
     assert await record(runtime, row, payment_id) is False
-    now = await repository.read_checkout(runtime.db, row.id)
+    now = await read(runtime, row.id)
     assert now.completed_at is None and now.status == "processing"
     assert await completed_events(runtime, row.id) == []
 
@@ -203,12 +211,12 @@ async def test_10_1_record_success_refuses_a_payment_that_is_not_pending(
 async def test_10_1_subscribed_completes_only_a_fulfilled_checkout(
     runtime: CheckoutRuntime,
 ) -> None:
-    """repository.record_subscribed: `complete` only once the checkout was fulfilled
+    """projection_repository.record_subscribed: `complete` only once the checkout was fulfilled
     (processing with completed_at); the projection is written either way."""
 
     async def subscribed(row: Any, sub_id: str) -> Any:
         async with runtime.db.transaction() as s:
-            await repository.record_subscribed(
+            await projection_repository.record_subscribed(
                 s,
                 subscription_id=sub_id,
                 org_id="org_t",
@@ -217,8 +225,8 @@ async def test_10_1_subscribed_completes_only_a_fulfilled_checkout(
                 as_of=datetime.now(UTC),
                 checkout_id=row.id,
             )
-            live = await repository.is_subscribed(s, row.customer_id, row.product_id)
-        return await repository.read_checkout(runtime.db, row.id), live
+            live = await projection_repository.is_subscribed(s, row.customer_id, row.product_id)
+        return await read(runtime, row.id), live
 
     for status, completed in (("open", None), ("processing", None), ("canceled", None)):
         row = await an_open_checkout(runtime, status=status, completed_at=completed)
@@ -229,3 +237,23 @@ async def test_10_1_subscribed_completes_only_a_fulfilled_checkout(
     sub_id = new_id("sub")
     after, live = await subscribed(row, sub_id)
     assert after.status == "complete" and after.subscription_id == sub_id and live
+
+
+@pytest.mark.parametrize("status", ["open", "expired", "canceled"])
+async def test_a_fulfilled_checkout_is_processing_or_complete_only(
+    runtime: CheckoutRuntime, status: str
+) -> None:
+    """`completed_at` marks fulfilment; the status that goes with it is `processing`
+    (until the subscription exists) or `complete`. The schema refuses anything else, so
+    no write path can leave a fulfilled checkout open, expired or canceled."""
+    fulfilled = await an_open_checkout(runtime, status="processing", completed_at=datetime.now(UTC))
+    with pytest.raises(IntegrityError, match="ck_checkout_sessions_fulfilled"):
+        async with runtime.db.transaction() as s:
+            await s.execute(
+                update(checkout_sessions)
+                .where(checkout_sessions.c.id == fulfilled.id)
+                .values(status=status)
+            )
+    with pytest.raises(IntegrityError, match="ck_checkout_sessions_fulfilled"):
+        await an_open_checkout(runtime, status=status, completed_at=datetime.now(UTC))
+    assert (await read(runtime, fulfilled.id)).status == "processing"

@@ -9,8 +9,9 @@ import pytest
 from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, PriceSnapshot
 from checkout.clients import OrganizationBilling
+from checkout.confirm import plan_charge
 from checkout.money import platform_fee
-from checkout.payments import card_error, plan_charge
+from checkout.payment_states import card_error
 from checkout.service import amounts, normalize_email, trial_days
 from checkout.testing import price_snapshot
 

@@ -23,7 +23,16 @@ from bos_common.events import (
 from bos_common.ids import new_id
 from bos_common.stripe_api import STRIPE_API_VERSION
 from bos_common.stripe_testing import RecordingHTTPClient, recording_client
-from checkout import cards, connect, connect_repository, payments, renewals, repository, worker
+from checkout import (
+    cards,
+    confirm,
+    connect,
+    connect_repository,
+    payment_states,
+    renewals,
+    repository,
+    worker,
+)
 from checkout.models import customers, payout_schedules, transfers
 from checkout.runtime import CheckoutRuntime
 from checkout.testing import Organizations, a_checkout, invoice_created
@@ -73,7 +82,7 @@ async def test_4_1_confirm_sends_a_cards_only_intent_for_stripe_js(
 ) -> None:
     account = await a_verified_account(runtime, runtime.organizations)
     checkout_id, _ = await a_checkout(runtime)
-    out = await payments.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
+    out = await confirm.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
     assert out.status == "processing"
     sent = stripe_http.last("POST", "/v1/payment_intents")
     assert (
@@ -102,7 +111,7 @@ async def test_3_1_a_customer_without_a_name_is_created_without_one(
     checkout_id, customer = await a_checkout(runtime)
     async with runtime.db.transaction() as s:
         await s.execute(update(customers).where(customers.c.id == customer.id).values(name=None))
-    await payments.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
+    await confirm.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
     sent = stripe_http.last("POST", "/v1/customers")
     assert "name" not in sent.form
     assert sent.form["email"] == customer.email
@@ -112,7 +121,7 @@ async def test_6_1_trial_setup_intent_is_cards_only_for_stripe_js(
     runtime: CheckoutRuntime, stripe_http: RecordingHTTPClient
 ) -> None:
     checkout_id, _ = await a_checkout(runtime, trial_days=14)
-    out = await payments.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
+    out = await confirm.confirm(runtime, api_key(), checkout_id, "pm_card_visa", None)
     assert out.status == "processing"
     sent = stripe_http.last("POST", "/v1/setup_intents")
     assert (
@@ -144,7 +153,7 @@ async def test_3ds_answer_hands_the_client_secret_to_the_page(
         "payment_method": "pm_card_authenticationRequired",
     }
     stripe_http.answer("POST", "/v1/payment_intents", intent)
-    out = await payments.confirm(
+    out = await confirm.confirm(
         runtime, api_key(), checkout_id, "pm_card_authenticationRequired", None
     )
     assert out.status == "requires_action"
@@ -252,7 +261,7 @@ async def test_10_1_a_duplicate_destination_charge_is_refunded_with_its_transfer
 ) -> None:
     payment = await a_succeeded_payment(runtime, kind="checkout", connect_mode="destination")
     async with runtime.db.transaction() as s:
-        await payments._refund_duplicate(runtime, s, payment)
+        await payment_states._refund_duplicate(runtime, s, payment)
     sent = stripe_http.last("POST", "/v1/refunds")
     assert (
         sent.form.items()
@@ -271,7 +280,7 @@ async def test_a_duplicate_charge_on_the_platform_has_no_transfer_to_reverse(
 ) -> None:
     payment = await a_succeeded_payment(runtime, kind="checkout", connect_mode="held")
     async with runtime.db.transaction() as s:
-        await payments._refund_duplicate(runtime, s, payment)
+        await payment_states._refund_duplicate(runtime, s, payment)
     sent = stripe_http.last("POST", "/v1/refunds")
     assert "reverse_transfer" not in sent.form
     assert "refund_application_fee" not in sent.form

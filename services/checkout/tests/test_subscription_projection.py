@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionEndedV1
 from bos_common.ids import new_id
 from bos_common.testing import eventually
-from checkout import repository
+from checkout import customer_repository, projection_repository, repository
+from checkout.models import checkout_sessions, customer_subscriptions
 from checkout.runtime import CheckoutRuntime
 
 pytestmark = pytest.mark.integration
@@ -56,7 +58,7 @@ def ended(sub: str, customer: str, product: str, at: datetime) -> Envelope:
 
 async def subscribed(rt: CheckoutRuntime, customer: str, product: str) -> bool:
     async with rt.db.transaction() as s:
-        return await repository.is_subscribed(s, customer, product)
+        return await projection_repository.is_subscribed(s, customer, product)
 
 
 async def settle(rt: CheckoutRuntime, *envelopes: Envelope) -> None:
@@ -117,34 +119,40 @@ async def test_5_5_a_reactivated_free_subscription_is_live_again(
 
 
 async def _create(rt: CheckoutRuntime, email: str, product: str, name: str | None) -> Any:
-    return await repository.create_checkout_in_one_statement(
-        rt.db,
-        customer_id=new_id("cus"),
-        org_id="org_t",
-        email=email,
-        name=name,
-        external_user_id=None,
-        checkout_id=new_id("cs"),
-        product_id=product,
-        client_secret_hash="0" * 64,
-        price_id="price_1",
-        price_json='{"price_id": "price_1"}',
-        currency="usd",
-        amount_subtotal=2900,
-        amount_discount=0,
-        amount_total=2900,
-        setup_fee=0,
-        is_free=False,
-        trial_days=0,
-        metadata_json="{}",
-        success_url=None,
-        expires_at=datetime.now(UTC) + timedelta(hours=1),
-    )
+    """(already subscribed, the checkout's customer id and name)."""
+    async with rt.db.driver_connection() as conn:
+        subscribed, row = await repository.create_checkout(
+            conn,
+            customer_id=new_id("cus"),
+            org_id="org_t",
+            email=email,
+            name=name,
+            external_user_id=None,
+            checkout_id=new_id("cs"),
+            product_id=product,
+            client_secret_hash="0" * 64,
+            price_id="price_1",
+            price_json='{"price_id": "price_1"}',
+            currency="usd",
+            amount_subtotal=2900,
+            amount_discount=0,
+            amount_total=2900,
+            setup_fee=0,
+            is_free=False,
+            trial_days=0,
+            coupon_json=None,
+            metadata_json="{}",
+            success_url=None,
+            expires_at=datetime.now(UTC) + timedelta(hours=1),
+        )
+    if row is None:
+        return subscribed, None, None
+    return subscribed, row.customer_id, row.customer_name
 
 
 async def _customer(rt: CheckoutRuntime, customer_id: str) -> Any:
     async with rt.db.transaction() as s:
-        return await repository.get_customer(s, "org_t", customer_id)
+        return await customer_repository.get_customer(s, "org_t", customer_id)
 
 
 async def test_8_2_creation_in_one_statement_refuses_a_subscribed_customer_untouched(
@@ -161,7 +169,66 @@ async def test_8_2_creation_in_one_statement_refuses_a_subscribed_customer_untou
     await settle(runtime, created(new_id("sub"), customer_id, product, datetime.now(UTC)))
     refused = await _create(runtime, email, product, "Third")
     assert refused == (True, None, None)
-    # The refused request changed nothing (the Core path rolled its upsert back too).
+    # The refused request changed nothing.
     assert (await _customer(runtime, customer_id)).name == "Second"
     # 8.3: another product is still for sale to them.
     assert (await _create(runtime, email, new_id("prod"), None))[0] is False
+
+
+async def test_8_2_the_buyer_read_before_a_coupon(runtime: CheckoutRuntime) -> None:
+    """repository.buyer: what a coupon's evaluation is given before anything is written
+    (already subscribed: 409 first; a customer with a completed checkout is not new)."""
+    product, email = new_id("prod"), f"{new_id('e')}@example.com"
+
+    async def buyer() -> tuple[bool, bool]:
+        async with runtime.db.driver_connection() as conn:
+            return await repository.buyer(conn, "org_t", email.upper(), product)
+
+    assert await buyer() == (False, False)  # no such customer yet
+    _, customer_id, _ = await _create(runtime, email, product, "Ada")
+    assert await buyer() == (False, False)
+    await settle(runtime, created(new_id("sub"), customer_id, product, datetime.now(UTC)))
+    assert await buyer() == (True, False)
+    async with runtime.db.transaction() as s:
+        await s.execute(
+            update(checkout_sessions)
+            .where(checkout_sessions.c.customer_id == customer_id)
+            .values(status="complete", completed_at=datetime.now(UTC))
+        )
+    assert await buyer() == (True, True)
+
+
+async def test_a_backfill_page_follows_the_newest_wins_rule(runtime: CheckoutRuntime) -> None:
+    """projection_repository.project_live_subscriptions: a page read before an end that
+    was recorded since leaves the end; an older row it knows of is brought up to date."""
+    customer, product = new_id("cus"), new_id("prod")
+    ended_sub, stale_sub = new_id("sub"), new_id("sub")
+    now = datetime.now(UTC)
+    await settle(
+        runtime,
+        created(ended_sub, customer, product, now - timedelta(seconds=2)),
+        ended(ended_sub, customer, product, now),
+        ended(stale_sub, customer, product, now - timedelta(seconds=5)),
+    )
+    page = [
+        {
+            "subscription_id": sub,
+            "org_id": "org_t",
+            "customer_id": customer,
+            "product_id": product,
+            "as_of": now - timedelta(seconds=1),
+        }
+        for sub in (ended_sub, stale_sub)
+    ]
+    async with runtime.db.transaction() as s:
+        await projection_repository.project_live_subscriptions(s, page)
+        live = dict(
+            (
+                await s.execute(
+                    select(
+                        customer_subscriptions.c.subscription_id, customer_subscriptions.c.live
+                    ).where(customer_subscriptions.c.customer_id == customer)
+                )
+            ).all()
+        )
+    assert live == {ended_sub: False, stale_sub: True}

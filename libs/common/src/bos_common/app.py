@@ -19,6 +19,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
 from bos_common.auth import Identity, request_identity
 from bos_common.bus import Bus, ConsumerSpec, RetryPolicy
@@ -240,7 +242,7 @@ class ServiceRuntime:
         # Outermost first: request id, then the server span and the duration metric,
         # then the refusal of text PostgreSQL cannot store (before anything stores an
         # Idempotency-Key or a service's fast path reads the body), then idempotency
-        # around the routes. Fast paths are appended later, innermost.
+        # around the routes. Fast paths (install_fast_paths) come innermost.
         app.add_middleware(
             IdempotencyMiddleware,
             db=self.db,
@@ -252,6 +254,23 @@ class ServiceRuntime:
         app.add_middleware(RequestContextMiddleware)
         app.state.runtime = self
         return app
+
+    def install_fast_paths(
+        self,
+        app: FastAPI,
+        *,
+        routes: Sequence[BaseRoute] = (),
+        middleware: Sequence[Middleware] = (),
+    ) -> None:
+        """Hot paths served without FastAPI's per-request work (dependency solving,
+        response validation), installed one way in every service. `routes`: plain
+        Starlette routes tried before the app's own, whose FastAPI twins stay what the
+        OpenAPI documents; `middleware`: innermost (appended, where add_middleware
+        prepends), inside the request id, telemetry, text guard and Idempotency-Key
+        middleware, right before the router, for a path answered from the raw request.
+        Each must answer as the route it stands in for does: a parity test says so."""
+        app.router.routes[0:0] = list(routes)
+        app.user_middleware.extend(middleware)
 
     def operations_router(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)

@@ -15,9 +15,9 @@ def build_runtime(settings: CatalogSettings | None = None) -> ServiceRuntime:
 
 
 def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
-    app = (runtime or build_runtime()).create_app(router, internal_router)
-    # First in line: the router tries its routes in order (see api.FAST_ROUTES).
-    app.router.routes[0:0] = FAST_ROUTES
+    runtime = runtime or build_runtime()
+    app = runtime.create_app(router, internal_router)
+    runtime.install_fast_paths(app, routes=FAST_ROUTES)  # see api.FAST_ROUTES
     return app
 
 

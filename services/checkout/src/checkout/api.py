@@ -1,5 +1,5 @@
 """Checkout routes (docs/api.md "Checkout" and "Customers"): thin, the rules live in
-service.py and payments.py."""
+service.py, confirm.py and payment_states.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bos_common.auth import require
 from bos_common.db import after_commit
 from bos_common.errors import NotFound
 from bos_common.openapi import error_responses
-from checkout import cards, connect, payments, repository, service
+from checkout import cards, confirm, connect, creation, customer_repository, repository, service
 from checkout.runtime import Runtime
 from checkout.schemas import (
     STRIPE_ID_PATTERN,
@@ -40,11 +40,11 @@ ClientSecret = Annotated[str | None, Header(alias="x-checkout-secret", include_i
 async def create_checkout_session(
     body: CreateCheckoutSession, identity: CurrentIdentity, runtime: Runtime
 ) -> Response:
-    # No request-scoped session: creation writes in one statement (a coupon's path opens
-    # its own transaction), and the response is serialized once, by pydantic, instead of
+    # No request-scoped session: creation writes in one statement on a connection of its
+    # own (checkout.creation), and the response is serialized once, by pydantic, instead of
     # FastAPI's validate-then-encode of a response_model.
     require(identity, "api_key", "session")
-    row, client_secret = await service.create_checkout(runtime, identity, body)
+    row, client_secret = await creation.create_checkout(runtime, identity, body)
     out = service.checkout_out(runtime, row, client_secret=client_secret)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
@@ -100,7 +100,7 @@ async def confirm_checkout(
 ) -> ConfirmOut:
     # No request-scoped transaction: confirm commits its phases itself around the
     # Stripe call, so no database connection is held while Stripe answers.
-    out = await payments.confirm(runtime, identity, checkout_id, body.payment_method, client_secret)
+    out = await confirm.confirm(runtime, identity, checkout_id, body.payment_method, client_secret)
     audit_by(
         "checkout.confirmed",
         identity,
@@ -129,7 +129,7 @@ async def confirm_free_checkout(
     client_secret: ClientSecret = None,
 ) -> ConfirmOut:
     # No request-scoped transaction: the confirm commits, then waits for the fulfilment.
-    row, status = await service.confirm_free_and_wait(runtime, identity, checkout_id, client_secret)
+    row, status = await confirm.confirm_free_and_wait(runtime, identity, checkout_id, client_secret)
     audit_by("checkout.confirmed", identity, org_id=row.org_id, checkout_id=row.id, outcome=status)
     return ConfirmOut(status=status, checkout_id=row.id)
 
@@ -165,7 +165,7 @@ async def list_customers(
 ) -> CustomerList:
     require(identity, "api_key")
     assert identity.org_id
-    rows = await repository.list_customers(
+    rows = await customer_repository.list_customers(
         session,
         identity.org_id,
         email=email,
@@ -185,7 +185,7 @@ async def get_customer(
 ) -> CustomerRecord:
     require(identity, "api_key")
     assert identity.org_id
-    row = await repository.get_customer(session, identity.org_id, customer_id)
+    row = await customer_repository.get_customer(session, identity.org_id, customer_id)
     if row is None:
         raise NotFound("customer_not_found", "Customer not found.")
     return CustomerRecord.model_validate(row, from_attributes=True)
@@ -229,7 +229,7 @@ async def internal_customer(
     """For tokens (portal sessions): the customer in the caller's organization, else 404."""
     if identity.principal_type not in ("service", "api_key") or not identity.org_id:
         raise NotFound("customer_not_found", "Customer not found.")
-    row = await repository.get_customer(session, identity.org_id, customer_id)
+    row = await customer_repository.get_customer(session, identity.org_id, customer_id)
     if row is None:
         raise NotFound("customer_not_found", "Customer not found.")
     return CustomerRecord.model_validate(row, from_attributes=True)

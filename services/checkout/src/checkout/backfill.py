@@ -5,7 +5,7 @@ the subscriptions whose `subscription.created.v1` it consumed itself, and a cust
 subscribed before the upgrade could buy the same product twice.
 
 Runs at start as a checkout worker until it has succeeded once (`projection_backfills`
-remembers it), and on demand as `python -m checkout.backfill` (`--force` to run it again).
+remembers it), and on demand as `python -m checkout backfill` (`--force` to run it again).
 Several replicas at once are harmless: every write is an upsert under the projection's
 newest-wins rule, so an event recorded meanwhile (a subscription that ended) stays.
 """
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from datetime import datetime
 
-from checkout import repository
+from checkout import projection_repository
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.backfill")
@@ -30,7 +29,7 @@ async def backfill_subscriptions(runtime: CheckoutRuntime, *, force: bool = Fals
     """How many live subscriptions were projected; None when it had been done already."""
     if not force:
         async with runtime.db.transaction() as session:
-            if await repository.backfilled(session, NAME):
+            if await projection_repository.backfilled(session, NAME):
                 return None
     after: str | None = None
     total = 0
@@ -47,12 +46,12 @@ async def backfill_subscriptions(runtime: CheckoutRuntime, *, force: bool = Fals
             for r in page
         ]
         async with runtime.db.transaction() as session:
-            await repository.project_live_subscriptions(session, rows)
+            await projection_repository.project_live_subscriptions(session, rows)
         total += len(rows)
         if after is None:
             break
     async with runtime.db.transaction() as session:
-        await repository.mark_backfilled(session, NAME)
+        await projection_repository.mark_backfilled(session, NAME)
     log.info("subscription projection backfilled", extra={"subscriptions": total})
     return total
 
@@ -70,19 +69,3 @@ async def until_backfilled(runtime: CheckoutRuntime) -> None:
             log.warning("subscription projection backfill failed, retrying: %s", exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
-
-
-async def _main(force: bool) -> int:
-    from checkout.app import build_runtime  # the whole runtime: settings from the environment
-
-    runtime = build_runtime()  # not started: no consumers, relay or workers
-    try:
-        done = await backfill_subscriptions(runtime, force=force)
-    finally:
-        await runtime.stop()
-    print("already done" if done is None else f"{done} live subscriptions projected")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(asyncio.run(_main("--force" in sys.argv[1:])))

@@ -1,6 +1,10 @@
 """Card updates from the customer portal: a SetupIntent saves the new card off-session;
 when it succeeds (at once, or after 3DS through `setup.succeeded.v1`) the card becomes the
-customer's default, which renewals then charge."""
+customer's default, which renewals then charge.
+
+A process that owns its transactions (the route opens none): the payment row is
+committed before Stripe is asked, and Stripe's answer is recorded in a transaction of its
+own through the payment state machine."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import payments, repository, stripe_params
+from checkout import confirm, customer_repository, payment_states, repository, stripe_params
 from checkout.runtime import CheckoutRuntime
 
 
@@ -24,7 +28,7 @@ async def start_card_update(
     if identity.principal_type not in ("portal", "service", "api_key") or not identity.org_id:
         raise PermissionDenied("forbidden", "This credential cannot update cards.")
     async with runtime.db.transaction() as s:
-        customer = await repository.get_customer(s, identity.org_id, customer_id)
+        customer = await customer_repository.get_customer(s, identity.org_id, customer_id)
         if customer is None:
             raise NotFound("customer_not_found", "Customer not found.")
         payment = await repository.insert_payment(
@@ -40,7 +44,7 @@ async def start_card_update(
             payment_method_id=payment_method,
         )
     params = stripe_params.setup_intent(
-        customer=await payments.ensure_stripe_customer(runtime, customer),
+        customer=await confirm.ensure_stripe_customer(runtime, customer),
         payment_method=payment_method,
         metadata={"org_id": customer.org_id, "customer_id": customer.id, "payment_id": payment.id},
     )
@@ -60,10 +64,10 @@ async def start_card_update(
             )
         if is_provider_outage(exc):
             raise provider_unavailable() from exc
-        error = payments.card_error(exc.code, as_dict(exc.error).get("decline_code"))
+        error = payment_states.card_error(exc.code, as_dict(exc.error).get("decline_code"))
         return {"status": "failed", "error": error.model_dump()}
     intent = as_dict(created)
-    pm_id, fingerprint = payments.payment_method_details(intent.get("payment_method"))
+    pm_id, fingerprint = payment_states.payment_method_details(intent.get("payment_method"))
     async with runtime.db.transaction() as s:
         updated = await repository.update_payment(
             s,
@@ -75,7 +79,7 @@ async def start_card_update(
             status="pending" if intent["status"] == "succeeded" else "requires_action",
         )
         if intent["status"] == "succeeded" and updated is not None:
-            await payments.mark_payment_succeeded(runtime, s, updated)
+            await payment_states.mark_payment_succeeded(runtime, s, updated)
     return {
         "status": intent["status"],
         "setup_intent_id": intent["id"],

@@ -6,7 +6,7 @@
   database that predates it (checkout.backfill).
 
 (Which products a customer is already subscribed to, 8.2, is a local query on the
-projection of subscription.* events, repository.is_subscribed; a 409 it would cause is
+projection of subscription.* events (projection_repository); a 409 it would cause is
 confirmed with subscriptions first: held_subscription_ids.)
 """
 

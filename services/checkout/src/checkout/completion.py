@@ -3,11 +3,11 @@ free checkout completes at once).
 
 A checkout completes in checkout's consumer of `subscription.created.v1`, on whichever
 replica took the event; for a free checkout that statement also NOTIFYs
-`checkout_completed` with the checkout's id (repository.record_subscribed). Each process
-holds one LISTEN connection, opened on first use, and wakes the requests waiting for that
-id. A waiter registers before its own transaction commits, so no notification can fall in
-between. Without LISTEN (Postgres unreachable for it), waiting falls back to reading the
-row every `POLL_SECONDS`.
+`checkout_completed` with the checkout's id (projection_repository.record_subscribed).
+Each process holds one LISTEN connection, opened on first use, and wakes the requests
+waiting for that id. A waiter registers before its own transaction commits, so no
+notification can fall in between. Without LISTEN (Postgres unreachable for it), waiting
+falls back to reading the row every `POLL_SECONDS`.
 """
 
 from __future__ import annotations

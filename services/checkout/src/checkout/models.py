@@ -83,9 +83,16 @@ checkout_sessions = Table(
     Column("last_error", JSONB),
     Column("subscription_id", String(40)),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # When the checkout was fulfilled (checkout.completed.v1 published, the payment's
+    # card saved). Its status is then `processing` until subscriptions reports the
+    # subscription (subscription.created.v1), then `complete`: the contract's `complete`
+    # means the subscription exists.
     Column("completed_at", DateTime(timezone=True)),
     *_timestamps(),
     CheckConstraint(f"status IN {CHECKOUT_STATUSES!r}", name="status"),
+    CheckConstraint(
+        "completed_at IS NULL OR status IN ('processing', 'complete')", name="fulfilled"
+    ),
     Index(
         "ix_checkout_sessions_open_expiry", "expires_at", postgresql_where=text("status = 'open'")
     ),

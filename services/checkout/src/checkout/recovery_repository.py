@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.db import Database
 from checkout.models import checkout_sessions as cs
 from checkout.models import customers, payments
 
@@ -19,9 +18,9 @@ RENEW_SQL = (
 )
 
 
-async def renew_payment_leases(db: Database, payment_ids: list[str]) -> None:
-    async with db.driver_connection() as conn:
-        await conn.execute(RENEW_SQL, payment_ids)
+async def renew_payment_leases(conn: Any, payment_ids: list[str]) -> None:
+    """On a driver connection (`Database.driver_connection()`): one statement."""
+    await conn.execute(RENEW_SQL, payment_ids)
 
 
 async def expire_payment_lease(session: AsyncSession, payment_id: str, lease: timedelta) -> None:

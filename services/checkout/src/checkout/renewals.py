@@ -11,28 +11,26 @@ same PaymentIntent, so a renewal is never charged twice.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import stripe
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.events import (
-    Envelope,
-    InvoiceCreatedV1,
-    InvoicePaidV1,
-    InvoicePaymentFailedV1,
-    InvoiceVoidedV1,
-)
+from bos_common.events import Envelope, InvoiceCreatedV1, InvoiceVoidedV1
 from bos_common.ids import derived_id
 from bos_common.stripe_api import as_dict, is_provider_outage
-from checkout import connect, connect_repository, repository, stripe_params
+from checkout import connect, connect_repository, customer_repository, repository, stripe_params
 from checkout.money import platform_fee
+from checkout.payment_states import (
+    StripeDecline,
+    card_error,
+    mark_payment_failed,
+    mark_payment_succeeded,
+    publish_failed,
+    publish_paid,
+)
 from checkout.runtime import CheckoutRuntime
-
-if TYPE_CHECKING:
-    from checkout.payments import StripeDecline
 
 log = logging.getLogger("checkout.renewals")
 
@@ -52,7 +50,7 @@ async def on_invoice_created(
     if await repository.is_invoice_voided(session, invoice.invoice_id):
         log.info("not charging voided invoice %s", invoice.invoice_id)
         return
-    customer = await repository.get_customer(session, org_id, invoice.customer_id)
+    customer = await customer_repository.get_customer(session, org_id, invoice.customer_id)
     stripe_customer = (
         customer.stripe_customer_id if customer else None
     ) or invoice.stripe_customer_id
@@ -94,16 +92,14 @@ async def on_invoice_created(
         stripe_idempotency_key=invoice.idempotency_key,
         payment_method_id=payment_method,
     )
-    from checkout import payments  # the state machine; imported here to avoid a cycle
-
     if not (stripe_customer and payment_method):
-        await payments.mark_payment_failed(
+        await mark_payment_failed(
             runtime,
             session,
             payment.id,
-            payments.card_error("invalid_payment_method", None),
+            card_error("invalid_payment_method", None),
             intent_id=None,
-            decline=payments.StripeDecline("no_payment_method", None, "No saved payment method."),
+            decline=StripeDecline("no_payment_method", None, "No saved payment method."),
         )
         return
     params = stripe_params.renewal_payment_intent(
@@ -130,25 +126,25 @@ async def on_invoice_created(
         error_obj = as_dict(exc.error)
         decline_code = error_obj.get("decline_code")
         pi = error_obj.get("payment_intent")
-        await payments.mark_payment_failed(
+        await mark_payment_failed(
             runtime,
             session,
             payment.id,
-            payments.card_error(exc.code, decline_code),
+            card_error(exc.code, decline_code),
             intent_id=pi.get("id") if pi else None,
-            decline=payments.StripeDecline(exc.code, decline_code, error_obj.get("message")),
+            decline=StripeDecline(exc.code, decline_code, error_obj.get("message")),
         )
         return
     except stripe.StripeError as exc:
         if is_provider_outage(exc):
             raise  # nothing recorded: the bus retries the whole charge with the same key
-        await payments.mark_payment_failed(
+        await mark_payment_failed(
             runtime,
             session,
             payment.id,
-            payments.card_error("invalid_payment_method", None),
+            card_error("invalid_payment_method", None),
             intent_id=None,
-            decline=payments.StripeDecline(exc.code, None, str(exc)),
+            decline=StripeDecline(exc.code, None, str(exc)),
         )
         return
     intent = as_dict(created)
@@ -157,18 +153,18 @@ async def on_invoice_created(
     )
     assert updated is not None
     if intent["status"] == "succeeded":
-        await payments.mark_payment_succeeded(runtime, session, updated)
+        await mark_payment_succeeded(runtime, session, updated)
     elif intent["status"] != "processing":
         # Off-session needing authentication, or any other dead end: a failure to dun.
         last = intent.get("last_payment_error") or {}
         code = last.get("code") or "authentication_required"
-        await payments.mark_payment_failed(
+        await mark_payment_failed(
             runtime,
             session,
             payment.id,
-            payments.card_error(code, last.get("decline_code")),
+            card_error(code, last.get("decline_code")),
             intent_id=None,
-            decline=payments.StripeDecline(code, last.get("decline_code"), last.get("message")),
+            decline=StripeDecline(code, last.get("decline_code"), last.get("message")),
         )
 
 
@@ -193,50 +189,6 @@ async def on_invoice_voided(
             session, payment.id, expected=("succeeded",), status="refunded"
         )
         await connect.take_back_held_share(runtime, session, payment)
-
-
-async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:
-    await runtime.publish(
-        session,
-        InvoicePaidV1(
-            invoice_id=payment.invoice_id,
-            subscription_id=payment.subscription_id,
-            customer_id=payment.customer_id,
-            attempt=payment.attempt,
-            payment_id=payment.id,
-            payment_intent_id=payment.stripe_intent_id,
-            amount=payment.amount,
-            currency=payment.currency,
-            paid_at=datetime.now(UTC),
-        ),
-        org_id=payment.org_id,
-    )
-
-
-async def publish_failed(
-    runtime: CheckoutRuntime,
-    session: AsyncSession,
-    payment: Row[Any],
-    decline: StripeDecline | None,
-) -> None:
-    await runtime.publish(
-        session,
-        InvoicePaymentFailedV1(
-            invoice_id=payment.invoice_id,
-            subscription_id=payment.subscription_id,
-            customer_id=payment.customer_id,
-            attempt=payment.attempt,
-            payment_id=payment.id,
-            payment_intent_id=payment.stripe_intent_id,
-            amount=payment.amount,
-            currency=payment.currency,
-            failure_code=decline.code if decline else payment.error_code,
-            decline_code=decline.decline_code if decline else None,
-            failure_message=decline.message if decline else payment.error_message,
-            failed_at=datetime.now(UTC),
-        ),
-        org_id=payment.org_id,
-    )
 
 
 async def _republish(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:

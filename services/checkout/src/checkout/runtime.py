@@ -59,7 +59,7 @@ class CheckoutRuntime(ServiceRuntime):
         # The pending payments this process is confirming (checkout.recovery).
         self.payment_leases: LeaseRenewer[str] = LeaseRenewer(
             "payments",
-            lambda ids: recovery_repository.renew_payment_leases(self.db, ids),
+            self._renew_payment_leases,
             lease=timedelta(seconds=settings.payment_lease_seconds),
         )
         # The SDK logs every request and response at info (four lines a paid checkout,
@@ -68,6 +68,10 @@ class CheckoutRuntime(ServiceRuntime):
         self.stripe: stripe.StripeClient = stripe_client(
             settings.stripe_secret_key, settings.stripe_api_base
         )
+
+    async def _renew_payment_leases(self, payment_ids: list[str]) -> None:
+        async with self.db.driver_connection() as conn:
+            await recovery_repository.renew_payment_leases(conn, payment_ids)
 
     async def stop(self) -> None:
         await self.completions.close()

@@ -1,5 +1,7 @@
-"""Checkout sessions: creation from a catalog snapshot, access rules, coupons, cancel,
-free confirmation and fulfilment. Never commits: the request or consumer scope does."""
+"""Checkout sessions' rules: access, amounts and trials, coupons, cancel, free
+confirmation, fulfilment and the response. Works in the caller's transaction and never
+opens one: the request or consumer scope, or the process that owns its transactions
+(creation.py, confirm.py), commits."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ import hmac
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-import orjson
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,13 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.auth import Identity
 from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
-from bos_common.ids import new_id
-from checkout import errors, funnel, repository
+from checkout import customer_repository, errors, repository
 from checkout.clients import CouponOutcome
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
     CheckoutSessionOut,
-    CreateCheckoutSession,
     CustomerOut,
     PaymentOut,
     ProductOut,
@@ -125,153 +123,6 @@ def trial_days(price: PriceSnapshot, coupon: AppliedCoupon | None) -> int:
     return price.trial_days + extension if (price.trial_days or extension) else 0
 
 
-async def create_checkout(
-    runtime: CheckoutRuntime, identity: Identity, body: CreateCheckoutSession
-) -> tuple[Any, str]:
-    """A local write plus a cached snapshot: no call to another service or to Stripe
-    unless a coupon is asked for (catalog evaluates it)."""
-    org_id = identity.org_id
-    assert org_id is not None
-    email = normalize_email(body.customer.email)
-    price = await runtime.snapshots.get(org_id, body.price_id)
-    external_user_id = identity.external_user_id if identity.principal_type == "session" else None
-    if body.coupon_code:
-        async with runtime.db.transaction() as session:
-            created = await _create_with_coupon(
-                runtime, session, org_id, email, external_user_id, body, price
-            )
-        funnel.checkout_created(created[0], identity)
-        return created
-    checkout_id = new_id("cs")
-    client_secret = new_client_secret(checkout_id)
-    figures = amounts(price, 0)
-    expires_at = utcnow() + timedelta(seconds=runtime.settings.checkout_ttl_seconds)
-    days = trial_days(price, None)
-    price_json = price.model_dump_json()
-    values: dict[str, Any] = dict(
-        customer_id=new_id("cus"),
-        org_id=org_id,
-        email=email,
-        name=body.customer.name,
-        external_user_id=external_user_id,
-        checkout_id=checkout_id,
-        product_id=price.product_id,
-        client_secret_hash=hash_secret(client_secret),
-        price_id=price.price_id,
-        price_json=price_json,
-        currency=price.currency,
-        trial_days=days,
-        metadata_json=orjson.dumps(body.metadata).decode(),
-        success_url=body.success_url,
-        expires_at=expires_at,
-        **figures,
-    )
-    subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
-        runtime.db, **values
-    )
-    if subscribed and not await confirmed_subscribed(runtime, org_id, email, price.product_id):
-        subscribed, customer_id, customer_name = await repository.create_checkout_in_one_statement(
-            runtime.db, **values
-        )
-    if subscribed:
-        raise errors.already_subscribed()
-    # What insert_checkout would have returned, for checkout_out (no read back).
-    row = SimpleNamespace(
-        id=checkout_id,
-        org_id=org_id,
-        status="open",
-        price_id=price.price_id,
-        product_id=price.product_id,
-        price=price,
-        currency=price.currency,
-        trial_days=days,
-        coupon=None,
-        customer_id=customer_id,
-        customer_email=email,
-        customer_name=customer_name,
-        external_user_id=external_user_id,
-        metadata=body.metadata,
-        success_url=body.success_url,
-        expires_at=expires_at,
-        completed_at=None,
-        subscription_id=None,
-        **figures,
-    )
-    funnel.checkout_created(row, identity)
-    return row, client_secret
-
-
-async def confirmed_subscribed(
-    runtime: CheckoutRuntime, org_id: str, email: str, product_id: str
-) -> bool:
-    """The projection of subscription.* events says this customer holds the product; the
-    409 it would cause is confirmed with subscriptions, the owner, first (ARCHITECTURE.md
-    rule 7: a subscription canceled a moment ago may not have reached the projection).
-    Subscriptions the owner no longer holds are ended in the projection at once."""
-    async with runtime.db.transaction() as session:
-        customer_id, projected = await repository.live_projected_subscriptions(
-            session, org_id, email, product_id
-        )
-        if customer_id is None or not projected:
-            return False
-        held = await runtime.subscriptions.held_subscription_ids(org_id, customer_id, product_id)
-        if held:
-            return True
-        await repository.end_projected_subscriptions(session, projected)
-        return False
-
-
-async def _create_with_coupon(
-    runtime: CheckoutRuntime,
-    session: AsyncSession,
-    org_id: str,
-    email: str,
-    external_user_id: str | None,
-    body: CreateCheckoutSession,
-    price: PriceSnapshot,
-) -> tuple[Row[Any], str]:
-    assert body.coupon_code is not None
-    customer = await repository.upsert_customer(
-        session,
-        customer_id=new_id("cus"),
-        org_id=org_id,
-        email=email,
-        name=body.customer.name,
-        external_user_id=external_user_id,
-    )
-    if await repository.is_subscribed(
-        session, customer.id, price.product_id
-    ) and await confirmed_subscribed(runtime, org_id, email, price.product_id):
-        raise errors.already_subscribed()
-    checkout_id = new_id("cs")
-    outcome = await _reserve_coupon(
-        runtime, session, org_id, checkout_id, customer.id, body.coupon_code, price
-    )
-    coupon, discount = outcome.coupon, outcome.amount_discount
-    client_secret = new_client_secret(checkout_id)
-    row = await repository.insert_checkout(
-        session,
-        id=checkout_id,
-        org_id=org_id,
-        client_secret_hash=hash_secret(client_secret),
-        price_id=price.price_id,
-        product_id=price.product_id,
-        price=price.model_dump(mode="json"),
-        currency=price.currency,
-        trial_days=trial_days(price, coupon),
-        coupon=coupon.model_dump(mode="json"),
-        customer_id=customer.id,
-        customer_email=email,
-        customer_name=body.customer.name or customer.name,
-        external_user_id=external_user_id,
-        metadata=body.metadata,
-        success_url=body.success_url,
-        expires_at=utcnow() + timedelta(seconds=runtime.settings.checkout_ttl_seconds),
-        **amounts(price, discount),
-    )
-    return row, client_secret
-
-
 async def _reserve_coupon(
     runtime: CheckoutRuntime,
     session: AsyncSession,
@@ -282,7 +133,7 @@ async def _reserve_coupon(
     price: PriceSnapshot,
 ) -> CouponOutcome:
     """Catalog decides whether the coupon applies, given the customer's newness."""
-    is_new = not await repository.customer_has_paid_before(session, customer_id)
+    is_new = not await customer_repository.customer_has_paid_before(session, customer_id)
     return await runtime.catalog.evaluate_coupon(org_id, code, price, customer_is_new=is_new)
 
 
@@ -292,7 +143,7 @@ async def hold_coupon(runtime: CheckoutRuntime, session: AsyncSession, row: Row[
     if row.coupon is None:
         return
     price = PriceSnapshot.model_validate(row.price)
-    is_new = not await repository.customer_has_paid_before(session, row.customer_id)
+    is_new = not await customer_repository.customer_has_paid_before(session, row.customer_id)
     await runtime.catalog.reserve_coupon(
         row.org_id,
         row.coupon["code"],
@@ -386,11 +237,11 @@ async def fulfil(
     customer = None
     if payment is not None and payment.payment_method_id:
         # 4.8: the card that paid is saved and becomes the customer's default.
-        customer = await repository.set_default_payment_method(
+        customer = await customer_repository.set_default_payment_method(
             session, row.customer_id, payment.payment_method_id, payment.card_fingerprint
         )
     if customer is None:
-        customer = await repository.get_customer(session, row.org_id, row.customer_id)
+        customer = await customer_repository.get_customer(session, row.org_id, row.customer_id)
     assert customer is not None
     await runtime.publish(session, completed_event(row, customer, payment, now), org_id=row.org_id)
     return True
@@ -448,27 +299,6 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row
         raise errors.checkout_not_open(current.status)
     await fulfil(runtime, session, row.id, payment=None)
     return started
-
-
-async def confirm_free_and_wait(
-    runtime: CheckoutRuntime, identity: Identity, checkout_id: str, client_secret: str | None
-) -> tuple[Row[Any], str]:
-    """confirm_free, committed, then `complete` once the subscription exists (5.1), or
-    `processing` after `free_confirm_wait_seconds`."""
-    async with runtime.completions.watching(checkout_id) as completed:
-        async with runtime.db.transaction() as session:
-            row = await load_checkout(session, identity, checkout_id, client_secret)
-            row = await confirm_free(runtime, session, row)
-
-        async def status() -> str | None:
-            async with runtime.db.transaction() as session:
-                return await repository.checkout_status(session, checkout_id)
-
-        current = row.status
-        if current != "complete":
-            timeout = runtime.settings.free_confirm_wait_seconds
-            current = await runtime.completions.wait(completed, status, timeout) or current
-    return row, "complete" if current == "complete" else "processing"
 
 
 # --- responses ---------------------------------------------------------------------------

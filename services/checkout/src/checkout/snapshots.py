@@ -1,5 +1,5 @@
 """Price snapshots kept in this process, so creating a checkout does not ask catalog
-each time (issue 6: "a local DB write plus a cached/fast catalog snapshot").
+each time: creation is a local write plus a cached snapshot.
 
 How stale a snapshot may be, and why that is safe:
 

@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
+
 from bos_common.events import Envelope, InvoiceCreatedV1, PriceSnapshot
 from bos_common.ids import new_id
-from checkout import repository
 from checkout.clients import OrganizationBilling
+from checkout.models import checkout_sessions, customers
 from checkout.runtime import CheckoutRuntime
 
 
@@ -77,34 +79,37 @@ async def a_checkout(rt: CheckoutRuntime, **values: Any) -> tuple[str, Any]:
     price = price_snapshot()
     checkout_id = new_id("cs")
     async with rt.db.transaction() as s:
-        customer = await repository.upsert_customer(
-            s,
-            customer_id=new_id("cus"),
-            org_id="org_t",
-            email=f"{uuid.uuid4().hex}@x.com",
-            name="Ada",
-            external_user_id=None,
-        )
-        await repository.insert_checkout(
-            s,
-            **{
-                "id": checkout_id,
-                "org_id": "org_t",
-                "client_secret_hash": "x",
-                "price_id": price.price_id,
-                "product_id": price.product_id,
-                "price": price.model_dump(mode="json"),
-                "currency": "usd",
-                "amount_subtotal": 9900,
-                "amount_discount": 0,
-                "amount_total": 9900,
-                "setup_fee": 0,
-                "is_free": False,
-                "trial_days": 0,
-                "customer_id": customer.id,
-                "customer_email": customer.email,
-                "expires_at": datetime.now(UTC) + timedelta(hours=1),
-                **values,
-            },
+        # Straight to the tables: the state a test starts from, not a creation.
+        customer = (
+            await s.execute(
+                insert(customers)
+                .values(
+                    id=new_id("cus"), org_id="org_t", email=f"{uuid.uuid4().hex}@x.com", name="Ada"
+                )
+                .returning(*customers.c)
+            )
+        ).one()
+        await s.execute(
+            insert(checkout_sessions).values(
+                **{
+                    "id": checkout_id,
+                    "org_id": "org_t",
+                    "client_secret_hash": "x",
+                    "price_id": price.price_id,
+                    "product_id": price.product_id,
+                    "price": price.model_dump(mode="json"),
+                    "currency": "usd",
+                    "amount_subtotal": 9900,
+                    "amount_discount": 0,
+                    "amount_total": 9900,
+                    "setup_fee": 0,
+                    "is_free": False,
+                    "trial_days": 0,
+                    "customer_id": customer.id,
+                    "customer_email": customer.email,
+                    "expires_at": datetime.now(UTC) + timedelta(hours=1),
+                    **values,
+                }
+            )
         )
     return checkout_id, customer

@@ -12,8 +12,8 @@ import stripe
 
 from bos_common.stripe_api import as_dict, is_provider_outage
 from checkout import (
+    confirm,
     connect_repository,
-    payments,
     recovery,
     recovery_repository,
     repository,
@@ -133,7 +133,7 @@ async def settle_orphaned_payment(runtime: CheckoutRuntime, payment: Any) -> rec
         extra={"org_id": payment.org_id, "checkout_id": payment.checkout_id},
     )
     if outcome.resolution is recovery.Resolution.NOT_CHARGED:
-        await payments.abandon(
+        await confirm.abandon(
             runtime,
             payment.checkout_id,
             payment.id,
@@ -143,7 +143,7 @@ async def settle_orphaned_payment(runtime: CheckoutRuntime, payment: Any) -> rec
         )
     elif outcome.resolution is not recovery.Resolution.WAIT:
         assert outcome.intent is not None
-        await payments.record_intent(runtime, payment.id, outcome.intent)
+        await confirm.record_intent(runtime, payment.id, outcome.intent)
     return outcome
 
 

@@ -29,15 +29,16 @@ def create_app(runtime: ServiceRuntime | None = None) -> FastAPI:
     assert isinstance(settings, TokensSettings)
     store = SessionTokenStore(runtime.db)
     app.state.session_token_store = store
-    # Innermost (appended, where add_middleware prepends): inside the request id,
-    # telemetry and Idempotency-Key middleware, right before FastAPI's router.
-    app.user_middleware.append(
-        Middleware(
-            SessionTokenFastPath,
-            store=store,
-            keys=settings.session_keys(),
-            secret=settings.internal_secret,
-        )
+    runtime.install_fast_paths(
+        app,
+        middleware=[
+            Middleware(
+                SessionTokenFastPath,
+                store=store,
+                keys=settings.session_keys(),
+                secret=settings.internal_secret,
+            )
+        ],
     )
     service_lifespan = app.router.lifespan_context
 

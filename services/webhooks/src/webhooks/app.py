@@ -28,9 +28,7 @@ def build_runtime(settings: WebhooksSettings | None = None) -> WebhooksRuntime:
 def create_app(runtime: WebhooksRuntime | None = None) -> FastAPI:
     runtime = runtime or build_runtime()
     app = runtime.create_app(router, endpoints_router)
-    # Innermost (appended, where add_middleware prepends): inside the request id,
-    # telemetry and Idempotency-Key middleware, right before FastAPI's router.
-    app.user_middleware.append(Middleware(StripeWebhookFastPath, runtime=runtime))
+    runtime.install_fast_paths(app, middleware=[Middleware(StripeWebhookFastPath, runtime=runtime)])
     return app
 
 

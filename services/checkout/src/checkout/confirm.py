@@ -1,14 +1,18 @@
-"""Taking the money: confirm a checkout through Stripe with no double charge, record
-Stripe's outcomes (synchronous or from webhooks) through a state machine, and charge
-renewals off-session.
+"""Confirming a checkout: the process that takes the money through Stripe with no double
+charge. It owns its transactions: each phase commits on its own, so no database
+connection is held while Stripe answers (the route opens none).
 
 No double charge, by construction:
 1. the checkout moves `open -> processing` in a conditional UPDATE, so of two concurrent
    confirms exactly one proceeds (the other gets 409), and a payment row with a Stripe
    idempotency key derived from the checkout, the attempt and the card is committed first;
 2. the Stripe call carries that key, so a retry replays the same intent;
-3. the outcome is recorded with conditional updates; a success that arrives for a
-   checkout another payment already fulfilled is refunded, never kept.
+3. the outcome is recorded through the payment state machine (`checkout.payment_states`),
+   with conditional updates; a success that arrives for a checkout another payment
+   already fulfilled is refunded, never kept.
+
+A free checkout has no payment: `confirm_free_and_wait` commits its completion, then
+waits for the subscription.
 """
 
 from __future__ import annotations
@@ -20,60 +24,36 @@ from types import SimpleNamespace
 from typing import Any
 
 import stripe
-from prometheus_client import Counter
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
-from bos_common.bus import NotReadyYet
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import (
     connect,
-    connect_repository,
+    customer_repository,
     errors,
     funnel,
-    renewals,
     repository,
     service,
     stripe_params,
 )
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
+from checkout.payment_states import (
+    SUCCEEDED,
+    StripeDecline,
+    after_success,
+    card_error,
+    mark_payment_failed,
+    mark_payment_succeeded,
+    payment_method_details,
+)
 from checkout.runtime import CheckoutRuntime
-from checkout.schemas import ConfirmOut, ErrorOut, NextAction
+from checkout.schemas import ConfirmOut, NextAction
 
 log = logging.getLogger("checkout.payments")
-
-DUPLICATE_REFUNDS = Counter(
-    "bos_duplicate_payment_refunds_total",
-    "Payments that succeeded for an already fulfilled checkout and were refunded.",
-)
-
-# Stripe's codes, worded for a person (docs/api.md "Checkout": confirm errors).
-CARD_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card.",
-    "insufficient_funds": "Insufficient funds",
-    "authentication_failed": "Card authentication failed. Try again or use another card.",
-    "expired_card": "Your card has expired. Try another card.",
-    "incorrect_cvc": "Your card's security code is incorrect.",
-    "processing_error": "An error occurred while processing your card. Try again.",
-    "invalid_payment_method": "This payment method cannot be used. Try another card.",
-}
-
-
-def card_error(code: str | None, decline_code: str | None) -> ErrorOut:
-    """Stripe's error -> the contract's `card_declined`/`insufficient_funds`/..."""
-    if decline_code == "insufficient_funds":
-        key = "insufficient_funds"
-    elif code == "payment_intent_authentication_failure":
-        key = "authentication_failed"
-    elif code in CARD_MESSAGES:
-        key = code
-    else:
-        key = "card_declined"
-    return ErrorOut(code=key, message=CARD_MESSAGES[key])
 
 
 @dataclass(frozen=True)
@@ -165,7 +145,8 @@ async def _begin(
     payment row that carries the idempotency key (one statement, see
     repository.start_payment)."""
     for _ in range(BEGIN_ATTEMPTS):
-        row = await repository.read_checkout(runtime.db, checkout_id)
+        async with runtime.db.driver_connection() as conn:
+            row = await repository.read_checkout(conn, checkout_id)
         row = service.authorize(identity, row, client_secret)
         if row.status == "open" and row.expires_at <= service.utcnow():
             async with runtime.db.transaction() as s:
@@ -182,20 +163,21 @@ async def _begin(
         plan = plan_charge(row, billing, enabled)
         payment_id = new_id("pay")
         connect_mode = "destination" if plan.destination else ("held" if plan.hold_for else None)
-        started = await repository.start_payment(
-            runtime.db,
-            checkout_id=row.id,
-            seen_updated_at=row.updated_at,
-            now=service.utcnow(),
-            payment_id=payment_id,
-            kind=plan.kind,
-            amount=plan.amount,
-            currency=plan.currency,
-            platform_fee=plan.platform_fee,
-            destination_account=plan.destination or plan.hold_for,
-            connect_mode=connect_mode,
-            payment_method_id=payment_method,
-        )
+        async with runtime.db.driver_connection() as conn:
+            started = await repository.start_payment(
+                conn,
+                checkout_id=row.id,
+                seen_updated_at=row.updated_at,
+                now=service.utcnow(),
+                payment_id=payment_id,
+                kind=plan.kind,
+                amount=plan.amount,
+                currency=plan.currency,
+                platform_fee=plan.platform_fee,
+                destination_account=plan.destination or plan.hold_for,
+                connect_mode=connect_mode,
+                payment_method_id=payment_method,
+            )
         if started is None:
             continue  # changed since it was read: its state now decides
         attempt, idempotency_key, customer = started
@@ -229,7 +211,8 @@ async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -
         ),
         idempotency_key=f"bos-customer-{customer.id}",
     )
-    await repository.set_stripe_customer(runtime.db, customer.id, created["id"])
+    async with runtime.db.driver_connection() as conn:
+        await customer_repository.set_stripe_customer(conn, customer.id, created["id"])
     return str(created["id"])
 
 
@@ -238,8 +221,8 @@ async def _stripe_post(
 ) -> dict[str, Any]:
     """A POST on the hot path through the SDK's `raw_request`: the same requestor (keys,
     API version, retries, errors raised as stripe.CardError, ...), the answer as the
-    plain dict the SDK parsed, without the StripeObject tree confirm only turned back
-    into dicts (5% of checkout's CPU in the profile)."""
+    plain dict the SDK parsed, without building the StripeObject tree confirm would only
+    turn back into dicts."""
     response = await runtime.stripe.raw_request_async(
         "post", path, idempotency_key=idempotency_key, **params
     )
@@ -387,17 +370,18 @@ async def _record_success(
     event = outbox_row(
         service.completed_event(row, buyer, paid, now), producer=runtime.name, org_id=row.org_id
     )
-    recorded = await repository.record_success(
-        runtime.db,
-        payment_id=payment.id,
-        checkout_id=row.id,
-        customer_id=customer.id,
-        stripe_intent_id=intent["id"],
-        payment_method_id=pm_id,
-        card_fingerprint=fingerprint,
-        completed_at=now,
-        event=event,
-    )
+    async with runtime.db.driver_connection() as conn:
+        recorded = await repository.record_success(
+            conn,
+            payment_id=payment.id,
+            checkout_id=row.id,
+            customer_id=customer.id,
+            stripe_intent_id=intent["id"],
+            payment_method_id=pm_id,
+            card_fingerprint=fingerprint,
+            completed_at=now,
+            event=event,
+        )
     if recorded:
         funnel.payment_succeeded(payment)
     return recorded
@@ -422,7 +406,7 @@ async def record_intent(
                 s, payment_id, expected=("pending",), **ids, **SUCCEEDED
             )
             if done is not None:
-                await _after_success(runtime, s, done)
+                await after_success(runtime, s, done)
                 return ConfirmOut(
                     status="processing", checkout_id=done.checkout_id, payment_id=done.id
                 )
@@ -466,163 +450,22 @@ async def record_intent(
         )
 
 
-def payment_method_details(pm: Any) -> tuple[str | None, str | None]:
-    """(id, card fingerprint) of an expanded or unexpanded payment method."""
-    if pm is None or isinstance(pm, str):
-        return pm, None
-    card = pm.get("card") or {}
-    return pm.get("id"), card.get("fingerprint")
+async def confirm_free_and_wait(
+    runtime: CheckoutRuntime, identity: Identity, checkout_id: str, client_secret: str | None
+) -> tuple[Any, str]:
+    """service.confirm_free, committed, then `complete` once the subscription exists
+    (5.1), or `processing` after `free_confirm_wait_seconds`."""
+    async with runtime.completions.watching(checkout_id) as completed:
+        async with runtime.db.transaction() as session:
+            row = await service.load_checkout(session, identity, checkout_id, client_secret)
+            row = await service.confirm_free(runtime, session, row)
 
+        async def status() -> str | None:
+            async with runtime.db.transaction() as session:
+                return await repository.checkout_status(session, checkout_id)
 
-# --- the payment state machine (shared by confirm and the webhook consumers) ----------
-
-
-class PaymentNotReady(NotReadyYet):
-    """The payment's confirm transaction has not committed yet: retry the event later."""
-
-
-SUCCEEDED = {"status": "succeeded", "error_code": None, "error_message": None}
-
-
-async def mark_payment_succeeded(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    if payment.status in ("succeeded", "refunded"):
-        return
-    updated = await repository.update_payment(
-        session,
-        payment.id,
-        expected=("pending", "requires_action", "failed", "canceled"),
-        **SUCCEEDED,
-    )
-    if updated is not None:
-        await _after_success(runtime, session, updated)
-
-
-async def _after_success(
-    runtime: CheckoutRuntime, session: AsyncSession, updated: Row[Any]
-) -> None:
-    """The effects of a payment that has just turned `succeeded` (exactly once: only the
-    caller whose guarded UPDATE made the transition gets here)."""
-    funnel.payment_succeeded(updated, session)
-    if updated.kind == "renewal":
-        if updated.connect_mode == "held":
-            await _hold_merchant_share(session, updated)
-        await renewals.publish_paid(runtime, session, updated)
-    elif updated.kind == "card_update":
-        await repository.set_default_payment_method(
-            session, updated.customer_id, updated.payment_method_id, updated.card_fingerprint
-        )
-    elif updated.checkout_id:
-        await _fulfil_or_refund(runtime, session, updated)
-
-
-async def _fulfil_or_refund(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    # The common case first: the checkout is `processing` and fulfil's guarded UPDATE
-    # takes it (no read before it); anything else is sorted out after.
-    fulfilled = await service.fulfil(runtime, session, payment.checkout_id, payment=payment)
-    if not fulfilled:
-        checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
-        assert checkout is not None
-        if checkout.status == "open":
-            # A late success after the checkout had reopened (e.g. 3DS completed after a
-            # failure was recorded): the money moved, so the checkout is fulfilled with it.
-            await repository.transition(
-                session, checkout.id, expected=("open",), status="processing"
-            )
-            fulfilled = await service.fulfil(runtime, session, checkout.id, payment=payment)
-    if fulfilled:
-        if payment.connect_mode == "held":
-            await _hold_merchant_share(session, payment)
-        return
-    # Another payment fulfilled this checkout, or it was canceled or expired meanwhile:
-    # keeping this money would be a double charge.
-    if payment.kind == "checkout":
-        await _refund_duplicate(runtime, session, payment)
-
-
-async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None:
-    """12.2: a payment taken on the platform keeps the merchant's share until the
-    connected account is verified; the transfer worker then releases it."""
-    await connect_repository.hold_transfer(
-        session,
-        id=new_id("tr"),
-        org_id=payment.org_id,
-        payment_id=payment.id,
-        destination_account=payment.destination_account,
-        amount=payment.net_amount,
-        currency=payment.currency,
-        available_at=service.utcnow(),
-    )
-
-
-async def _refund_duplicate(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
-) -> None:
-    log.error("refunding duplicate payment %s of checkout %s", payment.id, payment.checkout_id)
-    await runtime.stripe.v1.refunds.create_async(
-        stripe_params.refund(
-            payment_intent=payment.stripe_intent_id,
-            connect_mode=payment.connect_mode,
-            reason="duplicate",
-            payment_id=payment.id,
-        ),
-        {"idempotency_key": f"bos-refund-{payment.id}"},
-    )
-    await repository.update_payment(session, payment.id, expected=("succeeded",), status="refunded")
-    await connect.take_back_held_share(runtime, session, payment)
-    DUPLICATE_REFUNDS.inc()
-
-
-@dataclass(frozen=True)
-class StripeDecline:
-    """Stripe's own words for a failure, passed on to subscriptions for dunning."""
-
-    code: str | None
-    decline_code: str | None
-    message: str | None
-
-
-async def mark_payment_failed(
-    runtime: CheckoutRuntime,
-    session: AsyncSession,
-    payment_id: str,
-    error: ErrorOut,
-    *,
-    intent_id: str | None,
-    decline: StripeDecline | None = None,
-) -> None:
-    """A failure never overrides a success (late `payment_failed`, 9.4); the checkout
-    returns to `open` so the customer can retry with another card (4.2, 4.3, 4.5); a
-    renewal's failure goes back to subscriptions for dunning."""
-    values: dict[str, Any] = {
-        "status": "failed",
-        "error_code": error.code,
-        "error_message": error.message,
-    }
-    if intent_id:
-        values["stripe_intent_id"] = intent_id
-    updated = await repository.update_payment(
-        session, payment_id, expected=("pending", "requires_action"), **values
-    )
-    if updated is None:
-        return
-    funnel.payment_failed(updated, error.code, session)
-    if updated.kind == "renewal":
-        await renewals.publish_failed(runtime, session, updated, decline)
-        return
-    if not updated.checkout_id:
-        return
-    await repository.transition(
-        session,
-        updated.checkout_id,
-        expected=("processing",),
-        where=(
-            repository.cs.c.attempt == updated.attempt,
-            repository.cs.c.completed_at.is_(None),
-        ),
-        status="open",
-        last_error={"code": error.code, "message": error.message},
-    )
+        current = row.status
+        if current != "complete":
+            timeout = runtime.settings.free_confirm_wait_seconds
+            current = await runtime.completions.wait(completed, status, timeout) or current
+    return row, "complete" if current == "complete" else "processing"
