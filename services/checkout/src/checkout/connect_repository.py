@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkout.models import connected_accounts, payments, payout_schedules, transfers
 
 
-async def account_state(session: AsyncSession, account_id: str) -> Row[Any] | None:
+async def account_state(session: AsyncSession, account_id: str) -> Row[Any, Any] | None:
     """charges_enabled and payouts_enabled as the last `account.updated` said; None if
     never reported."""
     q = select(connected_accounts.c.charges_enabled, connected_accounts.c.payouts_enabled)

@@ -73,7 +73,9 @@ def register(runtime: CheckoutRuntime) -> None:
                 log.debug("ignoring %s for an intent BOS did not create", envelope.event_type)
                 continue
             if payment.id in handled:  # an earlier event of this batch changed it
-                payment = await repository.get_payment(session, payment.id)
+                reread = await repository.get_payment(session, payment.id)
+                assert reread is not None  # payments are never deleted
+                payment = reread
             handled.add(payment.id)
             await on_payment_event(session, event, intent_id, payment)
 

@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from bos_common.events import Envelope, PriceDeletedV1, PriceSnapshot, ProductUpdatedV1
 
@@ -80,9 +81,12 @@ class SnapshotCache:
         if task is None:
             task = asyncio.ensure_future(self._fill(key, self._generation, self._clock()))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))
+            task.add_done_callback(partial(self._forget, key))
         # shield: one caller going away (client disconnect) does not cancel the others'.
         return await asyncio.shield(task)
+
+    def _forget(self, key: Key, _done: asyncio.Future[PriceSnapshot]) -> None:
+        self._inflight.pop(key, None)
 
     async def _fill(self, key: Key, generation: int, fetched_at: float) -> PriceSnapshot:
         snapshot = await self._fetch(*key)
