@@ -262,10 +262,9 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.poll_interval = poll_interval
-        # After a wake-up, wait this long before claiming rows: at hundreds of events a
-        # second a wake-up per row made a batch per row, and a batch's fixed cost (four
-        # statements, the confirms' round trip) was most of the relay's CPU. 10 ms gathers
-        # a few rows per batch at 300-500/s for 10 ms of delivery lag.
+        # After a wake-up, wait this long before claiming rows, so that a busy outbox is
+        # published in batches (a batch has a fixed cost: its statements and the
+        # confirms' round trip) rather than a batch per row; the price is that much lag.
         self.linger = linger
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
