@@ -12,6 +12,7 @@ from bos_common.errors import NotFound
 from subscriptions import repository
 from subscriptions.api.deps import Rt
 from subscriptions.runtime import SubscriptionsRuntime
+from subscriptions.scheduler import drain
 from subscriptions.schemas import (
     ClockRequest,
 )
@@ -97,7 +98,5 @@ async def set_clock(body: ClockRequest, identity: CurrentIdentity, rt: Rt) -> di
 
 @router.post("/internal/scheduler/run", include_in_schema=False)
 async def run_scheduler(identity: CurrentIdentity, rt: Rt) -> dict[str, Any]:
-    from subscriptions.scheduler import drain
-
     _clock_control(rt, identity)
     return {"handled": await drain(rt)}
