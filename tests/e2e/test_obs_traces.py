@@ -2,7 +2,8 @@
 traceparent yields spans of that trace id in the gateway, checkout, the bus's consumers
 (messaging spans), subscriptions and catalog, received by an in-process OTLP/HTTP
 receiver (scripts/lib.sh points the stack's exporters at OTLP_TEST_PORT and samples only
-what a client asks to)."""
+what a client asks to). Stripe's webhook about the payment starts a trace of its own,
+recorded and linked to the confirm's (the intent's metadata carries the confirm's span)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class ReceivedSpan:
     service: str
     name: str
     kind: int
+    linked_traces: tuple[str, ...] = ()
 
 
 @pytest.fixture
@@ -50,7 +52,11 @@ async def otlp_spans() -> AsyncIterator[list[ReceivedSpan]]:
                 for span in scope_spans.spans:
                     spans.append(
                         ReceivedSpan(
-                            span.trace_id.hex(), attrs.get("service.name", ""), span.name, span.kind
+                            span.trace_id.hex(),
+                            attrs.get("service.name", ""),
+                            span.name,
+                            span.kind,
+                            tuple(link.trace_id.hex() for link in span.links),
                         )
                     )
         return web.Response(
@@ -96,5 +102,20 @@ async def test_one_paid_checkout_is_one_trace_across_gateway_bus_and_services(
     ours = await eventually(whole_trace, timeout=20, interval=0.2)
     gateway_spans = [s for s in ours if s.service == "gateway"]
     assert any("proxy:checkout" in s.name for s in gateway_spans), gateway_spans
-    # Only the sampled trace was recorded: the unsampled requests above left no span.
-    assert {s.trace_id for s in otlp_spans} == {trace_id}
+
+    # Stripe's webhook: a trace of its own (Stripe sends no traceparent), linked to the
+    # confirm's, through intake and on to checkout's consumer of the payment's event.
+    async def webhook_trace() -> list[ReceivedSpan] | None:
+        linked = {
+            s.trace_id
+            for s in otlp_spans
+            if s.name == "stripe.event" and trace_id in s.linked_traces
+        }
+        spans = [s for s in otlp_spans if s.trace_id in linked]
+        consumers = {s.service for s in spans if s.kind == SPAN_KIND_CONSUMER}
+        return spans if "checkout" in consumers else None
+
+    webhook = await eventually(webhook_trace, timeout=20, interval=0.2)
+    assert {s.service for s in webhook} >= {"webhooks", "checkout"}, webhook
+    # Only those two were recorded: the unsampled requests above left no span.
+    assert {s.trace_id for s in otlp_spans} == {trace_id} | {s.trace_id for s in webhook}

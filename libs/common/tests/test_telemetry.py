@@ -13,6 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,11 +22,14 @@ from bos_common.context import RequestContextMiddleware
 from bos_common.errors import install_error_handlers
 from bos_common.telemetry import (
     FASTAPI_TELEMETRY,
+    LinkedRootSampler,
     ServerTelemetryMiddleware,
     build_tracer_provider,
     context_from_traceparent,
     current_traceparent,
+    linked_span,
     metrics_response,
+    sampled_traceparent,
     setup_tracing,
 )
 
@@ -284,3 +288,69 @@ async def test_recorded_server_span_describes_the_request() -> None:
     crash = spans["GET /crash"]
     assert crash.status.status_code is StatusCode.ERROR
     assert [e.name for e in crash.events] == ["exception"]
+
+
+def recording_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """Sampled only where a client asks (the stack's test setting), links included."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=LinkedRootSampler(ParentBased(ALWAYS_OFF)))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+def test_a_span_linked_to_a_recorded_one_is_recorded_in_a_trace_of_its_own() -> None:
+    provider, exporter = recording_provider()
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("confirm", context=context_from_traceparent(INCOMING)):
+        carried = sampled_traceparent()
+    assert carried is not None and TRACE_ID in carried
+
+    with linked_span("stripe.event", carried, {"stripe.event_type": "x"}, tracer=tracer):
+        assert current_traceparent() is not None
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    event = spans["stripe.event"]
+    assert event.parent is None and format(event.context.trace_id, "032x") != TRACE_ID
+    [link] = event.links
+    assert link.context.span_id == spans["confirm"].context.span_id
+    assert dict(event.attributes or {}) == {"stripe.event_type": "x"}
+
+
+def test_a_link_to_an_unrecorded_span_records_nothing_and_no_traceparent_starts_nothing() -> None:
+    provider, exporter = recording_provider()
+    tracer = provider.get_tracer("test")
+    unsampled = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-00"
+    with tracer.start_as_current_span("confirm", context=context_from_traceparent(unsampled)):
+        assert sampled_traceparent() is None
+    with linked_span("stripe.event", unsampled, tracer=tracer):
+        assert not trace.get_current_span().is_recording()
+    with linked_span("stripe.event", None, tracer=tracer):
+        assert not trace.get_current_span().get_span_context().is_valid
+    assert exporter.get_finished_spans() == ()
+
+
+def test_inside_a_recorded_span_the_linked_span_is_its_child() -> None:
+    provider, exporter = recording_provider()
+    tracer = provider.get_tracer("test")
+    other = f"00-{'ab' * 16}-{'cd' * 8}-01"
+    with tracer.start_as_current_span("request", context=context_from_traceparent(INCOMING)):
+        with linked_span("stripe.event", other, tracer=tracer):
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    event = spans["stripe.event"]
+    assert event.parent is not None and event.parent.span_id == spans["request"].context.span_id
+    assert format(event.links[0].context.trace_id, "032x") == "ab" * 16
+
+
+def test_the_exporting_provider_keeps_the_configured_sampler_behind_the_link_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_off")
+    provider = build_tracer_provider("svc")
+    # By name: another test re-imports this module, so classes may not be identical.
+    assert provider.sampler.get_description() == (
+        "LinkedRootSampler{ParentBased{root:AlwaysOffSampler,remoteParentSampled:"
+        "AlwaysOnSampler,remoteParentNotSampled:AlwaysOffSampler,localParentSampled:"
+        "AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}}"
+    )
+    provider.shutdown()

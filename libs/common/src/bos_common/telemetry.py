@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Final
 
 from fastapi.telemetry import TelemetryConfig
@@ -26,11 +28,19 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -47,11 +57,15 @@ __all__ = [
     "FASTAPI_TELEMETRY",
     "HTTP_REQUEST_DURATION",
     "ServerTelemetryMiddleware",
+    "TRACEPARENT_METADATA_KEY",
     "build_tracer_provider",
     "context_from_traceparent",
     "current_traceparent",
     "exporting",
+    "LinkedRootSampler",
     "instrument_clients",
+    "linked_span",
+    "sampled_traceparent",
     "metrics_response",
     "route_template",
     "setup_tracing",
@@ -78,13 +92,44 @@ def exporting() -> bool:
     return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
+class LinkedRootSampler(Sampler):
+    """`OTEL_TRACES_SAMPLER`'s sampler, except that a root span linked to a sampled span
+    is sampled: work that continues another trace without being its child (a Stripe
+    webhook about a confirm's payment) is recorded whenever that trace is."""
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if not parent.is_valid and any(link.context.trace_flags.sampled for link in links or ()):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self.delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"LinkedRootSampler{{{self.delegate.get_description()}}}"
+
+
 def build_tracer_provider(service_name: str) -> TracerProvider:
     """A TracerProvider for `service_name`; records and exports only if configured."""
     resource = Resource.create({SERVICE_NAME: service_name})
     if not exporting():
         # Unsampled spans still get ids (logs, traceparent) but cost no recording.
         return TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_OFF))
-    provider = TracerProvider(resource=resource)
+    # The sampler the OTEL_TRACES_SAMPLER* variables name (the SDK's own reading of them).
+    configured = sampling._get_from_env_or_default()
+    provider = TracerProvider(resource=resource, sampler=LinkedRootSampler(configured))
     # Imported lazily: the exporter pulls in protobuf, needless when not exporting.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -141,6 +186,42 @@ def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return carrier.get("traceparent")
+
+
+# The metadata key under which an object BOS creates at Stripe carries the recorded span
+# that created it: Stripe's events about the object link their trace to it.
+TRACEPARENT_METADATA_KEY: Final = "bos_traceparent"
+
+
+def sampled_traceparent() -> str | None:
+    """`current_traceparent()` if the current span is recorded, else None: what is worth
+    carrying to where a later trace can link to it."""
+    context = trace.get_current_span().get_span_context()
+    return current_traceparent() if context.is_valid and context.trace_flags.sampled else None
+
+
+@contextmanager
+def linked_span(
+    name: str,
+    traceparent: str | None,
+    attributes: Mapping[str, str] | None = None,
+    *,
+    tracer: trace.Tracer | None = None,
+) -> Iterator[None]:
+    """A span linked to the span `traceparent` names, current for the block: the trace of
+    work caused by that span without being its child (a webhook from Stripe about a
+    payment BOS started). It is the current span's child when that one is recorded, else
+    a new trace, recorded when the linked one is. No traceparent: nothing is started."""
+    linked = trace.get_current_span(context_from_traceparent(traceparent)).get_span_context()
+    if not linked.is_valid:
+        yield
+        return
+    current = trace.get_current_span().get_span_context()
+    parent = None if current.is_valid and current.trace_flags.sampled else Context()
+    with (tracer or trace.get_tracer("bos")).start_as_current_span(
+        name, context=parent, links=[Link(linked)], attributes=dict(attributes or {})
+    ):
+        yield
 
 
 def context_from_traceparent(tp: str | None, tracestate: str | None = None) -> Context:

@@ -30,6 +30,7 @@ from bos_common.auth import Identity
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
+from bos_common.telemetry import TRACEPARENT_METADATA_KEY, sampled_traceparent
 from checkout import (
     connect,
     customer_repository,
@@ -231,12 +232,18 @@ async def _stripe_post(
 
 
 def _metadata(row: Row[Any], payment: Row[Any]) -> dict[str, str]:
-    return {
+    metadata = {
         "org_id": row.org_id,
         "checkout_id": row.id,
         "customer_id": row.customer_id,
         "payment_id": payment.id,
     }
+    # A traced confirm: Stripe's webhooks about this intent carry its span, which their
+    # trace links to (webhooks.service). Only in the one create of this payment's key.
+    traceparent = sampled_traceparent()
+    if traceparent:
+        metadata[TRACEPARENT_METADATA_KEY] = traceparent
+    return metadata
 
 
 async def _create_intent(

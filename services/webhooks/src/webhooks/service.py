@@ -26,6 +26,7 @@ from bos_common.events import (
     SetupSucceededV1,
 )
 from bos_common.outbox import outbox_row
+from bos_common.telemetry import TRACEPARENT_METADATA_KEY, linked_span
 from webhooks import repository
 
 log = logging.getLogger("webhooks")
@@ -174,7 +175,14 @@ def record_of(
     delivered, stored as is rather than serialized again) and its domain events' outbox
     rows."""
     org_id = org_of(event)
-    rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in translate(event)]
+    events = translate(event)
+    # The trace of what this event causes links to the span that created its object
+    # (a traced confirm); the outbox rows carry that trace to the consumers.
+    metadata = _object(event).get("metadata") or {}
+    traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if events else None
+    about = {"stripe.event_id": str(event["id"]), "stripe.event_type": str(event.get("type"))}
+    with linked_span("stripe.event", traceparent, about):
+        rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in events]
     if raw is None:
         raw = orjson.dumps(event)
     return repository.EventRecord(
