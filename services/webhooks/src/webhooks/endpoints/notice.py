@@ -8,17 +8,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiosmtplib
 
 from bos_common.errors import BOSError
 from bos_common.internal import InternalClient
+from webhooks.endpoints.rows import Row
 
 log = logging.getLogger("webhooks.merchant")
 
-Row = dict[str, Any]
 # The X-BOS-Notification header of the message (what kind of notice it is).
 KIND = "webhook_endpoint_disabled"
 

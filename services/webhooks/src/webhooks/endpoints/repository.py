@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.pagination import newest_first_page
 from webhooks.endpoints.models import webhook_deliveries, webhook_endpoints, webhook_events
-
-Row = dict[str, Any]
+from webhooks.endpoints.rows import Row
 
 _ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", "previous_secret")]
 

@@ -4,15 +4,13 @@ ISO-8601 UTC)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bos_common.fields import non_blank_text
 from webhooks.endpoints.catalogue import EVENT_TYPES, PublicEventType
-
-Row = dict[str, Any]
-
+from webhooks.endpoints.rows import Row
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, non_blank_text(500)]

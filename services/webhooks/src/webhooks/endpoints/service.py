@@ -20,10 +20,9 @@ from bos_common.events import Envelope
 from bos_common.ids import looks_like, new_id
 from webhooks.endpoints import catalogue, repository
 from webhooks.endpoints.addresses import RefusedAddress, check_resolved, check_url
+from webhooks.endpoints.rows import Row
 from webhooks.endpoints.schedule import retry_delay
 from webhooks.settings import WebhooksSettings
-
-Row = dict[str, Any]
 
 ENDPOINT_PREFIX = "we"
 DELIVERY_PREFIX = "wdl"
