@@ -79,6 +79,9 @@ async def create_checkout(
             subscribed, row = await repository.create_checkout(conn, **values)
     if subscribed:
         raise errors.already_subscribed()
+    # The snapshot the row was written from, already validated: the response is built
+    # from it rather than from the row's JSON read back.
+    row.price = price
     funnel.checkout_created(row, identity)
     return row, client_secret
 
