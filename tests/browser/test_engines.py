@@ -190,6 +190,8 @@ def test_portal_invoice_pdf_link(driver: Driver, bos: Bos) -> None:
     download = portal.download_invoice()
     assert download["name"] == f"invoice-{number}.pdf"
     assert download["type"] == "application/pdf"
-    assert download["head"] == "%PDF-" and download["size"] > 2000
+    # The whole file: a PDF from its header to its end-of-file marker.
+    assert download["head"] == "%PDF-" and download["text"].rstrip().endswith("%%EOF")
+    assert download["size"] == len(download["text"])
     assert number in download["text"]
     portal.wait_text("#status", contains=f"Invoice {number} downloaded.")
