@@ -19,9 +19,9 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from bos_common.db import asyncpg_dsn
-from bos_common.internal import InternalClient
 
 sys.path.insert(0, str(Path(__file__).parent))
+from billing_clock import billing_clock_ahead  # noqa: E402
 from merchant import Merchant, new_merchant, sent_mails, unique  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -219,19 +219,12 @@ async def test_a_trial_ending_soon_delivers_subscription_trial_will_end_once(
     done = await merchant.wait_status(checkout["id"], "complete")
     sub_path = f"/v1/subscriptions/{done['subscription_id']}"
     assert (await merchant.get(sub_path)).json()["status"] == "trialing"
-    control = InternalClient(
-        os.environ["SUBSCRIPTIONS_URL"], caller="e2e", secret=os.environ["BOS_INTERNAL_SECRET"]
-    )
-    try:
-        # Past the reminder (3 days before the trial's end), before the end itself.
-        await control.request("POST", "/internal/clock", json={"advance_seconds": 12 * 86400})
-        await control.request("POST", "/internal/scheduler/run")
+    # Past the reminder (3 days before the trial's end), before the end itself.
+    async with billing_clock_ahead(12 * 86400) as clock:
+        await clock.run_scheduler()
         await receiver.wait_for(lambda: len(receiver.requests) >= 1, what="trial_will_end")
         # Once: a second pass of the scheduler does not remind again.
-        await control.request("POST", "/internal/scheduler/run")
-    finally:
-        await control.request("POST", "/internal/clock", json={"reset": True})
-        await control.close()
+        await clock.run_scheduler()
     await asyncio.sleep(1.0)
     [event] = receiver.of_type("subscription.trial_will_end", endpoint["secret"])
     assert len(receiver.requests) == 1
