@@ -61,11 +61,15 @@ scrape_configs:
   - job_name: bos
     honor_labels: true
     static_configs:
-      - targets: ["127.0.0.1:$GATEWAY_PORT"]
-        labels: {service: gateway}
 YML
-  for s in "${SERVICES[@]}"; do
-    printf '      - targets: ["127.0.0.1:%s"]\n        labels: {service: %s}\n' "$(service_port "$s")" "$s"
+  # Every process on its own port (with REPLICAS=N, not the load balancer's, which would
+  # answer each scrape from another replica under one instance label), as Prometheus
+  # scrapes each pod in Kubernetes.
+  local name targets
+  for s in gateway "${SERVICES[@]}"; do
+    targets=()
+    for name in $(replica_names "$s"); do targets+=("\"127.0.0.1:$(replica_port "$name")\""); done
+    printf '      - targets: [%s]\n        labels: {service: %s}\n' "$(IFS=,; echo "${targets[*]}")" "$s"
   done
   cat <<YML
   - job_name: prometheus
