@@ -26,8 +26,8 @@ from bos_common.session_tokens import SessionKeys
 from bos_common.testing import Exchange, Infra, asgi_client, same_answer, without_fast_paths
 from tokens.app import build_runtime, create_app
 from tokens.models import session_tokens
-from tokens.repository import SessionTokenStore
 from tokens.settings import TokensSettings
+from tokens.token_store import SessionTokenStore
 
 from .conftest import SESSION_SECRETS, Org, identity_headers
 
