@@ -13,8 +13,9 @@ import pytest
 
 from bos_common import auth
 from bos_common.auth import IDENTITY_HEADER, MAX_AGE_SECONDS, Identity, sign_identity
-from bos_common.testing import SECRET
-from catalog import api, repository
+from bos_common.testing import SECRET, asgi_client, same_answer, without_fast_paths
+from catalog import repository
+from catalog.app import create_app
 from catalog.schemas import ProductList, SnapshotOut, product_out, products_out
 
 
@@ -120,11 +121,10 @@ async def test_listed_products_are_product_out_of_their_rows(merchant: Any, runt
 
 async def test_the_fast_routes_answer_as_the_documented_routes(merchant: Any, runtime: Any) -> None:
     """Parity: the same requests through the app without the fast routes (FastAPI's routes
-    run the same functions) give the same statuses and bodies, errors included."""
+    run the same functions) give the same statuses, headers and bodies, errors included."""
     product = await merchant.product(name="Parity")
     price = await merchant.price(product["id"])
-    routed = runtime.create_app(api.router, api.internal_router)  # no install_fast_paths
-    transport = httpx.ASGITransport(app=routed)
+    routed = without_fast_paths(create_app(runtime))
     service = merchant.service_headers()
     snapshot = f"/internal/orgs/{merchant.org_id}/prices"
     requests = [
@@ -138,13 +138,6 @@ async def test_the_fast_routes_answer_as_the_documented_routes(merchant: Any, ru
         (f"{snapshot}/price_missing/snapshot", service),
         (f"{snapshot}/{price['id']}/snapshot", merchant.headers),
     ]
-    async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as plain:
+    async with asgi_client(routed, "http://catalog") as plain:
         for path, headers in requests:
-            fast = await merchant.http.get(path, headers=headers)
-            documented = await plain.get(path, headers=headers)
-            assert fast.status_code == documented.status_code, path
-            body, expected = fast.json(), documented.json()
-            if "error" in body:  # each answer has its own request id
-                body["error"].pop("request_id", None)
-                expected["error"].pop("request_id", None)
-            assert body == expected, path
+            await same_answer(merchant.http, plain, "GET", path, request={"headers": headers})

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import stripe
@@ -33,6 +34,7 @@ from bos_common.stripe_testing import (
 )
 from checkout import connect, stripe_params
 from checkout.connect import payout_push_needed
+from checkout.connect_repository import PayoutScheduleRecord
 from checkout.page import content_security_policy, wallet_country
 from checkout.settings import CheckoutSettings
 from checkout.testing import Organizations
@@ -241,21 +243,25 @@ def test_production_starts_with_a_live_publishable_key() -> None:
 def test_12_4_a_payout_schedule_is_pushed_when_new_or_changed() -> None:
     weekly = {"interval": "weekly", "weekly_anchor": "friday"}
     assert payout_push_needed(None, 1, weekly)
-    row = SimpleNamespace(org_version=3, schedule=weekly)
+    row = recorded_schedule("applied", **weekly)
+    row = replace(row, org_version=3)
     assert not payout_push_needed(row, 4, weekly)  # something else changed
     assert not payout_push_needed(row, 2, {"interval": "daily"})  # an older event
     assert payout_push_needed(row, 4, {"interval": "daily"})
 
 
-def recorded_schedule(status: str, org_id: str = "org_1", **schedule: Any) -> Any:
+def recorded_schedule(
+    status: Literal["applied", "refused"], org_id: str = "org_1", **schedule: Any
+) -> PayoutScheduleRecord:
     error = ("settings_not_controllable", "Not allowed.") if status == "refused" else (None, None)
-    return SimpleNamespace(
+    return PayoutScheduleRecord(
+        account_id="acct_1",
         org_id=org_id,
+        org_version=1,
         schedule=schedule,
         status=status,
         error_code=error[0],
         error_message=error[1],
-        updated_at=None,
     )
 
 

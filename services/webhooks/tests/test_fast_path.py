@@ -17,10 +17,16 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from bos_common.errors import NotFound
-from bos_common.testing import Infra, migrate
+from bos_common.testing import (
+    Exchange,
+    Infra,
+    asgi_client,
+    migrate,
+    same_answer,
+    without_fast_paths,
+)
 from webhooks.accounts import AccountDirectory
 from webhooks.app import build_runtime, create_app
-from webhooks.fastpath import StripeWebhookFastPath
 from webhooks.models import outbox, stripe_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
@@ -59,13 +65,9 @@ def settings(infra: Infra, **overrides: str) -> WebhooksSettings:
 def clients(runtime: WebhooksRuntime) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
     """(the app as served, the same app with the fast path taken out)."""
     fast = create_app(runtime)
-    slow = create_app(runtime)
-    slow.user_middleware = [m for m in slow.user_middleware if m.cls is not StripeWebhookFastPath]
+    slow = without_fast_paths(create_app(runtime))
     assert len(slow.user_middleware) == len(fast.user_middleware) - 1
-    return tuple(  # type: ignore[return-value]
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhooks")
-        for app in (fast, slow)
-    )
+    return asgi_client(fast, "http://webhooks"), asgi_client(slow, "http://webhooks")
 
 
 @pytest.fixture(scope="module")
@@ -100,33 +102,35 @@ async def stored(runtime: WebhooksRuntime, event_id: str) -> tuple[int, int]:
     return int(events or 0), int(rows or 0)
 
 
-def same(fast: httpx.Response, slow: httpx.Response) -> None:
-    """Same status, content type and body (the request ids aside)."""
-    assert fast.status_code == slow.status_code, (fast.text, slow.text)
-    assert fast.headers["content-type"] == slow.headers["content-type"]
-    assert fast.headers.get("retry-after") == slow.headers.get("retry-after")
-    a, b = fast.json(), slow.json()
-    for body, response in ((a, fast), (b, slow)):
-        if "error" in body:
-            assert body["error"].pop("request_id") == response.headers["x-request-id"]
-    assert a == b
-    assert list(a) == list(b)
+async def same(
+    both: tuple[httpx.AsyncClient, ...], body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """The fast path's answer to this request, after checking the route answers alike
+    (bos_common.testing.same_answer)."""
+    fast, slow = both
+    request = {"content": body, "headers": headers}
+    answer, _ = await same_answer(fast, slow, "POST", PATH, request=request)
+    return answer.response
+
+
+def a_signed_event() -> dict[str, Any]:
+    """A new event of org_fast, signed: the request arguments."""
+    body = json.dumps(stripe_event(org_id="org_fast")).encode()
+    return {"content": body, "headers": signed(body)}
 
 
 async def test_9_1_accepted_event_same_answer_and_effect_as_the_route(
     runtime: WebhooksRuntime, both: tuple[httpx.AsyncClient, ...]
 ) -> None:
+    async def written(exchange: Exchange) -> tuple[int, int]:
+        return await stored(runtime, json.loads(exchange.request["content"])["id"])
+
     fast, slow = both
-    answers = []
-    for client in (fast, slow):
-        event = stripe_event(org_id="org_fast")
-        body = json.dumps(event).encode()
-        r = await client.post(PATH, content=body, headers=signed(body))
-        answers.append(r)
-        assert await stored(runtime, event["id"]) == (1, 1)
-    same(*answers)
-    assert answers[0].json() == {"received": True, "duplicate": False}
-    assert answers[0].content == answers[1].content
+    # A new event each (the same one twice would be a duplicate the second time).
+    a, b = await same_answer(fast, slow, "POST", PATH, request=a_signed_event, written=written)
+    assert await written(a) == (1, 1)
+    assert a.response.json() == {"received": True, "duplicate": False}
+    assert a.response.content == b.response.content
 
 
 async def test_rule_5_connect_endpoints_secret_same_answer_and_effect_as_the_route(
@@ -150,9 +154,7 @@ async def test_9_3_duplicate_same_answer_and_no_new_effect(
     fast, slow = both
     first = await fast.post(PATH, content=body, headers=signed(body))
     assert first.json() == {"received": True, "duplicate": False}
-    again_fast = await fast.post(PATH, content=body, headers=signed(body))
-    again_slow = await slow.post(PATH, content=body, headers=signed(body))
-    same(again_fast, again_slow)
+    again_fast = await same(both, body, signed(body))
     assert again_fast.json() == {"received": True, "duplicate": True}
     assert await stored(runtime, event["id"]) == (1, 1)
 
@@ -194,10 +196,7 @@ async def test_9_2_refused_signature_same_400_and_nothing_stored(
     elif case == "not_json":
         body = b"{not json"
         headers = signed(body)
-    fast, slow = both
-    a = await fast.post(PATH, content=body, headers=headers)
-    b = await slow.post(PATH, content=body, headers=headers)
-    same(a, b)
+    a = await same(both, body, headers)
     assert a.status_code == 400
     code = "signature_missing" if case in ("missing", "empty") else "signature_invalid"
     assert a.json()["error"]["code"] == code
@@ -209,17 +208,14 @@ async def test_9_7_wrong_account_same_400_and_nothing_stored(
 ) -> None:
     event = stripe_event(org_id="org_fast", account="acct_stranger")
     body = json.dumps(event).encode()
-    fast, slow = both
-    a = await fast.post(PATH, content=body, headers=signed(body))
-    b = await slow.post(PATH, content=body, headers=signed(body))
-    same(a, b)
+    a = await same(both, body, signed(body))
     assert a.status_code == 400
     assert a.json()["error"]["code"] == "wrong_account"
     assert await stored(runtime, event["id"]) == (0, 0)
     # A connected account of an organization is ours.
     event = stripe_event(org_id="org_fast", account="acct_ours")
     body = json.dumps(event).encode()
-    ok = await fast.post(PATH, content=body, headers=signed(body))
+    ok = await both[0].post(PATH, content=body, headers=signed(body))
     assert ok.status_code == 200, ok.text
     assert await stored(runtime, event["id"]) == (1, 1)
 
@@ -233,10 +229,8 @@ async def test_9_5_postgres_unreachable_same_503_and_retry_after(infra: Infra) -
     body = json.dumps(event).encode()
     fast, slow = clients(runtime)
     async with fast, slow:
-        a = await fast.post(PATH, content=body, headers=signed(body))
-        b = await slow.post(PATH, content=body, headers=signed(body))
+        a = await same((fast, slow), body, signed(body))
     await runtime.db.dispose()
-    same(a, b)
     assert a.status_code == 503, a.text
     assert (a.json()["error"]["type"], a.json()["error"]["code"]) == (
         "service_unavailable",

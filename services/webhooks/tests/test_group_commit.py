@@ -20,8 +20,9 @@ from sqlalchemy import text
 from bos_common.testing import Infra, migrate
 from webhooks import service
 from webhooks.app import build_runtime, create_app
+from webhooks.event_recorder import EventRecorder
 from webhooks.models import outbox, stripe_events
-from webhooks.repository import EventRecord, EventRecorder, record_events
+from webhooks.repository import EventRecord, record_events
 from webhooks.runtime import WebhooksRuntime
 from webhooks.settings import WebhooksSettings
 from webhooks.testing import signed_headers, stripe_event

@@ -20,6 +20,7 @@ from bos_common.ids import new_id
 from bos_common.testing import Infra, migrate
 from webhooks.endpoints import repository, service
 from webhooks.endpoints.models import webhook_deliveries, webhook_events
+from webhooks.endpoints.rows import ClaimedDelivery
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +37,14 @@ async def _endpoint(db: Database, org: str, event_types: list[str] | None = None
     async with db.transaction() as s:
         row = await repository.insert_endpoint(
             s,
-            {
-                "id": new_id(service.ENDPOINT_PREFIX),
-                "org_id": org,
-                "url": "http://127.0.0.1:9/",
-                "event_types": event_types or [],
-                "secret": service.new_secret(),
-            },
+            id=new_id(service.ENDPOINT_PREFIX),
+            org_id=org,
+            url="http://127.0.0.1:9/",
+            event_types=event_types or [],
+            description=None,
+            secret=service.new_secret(),
         )
-    return str(row["id"])
+    return row.id
 
 
 def _canceled(org: str) -> Envelope:
@@ -83,10 +83,10 @@ async def test_planning_writes_one_delivery_per_subscribed_endpoint(db: Database
     )
 
 
-async def _finish(db: Database, rows: list[dict[str, object]]) -> None:
+async def _finish(db: Database, rows: list[ClaimedDelivery]) -> None:
     """Record these attempts as successes (they are no longer in flight)."""
     async with db.transaction() as s:
-        await repository.record_successes(s, [(str(r["id"]), 200, 5) for r in rows])
+        await repository.record_successes(s, [(r.id, 200, 5) for r in rows])
 
 
 async def test_concurrent_claims_are_disjoint_and_bounded_per_endpoint_in_flight(
@@ -111,15 +111,15 @@ async def test_concurrent_claims_are_disjoint_and_bounded_per_endpoint_in_flight
         # never more than 2 in flight per endpoint between them.
         first, second = await asyncio.gather(claim(), claim())
         third = await claim()
-        in_flight = Counter(r["endpoint_id"] for r in first + second + third)
+        in_flight = Counter(r.endpoint_id for r in first + second + third)
         assert all(n <= 2 for n in in_flight.values()), in_flight
         claimed += first + second + third
         if not first and not second and not third:
             break
         await _finish(db, first + second + third)
-    ids = [r["id"] for r in claimed]
+    ids = [r.id for r in claimed]
     assert len(ids) == len(set(ids)) == 18  # the disabled endpoint's 6 wait
-    assert {r["endpoint_id"] for r in claimed} == set(endpoints)
+    assert {r.endpoint_id for r in claimed} == set(endpoints)
     async with db.transaction() as s:
         waiting = await s.scalar(
             select(func.count()).where(
@@ -141,12 +141,12 @@ async def test_a_claim_leases_no_more_than_it_returns(db: Database) -> None:
     # The other five are still due: four fit beside the one in flight.
     async with db.transaction() as s:
         more = await repository.claim_due(s, limit=10, per_endpoint=5, busy=[], lease=60)
-    assert len(more) == 4 and {r["endpoint_id"] for r in more} == {endpoint}
+    assert len(more) == 4 and {r.endpoint_id for r in more} == {endpoint}
     # A lease that ended (a crashed attempt) is due again and no longer counts.
     async with db.transaction() as s:
         await s.execute(
             webhook_deliveries.update()
-            .where(webhook_deliveries.c.id == one[0]["id"])
+            .where(webhook_deliveries.c.id == one[0].id)
             .values(next_attempt_at=func.now(), leased_until=func.now())
         )
     async with db.transaction() as s:
@@ -162,7 +162,7 @@ async def test_a_busy_endpoint_is_skipped(db: Database) -> None:
         await service.plan_deliveries(s, [_canceled(org)])
     async with db.transaction() as s:
         rows = await repository.claim_due(s, limit=10, per_endpoint=5, busy=[busy], lease=60)
-    assert {r["endpoint_id"] for r in rows} == {free}
+    assert {r.endpoint_id for r in rows} == {free}
 
 
 async def test_migrations_match_models(infra: Infra, db: Database) -> None:

@@ -14,6 +14,7 @@ from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionTrial
 from webhooks.endpoints import catalogue, service
 from webhooks.endpoints.addresses import RefusedAddress, check_url, is_public
 from webhooks.endpoints.notice import disabled_notice
+from webhooks.endpoints.rows import Endpoint, SigningSecrets
 from webhooks.endpoints.schedule import MAX_ATTEMPTS, retry_delay
 from webhooks.endpoints.worker import signature_header
 from webhooks.settings import WebhooksSettings
@@ -82,13 +83,21 @@ def test_after_attempt_success_failure_exhaustion_and_disabling() -> None:
 
 
 def test_a_disabled_endpoint_is_told_to_the_organizations_address() -> None:
-    endpoint = {
-        "id": "we_1",
-        "org_id": "org_1",
-        "url": "https://shop.example.com/hooks",
-        "disabled_reason": "every delivery failed since 2026-12-04T10:00:00Z",
-        "disabled_at": datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
-    }
+    disabled_at = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    endpoint = Endpoint(
+        id="we_1",
+        org_id="org_1",
+        url="https://shop.example.com/hooks",
+        description=None,
+        event_types=[],
+        status="disabled",
+        disabled_reason="every delivery failed since 2026-12-04T10:00:00Z",
+        disabled_at=disabled_at,
+        previous_secret_expires_at=None,
+        failing_since=datetime(2026, 12, 4, 10, 0, tzinfo=UTC),
+        created_at=disabled_at - timedelta(days=30),
+        updated_at=disabled_at,
+    )
     org = {"id": "org_1", "name": "Shop", "notification_email": "ops@shop.example.com"}
     message = disabled_notice(endpoint, org, "webhooks@bos.example.com")
     assert message is not None
@@ -179,11 +188,7 @@ def test_during_a_rotation_either_secret_verifies_and_after_it_only_the_new_one(
     assert new.startswith("whsec_") and new != old
     now = datetime.now(UTC)
     payload = '{"id":"evt_1","type":"checkout.completed"}'
-    row = {
-        "secret": new,
-        "previous_secret": old,
-        "previous_secret_expires_at": now + timedelta(hours=24),
-    }
+    row = SigningSecrets(new, old, now + timedelta(hours=24))
     headers = {
         "webhook-id": "evt_1",
         "webhook-timestamp": str(int(now.timestamp())),

@@ -268,9 +268,12 @@ class ServiceRuntime:
         OpenAPI documents; `middleware`: innermost (appended, where add_middleware
         prepends), inside the request id, telemetry, text guard and Idempotency-Key
         middleware, right before the router, for a path answered from the raw request.
-        Each must answer as the route it stands in for does: a parity test says so."""
+        Each must answer as the route it stands in for does: a parity test says so
+        (`bos_common.testing.without_fast_paths` takes them out again for it)."""
         app.router.routes[0:0] = list(routes)
         app.user_middleware.extend(middleware)
+        installed: list[BaseRoute | Middleware] = getattr(app.state, "fast_paths", [])
+        app.state.fast_paths = [*installed, *routes, *middleware]
 
     def operations_router(self) -> APIRouter:
         router = APIRouter(include_in_schema=False)

@@ -16,12 +16,14 @@ import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -168,3 +170,96 @@ async def serve_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+# --- parity of fast paths ---------------------------------------------------------------
+#
+# A fast path (ServiceRuntime.install_fast_paths) must answer as the FastAPI route it stands
+# in for. Its parity test sends the same request to the app as served and to the same app
+# without its fast paths, and compares what matters of the two answers and what each wrote.
+
+
+def without_fast_paths(app: FastAPI) -> FastAPI:
+    """`app` with what `install_fast_paths` installed taken out, so that every request goes
+    through FastAPI's routes. Before the app serves its first request (Starlette builds
+    its middleware stack then)."""
+    installed = getattr(app.state, "fast_paths", [])
+    assert installed, "this app has no fast paths"
+    app.router.routes = [r for r in app.router.routes if all(r is not f for f in installed)]
+    app.user_middleware = [m for m in app.user_middleware if all(m is not f for f in installed)]
+    return app
+
+
+def asgi_client(app: FastAPI, base_url: str = "http://testserver") -> httpx.AsyncClient:
+    """An HTTP client calling `app` in process (no lifespan: the runtime is the test's)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One side of a parity check: the request (httpx `request` keyword arguments) and
+    its answer."""
+
+    request: Mapping[str, Any]
+    response: httpx.Response
+
+
+PARITY_HEADERS = ("content-type", "retry-after", "idempotent-replayed")
+
+
+def assert_same_answer(
+    fast: httpx.Response,
+    routed: httpx.Response,
+    *,
+    headers: Sequence[str] = PARITY_HEADERS,
+    normalize: Callable[[Any], Any] = lambda body: body,
+) -> None:
+    """Same status, same `headers`, same body: JSON with the same keys in the same order
+    (an error's `request_id` must be its answer's X-Request-Id, then is left out of the
+    comparison; `normalize` replaces other generated values), else the same bytes."""
+    where = (fast.request.method, str(fast.request.url.path), fast.text, routed.text)
+    assert fast.status_code == routed.status_code, where
+    for name in headers:
+        assert fast.headers.get(name) == routed.headers.get(name), (name, *where)
+    if not fast.headers.get("content-type", "").startswith("application/json"):
+        assert fast.content == routed.content, where
+        return
+    bodies = []
+    for response in (fast, routed):
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and "request_id" in error:
+            assert error.pop("request_id") == response.headers["x-request-id"], where
+        bodies.append(normalize(body))
+    assert bodies[0] == bodies[1], where
+    if isinstance(bodies[0], dict):
+        assert list(bodies[0]) == list(bodies[1]), where
+
+
+async def same_answer(
+    fast: httpx.AsyncClient,
+    routed: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    request: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+    written: Callable[[Exchange], Awaitable[Any]] | None = None,
+    headers: Sequence[str] = PARITY_HEADERS,
+    normalize: Callable[[Any], Any] = lambda body: body,
+) -> tuple[Exchange, Exchange]:
+    """Sends `method url` to the app as served (`fast`) and to it without its fast paths
+    (`routed`, see `without_fast_paths`), fast first, and asserts the two answers alike
+    (`assert_same_answer`) and, with `written`, that each request wrote the same rows
+    (`written` reads back what one exchange wrote, its generated values normalized).
+    `request`: the httpx request arguments, or a function making them afresh for each
+    side (a second identical request would be a duplicate)."""
+    exchanges = []
+    for client in (fast, routed):
+        kwargs = dict(request() if callable(request) else request or {})
+        response = await client.request(method, url, **kwargs)
+        exchanges.append(Exchange(kwargs, response))
+    one, other = exchanges
+    assert_same_answer(one.response, other.response, headers=headers, normalize=normalize)
+    if written is not None:
+        assert await written(one) == await written(other), (method, url)
+    return one, other

@@ -10,12 +10,22 @@ the merchant's to see: `GET /v1/connected-account` shows it with Stripe's error 
 account's row in `payout_schedules`), a warning names the organization,
 `bos_payout_schedule_updates_total{outcome="refused"}` counts it and an audit line
 records it (deploy/README.md, "Connected accounts' payout schedule").
+
+An orchestrator between Stripe and `connect_repository`; who owns each transaction is part
+of each function's contract:
+- `charges_enabled` and `connected_account` own theirs: each reads in one short
+  transaction of its own, committed before Stripe is asked anything, so no database
+  connection is held while Stripe answers (their callers, confirm and the route, hold none);
+- `on_organization_updated` (the inbox consumer's transaction) and `take_back_held_share`
+  (the payment state machine's) run in their caller's and never commit;
+- `account_country` touches no database.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import stripe
@@ -29,6 +39,7 @@ from bos_common.errors import NotFound
 from bos_common.events import Envelope, OrganizationUpdatedV1
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import connect_repository, stripe_params
+from checkout.connect_repository import PayoutScheduleRecord
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ConnectedAccountOut, ErrorOut, PayoutScheduleState
 
@@ -42,7 +53,8 @@ PAYOUT_SCHEDULE_UPDATES = Counter(
 
 
 async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool | None:
-    """What `account.updated` last said; asked of Stripe when never seen."""
+    """What `account.updated` last said; asked of Stripe when never seen. Owns its
+    transaction (a read, committed before Stripe is asked)."""
     if not account:
         return None
     async with runtime.db.transaction() as s:
@@ -63,7 +75,8 @@ async def take_back_held_share(
 ) -> None:
     """A refunded payment that was taken on the platform (12.2): its merchant share is not
     owed any more. Still held, the transfer is canceled; already made, it is reversed on
-    Stripe (a destination charge's share goes back with the refund, stripe_params.refund)."""
+    Stripe (a destination charge's share goes back with the refund, stripe_params.refund).
+    In the caller's transaction."""
     if payment.connect_mode != "held":
         return
     transfer = await connect_repository.get_transfer_of_payment(session, payment.id)
@@ -85,7 +98,9 @@ async def take_back_held_share(
 # --- payout schedule --------------------------------------------------------------------
 
 
-def payout_push_needed(current: Row[Any] | None, version: int, schedule: dict[str, Any]) -> bool:
+def payout_push_needed(
+    current: PayoutScheduleRecord | None, version: int, schedule: dict[str, Any]
+) -> bool:
     """Push when the account has never had this schedule from us; not for an older event,
     nor for a change of something else (a refused schedule is not asked again until the
     organization changes it)."""
@@ -93,7 +108,7 @@ def payout_push_needed(current: Row[Any] | None, version: int, schedule: dict[st
         return True
     if current.org_version >= version:
         return False
-    return bool(current.schedule != schedule)
+    return current.schedule != schedule
 
 
 def schedule_matches(account: dict[str, Any], schedule: dict[str, Any]) -> bool:
@@ -106,6 +121,9 @@ def schedule_matches(account: dict[str, Any], schedule: dict[str, Any]) -> bool:
 async def on_organization_updated(
     runtime: CheckoutRuntime, session: AsyncSession, envelope: Envelope
 ) -> None:
+    """Pushes the organization's payout schedule to its account when needed and records
+    Stripe's answer, in the inbox consumer's transaction (the account's row stays locked
+    while Stripe answers: two events of one organization never push at once)."""
     event = envelope.payload()
     assert isinstance(event, OrganizationUpdatedV1)
     account = event.stripe_account_id
@@ -116,17 +134,18 @@ async def on_organization_updated(
     if not payout_push_needed(current, event.version, schedule):
         if current is not None and current.org_version < event.version:
             await connect_repository.record_payout_schedule(
-                session,
-                account_id=account,
-                org_id=event.org_id,
-                org_version=event.version,
-                schedule=current.schedule,
-                status=current.status,
-                error_code=current.error_code,
-                error_message=current.error_message,
+                session, replace(current, org_id=event.org_id, org_version=event.version)
             )
         return
-    outcome: dict[str, Any] = {"status": "applied", "error_code": None, "error_message": None}
+    record = PayoutScheduleRecord(
+        account_id=account,
+        org_id=event.org_id,
+        org_version=event.version,
+        schedule=schedule,
+        status="applied",
+        error_code=None,
+        error_message=None,
+    )
     try:
         # Read first: an account already on this schedule needs no change (and one the
         # platform does not control then refuses nothing).
@@ -140,27 +159,21 @@ async def on_organization_updated(
     except stripe.StripeError as exc:
         if is_provider_outage(exc):
             raise  # nothing decided: the bus retries the event
-        outcome = {
-            "status": "refused",
-            "error_code": exc.code or "refused",
-            "error_message": str(as_dict(exc.error).get("message") or exc),
-        }
+        record = replace(
+            record,
+            status="refused",
+            error_code=exc.code or "refused",
+            error_message=str(as_dict(exc.error).get("message") or exc),
+        )
         log.warning(
             "Stripe refused the payout schedule of organization %s on %s: %s",
             event.org_id,
             account,
-            outcome["error_message"],
+            record.error_message,
             extra={"org_id": event.org_id, "stripe_account_id": account},
         )
-    await connect_repository.record_payout_schedule(
-        session,
-        account_id=account,
-        org_id=event.org_id,
-        org_version=event.version,
-        schedule=schedule,
-        **outcome,
-    )
-    status = outcome["status"]
+    await connect_repository.record_payout_schedule(session, record)
+    status = record.status
 
     def recorded() -> None:
         PAYOUT_SCHEDULE_UPDATES.labels(status).inc()
@@ -170,14 +183,14 @@ async def on_organization_updated(
             org_id=event.org_id,
             stripe_account_id=account,
             schedule=schedule,
-            error_code=outcome["error_code"],
+            error_code=record.error_code,
         )
 
     after_commit(session, recorded)
 
 
 def payout_schedule_state(
-    org_id: str, requested: dict[str, Any], recorded: Row[Any] | None
+    org_id: str, requested: dict[str, Any], recorded: PayoutScheduleRecord | None
 ) -> PayoutScheduleState:
     """What the merchant is shown of its payout schedule: Stripe's answer to the schedule
     last applied, or `pending` while the one it asked for has not been (organization
@@ -207,7 +220,8 @@ def _same_schedule(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 async def connected_account(runtime: CheckoutRuntime, org_id: str) -> ConnectedAccountOut:
     """The organization's connected account as BOS knows it: whether it can take charges and
-    receive payouts, and the state of its payout schedule. 404 without an account."""
+    receive payouts, and the state of its payout schedule. 404 without an account. Owns
+    its transaction (one read, committed before Stripe is asked)."""
     billing = await runtime.organizations.billing(org_id, fresh=True)
     account = billing.stripe_account_id
     if not account:

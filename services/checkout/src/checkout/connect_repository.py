@@ -1,10 +1,15 @@
 """The SQL of checkout's Connect state: connected accounts as `account.updated` reported
-them, held transfers (12.2) and the payout schedule pushed to each account (12.4)."""
+them, held transfers (12.2) and the payout schedule pushed to each account (12.4). Every
+function runs on the session it is given (its caller's transaction) and opens none; the
+rows connect.py works on come back typed (`AccountState`, `PayoutScheduleRecord`,
+`Transfer`, each built by its `from_row`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,11 +18,91 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkout.models import connected_accounts, payments, payout_schedules, transfers
 
 
-async def account_state(session: AsyncSession, account_id: str) -> Row[Any, Any] | None:
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What the last `account.updated` said of a connected account."""
+
+    charges_enabled: bool
+    payouts_enabled: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> AccountState:
+        return cls(
+            charges_enabled=bool(row["charges_enabled"]),
+            payouts_enabled=bool(row["payouts_enabled"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A payment's merchant share taken on the platform, held until it can be paid."""
+
+    id: str
+    org_id: str
+    payment_id: str
+    destination_account: str
+    amount: int
+    currency: str
+    status: str  # held | paid | failed | canceled | reversed
+    stripe_transfer_id: str | None
+    available_at: datetime
+    attempts: int
+    last_error: str | None
+    source_charge_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Transfer:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            payment_id=row["payment_id"],
+            destination_account=row["destination_account"],
+            amount=row["amount"],
+            currency=row["currency"],
+            status=row["status"],
+            stripe_transfer_id=row["stripe_transfer_id"],
+            available_at=row["available_at"],
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            source_charge_id=row["source_charge_id"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutScheduleRecord:
+    """The payout schedule last pushed to an account for an organization's version, and
+    Stripe's answer (`error_*` set when it refused)."""
+
+    account_id: str
+    org_id: str
+    org_version: int
+    schedule: dict[str, Any]
+    status: Literal["applied", "refused"]
+    error_code: str | None
+    error_message: str | None
+    updated_at: datetime | None = None  # set by the database on each write
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> PayoutScheduleRecord:
+        return cls(
+            account_id=row["account_id"],
+            org_id=row["org_id"],
+            org_version=row["org_version"],
+            schedule=row["schedule"],
+            status=row["status"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            updated_at=row["updated_at"],
+        )
+
+
+async def account_state(session: AsyncSession, account_id: str) -> AccountState | None:
     """charges_enabled and payouts_enabled as the last `account.updated` said; None if
     never reported."""
     q = select(connected_accounts.c.charges_enabled, connected_accounts.c.payouts_enabled)
-    return (await session.execute(q.where(connected_accounts.c.id == account_id))).first()
+    row = (await session.execute(q.where(connected_accounts.c.id == account_id))).mappings()
+    found = row.first()
+    return AccountState.from_row(found) if found else None
 
 
 async def account_charges_enabled(session: AsyncSession, account_id: str) -> bool | None:
@@ -120,9 +205,10 @@ async def retry_transfer_later(
     )
 
 
-async def get_transfer_of_payment(session: AsyncSession, payment_id: str) -> Row[Any] | None:
+async def get_transfer_of_payment(session: AsyncSession, payment_id: str) -> Transfer | None:
     q = select(transfers).where(transfers.c.payment_id == payment_id)
-    return (await session.execute(q)).first()
+    found = (await session.execute(q)).mappings().first()
+    return Transfer.from_row(found) if found else None
 
 
 # --- payout schedules -------------------------------------------------------------------
@@ -130,17 +216,27 @@ async def get_transfer_of_payment(session: AsyncSession, payment_id: str) -> Row
 
 async def payout_schedule_of(
     session: AsyncSession, account_id: str, *, lock: bool = True
-) -> Row[Any] | None:
+) -> PayoutScheduleRecord | None:
     """The account's row; locked by default: two events of one organization never push at
     once (a merchant's read takes no lock)."""
     q = select(payout_schedules).where(payout_schedules.c.account_id == account_id)
     if lock:
         q = q.with_for_update()
-    return (await session.execute(q)).first()
+    found = (await session.execute(q)).mappings().first()
+    return PayoutScheduleRecord.from_row(found) if found else None
 
 
-async def record_payout_schedule(session: AsyncSession, **values: Any) -> None:
-    """Upsert by account: org_id, org_version, schedule, status, error_code, error_message."""
+async def record_payout_schedule(session: AsyncSession, record: PayoutScheduleRecord) -> None:
+    """Upsert by account (`updated_at` is set now, whatever `record` says)."""
+    values = {
+        "account_id": record.account_id,
+        "org_id": record.org_id,
+        "org_version": record.org_version,
+        "schedule": record.schedule,
+        "status": record.status,
+        "error_code": record.error_code,
+        "error_message": record.error_message,
+    }
     stmt = insert(payout_schedules).values(**values, updated_at=func.now())
     stmt = stmt.on_conflict_do_update(
         index_elements=[payout_schedules.c.account_id],

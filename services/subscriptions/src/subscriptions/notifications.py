@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from subscriptions import repository
 from subscriptions.clock import wall_now
 from subscriptions.pdf import money, render_invoice_pdf
-from subscriptions.rows import Row
+from subscriptions.rows import Notification, Row
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions.notifications")
@@ -95,14 +95,14 @@ class Mailer:
 
 
 async def build_message(
-    rt: SubscriptionsRuntime, session: Any, row: Row, sender: str
+    rt: SubscriptionsRuntime, session: Any, row: Notification, sender: str
 ) -> EmailMessage:
-    org_name = await repository.organization_name(session, row["org_id"]) or row["org_id"]
-    context = dict(row["context"])
+    org_name = await repository.organization_name(session, row.org_id) or row.org_id
+    context = dict(row.context)
     # A receipt carries its invoice as a PDF, with the number the invoice got when written.
     inv = None
-    if row["kind"] in RECEIPTS and row.get("invoice_id"):
-        inv = await repository.get_invoice(session, row["invoice_id"])
+    if row.kind in RECEIPTS and row.invoice_id:
+        inv = await repository.get_invoice(session, row.invoice_id)
         if inv is not None:
             context["number"] = inv["number"]
     locale = rt.settings.invoice_locale
@@ -110,16 +110,16 @@ async def build_message(
         if isinstance(context.get(key), int):
             context[f"{key}_display"] = money(context[key], context.get("currency", "usd"), locale)
     context.update(org_name=org_name, portal_url=f"{rt.settings.public_url}/portal")
-    subject, text, html = render(row["kind"], context)
+    subject, text, html = render(row.kind, context)
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = formataddr((org_name, sender))
-    message["To"] = row["to_email"]
+    message["To"] = row.to_email
     # One id per notification: a message sent again (its sender killed before recording
     # it sent) is the same message to the receiving side.
-    message["Message-ID"] = f"<{row['id']}@bos.localhost>"
-    message["X-BOS-Notification"] = row["kind"]
-    message["X-BOS-Dedupe-Key"] = row["dedupe_key"]
+    message["Message-ID"] = f"<{row.id}@bos.localhost>"
+    message["X-BOS-Notification"] = row.kind
+    message["X-BOS-Dedupe-Key"] = row.dedupe_key
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     if inv is not None:
@@ -147,28 +147,24 @@ async def send_pending(
     for row in rows:
         if asyncio.get_running_loop().time() - claimed > CLAIM_LEASE.total_seconds() / 2:
             break
-        attempts = row["attempts"] + 1
+        attempts = row.attempts + 1
         async with rt.db.transaction() as session:
             try:
                 message = await build_message(rt, session, row, mailer.sender)
                 await mailer.send(message)
             except Exception as exc:  # noqa: BLE001 - SMTP or rendering: retry later
-                log.warning("notification %s (%s) failed: %s", row["id"], row["kind"], exc)
-                await repository.update_notification(
+                log.warning("notification %s (%s) failed: %s", row.id, row.kind, exc)
+                await repository.record_notification_attempt(
                     session,
-                    row["id"],
-                    {
-                        "attempts": attempts,
-                        "last_error": str(exc)[:500],
-                        "status": "failed" if attempts >= MAX_ATTEMPTS else "pending",
-                        "next_attempt_at": now + timedelta(seconds=min(2**attempts, 3600)),
-                    },
+                    row.id,
+                    attempts=attempts,
+                    last_error=str(exc)[:500],
+                    status="failed" if attempts >= MAX_ATTEMPTS else "pending",
+                    next_attempt_at=now + timedelta(seconds=min(2**attempts, 3600)),
                 )
                 continue
-            await repository.update_notification(
-                session,
-                row["id"],
-                {"attempts": attempts, "status": "sent", "sent_at": now, "last_error": None},
+            await repository.record_notification_attempt(
+                session, row.id, attempts=attempts, status="sent", sent_at=now, last_error=None
             )
     return len(rows)
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from bos_common.app import CurrentIdentity, Runtime, Session
 from bos_common.auth import Identity, PrincipalType, require
 from tokens import service
-from tokens.repository import SessionTokenStore
 from tokens.schemas import (
     AdminUpdateOrganization,
     ApiKeyList,
@@ -32,6 +31,7 @@ from tokens.schemas import (
     UpdateOrganization,
 )
 from tokens.settings import TokensSettings
+from tokens.token_store import SessionTokenStore
 
 router = APIRouter()
 

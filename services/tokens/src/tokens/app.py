@@ -10,8 +10,8 @@ from bos_common.app import ServiceRuntime
 from tokens import internal_api, models, worker
 from tokens.api import router
 from tokens.fastpath import SessionTokenFastPath
-from tokens.repository import SessionTokenStore
 from tokens.settings import TokensSettings
+from tokens.token_store import SessionTokenStore
 
 
 def build_runtime(settings: TokensSettings | None = None) -> ServiceRuntime:

@@ -26,8 +26,8 @@ from bos_common.auth import IDENTITY_HEADER, Identity, verify_identity
 from bos_common.errors import exception_response
 from bos_common.session_tokens import SessionKeys
 from tokens import service
-from tokens.repository import SessionTokenStore
 from tokens.schemas import CreateSessionToken
+from tokens.token_store import SessionTokenStore
 
 PATH: Final = "/v1/session-tokens"
 # What the telemetry middleware labels the request with (it reads scope["route"]).

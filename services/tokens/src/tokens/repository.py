@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
 from sqlalchemy import Row, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.batching import GroupCommit
-from bos_common.db import Database
 from tokens.models import api_keys, organizations, session_tokens
 
 # --- organizations -------------------------------------------------------------------
@@ -144,15 +141,9 @@ async def get_api_key(session: AsyncSession, org_id: str, key_id: str) -> Row[An
 # --- session and portal tokens ---------------------------------------------------------
 
 
-# The minting hot path bypasses the ORM and writes on the driver connection
-# (Database.driver_connection): SQLAlchemy's execute path cost more CPU than the
-# statement itself.
-#
-# Tokens that arrive while a write is in flight are written together by the next one: a
-# single INSERT of all their rows, which is a single transaction and a single commit
-# (WAL flush), so a burst costs Postgres one statement instead of one per token, and each
-# request still answers only after its own row is committed. Nothing else is written
-# with a token (minting publishes no event), so no BEGIN/COMMIT round trip is needed.
+# Minted tokens are written on the driver connection (Database.driver_connection):
+# SQLAlchemy's execute path cost more CPU than the statement itself. One INSERT writes the
+# rows of the tokens minted together (tokens.token_store), atomic on its own.
 _INSERT_SESSION_TOKENS = """
     INSERT INTO session_tokens
         (id, org_id, scope, external_user_id, customer_id, api_key_id, kid, metadata,
@@ -164,7 +155,7 @@ _INSERT_SESSION_TOKENS = """
         AS t(id, org_id, scope, external_user_id, customer_id, api_key_id, kid, metadata,
              created_at, expires_at)
 """
-_COLUMNS = (
+SESSION_TOKEN_COLUMNS = (
     "id",
     "org_id",
     "scope",
@@ -176,48 +167,21 @@ _COLUMNS = (
     "created_at",
     "expires_at",
 )
-# Concurrent writes (each on a connection of its own) and rows per statement.
-WRITERS = 4
-MAX_BATCH = 500
-# Postgres errors that say nothing about the other rows of a batch (bad data in one
-# row: a NUL byte in a string, a value too long, a duplicate id): the batch is then
-# written row by row so that only the offending request fails.
-_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-
-_Row = tuple[Any, ...]
+SessionTokenRecord = tuple[Any, ...]
+"""A token's values in SESSION_TOKEN_COLUMNS order, `metadata` as JSON text."""
 
 
-class SessionTokenStore:
-    """Writes minted session and portal tokens (see above): a group commit
-    (bos_common.batching) of one INSERT per batch; `close()` writes what is still queued
-    first."""
+def session_token_record(values: dict[str, Any]) -> SessionTokenRecord:
+    return tuple(values[c] for c in SESSION_TOKEN_COLUMNS[:7]) + (
+        orjson.dumps(values["metadata"]).decode(),
+        values["created_at"],
+        values["expires_at"],
+    )
 
-    def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
-        self._db = db
-        self._batches: GroupCommit[_Row, None] = GroupCommit(
-            self._execute,
-            writers=max(1, min(writers, WRITERS)),
-            max_batch=MAX_BATCH,
-            row_errors=_ROW_ERRORS,
-            name="session-token-writer",
-        )
 
-    async def insert(self, values: dict[str, Any]) -> None:
-        """Returns once the row is committed; raises what writing it raised."""
-        row = tuple(values[c] for c in _COLUMNS[:7]) + (
-            orjson.dumps(values["metadata"]).decode(),
-            values["created_at"],
-            values["expires_at"],
-        )
-        await self._batches.submit(row)
-
-    async def _execute(self, rows: list[_Row]) -> list[None]:
-        async with self._db.driver_connection() as conn:
-            await conn.execute(_INSERT_SESSION_TOKENS, *(list(c) for c in zip(*rows, strict=True)))
-        return [None] * len(rows)
-
-    async def close(self) -> None:
-        await self._batches.close()
+async def insert_session_tokens(conn: Any, records: list[SessionTokenRecord]) -> None:
+    """One INSERT of these tokens' rows, on a driver connection (asyncpg) the caller holds."""
+    await conn.execute(_INSERT_SESSION_TOKENS, *(list(c) for c in zip(*records, strict=True)))
 
 
 async def revoke_session_token(

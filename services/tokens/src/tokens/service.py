@@ -39,7 +39,6 @@ from bos_common.events import (
 from bos_common.internal import InternalClient
 from bos_common.session_tokens import SessionKeys, new_token_id
 from tokens import repository
-from tokens.repository import SessionTokenStore
 from tokens.schemas import (
     ApiKeyList,
     ApiKeyOut,
@@ -57,6 +56,7 @@ from tokens.schemas import (
     RevokedToken,
     SessionTokenOut,
 )
+from tokens.token_store import SessionTokenStore
 
 log = logging.getLogger("tokens.service")
 

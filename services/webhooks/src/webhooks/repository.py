@@ -9,8 +9,6 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bos_common.batching import GroupCommit
-from bos_common.db import Database
 from bos_common.outbox import array_params, insert_sql
 from webhooks.models import outbox, stripe_events
 
@@ -19,13 +17,13 @@ from webhooks.models import outbox, stripe_events
 # single round trip at intake, where under load every round trip is time other events
 # spend queueing.
 #
-# Intake writes the events that arrive together with one execution of it (EventRecorder
-# below: one round trip, one commit and one WAL flush for a burst); reconciliation writes
-# one event at a time in its session's transaction. Within a batch the same Stripe id can
-# come twice (a redelivery racing the first delivery): DISTINCT ON keeps its first
-# occurrence, which alone gets its outbox rows and is answered "new". Rows are inserted in
-# id order so that concurrent batches take their unique-index locks in the same order
-# (no deadlock between two batches holding the same two ids). The result is the batch
+# Intake writes the events that arrive together with one execution of it
+# (webhooks.event_recorder: one round trip, one commit and one WAL flush for a burst);
+# reconciliation writes one event at a time in its session's transaction. Within a batch
+# the same Stripe id can come twice (a redelivery racing the first delivery): DISTINCT ON
+# keeps its first occurrence, which alone gets its outbox rows and is answered "new". Rows
+# are inserted in id order so that concurrent batches take their unique-index locks in the
+# same order (no deadlock between two batches holding the same two ids). The result is the batch
 # positions (1-based) of the events that were inserted.
 #
 # No NOTIFY: the caller wakes this process's relay (OutboxRelay.wake). Every notifying
@@ -125,42 +123,6 @@ async def record_event(conn: asyncpg.Connection | AsyncSession, record: EventRec
     """`record_events` of one event."""
     [is_new] = await record_events(conn, [record])
     return is_new
-
-
-# Concurrent intake statements (each on a pool connection of its own) and events per
-# statement. A request that comes alone is written at once; requests queue, and are
-# written together, only while every writer is busy (bos_common.batching).
-WRITERS = 2
-MAX_BATCH = 200
-# Postgres errors that say nothing about the other events of a batch (bad data in one
-# event: a NUL character in the payload, an id longer than the column): the batch is then
-# written event by event so that only the offending request fails.
-_ROW_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-
-
-class EventRecorder:
-    """Intake's writer: `record` returns once the event (and its outbox rows) is
-    committed, with whether it was new; events recorded together share one statement."""
-
-    def __init__(self, db: Database, *, writers: int = WRITERS) -> None:
-        self._db = db
-        self._batches: GroupCommit[EventRecord, bool] = GroupCommit(
-            self._execute,
-            writers=writers,
-            max_batch=MAX_BATCH,
-            row_errors=_ROW_ERRORS,
-            name="stripe-event-writer",
-        )
-
-    async def record(self, record: EventRecord) -> bool:
-        return await self._batches.submit(record)
-
-    async def _execute(self, records: list[EventRecord]) -> list[bool]:
-        async with self._db.driver_connection() as conn:
-            return await record_events(conn, records)
-
-    async def close(self) -> None:
-        await self._batches.close()
 
 
 async def known_event_ids(session: AsyncSession, ids: list[str]) -> set[str]:

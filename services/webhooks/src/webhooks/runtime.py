@@ -14,7 +14,7 @@ from bos_common.stripe_api import stripe_client
 from webhooks import models
 from webhooks.accounts import AccountDirectory
 from webhooks.endpoints.worker import MerchantDelivery
-from webhooks.repository import EventRecorder
+from webhooks.event_recorder import EventRecorder
 from webhooks.settings import WebhooksSettings
 
 

@@ -28,6 +28,7 @@ from bos_common.events import (
 from bos_common.outbox import outbox_row
 from bos_common.telemetry import TRACEPARENT_METADATA_KEY, linked_span
 from webhooks import repository
+from webhooks.event_recorder import EventRecorder
 
 log = logging.getLogger("webhooks")
 
@@ -197,7 +198,7 @@ def record_of(
 
 async def ingest(
     runtime: ServiceRuntime,
-    writer: repository.EventRecorder | asyncpg.Connection | AsyncSession,
+    writer: EventRecorder | asyncpg.Connection | AsyncSession,
     event: StripeEvent,
     *,
     raw: bytes | str | None = None,
@@ -208,7 +209,7 @@ async def ingest(
     this Stripe id was already recorded (no new effect). Returns once committed, except
     in a session (its caller commits)."""
     record = record_of(runtime, event, raw)
-    if isinstance(writer, repository.EventRecorder):
+    if isinstance(writer, EventRecorder):
         is_new = await writer.record(record)
     else:
         is_new = await repository.record_event(writer, record)

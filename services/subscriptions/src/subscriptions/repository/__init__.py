@@ -18,7 +18,7 @@ from subscriptions.repository.notification import (
     claim_notifications,
     enqueue_notifications,
     organization_name,
-    update_notification,
+    record_notification_attempt,
     upsert_organization,
 )
 from subscriptions.repository.subscription import (
@@ -69,7 +69,7 @@ __all__ = [
     "subscriptions_of_customer_any_org",
     "trial_used",
     "update_invoice",
-    "update_notification",
+    "record_notification_attempt",
     "update_rows",
     "update_subscription",
     "upsert_organization",

@@ -13,8 +13,7 @@ from subscriptions.models import (
     notifications,
     organizations,
 )
-from subscriptions.repository.base import all_rows
-from subscriptions.rows import Row
+from subscriptions.rows import Notification, Row
 
 # --- organizations ------------------------------------------------------------------------
 
@@ -58,7 +57,7 @@ async def enqueue_notifications(session: AsyncSession, rows: list[Row]) -> None:
 
 async def claim_notifications(
     session: AsyncSession, now: datetime, limit: int, lease: timedelta
-) -> list[Row]:
+) -> list[Notification]:
     """Due notifications, each leased to the caller: not due again before `now + lease`
     (another replica skips them meanwhile; a sender killed mid-batch leaves the rest to be
     sent when the lease runs out)."""
@@ -76,13 +75,27 @@ async def claim_notifications(
         .values(next_attempt_at=now + lease)
         .returning(*notifications.c)
     )
-    rows = all_rows(await session.execute(stmt))
-    return sorted(rows, key=lambda r: r["created_at"])
+    rows = [Notification.from_row(r) for r in (await session.execute(stmt)).mappings()]
+    return sorted(rows, key=lambda r: r.created_at)
 
 
-async def update_notification(
-    session: AsyncSession, notification_id: uuid.UUID, values: Row
+async def record_notification_attempt(
+    session: AsyncSession,
+    notification_id: uuid.UUID,
+    *,
+    attempts: int,
+    status: str,
+    last_error: str | None,
+    next_attempt_at: datetime | None = None,
+    sent_at: datetime | None = None,
 ) -> None:
+    """A send's outcome: `sent` (at `sent_at`), or `pending` again at `next_attempt_at`, or
+    `failed` for good."""
+    values: dict[str, object] = {"attempts": attempts, "status": status, "last_error": last_error}
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    if sent_at is not None:
+        values["sent_at"] = sent_at
     await session.execute(
         update(notifications).where(notifications.c.id == notification_id).values(**values)
     )

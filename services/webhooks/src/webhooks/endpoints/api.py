@@ -21,6 +21,7 @@ from webhooks.endpoints.schemas import (
     EndpointWithSecret,
     delivery_out,
     endpoint_out,
+    endpoint_with_secret,
 )
 from webhooks.settings import WebhooksSettings
 
@@ -41,14 +42,6 @@ def _org(identity: Identity) -> str:
     return require_org(identity, "api_key")
 
 
-def _with_secret(row: dict[str, object]) -> EndpointWithSecret:
-    return EndpointWithSecret(
-        **endpoint_out(row).model_dump(),
-        secret=str(row["secret"]),
-        previous_secret_expires_at=row.get("previous_secret_expires_at"),
-    )
-
-
 @router.post(
     "/v1/webhook-endpoints",
     status_code=201,
@@ -61,10 +54,10 @@ def _with_secret(row: dict[str, object]) -> EndpointWithSecret:
 async def create_webhook_endpoint(
     body: EndpointCreate, session: Session, identity: CurrentIdentity, settings: Settings
 ) -> EndpointWithSecret:
-    row = await service.create_endpoint(
+    row, secret = await service.create_endpoint(
         settings, session, _org(identity), body.url, body.event_types, body.description
     )
-    return _with_secret(row)
+    return endpoint_with_secret(row, secret)
 
 
 @router.get("/v1/webhook-endpoints", response_model=EndpointList, summary="List webhook endpoints")
@@ -103,8 +96,7 @@ async def update_webhook_endpoint(
     identity: CurrentIdentity,
     settings: Settings,
 ) -> Endpoint:
-    changes = body.model_dump(exclude_unset=True)
-    row = await service.update_endpoint(settings, session, _org(identity), endpoint_id, changes)
+    row = await service.update_endpoint(settings, session, _org(identity), endpoint_id, body)
     return endpoint_out(row)
 
 
@@ -130,8 +122,8 @@ async def delete_webhook_endpoint(
 async def rotate_webhook_endpoint_secret(
     endpoint_id: str, session: Session, identity: CurrentIdentity, settings: Settings
 ) -> EndpointWithSecret:
-    row = await service.rotate_secret(settings, session, _org(identity), endpoint_id)
-    return _with_secret(row)
+    row, secret = await service.rotate_secret(settings, session, _org(identity), endpoint_id)
+    return endpoint_with_secret(row, secret)
 
 
 @router.post(

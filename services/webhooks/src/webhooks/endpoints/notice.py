@@ -6,15 +6,16 @@ e-mail is sent once, when the endpoint is disabled, and is lost if the relay is 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Mapping
 from email.message import EmailMessage
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiosmtplib
 
 from bos_common.errors import BOSError
 from bos_common.internal import InternalClient
-from webhooks.endpoints.rows import Row
+from webhooks.endpoints.rows import Endpoint
 
 log = logging.getLogger("webhooks.merchant")
 
@@ -22,13 +23,13 @@ log = logging.getLogger("webhooks.merchant")
 KIND = "webhook_endpoint_disabled"
 
 
-def disabled_notice(endpoint: Row, org: Row, sender: str) -> EmailMessage | None:
-    """The e-mail about a disabled endpoint, or None when the organization has no
-    address to write to."""
+def disabled_notice(endpoint: Endpoint, org: Mapping[str, Any], sender: str) -> EmailMessage | None:
+    """The e-mail about a disabled endpoint, or None when the organization (as tokens'
+    internal API answers it) has no address to write to."""
     to = org.get("notification_email")
     if not to:
         return None
-    disabled_at: datetime | None = endpoint.get("disabled_at")
+    disabled_at = endpoint.disabled_at
     when = f"{disabled_at:%Y-%m-%d %H:%M} UTC" if disabled_at else "now"
     message = EmailMessage()
     message["Subject"] = "A webhook endpoint was disabled"
@@ -37,10 +38,10 @@ def disabled_notice(endpoint: Row, org: Row, sender: str) -> EmailMessage | None
     message["X-BOS-Notification"] = KIND
     message.set_content(
         f"Hello {org.get('name') or org.get('id')},\n\n"
-        f"BOS disabled your webhook endpoint {endpoint['id']} ({endpoint['url']}) on {when}: "
-        f"{endpoint.get('disabled_reason') or 'its deliveries kept failing'}.\n\n"
+        f"BOS disabled your webhook endpoint {endpoint.id} ({endpoint.url}) on {when}: "
+        f"{endpoint.disabled_reason or 'its deliveries kept failing'}.\n\n"
         "Events are no longer sent to it. Once it answers again, enable it with\n"
-        f'PATCH /v1/webhook-endpoints/{endpoint["id"]} {{"status": "enabled"}}:\n'
+        f'PATCH /v1/webhook-endpoints/{endpoint.id} {{"status": "enabled"}}:\n'
         "the deliveries still pending are then sent.\n"
     )
     return message
@@ -54,14 +55,12 @@ class DisabledNotifier:
         self._smtp = urlsplit(smtp_url) if smtp_url else None
         self._sender = sender
 
-    async def notify(self, endpoint: Row) -> bool:
+    async def notify(self, endpoint: Endpoint) -> bool:
         """True when an e-mail went out; never raises (logged instead)."""
         if self._smtp is None:
             return False
         try:
-            _, org = await self._tokens.request(
-                "GET", f"/internal/organizations/{endpoint['org_id']}"
-            )
+            _, org = await self._tokens.request("GET", f"/internal/organizations/{endpoint.org_id}")
             message = disabled_notice(endpoint, org, self._sender)
             if message is None:
                 return False
@@ -82,7 +81,7 @@ class DisabledNotifier:
             log.warning(
                 "the notice of a disabled webhook endpoint was not sent: %s",
                 exc,
-                extra={"endpoint_id": endpoint["id"], "org_id": endpoint["org_id"]},
+                extra={"endpoint_id": endpoint.id, "org_id": endpoint.org_id},
             )
             return False
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.pagination import newest_first_page
 from webhooks.endpoints.models import webhook_deliveries, webhook_endpoints, webhook_events
-from webhooks.endpoints.rows import Row
+from webhooks.endpoints.rows import (
+    ClaimedDelivery,
+    Delivery,
+    Endpoint,
+    NewDelivery,
+    NewEvent,
+    SubscribedEndpoint,
+)
 
 _ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", "previous_secret")]
 
@@ -18,33 +26,55 @@ _ENDPOINT_COLUMNS = [c for c in webhook_endpoints.c if c.name not in ("secret", 
 # --- endpoints ---------------------------------------------------------------------------
 
 
-async def insert_endpoint(session: AsyncSession, values: Row) -> Row:
+async def insert_endpoint(
+    session: AsyncSession,
+    *,
+    id: str,
+    org_id: str,
+    url: str,
+    event_types: list[str],
+    description: str | None,
+    secret: str,
+) -> Endpoint:
     result = await session.execute(
-        insert(webhook_endpoints).values(**values).returning(*_ENDPOINT_COLUMNS)
+        insert(webhook_endpoints)
+        .values(
+            id=id,
+            org_id=org_id,
+            url=url,
+            event_types=event_types,
+            description=description,
+            secret=secret,
+        )
+        .returning(*_ENDPOINT_COLUMNS)
     )
-    return dict(result.mappings().one())
+    return Endpoint.from_row(result.mappings().one())
 
 
-async def get_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> Row | None:
+async def get_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> Endpoint | None:
     result = await session.execute(
         select(*_ENDPOINT_COLUMNS).where(
             webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.org_id == org_id
         )
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    return Endpoint.from_row(row) if row else None
 
 
 async def list_endpoints(
     session: AsyncSession, org_id: str, limit: int, starting_after: str | None
-) -> tuple[list[Row], bool]:
+) -> tuple[list[Endpoint], bool]:
     stmt = select(*_ENDPOINT_COLUMNS).where(webhook_endpoints.c.org_id == org_id)
-    return await newest_first_page(session, webhook_endpoints, stmt, org_id, limit, starting_after)
+    rows, more = await newest_first_page(
+        session, webhook_endpoints, stmt, org_id, limit, starting_after
+    )
+    return [Endpoint.from_row(r) for r in rows], more
 
 
 async def update_endpoint(
-    session: AsyncSession, org_id: str, endpoint_id: str, values: Row
-) -> Row | None:
+    session: AsyncSession, org_id: str, endpoint_id: str, values: dict[str, Any]
+) -> Endpoint | None:
+    """`values`: the columns to change (values or SQL expressions)."""
     result = await session.execute(
         update(webhook_endpoints)
         .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.org_id == org_id)
@@ -52,7 +82,7 @@ async def update_endpoint(
         .returning(*_ENDPOINT_COLUMNS)
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    return Endpoint.from_row(row) if row else None
 
 
 async def delete_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> bool:
@@ -64,7 +94,9 @@ async def delete_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) 
     return result.first() is not None
 
 
-async def subscribed_endpoints(session: AsyncSession, org_ids: Sequence[str]) -> list[Row]:
+async def subscribed_endpoints(
+    session: AsyncSession, org_ids: Sequence[str]
+) -> list[SubscribedEndpoint]:
     """The enabled endpoints of these organizations, with what they subscribe to."""
     result = await session.execute(
         select(
@@ -74,20 +106,20 @@ async def subscribed_endpoints(session: AsyncSession, org_ids: Sequence[str]) ->
             webhook_endpoints.c.status == "enabled",
         )
     )
-    return [dict(r) for r in result.mappings()]
+    return [SubscribedEndpoint.from_row(r) for r in result.mappings()]
 
 
 # --- events and deliveries ----------------------------------------------------------------
 
 
-async def insert_events(session: AsyncSession, events: Sequence[Row]) -> None:
+async def insert_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
     if events:
-        await session.execute(insert(webhook_events), list(events))
+        await session.execute(insert(webhook_events), [e.values() for e in events])
 
 
-async def insert_deliveries(session: AsyncSession, deliveries: Sequence[Row]) -> None:
+async def insert_deliveries(session: AsyncSession, deliveries: Sequence[NewDelivery]) -> None:
     if deliveries:
-        await session.execute(insert(webhook_deliveries), list(deliveries))
+        await session.execute(insert(webhook_deliveries), [d.values() for d in deliveries])
 
 
 _DELIVERY_COLUMNS = [*webhook_deliveries.c]
@@ -95,14 +127,17 @@ _DELIVERY_COLUMNS = [*webhook_deliveries.c]
 
 async def list_deliveries(
     session: AsyncSession, org_id: str, endpoint_id: str, limit: int, starting_after: str | None
-) -> tuple[list[Row], bool]:
+) -> tuple[list[Delivery], bool]:
     stmt = select(*_DELIVERY_COLUMNS).where(
         webhook_deliveries.c.org_id == org_id, webhook_deliveries.c.endpoint_id == endpoint_id
     )
-    return await newest_first_page(session, webhook_deliveries, stmt, org_id, limit, starting_after)
+    rows, more = await newest_first_page(
+        session, webhook_deliveries, stmt, org_id, limit, starting_after
+    )
+    return [Delivery.from_row(r) for r in rows], more
 
 
-async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Row | None:
+async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Delivery | None:
     """Due now, whatever its state (its attempts keep counting)."""
     result = await session.execute(
         update(webhook_deliveries)
@@ -111,7 +146,7 @@ async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -
         .returning(*_DELIVERY_COLUMNS)
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    return Delivery.from_row(row) if row else None
 
 
 # Claiming is two statements in one transaction. The first locks the enabled endpoints
@@ -186,7 +221,7 @@ _CLAIM = text(
 
 async def claim_due(
     session: AsyncSession, *, limit: int, per_endpoint: int, busy: Sequence[str], lease: float
-) -> list[Row]:
+) -> list[ClaimedDelivery]:
     """At most `limit` due deliveries, at most `per_endpoint` in flight per endpoint across
     replicas, leased for `lease` seconds (see above)."""
     endpoints = list(
@@ -203,7 +238,7 @@ async def claim_due(
         _CLAIM,
         {"endpoints": endpoints, "per_endpoint": per_endpoint, "lease": lease, "limit": limit},
     )
-    return [dict(r) for r in result.mappings()]
+    return [ClaimedDelivery.from_row(r) for r in result.mappings()]
 
 
 async def set_payload(session: AsyncSession, event_id: str, payload: str) -> str:
@@ -265,7 +300,7 @@ async def endpoint_failed(session: AsyncSession, endpoint_id: str) -> datetime |
     return result.scalar()
 
 
-async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> Row | None:
+async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str) -> Endpoint | None:
     """The endpoint, disabled now; None when it was not enabled (already disabled)."""
     result = await session.execute(
         update(webhook_endpoints)
@@ -276,7 +311,7 @@ async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str)
         .returning(*_ENDPOINT_COLUMNS)
     )
     row = result.mappings().first()
-    return dict(row) if row else None
+    return Endpoint.from_row(row) if row else None
 
 
 async def backlog(session: AsyncSession) -> tuple[int, int, float]:

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bos_common.fields import non_blank_text
+from webhooks.endpoints import rows
 from webhooks.endpoints.catalogue import EVENT_TYPES, PublicEventType
-from webhooks.endpoints.rows import Row
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, non_blank_text(500)]
@@ -89,33 +89,41 @@ class DeliveryList(BaseModel):
     has_more: bool
 
 
-def endpoint_out(row: Row) -> Endpoint:
+def endpoint_out(row: rows.Endpoint) -> Endpoint:
     return Endpoint(
-        id=row["id"],
-        url=row["url"],
-        description=row["description"],
-        event_types=list(row["event_types"] or []),
-        status=row["status"],
-        disabled_reason=row["disabled_reason"],
-        disabled_at=row["disabled_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        id=row.id,
+        url=row.url,
+        description=row.description,
+        event_types=list(row.event_types),
+        status=row.status,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
-def delivery_out(row: Row) -> Delivery:
+def endpoint_with_secret(row: rows.Endpoint, secret: str) -> EndpointWithSecret:
+    return EndpointWithSecret(
+        **endpoint_out(row).model_dump(),
+        secret=secret,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+    )
+
+
+def delivery_out(row: rows.Delivery) -> Delivery:
     return Delivery(
-        id=row["id"],
-        endpoint_id=row["endpoint_id"],
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        status=row["status"],
-        attempts=row["attempts"],
-        last_status_code=row["last_status_code"],
-        last_error=row["last_error"],
-        last_duration_ms=row["last_duration_ms"],
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        last_duration_ms=row.last_duration_ms,
         # Only a pending delivery has a next attempt to show.
-        next_attempt_at=row["next_attempt_at"] if row["status"] == "pending" else None,
-        delivered_at=row["delivered_at"],
-        created_at=row["created_at"],
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        delivered_at=row.delivered_at,
+        created_at=row.created_at,
     )

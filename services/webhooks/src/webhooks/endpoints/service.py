@@ -20,8 +20,9 @@ from bos_common.events import Envelope
 from bos_common.ids import looks_like, new_id
 from webhooks.endpoints import catalogue, repository
 from webhooks.endpoints.addresses import RefusedAddress, check_resolved, check_url
-from webhooks.endpoints.rows import Row
+from webhooks.endpoints.rows import Delivery, Endpoint, NewDelivery, NewEvent
 from webhooks.endpoints.schedule import retry_delay
+from webhooks.endpoints.schemas import EndpointUpdate
 from webhooks.settings import WebhooksSettings
 
 ENDPOINT_PREFIX = "we"
@@ -53,7 +54,7 @@ def _not_found() -> NotFound:
     return NotFound("webhook_endpoint_not_found", "No such webhook endpoint.")
 
 
-async def endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> Row:
+async def endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> Endpoint:
     row = None
     if looks_like(endpoint_id, ENDPOINT_PREFIX):
         row = await repository.get_endpoint(session, org_id, endpoint_id)
@@ -69,38 +70,42 @@ async def create_endpoint(
     url: str,
     event_types: Sequence[str],
     description: str | None,
-) -> Row:
+) -> tuple[Endpoint, str]:
+    """The endpoint and its signing secret (shown this once)."""
     await check_endpoint_url(settings, url)
     secret = new_secret()
     row = await repository.insert_endpoint(
         session,
-        {
-            "id": new_id(ENDPOINT_PREFIX),
-            "org_id": org_id,
-            "url": url,
-            "event_types": list(dict.fromkeys(event_types)),
-            "description": description,
-            "secret": secret,
-        },
+        id=new_id(ENDPOINT_PREFIX),
+        org_id=org_id,
+        url=url,
+        event_types=list(dict.fromkeys(event_types)),
+        description=description,
+        secret=secret,
     )
-    return {**row, "secret": secret}
+    return row, secret
 
 
 async def update_endpoint(
-    settings: WebhooksSettings, session: AsyncSession, org_id: str, endpoint_id: str, changes: Row
-) -> Row:
+    settings: WebhooksSettings,
+    session: AsyncSession,
+    org_id: str,
+    endpoint_id: str,
+    changes: EndpointUpdate,
+) -> Endpoint:
+    """Changes the fields `changes` sets (an explicit null description clears it)."""
     await endpoint(session, org_id, endpoint_id)
-    values: Row = {}
-    if changes.get("url") is not None:
-        await check_endpoint_url(settings, changes["url"])
-        values["url"] = changes["url"]
-    if changes.get("event_types") is not None:
-        values["event_types"] = list(dict.fromkeys(changes["event_types"]))
-    if "description" in changes:
-        values["description"] = changes["description"]
-    if changes.get("status") == "enabled":
+    values: dict[str, Any] = {}
+    if changes.url is not None:
+        await check_endpoint_url(settings, changes.url)
+        values["url"] = changes.url
+    if changes.event_types is not None:
+        values["event_types"] = list(dict.fromkeys(changes.event_types))
+    if "description" in changes.model_fields_set:
+        values["description"] = changes.description
+    if changes.status == "enabled":
         values.update(status="enabled", disabled_reason=None, disabled_at=None, failing_since=None)
-    elif changes.get("status") == "disabled":
+    elif changes.status == "disabled":
         values.update(
             status="disabled", disabled_reason="disabled by the merchant", disabled_at=func.now()
         )
@@ -119,10 +124,11 @@ async def delete_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) 
 
 async def rotate_secret(
     settings: WebhooksSettings, session: AsyncSession, org_id: str, endpoint_id: str
-) -> Row:
-    """A new secret; the current one keeps signing beside it for the overlap."""
+) -> tuple[Endpoint, str]:
+    """The endpoint and its new secret; the current one keeps signing beside it for the
+    overlap."""
     current = await endpoint(session, org_id, endpoint_id)
-    old = await repository.endpoint_secret(session, current["id"])
+    old = await repository.endpoint_secret(session, current.id)
     secret = new_secret()
     until = datetime.now(UTC) + timedelta(seconds=settings.merchant_webhook_secret_overlap_seconds)
     row = await repository.update_endpoint(
@@ -132,10 +138,10 @@ async def rotate_secret(
         {"secret": secret, "previous_secret": old, "previous_secret_expires_at": until},
     )
     assert row is not None
-    return {**row, "secret": secret}
+    return row, secret
 
 
-async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Row:
+async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> Delivery:
     row = None
     if looks_like(delivery_id, DELIVERY_PREFIX):
         row = await repository.retry_delivery(session, org_id, delivery_id)
@@ -144,52 +150,45 @@ async def retry_delivery(session: AsyncSession, org_id: str, delivery_id: str) -
     return row
 
 
-async def send_test_event(session: AsyncSession, org_id: str, endpoint_id: str) -> Row:
+async def send_test_event(session: AsyncSession, org_id: str, endpoint_id: str) -> Delivery:
     """A `webhook_endpoint.test` event for this endpoint alone (enabled or not: it is
     delivered when the endpoint is enabled)."""
     found = await endpoint(session, org_id, endpoint_id)
     now = datetime.now(UTC)
     event_id = new_id(EVENT_PREFIX)
-    obj = {"id": found["id"], "object": "webhook_endpoint", "url": found["url"]}
+    obj = {"id": found.id, "object": "webhook_endpoint", "url": found.url}
     await repository.insert_events(
         session,
         [
-            {
-                "id": event_id,
-                "org_id": org_id,
-                "type": catalogue.TEST_EVENT_TYPE,
-                "source_event_id": None,
-                "object_kind": "webhook_endpoint",
-                "object_id": found["id"],
-                "data": obj,
-                "payload": None,
-                "created_at": now,
-            }
+            NewEvent(
+                id=event_id,
+                org_id=org_id,
+                type=catalogue.TEST_EVENT_TYPE,
+                source_event_id=None,
+                object_kind="webhook_endpoint",
+                object_id=found.id,
+                data=obj,
+                payload=None,
+                created_at=now,
+            )
         ],
     )
-    delivery = _delivery(org_id, found["id"], event_id, catalogue.TEST_EVENT_TYPE, now)
+    delivery = _delivery(org_id, found.id, event_id, catalogue.TEST_EVENT_TYPE, now)
     await repository.insert_deliveries(session, [delivery])
-    return {
-        **delivery,
-        "attempts": 0,
-        "status": "pending",
-        "last_status_code": None,
-        "last_error": None,
-        "last_duration_ms": None,
-        "delivered_at": None,
-        "created_at": now,
-    }
+    return Delivery.written(delivery, created_at=now)
 
 
-def _delivery(org_id: str, endpoint_id: str, event_id: str, type_: str, now: datetime) -> Row:
-    return {
-        "id": new_id(DELIVERY_PREFIX),
-        "org_id": org_id,
-        "endpoint_id": endpoint_id,
-        "event_id": event_id,
-        "event_type": type_,
-        "next_attempt_at": now,
-    }
+def _delivery(
+    org_id: str, endpoint_id: str, event_id: str, type_: str, now: datetime
+) -> NewDelivery:
+    return NewDelivery(
+        id=new_id(DELIVERY_PREFIX),
+        org_id=org_id,
+        endpoint_id=endpoint_id,
+        event_id=event_id,
+        event_type=type_,
+        next_attempt_at=now,
+    )
 
 
 async def plan_deliveries(session: AsyncSession, envelopes: Sequence[Envelope]) -> int:
@@ -208,31 +207,28 @@ async def plan_deliveries(session: AsyncSession, envelopes: Sequence[Envelope]) 
     if not endpoints:
         return 0
     now = datetime.now(UTC)
-    events: list[Row] = []
-    deliveries: list[Row] = []
+    events: list[NewEvent] = []
+    deliveries: list[NewDelivery] = []
     for envelope, source, object_id in made:
         targets = [
-            e["id"]
-            for e in endpoints
-            if e["org_id"] == envelope.org_id
-            and (not e["event_types"] or source.public_type in e["event_types"])
+            e.id for e in endpoints if e.org_id == envelope.org_id and e.takes(source.public_type)
         ]
         if not targets:
             continue
         event_id = new_id(EVENT_PREFIX)
         events.append(
-            {
-                "id": event_id,
-                "org_id": envelope.org_id,
-                "type": source.public_type,
-                "source_event_id": envelope.event_id,
-                "object_kind": source.kind,
-                "object_id": object_id,
-                "data": envelope.data,
+            NewEvent(
+                id=event_id,
+                org_id=envelope.org_id or "",
+                type=source.public_type,
+                source_event_id=envelope.event_id,
+                object_kind=source.kind,
+                object_id=object_id,
+                data=envelope.data,
                 # Made now when the object is the event's own; else at the first attempt.
-                "payload": _payload_of(event_id, source.public_type, envelope, source.kind),
-                "created_at": envelope.occurred_at,
-            }
+                payload=_payload_of(event_id, source.public_type, envelope, source.kind),
+                created_at=envelope.occurred_at,
+            )
         )
         for target in targets:
             deliveries.append(
@@ -277,7 +273,7 @@ def after_attempt(
     (this failure included)."""
     if ok:
         return Outcome("succeeded", None)
-    kwargs: Row = {} if rand is None else {"rand": rand}
+    kwargs: dict[str, Any] = {} if rand is None else {"rand": rand}
     delay = retry_delay(
         attempts,
         base_seconds=settings.merchant_webhook_retry_base_seconds,

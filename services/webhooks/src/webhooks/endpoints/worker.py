@@ -26,6 +26,7 @@ from bos_common.internal import InternalClient
 from webhooks.endpoints import catalogue, repository, service
 from webhooks.endpoints.addresses import PublicOnlyResolver, RefusedAddress, check_url
 from webhooks.endpoints.notice import DisabledNotifier
+from webhooks.endpoints.rows import ClaimedDelivery, SigningSecrets
 from webhooks.settings import WebhooksSettings
 
 log = logging.getLogger("webhooks.merchant")
@@ -68,13 +69,13 @@ ERROR_EXCERPT = 200
 
 
 def signature_header(
-    row: dict[str, Any], msg_id: str, at: datetime, payload: str, now: datetime
+    signing: SigningSecrets, msg_id: str, at: datetime, payload: str, now: datetime
 ) -> str:
     """`v1,<sig>` with the current secret, and with the previous one while its overlap
     lasts (space-separated, as Standard Webhooks allows): either verifies."""
-    secrets = [row["secret"]]
-    if row.get("previous_secret") and (row.get("previous_secret_expires_at") or now) > now:
-        secrets.append(row["previous_secret"])
+    secrets = [signing.secret]
+    if signing.previous_secret and (signing.previous_secret_expires_at or now) > now:
+        secrets.append(signing.previous_secret)
     return " ".join(Webhook(s).sign(msg_id, at, payload) for s in secrets)
 
 
@@ -175,10 +176,10 @@ class MerchantDelivery:
                 lease=settings.merchant_webhook_timeout_seconds * 2 + LEASE_MARGIN_SECONDS,
             )
         for row in rows:
-            self._in_flight[row["endpoint_id"]] += 1
+            self._in_flight[row.endpoint_id] += 1
             task = asyncio.create_task(self._attempt_guarded(row))
             self._tasks.add(task)
-            task.add_done_callback(self._done(row["endpoint_id"]))
+            task.add_done_callback(self._done(row.endpoint_id))
         return len(rows) >= free
 
     def _done(self, endpoint_id: str) -> Any:
@@ -191,30 +192,30 @@ class MerchantDelivery:
 
         return done
 
-    async def _attempt_guarded(self, row: dict[str, Any]) -> None:
+    async def _attempt_guarded(self, row: ClaimedDelivery) -> None:
         try:
             await self.attempt(row)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the lease expires and the delivery is tried again
-            log.exception("merchant webhook delivery %s failed unexpectedly", row["id"])
+            log.exception("merchant webhook delivery %s failed unexpectedly", row.id)
 
     # --- one attempt ----------------------------------------------------------------------
 
-    async def attempt(self, row: dict[str, Any]) -> None:
+    async def attempt(self, row: ClaimedDelivery) -> None:
         started = time.monotonic()
         status_code: int | None = None
         try:
-            payload = row["payload"] or await self._render(row)
+            payload = row.payload or await self._render(row)
             check_url(
-                row["url"],
+                row.url,
                 require_https=self.settings.is_production,
                 allow_private=self.settings.allow_private_endpoints,
             )
             status_code, error = await self._post(row, payload)
         except NotReady:
             async with self.db.transaction() as session:
-                await repository.postpone(session, row["id"], NOT_READY_RETRY_SECONDS)
+                await repository.postpone(session, row.id, NOT_READY_RETRY_SECONDS)
             return
         except RefusedAddress as exc:
             error = str(exc)
@@ -224,46 +225,42 @@ class MerchantDelivery:
         duration_ms = int((time.monotonic() - started) * 1000)
         await self._record(row, ok, status_code, error, duration_ms)
 
-    async def _render(self, row: dict[str, Any]) -> str:
+    async def _render(self, row: ClaimedDelivery) -> str:
         """The event's body, made once (the first attempt of any of its deliveries) and
         stored, so every attempt sends the same bytes."""
-        kind = row["object_kind"]
+        kind = row.object_kind
         if kind == "refund":
-            obj = catalogue.refund_object(row["data"])
+            obj = catalogue.refund_object(row.data)
         elif kind in catalogue.OBJECT_ROUTES:
             service_name, path = catalogue.OBJECT_ROUTES[kind]
             client = self._services.get(service_name)
             if client is None:
                 raise BOSError("object_unavailable", f"{service_name} is not configured")
             # The organization's view of the object, as its API key would GET it.
-            as_org = Identity(
-                principal_type="api_key", principal_id="webhooks", org_id=row["org_id"]
-            )
-            _, obj = await client.request(
-                "GET", path.format(id=row["object_id"]), on_behalf_of=as_org
-            )
-            age = (datetime.now(UTC) - row["created_at"]).total_seconds()
+            as_org = Identity(principal_type="api_key", principal_id="webhooks", org_id=row.org_id)
+            _, obj = await client.request("GET", path.format(id=row.object_id), on_behalf_of=as_org)
+            age = (datetime.now(UTC) - row.created_at).total_seconds()
             if not catalogue.is_ready(kind, obj) and age < catalogue.READY_WAIT_SECONDS:
                 raise NotReady
         else:
-            obj = row["data"]
-        created = int(row["created_at"].timestamp())
-        payload = orjson.dumps(catalogue.body(row["event_id"], row["type"], created, obj)).decode()
+            obj = row.data
+        created = int(row.created_at.timestamp())
+        payload = orjson.dumps(catalogue.body(row.event_id, row.type, created, obj)).decode()
         async with self.db.transaction() as session:
-            return await repository.set_payload(session, row["event_id"], payload)
+            return await repository.set_payload(session, row.event_id, payload)
 
-    async def _post(self, row: dict[str, Any], payload: str) -> tuple[int | None, str | None]:
+    async def _post(self, row: ClaimedDelivery, payload: str) -> tuple[int | None, str | None]:
         now = datetime.now(UTC)
         headers = {
             "content-type": "application/json",
             "user-agent": "BOS-Webhooks/1",
-            "webhook-id": row["event_id"],
+            "webhook-id": row.event_id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature_header(row, row["event_id"], now, payload, now),
+            "webhook-signature": signature_header(row.signing, row.event_id, now, payload, now),
         }
         try:
             async with self._client().post(
-                row["url"], data=payload.encode(), headers=headers, allow_redirects=False
+                row.url, data=payload.encode(), headers=headers, allow_redirects=False
             ) as resp:
                 if 200 <= resp.status < 300:
                     return resp.status, None
@@ -277,7 +274,7 @@ class MerchantDelivery:
 
     async def _record(
         self,
-        row: dict[str, Any],
+        row: ClaimedDelivery,
         ok: bool,
         status_code: int | None,
         error: str | None,
@@ -285,19 +282,19 @@ class MerchantDelivery:
     ) -> None:
         now = datetime.now(UTC)
         if ok and status_code is not None:
-            await self._successes.submit((row["id"], status_code, duration_ms))
+            await self._successes.submit((row.id, status_code, duration_ms))
             ATTEMPTS.labels("succeeded").inc()
-            LAG.observe(max(0.0, (now - row["created_at"]).total_seconds()))
+            LAG.observe(max(0.0, (now - row.created_at).total_seconds()))
             return
-        attempts = row["attempts"] + 1
+        attempts = row.attempts + 1
         async with self.db.transaction() as session:
-            failing_since = await repository.endpoint_failed(session, row["endpoint_id"])
+            failing_since = await repository.endpoint_failed(session, row.endpoint_id)
             outcome = service.after_attempt(
                 self.settings, ok=False, attempts=attempts, failing_since=failing_since, now=now
             )
             await repository.record_attempt(
                 session,
-                row["id"],
+                row.id,
                 status=outcome.status,
                 status_code=status_code,
                 error=error,
@@ -309,7 +306,7 @@ class MerchantDelivery:
             if outcome.disable_endpoint:
                 disabled = await repository.disable_endpoint(
                     session,
-                    row["endpoint_id"],
+                    row.endpoint_id,
                     f"every delivery failed since {failing_since:%Y-%m-%dT%H:%M:%SZ}",
                 )
         ATTEMPTS.labels("retrying" if outcome.status == "pending" else "failed").inc()
@@ -317,7 +314,7 @@ class MerchantDelivery:
             DISABLED.inc()
             log.warning(
                 "merchant webhook endpoint disabled after days of failures",
-                extra={"endpoint_id": row["endpoint_id"], "org_id": row["org_id"]},
+                extra={"endpoint_id": row.endpoint_id, "org_id": row.org_id},
             )
             await self.notifier.notify(disabled)
 
