@@ -61,6 +61,28 @@ def event(run: str, n: int) -> dict[str, Any]:
     }
 
 
+def refund_event(run: str, n: int, org_id: str) -> dict[str, Any]:
+    """A `charge.refunded` of that organization: `payment.refunded.v1`, one merchant
+    delivery per subscribed endpoint (its object built from the event, no GET)."""
+    return {
+        "id": f"evt_{run}_{n:07d}",
+        "object": "event",
+        "type": "charge.refunded",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": f"ch_{run}_{n:07d}",
+                "object": "charge",
+                "amount_refunded": 500,
+                "currency": "usd",
+                "payment_intent": f"pi_{run}_{n:07d}",
+                "status": "succeeded",
+                "metadata": {"org_id": org_id},
+            }
+        },
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -83,9 +105,14 @@ async def run_load(
     secret: str,
     dsn: str,
     drain_timeout: float = 60.0,
+    merchant_org: str | None = None,
+    merchant_share: float = 0.0,
 ) -> dict[str, Any]:
     """Send `rate` signed events a second for `duration` seconds, then wait (up to
-    `drain_timeout`) until all are stored, published and consumed; the measurements."""
+    `drain_timeout`) until all are stored, published and consumed; the measurements.
+    With `merchant_org`, that share of the events (spread evenly) are `charge.refunded`
+    of that organization instead (`refund_event`: each one a merchant delivery, not consumed
+    by checkout); when each left is in `merchant_sent_at`, by charge id."""
     dsn = asyncpg_dsn(dsn)
     run = uuid.uuid4().hex[:8]
     total = int(rate * duration)
@@ -98,10 +125,17 @@ async def run_load(
     # 5-minute signature tolerance): the generator shares the machine with the stack, and
     # its own CPU per request is load the stack does not get.
     requests = []
+    refunds: dict[int, str] = {}  # request number -> its charge id
     for n in range(total):
-        body = json.dumps(event(run, n)).encode()
+        if merchant_org and int((n + 1) * merchant_share) > int(n * merchant_share):
+            refunds[n] = f"ch_{run}_{n:07d}"
+            body = json.dumps(refund_event(run, n, merchant_org)).encode()
+        else:
+            body = json.dumps(event(run, n)).encode()
         headers = [("stripe-signature", signed(body, secret)), ("content-type", "application/json")]
         requests.append((body, headers))
+    merchant_sent_at: dict[str, float] = {}
+    refunds_accepted = 0
     conn = await asyncpg.connect(dsn)
     # Its own connection: a query in flight on `conn` when the drain checks start would
     # make those fail ("another operation is in progress").
@@ -123,14 +157,19 @@ async def run_load(
     try:
 
         async def send(n: int, due: float) -> None:
+            nonlocal refunds_accepted
             body, headers = requests[n]
             started = time.perf_counter()
             late_ms.append((started - due) * 1000)
             sent_at[f"evt_{run}_{n:07d}"] = time.time()
+            if n in refunds:
+                merchant_sent_at[refunds[n]] = sent_at[f"evt_{run}_{n:07d}"]
             try:
                 async with asyncio.timeout(30):
                     status, _, _ = await http.request("POST", "/v1/webhooks/stripe", headers, body)
                 statuses[status] = statuses.get(status, 0) + 1
+                if status == 200 and n in refunds:
+                    refunds_accepted += 1
             except (UpstreamError, OSError, TimeoutError):
                 statuses[0] = statuses.get(0, 0) + 1
             latencies.append((time.perf_counter() - started) * 1000)
@@ -161,7 +200,7 @@ async def run_load(
             )
             ok = statuses.get(200, 0)
             if (
-                stored >= ok and unpublished == 0 and len(consumed) >= ok
+                stored >= ok and unpublished == 0 and len(consumed) >= ok - refunds_accepted
             ) or time.time() > deadline:
                 break
             await asyncio.sleep(1)
@@ -185,6 +224,8 @@ async def run_load(
         "completed_per_s": round(statuses.get(200, 0) / answered, 1),
         "stored": stored,
         "consumed_by_checkout": len(consumed),
+        # The payment events among those accepted (what checkout consumes).
+        "payments_accepted": statuses.get(200, 0) - refunds_accepted,
         "outbox_unpublished_after": unpublished,
         # [seconds since the first request, unpublished rows]; sampled once a second
         "outbox_backlog": backlog,
@@ -196,6 +237,11 @@ async def run_load(
         },
         "delivery_to_consumer_commit_ms": percentiles(lags),
         "loadavg": os.getloadavg(),
+        **(
+            {"merchant_accepted": refunds_accepted, "merchant_sent_at": merchant_sent_at}
+            if merchant_org
+            else {}
+        ),
     }
 
 

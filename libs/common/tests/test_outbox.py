@@ -127,6 +127,26 @@ async def test_pending_rows_are_published_as_stored_and_marked_after_the_confirm
     assert all(r.published_at is not None and r.attempts == 0 for r in await rows(db))
 
 
+async def test_a_batch_of_publishes_is_handed_to_the_connection_together(
+    bus: Bus, received: Received
+) -> None:
+    """The relay's publishes of a batch do not wait in turn for each one's frames to be
+    written out (a message per turn or more of the event loop, however busy the loop is):
+    they go to the connection's writer together, as many as its frame buffer holds, and
+    each waits only for its confirm."""
+    await bus.publish_raw(str(uuid.uuid4()), ROUTING_KEY, b"{}")  # the channel is open
+    channel = bus._publish_underlay
+    assert channel is not None
+    first = channel.delivery_tag
+    publishes = asyncio.gather(
+        *(bus.publish_raw(str(uuid.uuid4()), ROUTING_KEY, b"{}") for _ in range(50))
+    )
+    await asyncio.sleep(0)  # one turn of the loop: each publish has run until it waits
+    assert channel.delivery_tag - first > 1
+    await publishes  # and every one was confirmed
+    await eventually(lambda: received.at_least(51))
+
+
 class FlakyBus:
     """The real bus, except that the broker refuses every second message."""
 

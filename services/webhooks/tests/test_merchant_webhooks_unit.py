@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from bos_common.events import Envelope, SubscriptionCreatedV1, SubscriptionTrialWillEndV1
-from webhooks.endpoints import catalogue, service
+from webhooks.endpoints import catalogue, notice, service
 from webhooks.endpoints.addresses import RefusedAddress, check_url, is_public
 from webhooks.endpoints.notice import disabled_notice
 from webhooks.endpoints.rows import Endpoint, SigningSecrets
@@ -272,3 +272,10 @@ def test_a_checkout_is_sent_once_complete() -> None:
     assert not catalogue.is_ready("checkout_session", {"status": "processing"})
     assert catalogue.is_ready("checkout_session", {"status": "complete"})
     assert catalogue.is_ready("subscription", {"status": "trialing"})
+
+
+def test_notice_retries_double_up_to_an_hour_then_stop() -> None:
+    delays = [notice.retry_delay(n) for n in range(1, notice.MAX_ATTEMPTS + 1)]
+    assert delays[0] is not None and delays[0].total_seconds() == 2
+    assert all(d is not None and d.total_seconds() <= 3600 for d in delays[:-1])
+    assert delays[-1] is None

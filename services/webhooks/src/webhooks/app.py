@@ -22,6 +22,7 @@ def build_runtime(settings: WebhooksSettings | None = None) -> WebhooksRuntime:
     endpoint_consumers.register(runtime, runtime.merchant)
     runtime.worker(runtime.merchant.run_forever)
     runtime.worker(runtime.merchant.watch_backlog_forever)
+    runtime.worker(runtime.merchant.notifier.run_forever)
     return runtime
 
 

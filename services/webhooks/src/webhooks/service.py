@@ -164,9 +164,13 @@ def translate(event: StripeEvent) -> list[Event]:
     return [translator(event)] if translator else []
 
 
-def org_of(event: StripeEvent) -> str | None:
-    value = (_object(event).get("metadata") or {}).get("org_id")
+def _org_in(metadata: dict[str, Any]) -> str | None:
+    value = metadata.get("org_id")
     return value if isinstance(value, str) else None
+
+
+def org_of(event: StripeEvent) -> str | None:
+    return _org_in(_object(event).get("metadata") or {})
 
 
 def record_of(
@@ -175,14 +179,18 @@ def record_of(
     """What recording a verified Stripe event writes: the event (`raw` is its JSON as
     delivered, stored as is rather than serialized again) and its domain events' outbox
     rows."""
-    org_id = org_of(event)
+    metadata: dict[str, Any] = _object(event).get("metadata") or {}
+    org_id = _org_in(metadata)
     events = translate(event)
     # The trace of what this event causes links to the span that created its object
-    # (a traced confirm); the outbox rows carry that trace to the consumers.
-    metadata = _object(event).get("metadata") or {}
+    # (a traced confirm); the outbox rows carry that trace to the consumers. Without one
+    # (most events), no span and nothing to describe it.
     traceparent = metadata.get(TRACEPARENT_METADATA_KEY) if events else None
-    about = {"stripe.event_id": str(event["id"]), "stripe.event_type": str(event.get("type"))}
-    with linked_span("stripe.event", traceparent, about):
+    if traceparent:
+        about = {"stripe.event_id": str(event["id"]), "stripe.event_type": str(event.get("type"))}
+        with linked_span("stripe.event", traceparent, about):
+            rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in events]
+    else:
         rows = [outbox_row(e, producer=runtime.name, org_id=org_id) for e in events]
     if raw is None:
         raw = orjson.dumps(event)

@@ -35,8 +35,17 @@ webhook_endpoints = Table(
     Column("previous_secret_expires_at", DateTime(timezone=True)),
     # Since when every attempt failed (null after a success): the disabling clock.
     Column("failing_since", DateTime(timezone=True)),
+    # Set when BOS disabled the endpoint: the e-mail telling the merchant is owed from then
+    # until sent (null again), retried with backoff; while claimed, pushed past the lease.
+    Column("disabled_notice_due_at", DateTime(timezone=True)),
+    Column("disabled_notice_attempts", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(
+        "ix_webhook_endpoints_disabled_notice_due",
+        "disabled_notice_due_at",
+        postgresql_where=text("disabled_notice_due_at IS NOT NULL"),
+    ),
 )
 
 # One public event per internal event that had a subscribed endpoint. `payload` is the

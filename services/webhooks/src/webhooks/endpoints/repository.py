@@ -14,6 +14,7 @@ from webhooks.endpoints.models import webhook_deliveries, webhook_endpoints, web
 from webhooks.endpoints.rows import (
     ClaimedDelivery,
     Delivery,
+    DisabledNotice,
     Endpoint,
     NewDelivery,
     NewEvent,
@@ -306,12 +307,60 @@ async def disable_endpoint(session: AsyncSession, endpoint_id: str, reason: str)
         update(webhook_endpoints)
         .where(webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.status == "enabled")
         .values(
-            status="disabled", disabled_reason=reason, disabled_at=func.now(), updated_at=func.now()
+            status="disabled",
+            disabled_reason=reason,
+            disabled_at=func.now(),
+            updated_at=func.now(),
+            # The merchant is owed an e-mail about it from now on (notice.DisabledNotifier).
+            disabled_notice_due_at=func.now(),
+            disabled_notice_attempts=0,
         )
         .returning(*_ENDPOINT_COLUMNS)
     )
     row = result.mappings().first()
     return Endpoint.from_row(row) if row else None
+
+
+async def claim_disabled_notices(
+    session: AsyncSession, limit: int, lease: timedelta
+) -> list[DisabledNotice]:
+    """Endpoints still disabled whose notice is due, each leased to the caller: its due
+    time pushed to the lease's end (another replica skips it meanwhile; locked rows are
+    skipped too). The returned `disabled_notice_due_at` is the claim's token."""
+    e = webhook_endpoints.c
+    due = (
+        select(e.id)
+        .where(e.disabled_notice_due_at <= func.now(), e.status == "disabled")
+        .order_by(e.disabled_notice_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+    )
+    result = await session.execute(
+        update(webhook_endpoints)
+        .where(e.id.in_(select(due.c.id)))
+        .values(disabled_notice_due_at=func.now() + lease)
+        .returning(*_ENDPOINT_COLUMNS)
+    )
+    return [DisabledNotice.from_row(r) for r in result.mappings()]
+
+
+async def settle_disabled_notice(
+    session: AsyncSession, endpoint_id: str, claimed: datetime, retry_in: timedelta | None
+) -> bool:
+    """After an attempt: nothing owed any more (`retry_in` None: sent, or given up) or due
+    again after `retry_in`. Only under the caller's claim (the due time it was given): False
+    when the claim was lost (its lease ended, or the endpoint was enabled meanwhile)."""
+    e = webhook_endpoints.c
+    result = await session.execute(
+        update(webhook_endpoints)
+        .where(e.id == endpoint_id, e.disabled_notice_due_at == claimed)
+        .values(
+            disabled_notice_due_at=None if retry_in is None else func.now() + retry_in,
+            disabled_notice_attempts=e.disabled_notice_attempts + 1,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def backlog(session: AsyncSession) -> tuple[int, int, float]:

@@ -46,6 +46,24 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class DisabledNotice:
+    """A claimed notice that BOS disabled `endpoint`: `claimed_until`, the due time the
+    claim set, is the claim's token; `attempts`, those made before this one."""
+
+    endpoint: Endpoint
+    claimed_until: datetime
+    attempts: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> DisabledNotice:
+        return cls(
+            endpoint=Endpoint.from_row(row),
+            claimed_until=row["disabled_notice_due_at"],
+            attempts=row["disabled_notice_attempts"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SubscribedEndpoint:
     """An enabled endpoint and the public event types it takes (none: every type)."""
 

@@ -104,10 +104,20 @@ async def update_endpoint(
     if "description" in changes.model_fields_set:
         values["description"] = changes.description
     if changes.status == "enabled":
-        values.update(status="enabled", disabled_reason=None, disabled_at=None, failing_since=None)
-    elif changes.status == "disabled":
         values.update(
-            status="disabled", disabled_reason="disabled by the merchant", disabled_at=func.now()
+            status="enabled",
+            disabled_reason=None,
+            disabled_at=None,
+            failing_since=None,
+            disabled_notice_due_at=None,
+        )
+    elif changes.status == "disabled":
+        # The merchant knows: an e-mail still owed about BOS disabling it is not sent.
+        values.update(
+            status="disabled",
+            disabled_reason="disabled by the merchant",
+            disabled_at=func.now(),
+            disabled_notice_due_at=None,
         )
     row = await repository.update_endpoint(session, org_id, endpoint_id, values)
     if row is None:

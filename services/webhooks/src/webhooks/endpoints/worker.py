@@ -105,6 +105,7 @@ class MerchantDelivery:
                     url, caller="webhooks", secret=settings.internal_secret
                 )
         self.notifier = DisabledNotifier(
+            db,
             InternalClient(settings.tokens_url, caller="webhooks", secret=settings.internal_secret),
             settings.smtp_url,
             settings.mail_from,
@@ -316,7 +317,7 @@ class MerchantDelivery:
                 "merchant webhook endpoint disabled after days of failures",
                 extra={"endpoint_id": row.endpoint_id, "org_id": row.org_id},
             )
-            await self.notifier.notify(disabled)
+            self.notifier.wake()
 
     async def _record_successes(self, rows: list[tuple[str, int, int]]) -> list[None]:
         async with self.db.transaction() as session:
