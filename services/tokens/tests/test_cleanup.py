@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bos_common.app import ServiceRuntime
-from tokens import service
+from tokens import worker
 from tokens.models import session_tokens
 
 pytestmark = pytest.mark.integration
@@ -52,9 +52,7 @@ async def test_15_6_cleanup_of_1000_expired_sessions_under_5_seconds(
     await seed(runtime, "sess_cleanrecent", 10, now - timedelta(minutes=5))  # in retention
     await seed(runtime, "sess_cleanlive", 10, now + timedelta(hours=1))
     started = time.perf_counter()
-    deleted = await service.delete_expired_tokens(
-        runtime.db, retention=timedelta(days=1), batch=300
-    )
+    deleted = await worker.delete_expired_tokens(runtime.db, retention=timedelta(days=1), batch=300)
     elapsed = time.perf_counter() - started
     assert deleted >= 1000  # other tests' long-expired rows may go too
     assert await count(runtime, "sess_cleanold") == 0
@@ -63,7 +61,7 @@ async def test_15_6_cleanup_of_1000_expired_sessions_under_5_seconds(
     assert elapsed < 5, elapsed
     # Nothing left to do: a second run deletes nothing.
     assert (
-        await service.delete_expired_tokens(runtime.db, retention=timedelta(days=1), batch=300) == 0
+        await worker.delete_expired_tokens(runtime.db, retention=timedelta(days=1), batch=300) == 0
     )
 
 
@@ -80,7 +78,7 @@ async def test_15_6_benchmark_one_million_expired_rows_under_10_seconds(
     async with runtime.db.transaction() as session:
         await session.execute(text("ANALYZE session_tokens"))
     started = time.perf_counter()
-    deleted = await service.delete_expired_tokens(
+    deleted = await worker.delete_expired_tokens(
         runtime.db,
         retention=timedelta(days=1),
         batch=runtime.settings.cleanup_batch_size,  # type: ignore[attr-defined]

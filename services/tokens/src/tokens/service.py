@@ -11,7 +11,7 @@ import secrets
 import string
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.app import ServiceRuntime
 from bos_common.auth import Identity
-from bos_common.db import Database
 from bos_common.errors import (
     AuthenticationError,
     BOSError,
@@ -460,21 +459,3 @@ async def organizations_for_gateways(
         )
         for o in orgs
     ]
-
-
-# --- cleanup -----------------------------------------------------------------------------
-
-
-async def delete_expired_tokens(
-    db: Database, *, retention: timedelta, batch: int, now: datetime | None = None
-) -> int:
-    """Delete tokens expired longer than `retention` ago, one batch per transaction
-    (short transactions, no long lock on the table); the number deleted."""
-    before = (now or datetime.now(UTC)) - retention
-    total = 0
-    while True:
-        async with db.transaction() as session:
-            deleted = await repository.delete_expired_batch(session, before=before, batch=batch)
-        total += deleted
-        if deleted < batch:
-            return total

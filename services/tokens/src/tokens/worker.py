@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
 
 from bos_common.app import ServiceRuntime
-from tokens import service
+from bos_common.db import Database
+from tokens import repository
 from tokens.settings import TokensSettings
 
 log = logging.getLogger("tokens.worker")
 
 DELETED = Counter("bos_tokens_expired_deleted_total", "Expired session and portal tokens deleted.")
+
+
+async def delete_expired_tokens(
+    db: Database, *, retention: timedelta, batch: int, now: datetime | None = None
+) -> int:
+    """Delete tokens expired longer than `retention` ago, one batch per transaction
+    (short transactions, no long lock on the table: this loop owns them); the number
+    deleted."""
+    before = (now or datetime.now(UTC)) - retention
+    total = 0
+    while True:
+        async with db.transaction() as session:
+            deleted = await repository.delete_expired_batch(session, before=before, batch=batch)
+        total += deleted
+        if deleted < batch:
+            return total
 
 
 def register(runtime: ServiceRuntime) -> None:
@@ -26,7 +43,7 @@ def register(runtime: ServiceRuntime) -> None:
         """Delete expired tokens in set-based batches, every few minutes."""
         while True:
             try:
-                deleted = await service.delete_expired_tokens(
+                deleted = await delete_expired_tokens(
                     runtime.db,
                     retention=timedelta(seconds=settings.session_token_retention_seconds),
                     batch=settings.cleanup_batch_size,
