@@ -54,15 +54,16 @@ cd "$ROOT"
 if [ $# -gt 0 ]; then
   "$VENV/bin/pytest" "$@"
 else
-  # Playwright's browser tests get a process of their own: its driver keeps an event loop
-  # in the main thread, which pytest-asyncio's loop must not share.
-  # With REPLICAS_E2E=1, then the e2e suite once more on a fresh stack of two replicas of
-  # everything behind HAProxy (off by default until it is green every run: issue 17).
-  replicas_e2e() {
-    [ "${REPLICAS_E2E:-0}" = 1 ] && [ "$REPLICAS" -le 1 ] || return 0
+  # Unit, contract and integration tests, then the browser tests (a process of their own:
+  # Playwright's driver keeps an event loop in the main thread, which pytest-asyncio's loop
+  # must not share), on this stack of one process each. Then the e2e suite on a fresh stack
+  # as it runs in Kubernetes: E2E_REPLICAS (2) processes of everything behind HAProxy.
+  e2e() {
+    local replicas="${E2E_REPLICAS:-2}"
+    if [ "$replicas" -le "$REPLICAS" ]; then "$VENV/bin/pytest" tests/e2e; return; fi
     teardown
-    log "e2e suite against REPLICAS=2"
-    env -u BOS_STATE_DIR REPLICAS=2 "$ROOT/scripts/test.sh" tests/e2e
+    log "e2e suite against REPLICAS=$replicas"
+    env -u BOS_STATE_DIR REPLICAS="$replicas" "$ROOT/scripts/test.sh" tests/e2e
   }
-  "$VENV/bin/pytest" --ignore=tests/browser && "$VENV/bin/pytest" tests/browser && replicas_e2e
+  "$VENV/bin/pytest" --ignore=tests/browser --ignore=tests/e2e && "$VENV/bin/pytest" tests/browser && e2e
 fi
