@@ -26,9 +26,9 @@ LEASE = 6.0
 SLACK = 6.0
 # Once the process is back: a payment lease, the sweep's interval, the settling and the
 # retried confirm, on a loaded machine. Killed after the Stripe customer was recorded but
-# before the intent's request reached Stripe, the payment is settled only once no request
-# can create the intent any more (checkout.recovery.INTENT_MAY_APPEAR_FOR, 45 s).
-ANSWERED_WITHIN = 70.0
+# before the intent's request reached Stripe, the payment's create is sent again under its
+# key (checkout.recovery: REPLAY_CREATE) and settled at once.
+ANSWERED_WITHIN = 30.0
 
 
 # Each Stripe call takes 2.5 s: killed 0.8 s in, the process dies while the Stripe

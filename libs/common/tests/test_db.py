@@ -3,13 +3,15 @@ never when it rolled back (what the checkout funnel counters rely on)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from sqlalchemy import text
 
 from bos_common.context import request_id_var
-from bos_common.db import Database, after_commit
+from bos_common.db import Database, after_commit, asyncpg_dsn
 from bos_common.testing import Infra
 
 pytestmark = pytest.mark.integration
@@ -59,3 +61,42 @@ async def test_a_failing_callback_does_not_make_a_commit_look_failed(
         after_commit(session, lambda: ran.append("next"))
     assert ran == ["next"]
     assert "after-commit callback failed" in caplog.text
+
+
+@pytest.mark.parametrize("by", ["itself", "another_session"])
+async def test_a_statement_its_backend_was_terminated_under_is_a_lost_connection(
+    infra: Infra, by: str
+) -> None:
+    """Postgres ends a backend mid-statement (pg_terminate_backend, a failover): that is an
+    outage (ConnectionResetError: 503 and retry), and the connection is never handed out
+    again: the next statement on the pool runs on a fresh one (a reused one fails with
+    asyncpg's "another operation is in progress", a 500)."""
+    db = Database(infra.database_url, "public", pool_size=1)
+    try:
+        async with db.driver_connection() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+        with pytest.raises(ConnectionResetError):
+            async with db.driver_connection() as conn:
+                assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+                if by == "itself":
+                    await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                else:
+                    sleeping = asyncio.create_task(conn.execute("SELECT pg_sleep(10)"))
+                    other = await asyncpg.connect(asyncpg_dsn(infra.database_url))
+                    try:
+                        for _ in range(1000):  # until the statement runs
+                            if await other.fetchval(
+                                "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'",
+                                pid,
+                            ):
+                                break
+                            await asyncio.sleep(0.01)
+                        await other.execute("SELECT pg_terminate_backend($1)", pid)
+                    finally:
+                        await other.close()
+                    await sleeping
+        async with db.driver_connection() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await db.dispose()

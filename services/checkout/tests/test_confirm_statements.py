@@ -46,6 +46,7 @@ async def start(rt: CheckoutRuntime, row: Any, **over: Any) -> Any:
         "destination_account": None,
         "connect_mode": None,
         "payment_method_id": "pm_card_visa",
+        "intent_traceparent": None,
         **over,
     }
     async with rt.db.driver_connection() as conn:
@@ -62,7 +63,8 @@ async def test_4_1_start_payment_moves_an_open_checkout_and_keys_the_payment(
     runtime: CheckoutRuntime,
 ) -> None:
     row = await an_open_checkout(runtime)
-    started, payment_id = await start(runtime, row)
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    started, payment_id = await start(runtime, row, intent_traceparent=traceparent)
     assert started is not None
     attempt, key, customer = started
     assert attempt == 1 and key == f"bos-{row.id}-a1-pm_card_visa"
@@ -76,6 +78,8 @@ async def test_4_1_start_payment_moves_an_open_checkout_and_keys_the_payment(
         9900,
         9405,
     )
+    # What a replay of the intent's create needs (checkout.recovery), stored with it.
+    assert (payment.payment_method_id, payment.intent_traceparent) == ("pm_card_visa", traceparent)
 
 
 @pytest.mark.parametrize("status", ["processing", "complete", "canceled", "expired"])

@@ -44,6 +44,7 @@ async def a_started_payment(rt: CheckoutRuntime) -> tuple[Any, str, Any]:
             destination_account=None,
             connect_mode=None,
             payment_method_id="pm_card_visa",
+            intent_traceparent=None,
         )
         assert started is not None
         await customer_repository.set_stripe_customer(conn, row.customer_id, STRIPE_CUSTOMER)
@@ -57,7 +58,13 @@ async def a_started_payment(rt: CheckoutRuntime) -> tuple[Any, str, Any]:
         checkout_id=row.id,
         customer_id=row.customer_id,
         attempt=attempt,
+        amount=9900,
+        currency="usd",
+        platform_fee=495,
+        destination_account=None,
         connect_mode=None,
+        payment_method_id="pm_card_visa",
+        intent_traceparent=None,
         stripe_idempotency_key=key,
     )
     return row, payment, customer

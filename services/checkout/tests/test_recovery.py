@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
-from checkout.recovery import INTENT_MAY_APPEAR_FOR, Resolution, decide, intent_of_payment
-
-SECONDS_AGO = timedelta(seconds=8)
+from checkout.recovery import Resolution, decide, decide_replay_refusal, intent_of_payment
 
 
 @pytest.mark.parametrize(
@@ -24,22 +20,52 @@ SECONDS_AGO = timedelta(seconds=8)
 )
 def test_the_intent_stripe_has_decides(status: str, resolution: Resolution) -> None:
     intent = {"id": "pi_1", "status": status}
-    outcome = decide(intent, customer_at_stripe=True, age=SECONDS_AGO)
+    outcome = decide(intent, customer_at_stripe=True)
     assert outcome.resolution is resolution
     assert outcome.intent is intent
 
 
 def test_no_customer_at_stripe_means_no_intent_was_ever_asked_for() -> None:
-    outcome = decide(None, customer_at_stripe=False, age=SECONDS_AGO)
+    outcome = decide(None, customer_at_stripe=False)
     assert outcome.resolution is Resolution.NOT_CHARGED
     assert outcome.intent is None
 
 
-def test_no_intent_yet_is_waited_for_while_a_request_may_still_create_it() -> None:
-    """The process died with the intent's request at Stripe: Stripe finishes it."""
-    assert decide(None, customer_at_stripe=True, age=SECONDS_AGO).resolution is Resolution.WAIT
-    late = decide(None, customer_at_stripe=True, age=INTENT_MAY_APPEAR_FOR)
-    assert late.resolution is Resolution.NOT_CHARGED
+def test_no_intent_at_stripe_replays_the_create_at_once() -> None:
+    """The intent may have been asked for (the customer is at Stripe): the create is sent
+    again under its key, whatever the payment's age; no waiting for it to appear."""
+    outcome = decide(None, customer_at_stripe=True)
+    assert outcome.resolution is Resolution.REPLAY_CREATE
+    assert outcome.intent is None
+
+
+@pytest.mark.parametrize(
+    ("http_status", "error_type", "code", "resolution"),
+    [
+        # The first create is still executing at Stripe: look again shortly.
+        (409, "invalid_request_error", "idempotency_key_in_use", Resolution.WAIT),
+        # Declined (Stripe's saved answer to the first create, or this one's own).
+        (402, "card_error", "card_declined", Resolution.DECLINED),
+        (400, "invalid_request_error", "payment_method_unactivated", Resolution.DECLINED),
+        # Nothing decided: a key reused with other parameters (a bug), Stripe down.
+        (400, "idempotency_error", None, None),
+        (500, "api_error", None, None),
+        (503, None, None, None),
+        (429, "invalid_request_error", "rate_limit", None),
+        (None, None, None, None),
+    ],
+)
+def test_a_refused_replay_decides_only_what_stripe_decided(
+    http_status: int | None, error_type: str | None, code: str | None, resolution: Resolution | None
+) -> None:
+    assert decide_replay_refusal(http_status, error_type, code) is resolution
+
+
+def test_a_replayed_creates_intent_is_settled_like_any_other() -> None:
+    """What the replay answers (the saved response, or the create performed now) is an
+    intent, decided by the same rules."""
+    replayed = {"id": "pi_5", "status": "succeeded"}
+    assert decide(replayed, customer_at_stripe=True).resolution is Resolution.FULFIL
 
 
 def test_the_payments_intent_is_found_by_its_metadata() -> None:

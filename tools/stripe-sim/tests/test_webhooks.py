@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,41 @@ def test_fault_api_errors_and_latency(own_sim: tuple[str, WebhookReceiver]) -> N
     assert time.monotonic() - started < 0.3
     bad = httpx.post(f"{url}/_sim/faults", json={"api_error_rate": 2})
     assert bad.status_code == 400
+
+
+def test_idempotency_key_of_an_executing_request_is_in_use(
+    own_sim: tuple[str, WebhookReceiver],
+) -> None:
+    """Stripe's idempotency: a request with the key of one still executing gets 409
+    `idempotency_key_in_use` (nothing saved for it); once that one finished, the same
+    request replays its response, and other parameters are an `idempotency_error`."""
+    url, _ = own_sim
+    headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "in-flight-key"}
+    form = {"email": "flight@example.com"}
+    httpx.post(f"{url}/_sim/faults", json={"api_latency_ms": 2000})
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, f"{url}/v1/customers", data=form, headers=headers)
+            while not httpx.get(f"{url}/_sim/stats").json()["idempotency_keys_executing"]:
+                time.sleep(0.02)
+            second = httpx.post(f"{url}/v1/customers", data=form, headers=headers)
+            created = first.result()
+    finally:
+        httpx.delete(f"{url}/_sim/faults")
+    assert created.status_code == 200, created.text
+    assert second.status_code == 409, second.text
+    error = second.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "idempotency_key_in_use")
+
+    replay = httpx.post(f"{url}/v1/customers", data=form, headers=headers)
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == created.json()["id"]
+    other = httpx.post(f"{url}/v1/customers", data={"email": "x@example.com"}, headers=headers)
+    assert other.status_code == 400
+    assert other.json()["error"]["type"] == "idempotency_error"
+    listed = _own_client(url).v1.customers.list(params={"email": "flight@example.com"})
+    assert len(listed.data) == 1
 
 
 def test_sdk_retries_recover_from_injected_errors(own_sim: tuple[str, WebhookReceiver]) -> None:

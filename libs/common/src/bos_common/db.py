@@ -54,6 +54,20 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+# SQLSTATE classes of errors after which the server closes the connection: operator
+# intervention (57P01 admin_shutdown: pg_terminate_backend, a failover) and connection
+# exceptions (08). Until the socket's close reaches asyncpg, the connection does not look
+# closed, but it can never run another statement.
+CONNECTION_ENDING_SQLSTATES = ("57P", "08")
+
+
+def _ends_the_connection(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None
+    return isinstance(sqlstate, str) and sqlstate.startswith(CONNECTION_ENDING_SQLSTATES)
+
+
 class Database:
     def __init__(self, url: str, schema: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
@@ -107,19 +121,19 @@ class Database:
         driver = fairy.driver_connection
         try:
             yield driver
-        except asyncpg.PostgresError:
-            # The server refused the statement; the connection itself is fine.
-            await greenlet_spawn(fairy.close)
-            raise
         except BaseException as exc:
-            if driver is None or driver.is_closed():
+            if driver is None or driver.is_closed() or _ends_the_connection(exc):
                 # The server went away (restart, terminated backends): as SQLAlchemy does
                 # on a disconnect, every connection opened before now is replaced at its
                 # next checkout, not just this one; the caller sees a dependency outage
                 # (503 and retry).
                 await greenlet_spawn(self.engine.pool._invalidate, fairy, exc)
-                if isinstance(exc, asyncpg.InterfaceError | OSError):
+                if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresError | OSError):
                     raise ConnectionResetError("the database connection was lost") from exc
+                raise
+            if isinstance(exc, asyncpg.PostgresError):
+                # The server refused the statement; the connection itself is fine.
+                await greenlet_spawn(fairy.close)
                 raise
             # Interrupted mid-statement (cancelled): never hand it out again.
             await greenlet_spawn(fairy.invalidate)

@@ -36,6 +36,8 @@ from checkout import (
     customer_repository,
     errors,
     funnel,
+    recovery,
+    recovery_repository,
     repository,
     service,
     stripe_params,
@@ -94,14 +96,15 @@ async def confirm(
     payment_method: str,
     client_secret: str | None,
 ) -> ConfirmOut:
-    payment, row, customer, plan = await _begin(
-        runtime, identity, checkout_id, payment_method, client_secret
-    )
+    begun = await _begin(runtime, identity, checkout_id, payment_method, client_secret)
+    if isinstance(begun, ConfirmOut):
+        return begun  # the payment a dead confirm left, settled for this retry
+    payment, row, customer = begun
     funnel.step("confirmed")
     # Until Stripe's answer is recorded, this request holds the payment's lease: should
     # the process die, the recovery sweep settles the payment once the lease runs out.
     with runtime.payment_leases.hold(payment.id):
-        return await _charge(runtime, row, payment, customer, plan, payment_method)
+        return await _charge(runtime, row, payment, customer)
 
 
 async def _charge(
@@ -109,15 +112,13 @@ async def _charge(
     row: Any,
     payment: Any,
     customer: Any,
-    plan: ChargePlan,
-    payment_method: str,
 ) -> ConfirmOut:
     try:
         stripe_customer = await ensure_stripe_customer(runtime, customer)
-        intent = await _create_intent(runtime, row, payment, plan, stripe_customer, payment_method)
+        intent = await create_intent(runtime, payment, stripe_customer)
     except (stripe.CardError, stripe.InvalidRequestError) as exc:
         # A decline, or a payment method Stripe does not accept: the customer retries.
-        return await _record_failure(runtime, row, payment, exc)
+        return await record_failure(runtime, payment, exc)
     except Exception as exc:
         await abandon(runtime, row.id, payment.id, payment.attempt)
         if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
@@ -141,10 +142,13 @@ async def _begin(
     checkout_id: str,
     payment_method: str,
     client_secret: str | None,
-) -> tuple[Any, Any, Any, ChargePlan]:
+) -> tuple[Any, Any, Any] | ConfirmOut:
     """Phase 1, committed before Stripe is called: the guarded transition and the
     payment row that carries the idempotency key (one statement, see
-    repository.start_payment)."""
+    repository.start_payment). A checkout still `processing` with a payment whose
+    confirm died (its lease ran out) has that payment settled first, as the recovery
+    sweep would: reopened, the checkout is confirmed anew; otherwise the settled
+    payment's answer is this confirm's."""
     for _ in range(BEGIN_ATTEMPTS):
         async with runtime.db.driver_connection() as conn:
             row = await repository.read_checkout(conn, checkout_id)
@@ -152,6 +156,12 @@ async def _begin(
         if row.status == "open" and row.expires_at <= service.utcnow():
             async with runtime.db.transaction() as s:
                 row = await service.expire_if_due(s, row)
+        if row.status == "processing" and row.completed_at is None:
+            settled = await settle_left_payment_of(runtime, row.id)
+            if settled is not None and settled[0] in REOPENED:
+                continue
+            if settled is not None and settled[1] is not None:
+                return settled[1]
         if row.status != "open":
             raise errors.checkout_not_open(row.status)
         if row.is_free:
@@ -164,6 +174,10 @@ async def _begin(
         plan = plan_charge(row, billing, enabled)
         payment_id = new_id("pay")
         connect_mode = "destination" if plan.destination else ("held" if plan.hold_for else None)
+        # A traced confirm: Stripe's webhooks about this intent carry its span, which their
+        # trace links to (webhooks.service). Stored with the payment, so a replay of its
+        # intent create (checkout.recovery) sends the very same metadata.
+        traceparent = sampled_traceparent()
         async with runtime.db.driver_connection() as conn:
             started = await repository.start_payment(
                 conn,
@@ -178,11 +192,13 @@ async def _begin(
                 destination_account=plan.destination or plan.hold_for,
                 connect_mode=connect_mode,
                 payment_method_id=payment_method,
+                intent_traceparent=traceparent,
             )
         if started is None:
             continue  # changed since it was read: its state now decides
         attempt, idempotency_key, customer = started
         assert customer.id is not None
+        # The payment as its row stores it: what its intent create is built from.
         payment = SimpleNamespace(
             id=payment_id,
             org_id=row.org_id,
@@ -190,11 +206,17 @@ async def _begin(
             checkout_id=row.id,
             customer_id=row.customer_id,
             attempt=attempt,
+            amount=plan.amount,
+            currency=plan.currency,
+            platform_fee=plan.platform_fee,
+            destination_account=plan.destination or plan.hold_for,
             connect_mode=connect_mode,
+            payment_method_id=payment_method,
+            intent_traceparent=traceparent,
             stripe_idempotency_key=idempotency_key,
         )
         processing = SimpleNamespace(**{**vars(row), "status": "processing", "attempt": attempt})
-        return payment, processing, customer, plan
+        return payment, processing, customer
     raise errors.checkout_in_progress()
 
 
@@ -231,48 +253,47 @@ async def _stripe_post(
     return data
 
 
-def _metadata(row: Row[Any], payment: Row[Any]) -> dict[str, str]:
+def intent_create(payment: Any, stripe_customer: str) -> tuple[str, Mapping[str, Any]]:
+    """The create of `payment`'s intent (path, parameters), from what its row stores alone:
+    sent under the payment's idempotency key by its confirm, and replayed byte for byte
+    by the recovery of a confirm that died (Stripe refuses a key reused with other
+    parameters)."""
     metadata = {
-        "org_id": row.org_id,
-        "checkout_id": row.id,
-        "customer_id": row.customer_id,
+        "org_id": payment.org_id,
+        "checkout_id": payment.checkout_id,
+        "customer_id": payment.customer_id,
         "payment_id": payment.id,
     }
-    # A traced confirm: Stripe's webhooks about this intent carry its span, which their
-    # trace links to (webhooks.service). Only in the one create of this payment's key.
-    traceparent = sampled_traceparent()
-    if traceparent:
-        metadata[TRACEPARENT_METADATA_KEY] = traceparent
-    return metadata
-
-
-async def _create_intent(
-    runtime: CheckoutRuntime,
-    row: Row[Any],
-    payment: Row[Any],
-    plan: ChargePlan,
-    stripe_customer: str,
-    payment_method: str,
-) -> dict[str, Any]:
-    key = payment.stripe_idempotency_key
-    if plan.kind == "setup":
+    if payment.intent_traceparent:
+        metadata[TRACEPARENT_METADATA_KEY] = payment.intent_traceparent
+    if payment.kind == "setup":
         # 6.1: a trial without a setup fee saves the card and charges nothing now.
         setup = stripe_params.setup_intent(
             customer=stripe_customer,
-            payment_method=payment_method,
-            metadata=_metadata(row, payment),
+            payment_method=payment.payment_method_id,
+            metadata=metadata,
         )
-        return await _stripe_post(runtime, "/v1/setup_intents", setup, idempotency_key=key)
+        return "/v1/setup_intents", setup
     charge = stripe_params.checkout_payment_intent(
-        amount=plan.amount,
-        currency=plan.currency,
+        amount=payment.amount,
+        currency=payment.currency,
         customer=stripe_customer,
-        payment_method=payment_method,
-        metadata=_metadata(row, payment),
-        application_fee=plan.platform_fee,
-        destination=plan.destination,
+        payment_method=payment.payment_method_id,
+        metadata=metadata,
+        application_fee=payment.platform_fee,
+        # "held": taken on the platform, its destination paid by a transfer later.
+        destination=payment.destination_account if payment.connect_mode == "destination" else None,
     )
-    return await _stripe_post(runtime, "/v1/payment_intents", charge, idempotency_key=key)
+    return "/v1/payment_intents", charge
+
+
+async def create_intent(
+    runtime: CheckoutRuntime, payment: Any, stripe_customer: str
+) -> dict[str, Any]:
+    """The one create of `payment`'s intent, under its idempotency key (a second send is
+    Stripe's replay of the first, never a second charge)."""
+    path, params = intent_create(payment, stripe_customer)
+    return await _stripe_post(runtime, path, params, idempotency_key=payment.stripe_idempotency_key)
 
 
 async def abandon(
@@ -305,9 +326,10 @@ async def abandon(
         )
 
 
-async def _record_failure(
-    runtime: CheckoutRuntime, row: Row[Any], payment: Row[Any], exc: stripe.StripeError
+async def record_failure(
+    runtime: CheckoutRuntime, payment: Any, exc: stripe.StripeError
 ) -> ConfirmOut:
+    """Stripe declined the intent's create (402) or refused its payment method (400)."""
     error_obj = as_dict(exc.error)
     decline = error_obj.get("decline_code")
     intent = error_obj.get("payment_intent") or error_obj.get("setup_intent")
@@ -320,8 +342,8 @@ async def _record_failure(
     log.warning(
         "payment declined by Stripe",
         extra={
-            "org_id": row.org_id,
-            "checkout_id": row.id,
+            "org_id": payment.org_id,
+            "checkout_id": payment.checkout_id,
             "payment_id": payment.id,
             "stripe_idempotency_key": payment.stripe_idempotency_key,
             "stripe_request_id": exc.request_id,
@@ -343,7 +365,9 @@ async def _record_failure(
             intent_id=intent.get("id") if intent else None,
             decline=StripeDecline(exc.code, decline, error_obj.get("message")),
         )
-    return ConfirmOut(status="failed", checkout_id=row.id, payment_id=payment.id, error=error)
+    return ConfirmOut(
+        status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
+    )
 
 
 async def _record_success(
@@ -455,6 +479,119 @@ async def record_intent(
         return ConfirmOut(
             status="failed", checkout_id=payment.checkout_id, payment_id=payment.id, error=error
         )
+
+
+# --- a payment whose confirm died (checkout.recovery) -----------------------------------
+
+# Settled so that the checkout is open again: a retried confirm charges anew.
+REOPENED = (recovery.Resolution.NOT_CHARGED, recovery.Resolution.DECLINED)
+
+
+async def settle_left_payment_of(
+    runtime: CheckoutRuntime, checkout_id: str
+) -> tuple[recovery.Resolution, ConfirmOut | None] | None:
+    """The pending payment of `checkout_id` whose confirm died, taken over (its lease ran
+    out) and settled; None when there is none (its confirm is alive, or another process
+    is settling it)."""
+    leases = runtime.payment_leases
+    async with runtime.db.transaction() as s:
+        taken = await recovery_repository.take_over_orphaned_payments(
+            s, leases.lease, checkout_id=checkout_id
+        )
+    if not taken:
+        return None
+    try:
+        with leases.hold(taken[0].id):
+            return await settle_left_payment(runtime, taken[0])
+    except Exception as exc:
+        # Given up at once: the next sweep, or the next retry, takes it again.
+        async with runtime.db.transaction() as s:
+            await recovery_repository.expire_payment_lease(s, taken[0].id, leases.lease)
+        if isinstance(exc, stripe.StripeError) and is_provider_outage(exc):
+            raise provider_unavailable() from exc
+        raise
+
+
+async def settle_left_payment(
+    runtime: CheckoutRuntime, payment: Any
+) -> tuple[recovery.Resolution, ConfirmOut | None]:
+    """A payment taken over from a confirm that died (recovery_repository), settled the way
+    that confirm would have: from the intent Stripe has for it, or by sending its intent's
+    create again (the same key, the same parameters: Stripe's replay, or the create
+    performed now). Raises when Stripe could not be asked: the payment stays pending."""
+    outcome = recovery.decide(
+        await _intent_of(runtime, payment),
+        customer_at_stripe=payment.stripe_customer_id is not None,
+    )
+    answer: ConfirmOut | None = None
+    if outcome.resolution is recovery.Resolution.REPLAY_CREATE:
+        try:
+            intent = await create_intent(runtime, payment, payment.stripe_customer_id)
+        except stripe.StripeError as exc:
+            error = as_dict(exc.error)
+            refused = recovery.decide_replay_refusal(
+                exc.http_status, error.get("type"), error.get("code")
+            )
+            if refused is None:
+                raise
+            _log_settling(payment, refused, "replayed create refused")
+            if refused is recovery.Resolution.DECLINED:
+                answer = await record_failure(runtime, payment, exc)
+            return refused, answer
+        outcome = recovery.decide(intent, customer_at_stripe=True)
+        _log_settling(payment, outcome.resolution, "replayed create")
+    else:
+        _log_settling(payment, outcome.resolution, "intent at Stripe")
+    if outcome.resolution is recovery.Resolution.NOT_CHARGED:
+        await abandon(
+            runtime,
+            payment.checkout_id,
+            payment.id,
+            payment.attempt,
+            error_code="payment_interrupted",
+            error_message="The payment was interrupted before reaching the card network.",
+        )
+    elif outcome.resolution is not recovery.Resolution.WAIT:
+        assert outcome.intent is not None
+        answer = await record_intent(runtime, payment.id, outcome.intent)
+    return outcome.resolution, answer
+
+
+def _log_settling(payment: Any, resolution: recovery.Resolution, source: str) -> None:
+    log.warning(
+        "settling payment %s of checkout %s left by a dead confirm (%s): %s",
+        payment.id,
+        payment.checkout_id,
+        source,
+        resolution.value,
+        extra={"org_id": payment.org_id, "checkout_id": payment.checkout_id},
+    )
+
+
+# Newest first: the intent of a payment confirmed seconds ago is on the first page.
+INTENT_PAGES = 3
+
+
+async def _intent_of(runtime: CheckoutRuntime, payment: Any) -> dict[str, Any] | None:
+    """The intent Stripe has for `payment` (created with its metadata), or None. No
+    Stripe customer recorded means confirm died before it could create one."""
+    intents: Any = (
+        runtime.stripe.v1.setup_intents
+        if payment.kind == "setup"
+        else runtime.stripe.v1.payment_intents
+    )
+    if payment.stripe_intent_id:
+        return as_dict(await intents.retrieve_async(payment.stripe_intent_id))
+    if not payment.stripe_customer_id:
+        return None
+    params: dict[str, Any] = {"customer": payment.stripe_customer_id, "limit": 100}
+    for _ in range(INTENT_PAGES):
+        page = await intents.list_async(params)
+        found = recovery.intent_of_payment([as_dict(i) for i in page.data], payment.id)
+        if found is not None or not page.has_more:
+            return found
+        params["starting_after"] = page.data[-1].id
+    return None
 
 
 async def confirm_free_and_wait(

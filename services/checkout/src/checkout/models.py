@@ -124,6 +124,9 @@ payments = Table(
     Column("stripe_intent_id", String(255), unique=True),
     Column("stripe_idempotency_key", String(255), nullable=False, unique=True),
     Column("payment_method_id", String(255)),
+    # A sampled confirm's traceparent, in its intent create's metadata: a replay of that
+    # create (checkout.recovery) must send the same parameters.
+    Column("intent_traceparent", String(55)),
     Column("card_fingerprint", String(255)),
     Column("error_code", String(100)),
     Column("error_message", Text),

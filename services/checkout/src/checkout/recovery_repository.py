@@ -34,11 +34,14 @@ async def expire_payment_lease(session: AsyncSession, payment_id: str, lease: ti
 
 
 async def take_over_orphaned_payments(
-    session: AsyncSession, lease: timedelta, limit: int = 50
+    session: AsyncSession, lease: timedelta, limit: int = 50, *, checkout_id: str | None = None
 ) -> list[Row[Any]]:
-    """Pending payments of `processing` checkouts whose lease ran out (no live request
-    is confirming them), taken over: their lease is renewed in the same statement, so
-    another replica's sweep skips them (`FOR UPDATE SKIP LOCKED`, then a fresh lease)."""
+    """Pending payments of `processing` checkouts (of `checkout_id` only, when given)
+    whose lease ran out (no live request is confirming them), taken over: their lease is
+    renewed in the same statement, so another replica's sweep skips them (`FOR UPDATE
+    SKIP LOCKED`, then a fresh lease). Each with what its intent's create is built from
+    (confirm.intent_create) and its customer's Stripe id."""
+    of_checkout = () if checkout_id is None else (cs.c.id == checkout_id,)
     orphaned = (
         select(payments.c.id)
         .join(cs, cs.c.id == payments.c.checkout_id)
@@ -49,6 +52,7 @@ async def take_over_orphaned_payments(
             cs.c.status == "processing",
             cs.c.completed_at.is_(None),
             cs.c.attempt == payments.c.attempt,
+            *of_checkout,
         )
         .order_by(payments.c.updated_at)
         .limit(limit)
@@ -67,6 +71,13 @@ async def take_over_orphaned_payments(
             payments.c.customer_id,
             payments.c.attempt,
             payments.c.created_at,
+            payments.c.amount,
+            payments.c.currency,
+            payments.c.platform_fee,
+            payments.c.destination_account,
+            payments.c.connect_mode,
+            payments.c.payment_method_id,
+            payments.c.intent_traceparent,
             payments.c.stripe_intent_id,
             payments.c.stripe_idempotency_key,
             select(customers.c.stripe_customer_id)

@@ -317,10 +317,10 @@ WITH started AS (
     INSERT INTO checkout.payments (
         id, org_id, kind, checkout_id, customer_id, attempt, amount, currency, platform_fee,
         net_amount, destination_account, connect_mode, stripe_idempotency_key,
-        payment_method_id
+        payment_method_id, intent_traceparent
     )
     SELECT $4, org_id, $5, id, customer_id, attempt, $6, $7, $8, $9, $10, $11,
-           left('bos-' || id || '-a' || attempt || '-' || $12::text, 255), $12::text
+           left('bos-' || id || '-a' || attempt || '-' || $12::text, 255), $12::text, $13
     FROM started
     RETURNING attempt, stripe_idempotency_key, customer_id
 )
@@ -344,6 +344,7 @@ async def start_payment(
     destination_account: str | None,
     connect_mode: str | None,
     payment_method_id: str,
+    intent_traceparent: str | None,
 ) -> tuple[int, str, Any] | None:
     """(attempt, Stripe idempotency key, customer), or None when the checkout is no longer
     the open, unexpired one that was read (nothing written then)."""
@@ -361,6 +362,7 @@ async def start_payment(
         destination_account,
         connect_mode,
         payment_method_id,
+        intent_traceparent,
     )
     if row is None:
         return None

@@ -14,7 +14,6 @@ from bos_common.stripe_api import as_dict, is_provider_outage
 from checkout import (
     confirm,
     connect_repository,
-    recovery,
     recovery_repository,
     repository,
     service,
@@ -111,66 +110,12 @@ async def settle_orphaned_payments_once(runtime: CheckoutRuntime) -> int:
     for payment in orphans:
         try:
             with leases.hold(payment.id):
-                await settle_orphaned_payment(runtime, payment)
+                await confirm.settle_left_payment(runtime, payment)
         except Exception as exc:  # noqa: BLE001 - Stripe or the database down: next round
             log.warning("payment %s not settled yet: %s", payment.id, exc)
             async with runtime.db.transaction() as s:
                 await recovery_repository.expire_payment_lease(s, payment.id, leases.lease)
     return len(orphans)
-
-
-async def settle_orphaned_payment(runtime: CheckoutRuntime, payment: Any) -> recovery.Outcome:
-    outcome = recovery.decide(
-        await _intent_of(runtime, payment),
-        customer_at_stripe=payment.stripe_customer_id is not None,
-        age=service.utcnow() - payment.created_at,
-    )
-    log.warning(
-        "settling payment %s of checkout %s left by a dead confirm: %s",
-        payment.id,
-        payment.checkout_id,
-        outcome.resolution.value,
-        extra={"org_id": payment.org_id, "checkout_id": payment.checkout_id},
-    )
-    if outcome.resolution is recovery.Resolution.NOT_CHARGED:
-        await confirm.abandon(
-            runtime,
-            payment.checkout_id,
-            payment.id,
-            payment.attempt,
-            error_code="payment_interrupted",
-            error_message="The payment was interrupted before reaching the card network.",
-        )
-    elif outcome.resolution is not recovery.Resolution.WAIT:
-        assert outcome.intent is not None
-        await confirm.record_intent(runtime, payment.id, outcome.intent)
-    return outcome
-
-
-# Newest first: the intent of a payment confirmed seconds ago is on the first page.
-INTENT_PAGES = 3
-
-
-async def _intent_of(runtime: CheckoutRuntime, payment: Any) -> dict[str, Any] | None:
-    """The intent Stripe has for `payment` (created with its metadata), or None. No
-    Stripe customer recorded means confirm died before it could create one."""
-    intents: Any = (
-        runtime.stripe.v1.setup_intents
-        if payment.kind == "setup"
-        else runtime.stripe.v1.payment_intents
-    )
-    if payment.stripe_intent_id:
-        return as_dict(await intents.retrieve_async(payment.stripe_intent_id))
-    if not payment.stripe_customer_id:
-        return None
-    params: dict[str, Any] = {"customer": payment.stripe_customer_id, "limit": 100}
-    for _ in range(INTENT_PAGES):
-        page = await intents.list_async(params)
-        found = recovery.intent_of_payment([as_dict(i) for i in page.data], payment.id)
-        if found is not None or not page.has_more:
-            return found
-        params["starting_after"] = page.data[-1].id
-    return None
 
 
 def _error(exc: stripe.StripeError) -> str:

@@ -153,11 +153,6 @@ async def _handle(
     request_id: str,
     received: dict[str, Any],
 ) -> Response:
-    faults = sim.faults
-    if faults.api_latency_ms:
-        await asyncio.sleep(faults.api_latency_ms / 1000)
-    if faults.should_fail_api():
-        raise errors.api_error("An unexpected error occurred (stripe-sim fault injection).")
     form = await _read_form(request)
     received["form"] = form
     params, pairs = forms.decode(form)
@@ -166,18 +161,43 @@ async def _handle(
     ctx.api_version = versions.check(ctx.api_version, sim.known_versions)
     validate(params)
     key = request.headers.get("idempotency-key") if request.method == "POST" else None
-    request_digest = ""
-    if key:
-        request_digest = digest(request.method, [kv for kv in pairs if kv[0] != "key"])
-        entry = sim.idempotency.lookup(ctx.account, key, request.url.path, request_digest)
-        if entry is not None:
-            return json_response(
-                entry.body,
-                entry.status,
-                entry.request_id,
-                {"Idempotency-Key": key, "Idempotent-Replayed": "true"},
-            )
+    if not key:
+        return await _execute(sim, route, ctx, params, request, request_id, received, None, "")
+    request_digest = digest(request.method, [kv for kv in pairs if kv[0] != "key"])
+    entry = sim.idempotency.lookup(ctx.account, key, request.url.path, request_digest)
+    if entry is not None:
+        return json_response(
+            entry.body,
+            entry.status,
+            entry.request_id,
+            {"Idempotency-Key": key, "Idempotent-Replayed": "true"},
+        )
+    # The key is held while its request executes: a concurrent one with it gets 409.
+    with sim.idempotency.executing(ctx.account, key):
         ctx.idempotency_key = key
+        return await _execute(
+            sim, route, ctx, params, request, request_id, received, key, request_digest
+        )
+
+
+async def _execute(
+    sim: Sim,
+    route: Route,
+    ctx: Ctx,
+    params: dict[str, Any],
+    request: Request,
+    request_id: str,
+    received: dict[str, Any],
+    key: str | None,
+    request_digest: str,
+) -> Response:
+    """The endpoint itself (after the faults: latency is time spent executing), its
+    executed result remembered under `key`."""
+    faults = sim.faults
+    if faults.api_latency_ms:
+        await asyncio.sleep(faults.api_latency_ms / 1000)
+    if faults.should_fail_api():
+        raise errors.api_error("An unexpected error occurred (stripe-sim fault injection).")
     try:
         result = route.handler(sim, ctx, forms.Params(params), **request.path_params)
         status, body = 200, _render(sim, ctx, result, params)

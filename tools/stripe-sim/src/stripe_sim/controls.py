@@ -233,6 +233,7 @@ def stats(sim: Sim, request: Request, body: dict[str, Any]) -> Obj:
         "pending_webhook_deliveries": sim.deliverer.pending(),
         "webhook_endpoints": len(sim.deliverer.endpoints),
         "idempotency_keys": len(sim.idempotency.entries),
+        "idempotency_keys_executing": len(sim.idempotency.executing_keys),
         "faults": sim.faults.as_dict(),
     }
 

@@ -1,10 +1,14 @@
 """``Idempotency-Key`` replay (24 h), as Stripe: same key + same request replays the stored
-response; same key + different parameters is an ``idempotency_error``."""
+response; same key + different parameters is an ``idempotency_error``; same key while a
+request with it is still executing is 409 ``idempotency_key_in_use`` (nothing saved for
+that one: the client retries it a moment later)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +41,36 @@ def _reused(message: str) -> errors.StripeError:
     return exc
 
 
+def _in_use(key: str) -> errors.StripeError:
+    return errors.StripeError(
+        409,
+        "invalid_request_error",
+        "There is currently another in-progress request using this Idempotent Key (that "
+        "probably means you submitted twice, and the other request is still going through): "
+        f"{key}. Please try again later.",
+        code="idempotency_key_in_use",
+    )
+
+
 class IdempotencyCache:
     def __init__(self, ttl: float = TTL_SECONDS) -> None:
         self.ttl = ttl
         # insertion order == creation order, so expiry pops from the front
         self.entries: dict[tuple[str | None, str], Entry] = {}
+        # keys whose request is executing now (its response not saved yet)
+        self.executing_keys: set[tuple[str | None, str]] = set()
+
+    @contextmanager
+    def executing(self, scope: str | None, key: str) -> Iterator[None]:
+        """Hold `key` while its request executes; raises 409 when another holds it."""
+        held = (scope, key)
+        if held in self.executing_keys:
+            raise _in_use(key)
+        self.executing_keys.add(held)
+        try:
+            yield
+        finally:
+            self.executing_keys.discard(held)
 
     def _prune(self, now: float) -> None:
         while self.entries:
@@ -75,6 +104,7 @@ class IdempotencyCache:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.executing_keys.clear()
 
     def dump(self) -> list[list[Any]]:
         return [
