@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bos_common.auth import Identity
 from bos_common.stripe_api import as_dict
 from bos_common.testing import Infra, migrate
-from checkout import confirm, recovery, recovery_repository, repository, worker
+from checkout import confirm, recovery, recovery_repository, repository, stripe_creates, worker
 from checkout.app import build_runtime
 from checkout.models import customers
 from checkout.runtime import CheckoutRuntime
@@ -223,7 +223,7 @@ async def test_the_replayed_create_is_the_confirms_own_request(
             s, runtime.payment_leases.lease, checkout_id=checkout_id
         )
 
-    replayed = await confirm.create_intent(runtime, taken, taken.stripe_customer_id)
+    replayed = await stripe_creates.create_intent(runtime, taken, taken.stripe_customer_id)
 
     assert replayed["id"] == first.data["id"]
     assert len(await intents_at_stripe(runtime, taken.stripe_customer_id)) == 1

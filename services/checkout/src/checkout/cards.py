@@ -16,7 +16,13 @@ from bos_common.auth import Identity
 from bos_common.errors import NotFound, PermissionDenied
 from bos_common.ids import new_id
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from checkout import confirm, customer_repository, payment_states, repository, stripe_params
+from checkout import (
+    customer_repository,
+    payment_states,
+    repository,
+    stripe_creates,
+    stripe_params,
+)
 from checkout.runtime import CheckoutRuntime
 
 
@@ -44,7 +50,7 @@ async def start_card_update(
             payment_method_id=payment_method,
         )
     params = stripe_params.setup_intent(
-        customer=await confirm.ensure_stripe_customer(runtime, customer),
+        customer=await stripe_creates.ensure_stripe_customer(runtime, customer),
         payment_method=payment_method,
         metadata={"org_id": customer.org_id, "customer_id": customer.id, "payment_id": payment.id},
     )

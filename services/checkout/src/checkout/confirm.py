@@ -18,8 +18,8 @@ waits for the subscription.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,17 +30,16 @@ from bos_common.auth import Identity
 from bos_common.ids import new_id
 from bos_common.outbox import outbox_row
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
-from bos_common.telemetry import TRACEPARENT_METADATA_KEY, sampled_traceparent
+from bos_common.telemetry import sampled_traceparent
 from checkout import (
     connect,
-    customer_repository,
     errors,
     funnel,
     recovery,
     recovery_repository,
     repository,
     service,
-    stripe_params,
+    stripe_creates,
 )
 from checkout.clients import OrganizationBilling
 from checkout.money import platform_fee
@@ -114,8 +113,8 @@ async def _charge(
     customer: Any,
 ) -> ConfirmOut:
     try:
-        stripe_customer = await ensure_stripe_customer(runtime, customer)
-        intent = await create_intent(runtime, payment, stripe_customer)
+        stripe_customer = await stripe_creates.ensure_stripe_customer(runtime, customer)
+        intent = await stripe_creates.create_intent(runtime, payment, stripe_customer)
     except (stripe.CardError, stripe.InvalidRequestError) as exc:
         # A decline, or a payment method Stripe does not accept: the customer retries.
         return await record_failure(runtime, payment, exc)
@@ -218,82 +217,6 @@ async def _begin(
         processing = SimpleNamespace(**{**vars(row), "status": "processing", "attempt": attempt})
         return payment, processing, customer
     raise errors.checkout_in_progress()
-
-
-async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
-    """Created on Stripe once and reused (3.1, 3.2); the key makes a race harmless."""
-    if customer.stripe_customer_id:
-        return str(customer.stripe_customer_id)
-    created = await _stripe_post(
-        runtime,
-        "/v1/customers",
-        stripe_params.customer(
-            email=customer.email,
-            name=customer.name,
-            metadata={"bos_customer_id": customer.id, "org_id": customer.org_id},
-        ),
-        idempotency_key=f"bos-customer-{customer.id}",
-    )
-    async with runtime.db.driver_connection() as conn:
-        await customer_repository.set_stripe_customer(conn, customer.id, created["id"])
-    return str(created["id"])
-
-
-async def _stripe_post(
-    runtime: CheckoutRuntime, path: str, params: Mapping[str, Any], *, idempotency_key: str
-) -> dict[str, Any]:
-    """A POST on the hot path through the SDK's `raw_request`: the same requestor (keys,
-    API version, retries, errors raised as stripe.CardError, ...), the answer as the
-    plain dict the SDK parsed, without building the StripeObject tree confirm would only
-    turn back into dicts."""
-    response = await runtime.stripe.raw_request_async(
-        "post", path, idempotency_key=idempotency_key, **params
-    )
-    data: dict[str, Any] = response.data
-    return data
-
-
-def intent_create(payment: Any, stripe_customer: str) -> tuple[str, Mapping[str, Any]]:
-    """The create of `payment`'s intent (path, parameters), from what its row stores alone:
-    sent under the payment's idempotency key by its confirm, and replayed byte for byte
-    by the recovery of a confirm that died (Stripe refuses a key reused with other
-    parameters)."""
-    metadata = {
-        "org_id": payment.org_id,
-        "checkout_id": payment.checkout_id,
-        "customer_id": payment.customer_id,
-        "payment_id": payment.id,
-    }
-    if payment.intent_traceparent:
-        metadata[TRACEPARENT_METADATA_KEY] = payment.intent_traceparent
-    if payment.kind == "setup":
-        # 6.1: a trial without a setup fee saves the card and charges nothing now.
-        setup = stripe_params.setup_intent(
-            customer=stripe_customer,
-            payment_method=payment.payment_method_id,
-            metadata=metadata,
-        )
-        return "/v1/setup_intents", setup
-    charge = stripe_params.checkout_payment_intent(
-        amount=payment.amount,
-        currency=payment.currency,
-        customer=stripe_customer,
-        payment_method=payment.payment_method_id,
-        metadata=metadata,
-        application_fee=payment.platform_fee,
-        # "held": taken on the platform, its destination paid by a transfer later.
-        destination=payment.destination_account if payment.connect_mode == "destination" else None,
-    )
-    return "/v1/payment_intents", charge
-
-
-async def create_intent(
-    runtime: CheckoutRuntime, payment: Any, stripe_customer: str
-) -> dict[str, Any]:
-    """The one create of `payment`'s intent, under its idempotency key (a second send is
-    Stripe's replay of the first, never a second charge)."""
-    path, params = intent_create(payment, stripe_customer)
-    return await _stripe_post(runtime, path, params, idempotency_key=payment.stripe_idempotency_key)
 
 
 async def abandon(
@@ -519,14 +442,18 @@ async def settle_left_payment(
     that confirm would have: from the intent Stripe has for it, or by sending its intent's
     create again (the same key, the same parameters: Stripe's replay, or the create
     performed now). Raises when Stripe could not be asked: the payment stays pending."""
+    age = datetime.now(UTC) - payment.created_at
     outcome = recovery.decide(
         await _intent_of(runtime, payment),
         customer_at_stripe=payment.stripe_customer_id is not None,
+        age=age,
     )
     answer: ConfirmOut | None = None
     if outcome.resolution is recovery.Resolution.REPLAY_CREATE:
         try:
-            intent = await create_intent(runtime, payment, payment.stripe_customer_id)
+            intent = await stripe_creates.create_intent(
+                runtime, payment, payment.stripe_customer_id
+            )
         except stripe.StripeError as exc:
             error = as_dict(exc.error)
             refused = recovery.decide_replay_refusal(
@@ -538,7 +465,7 @@ async def settle_left_payment(
             if refused is recovery.Resolution.DECLINED:
                 answer = await record_failure(runtime, payment, exc)
             return refused, answer
-        outcome = recovery.decide(intent, customer_at_stripe=True)
+        outcome = recovery.decide(intent, customer_at_stripe=True, age=age)
         _log_settling(payment, outcome.resolution, "replayed create")
     else:
         _log_settling(payment, outcome.resolution, "intent at Stripe")

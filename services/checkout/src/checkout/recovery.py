@@ -12,8 +12,15 @@ here, the way the confirm itself would have.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+
+# How long after its confirm began a payment's create is still sent again. A create that
+# Stripe has no intent for this long after never reached it (Stripe answers in seconds):
+# the customer is not charged for a payment they left long ago, and the replay stays well
+# within the 24 hours Stripe keeps an idempotency key.
+REPLAY_CREATE_WITHIN = timedelta(hours=1)
 
 
 class Resolution(StrEnum):
@@ -43,13 +50,13 @@ class Outcome:
     intent: dict[str, Any] | None
 
 
-def decide(intent: dict[str, Any] | None, *, customer_at_stripe: bool) -> Outcome:
+def decide(intent: dict[str, Any] | None, *, customer_at_stripe: bool, age: timedelta) -> Outcome:
     """`intent`: the payment's intent as Stripe has it (None: Stripe has none for it, or
     none was answered by a replay); `customer_at_stripe`: the customer's Stripe id was
     recorded (confirm records it before it asks for the intent, so without it no intent
-    was ever asked for)."""
+    was ever asked for); `age`: how long ago the payment's confirm began."""
     if intent is None:
-        if customer_at_stripe:
+        if customer_at_stripe and age < REPLAY_CREATE_WITHIN:
             return Outcome(Resolution.REPLAY_CREATE, None)
         return Outcome(Resolution.NOT_CHARGED, None)
     status = intent.get("status")

@@ -40,7 +40,7 @@ async def take_over_orphaned_payments(
     whose lease ran out (no live request is confirming them), taken over: their lease is
     renewed in the same statement, so another replica's sweep skips them (`FOR UPDATE
     SKIP LOCKED`, then a fresh lease). Each with what its intent's create is built from
-    (confirm.intent_create) and its customer's Stripe id."""
+    (stripe_creates.intent_create) and its customer's Stripe id."""
     of_checkout = () if checkout_id is None else (cs.c.id == checkout_id,)
     orphaned = (
         select(payments.c.id)
