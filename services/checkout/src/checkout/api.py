@@ -44,8 +44,8 @@ async def create_checkout_session(
     # own (checkout.creation), and the response is serialized once, by pydantic, instead of
     # FastAPI's validate-then-encode of a response_model.
     require(identity, "api_key", "session")
-    row, client_secret = await creation.create_checkout(runtime, identity, body)
-    out = service.checkout_out(runtime, row, client_secret=client_secret)
+    row, client_secret, price = await creation.create_checkout(runtime, identity, body)
+    out = service.checkout_out(runtime, row, client_secret=client_secret, price=price)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 
 

@@ -18,13 +18,12 @@ waits for the subscription.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import stripe
-from sqlalchemy import Row
 
 from bos_common.auth import Identity
 from bos_common.ids import new_id
@@ -52,6 +51,7 @@ from checkout.payment_states import (
     mark_payment_succeeded,
     payment_method_details,
 )
+from checkout.records import Checkout
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ConfirmOut, NextAction
 
@@ -69,7 +69,7 @@ class ChargePlan:
 
 
 def plan_charge(
-    row: Row[Any], billing: OrganizationBilling, charges_enabled: bool | None
+    row: Checkout, billing: OrganizationBilling, charges_enabled: bool | None
 ) -> ChargePlan:
     # During a trial only the setup fee is due now; the first period is charged at its end.
     amount = (0 if row.trial_days else row.amount_total) + row.setup_fee
@@ -108,7 +108,7 @@ async def confirm(
 
 async def _charge(
     runtime: CheckoutRuntime,
-    row: Any,
+    row: Checkout,
     payment: Any,
     customer: Any,
 ) -> ConfirmOut:
@@ -141,7 +141,7 @@ async def _begin(
     checkout_id: str,
     payment_method: str,
     client_secret: str | None,
-) -> tuple[Any, Any, Any] | ConfirmOut:
+) -> tuple[Any, Checkout, Any] | ConfirmOut:
     """Phase 1, committed before Stripe is called: the guarded transition and the
     payment row that carries the idempotency key (one statement, see
     repository.start_payment). A checkout still `processing` with a payment whose
@@ -214,7 +214,7 @@ async def _begin(
             intent_traceparent=traceparent,
             stripe_idempotency_key=idempotency_key,
         )
-        processing = SimpleNamespace(**{**vars(row), "status": "processing", "attempt": attempt})
+        processing = replace(row, status="processing", attempt=attempt)
         return payment, processing, customer
     raise errors.checkout_in_progress()
 
@@ -295,7 +295,7 @@ async def record_failure(
 
 async def _record_success(
     runtime: CheckoutRuntime,
-    row: Any,
+    row: Checkout,
     payment: Any,
     customer: Any,
     stripe_customer: str,
@@ -523,7 +523,7 @@ async def _intent_of(runtime: CheckoutRuntime, payment: Any) -> dict[str, Any] |
 
 async def confirm_free_and_wait(
     runtime: CheckoutRuntime, identity: Identity, checkout_id: str, client_secret: str | None
-) -> tuple[Any, str]:
+) -> tuple[Checkout, str]:
     """service.confirm_free, committed, then `complete` once the subscription exists
     (5.1), or `processing` after `free_confirm_wait_seconds`."""
     async with runtime.completions.watching(checkout_id) as completed:

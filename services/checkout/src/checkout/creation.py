@@ -15,8 +15,10 @@ from typing import Any
 import orjson
 
 from bos_common.auth import Identity
+from bos_common.events import PriceSnapshot
 from bos_common.ids import new_id
 from checkout import errors, funnel, projection_repository, repository
+from checkout.records import Checkout
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import CreateCheckoutSession
 from checkout.service import (
@@ -31,8 +33,10 @@ from checkout.service import (
 
 async def create_checkout(
     runtime: CheckoutRuntime, identity: Identity, body: CreateCheckoutSession
-) -> tuple[Any, str]:
-    """(the checkout as written, its client secret)."""
+) -> tuple[Checkout, str, PriceSnapshot]:
+    """(the checkout as written, its client secret, the price snapshot it was written
+    from: already validated, the response is built from it rather than from the row's
+    JSON read back)."""
     org_id = identity.org_id
     assert org_id is not None
     email = normalize_email(body.customer.email)
@@ -79,11 +83,9 @@ async def create_checkout(
             subscribed, row = await repository.create_checkout(conn, **values)
     if subscribed:
         raise errors.already_subscribed()
-    # The snapshot the row was written from, already validated: the response is built
-    # from it rather than from the row's JSON read back.
-    row.price = price
+    assert row is not None
     funnel.checkout_created(row, identity)
-    return row, client_secret
+    return row, client_secret, price
 
 
 async def confirmed_subscribed(

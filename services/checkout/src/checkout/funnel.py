@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.audit import audit, audit_by
 from bos_common.auth import Identity
 from bos_common.db import after_commit
+from checkout.records import Checkout
 
 CHECKOUTS_CREATED = Counter(
     "bos_checkout_sessions_created_total", "Checkout sessions created.", ["paid"]
@@ -56,7 +57,7 @@ def step(name: str, session: AsyncSession | None = None) -> None:
         after_commit(session, child.inc)
 
 
-def checkout_created(row: Any, identity: Identity) -> None:
+def checkout_created(row: Checkout, identity: Identity) -> None:
     """`row` was written by a statement (or transaction) that has committed."""
     CHECKOUTS_CREATED.labels("false" if row.is_free else "true").inc()
     audit_by(

@@ -18,23 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.outbox import insert_sql, notify_channel, notify_sql
 from checkout.models import checkout_sessions as cs
 from checkout.models import outbox, payments, voided_invoices
+from checkout.records import Checkout, ExpiredCheckout
 
 # A pool connection at the driver level (an asyncpg Connection, from
 # `Database.driver_connection()`): a hot path's single statement, atomic on its own.
 Driver = Any
 
 
-def _record(row: Any) -> Any:
-    """Attribute access to a driver row, as to the Core rows the service code reads."""
-    return None if row is None else SimpleNamespace(**dict(row))
-
-
 # --- checkout sessions ---------------------------------------------------------------
 
 
-async def get_checkout_by_id(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
+async def get_checkout_by_id(session: AsyncSession, checkout_id: str) -> Checkout | None:
     """For routes authorized by the checkout's own client secret and for consumers."""
-    return (await session.execute(select(cs).where(cs.c.id == checkout_id))).first()
+    row = (await session.execute(select(cs).where(cs.c.id == checkout_id))).mappings().first()
+    return None if row is None else Checkout.from_row(row)
 
 
 async def checkout_status(session: AsyncSession, checkout_id: str) -> str | None:
@@ -48,7 +45,7 @@ async def transition(
     expected: tuple[str, ...],
     where: tuple[Any, ...] = (),
     **values: Any,
-) -> Row[Any] | None:
+) -> Checkout | None:
     """Move a checkout from one of `expected` statuses; None when it was not in one."""
     stmt = (
         update(cs)
@@ -56,12 +53,13 @@ async def transition(
         .values(**values, updated_at=func.now())
         .returning(*cs.c)
     )
-    return (await session.execute(stmt)).first()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else Checkout.from_row(row)
 
 
 async def set_coupon(
     session: AsyncSession, checkout_id: str, coupon: dict[str, Any], discount: int, total: int
-) -> Row[Any] | None:
+) -> Checkout | None:
     """Only an open checkout without a coupon takes one (7.8)."""
     return await transition(
         session,
@@ -75,7 +73,9 @@ async def set_coupon(
     )
 
 
-async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> list[Row[Any]]:
+async def expire_due(
+    session: AsyncSession, now: datetime, limit: int = 500
+) -> list[ExpiredCheckout]:
     due = (
         select(cs.c.id)
         .where(cs.c.status == "open", cs.c.expires_at <= now)
@@ -89,7 +89,7 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int = 500) -> 
         .values(status="expired", updated_at=func.now())
         .returning(cs.c.id, cs.c.org_id, cs.c.coupon)
     )
-    return list((await session.execute(stmt)).all())
+    return [ExpiredCheckout.from_row(row) for row in (await session.execute(stmt)).mappings()]
 
 
 # --- payments --------------------------------------------------------------------------
@@ -229,7 +229,7 @@ async def create_checkout(
     metadata_json: str,
     success_url: str | None,
     expires_at: datetime,
-) -> tuple[bool, Any]:
+) -> tuple[bool, Checkout | None]:
     """(already subscribed, the checkout as written); no row written when subscribed."""
     row = await conn.fetchrow(
         CREATE_CHECKOUT_SQL,
@@ -258,9 +258,7 @@ async def create_checkout(
     subscribed = bool(row["subscribed"])
     if row["id"] is None:
         return subscribed, None
-    checkout = dict(row)
-    del checkout["subscribed"]
-    return subscribed, SimpleNamespace(**checkout)
+    return subscribed, Checkout.from_row(row)
 
 
 # What a coupon's evaluation needs before the checkout is written: whether the customer
@@ -297,9 +295,10 @@ async def buyer(conn: Driver, org_id: str, email: str, product_id: str) -> tuple
 GET_CHECKOUT_SQL = "SELECT * FROM checkout.checkout_sessions WHERE id = $1"
 
 
-async def read_checkout(conn: Driver, checkout_id: str) -> Any:
+async def read_checkout(conn: Driver, checkout_id: str) -> Checkout | None:
     """The checkout (JSONB columns decoded) or None."""
-    return _record(await conn.fetchrow(GET_CHECKOUT_SQL, checkout_id))
+    row = await conn.fetchrow(GET_CHECKOUT_SQL, checkout_id)
+    return None if row is None else Checkout.from_row(row)
 
 
 # open -> processing and the payment row that carries the Stripe idempotency key, in one

@@ -21,6 +21,7 @@ from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
 from checkout import customer_repository, errors, repository
 from checkout.clients import CouponOutcome
+from checkout.records import Checkout, ExpiredCheckout
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
     CheckoutSessionOut,
@@ -54,13 +55,13 @@ def new_client_secret(checkout_id: str) -> str:
 
 async def load_checkout(
     session: AsyncSession, identity: Identity, checkout_id: str, client_secret: str | None
-) -> Row[Any]:
+) -> Checkout:
     """The checkout if this caller may act on it (see `authorize`)."""
     row = await repository.get_checkout_by_id(session, checkout_id)
     return authorize(identity, row, client_secret)
 
 
-def authorize(identity: Identity, row: Any, client_secret: str | None) -> Any:
+def authorize(identity: Identity, row: Checkout | None, client_secret: str | None) -> Checkout:
     """`row` (the checkout read by id, or None) if this caller may act on it.
 
     API keys and session tokens see their organization's checkouts (another org's is 404);
@@ -84,7 +85,7 @@ def authorize(identity: Identity, row: Any, client_secret: str | None) -> Any:
     raise errors.checkout_not_found()
 
 
-async def expire_if_due(session: AsyncSession, row: Row[Any]) -> Row[Any]:
+async def expire_if_due(session: AsyncSession, row: Checkout) -> Checkout:
     if row.status == "open" and row.expires_at <= utcnow():
         expired = await repository.transition(session, row.id, expected=("open",), status="expired")
         return expired or row
@@ -137,7 +138,7 @@ async def _reserve_coupon(
     return await runtime.catalog.evaluate_coupon(org_id, code, price, customer_is_new=is_new)
 
 
-async def hold_coupon(runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any]) -> None:
+async def hold_coupon(runtime: CheckoutRuntime, session: AsyncSession, row: Checkout) -> None:
     """Right before money moves: take one of the coupon's redemptions for this checkout
     (409-free: the catalog answers `coupon_exhausted` when the last one is gone)."""
     if row.coupon is None:
@@ -156,7 +157,7 @@ async def hold_coupon(runtime: CheckoutRuntime, session: AsyncSession, row: Row[
     )
 
 
-async def release_coupon(runtime: CheckoutRuntime, row: Row[Any]) -> None:
+async def release_coupon(runtime: CheckoutRuntime, row: Checkout | ExpiredCheckout) -> None:
     """Give back a canceled or expired checkout's held redemption. Best effort: the
     hold lapses by itself at the checkout's expiry."""
     if row.coupon is None:
@@ -168,8 +169,8 @@ async def release_coupon(runtime: CheckoutRuntime, row: Row[Any]) -> None:
 
 
 async def apply_coupon(
-    runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any], code: str
-) -> Row[Any]:
+    runtime: CheckoutRuntime, session: AsyncSession, row: Checkout, code: str
+) -> Checkout:
     row = await expire_if_due(session, row)
     if row.status != "open":
         raise errors.checkout_not_open(row.status)
@@ -198,7 +199,7 @@ async def apply_coupon(
     return updated
 
 
-async def cancel_checkout(session: AsyncSession, row: Row[Any]) -> Row[Any]:
+async def cancel_checkout(session: AsyncSession, row: Checkout) -> Checkout:
     if row.status == "canceled":
         return row
     canceled = await repository.transition(session, row.id, expected=("open",), status="canceled")
@@ -248,7 +249,7 @@ async def fulfil(
 
 
 def completed_event(
-    row: Any, customer: Any, payment: Any | None, completed_at: datetime
+    row: Checkout, customer: Any, payment: Any | None, completed_at: datetime
 ) -> CheckoutCompletedV1:
     """`checkout.completed.v1` of `row` paid by `payment` (None: free), `customer` as it
     is after fulfilment (its Stripe customer and external user)."""
@@ -282,7 +283,7 @@ def _intent(payment: Any | None, prefix: str) -> str | None:
     return str(payment.stripe_intent_id) if payment.stripe_intent_id.startswith(prefix) else None
 
 
-async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row[Any]) -> Row[Any]:
+async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Checkout) -> Checkout:
     """No Stripe call: the checkout completes as soon as the subscription exists (2.2, 5.1)."""
     row = await expire_if_due(session, row)
     if not row.is_free:
@@ -306,15 +307,15 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Row
 
 def checkout_out(
     runtime: CheckoutRuntime,
-    row: Row[Any],
+    row: Checkout,
     payment: Row[Any] | None = None,
     client_secret: str | None = None,
+    price: PriceSnapshot | None = None,
 ) -> CheckoutSessionOut:
-    price = (
-        row.price
-        if isinstance(row.price, PriceSnapshot)
-        else PriceSnapshot.model_validate(row.price)
-    )
+    """`price`: the snapshot `row.price` was written from, when the caller has it (no
+    validation of the row's JSON again)."""
+    if price is None:
+        price = PriceSnapshot.model_validate(row.price)
     trial = None
     if row.trial_days and not row.is_free:
         start = row.completed_at or utcnow()

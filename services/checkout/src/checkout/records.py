@@ -1,0 +1,93 @@
+"""The rows of checkout's tables, typed: one frozen record per entity as the repository
+reads it (`from_row`, its one constructor from a SQL result: a Core row's mapping or a
+driver record), and the projections some statements return instead of a whole row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """A checkout session (JSONB columns decoded: `price` is a
+    bos_common.events.PriceSnapshot's dump, `coupon` an AppliedCoupon's)."""
+
+    id: str
+    org_id: str
+    status: str
+    client_secret_hash: str
+    price_id: str
+    product_id: str
+    price: dict[str, Any]
+    currency: str
+    amount_subtotal: int
+    amount_discount: int
+    amount_total: int
+    setup_fee: int
+    is_free: bool
+    trial_days: int
+    coupon: dict[str, Any] | None
+    customer_id: str
+    customer_email: str
+    customer_name: str | None
+    external_user_id: str | None
+    metadata: dict[str, Any]
+    success_url: str | None
+    attempt: int
+    payment_id: str | None
+    last_error: dict[str, Any] | None
+    subscription_id: str | None
+    expires_at: datetime
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Checkout:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            status=row["status"],
+            client_secret_hash=row["client_secret_hash"],
+            price_id=row["price_id"],
+            product_id=row["product_id"],
+            price=row["price"],
+            currency=row["currency"],
+            amount_subtotal=row["amount_subtotal"],
+            amount_discount=row["amount_discount"],
+            amount_total=row["amount_total"],
+            setup_fee=row["setup_fee"],
+            is_free=row["is_free"],
+            trial_days=row["trial_days"],
+            coupon=row["coupon"],
+            customer_id=row["customer_id"],
+            customer_email=row["customer_email"],
+            customer_name=row["customer_name"],
+            external_user_id=row["external_user_id"],
+            metadata=row["metadata"],
+            success_url=row["success_url"],
+            attempt=row["attempt"],
+            payment_id=row["payment_id"],
+            last_error=row["last_error"],
+            subscription_id=row["subscription_id"],
+            expires_at=row["expires_at"],
+            completed_at=row["completed_at"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredCheckout:
+    """A checkout the expiry sweep closed: what giving its coupon back needs."""
+
+    id: str
+    org_id: str
+    coupon: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> ExpiredCheckout:
+        return cls(id=row["id"], org_id=row["org_id"], coupon=row["coupon"])
