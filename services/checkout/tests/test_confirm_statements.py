@@ -66,8 +66,10 @@ async def test_4_1_start_payment_moves_an_open_checkout_and_keys_the_payment(
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     started, payment_id = await start(runtime, row, intent_traceparent=traceparent)
     assert started is not None
-    attempt, key, customer = started
-    assert attempt == 1 and key == f"bos-{row.id}-a1-pm_card_visa"
+    started_payment, customer = started
+    assert started_payment.id == payment_id and started_payment.status == "pending"
+    assert started_payment.attempt == 1
+    assert started_payment.stripe_idempotency_key == f"bos-{row.id}-a1-pm_card_visa"
     assert customer.id == row.customer_id and customer.email == row.customer_email
     now = await read(runtime, row.id)
     assert now.status == "processing" and now.attempt == 1

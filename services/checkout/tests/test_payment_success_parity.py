@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,24 +48,8 @@ async def a_started_payment(rt: CheckoutRuntime) -> tuple[Any, str, Any]:
         assert started is not None
         await customer_repository.set_stripe_customer(conn, row.customer_id, STRIPE_CUSTOMER)
         row = await repository.read_checkout(conn, checkout_id)
-    attempt, key, customer = started
     # The payment as confirm's phase 1 hands it on (confirm._begin).
-    payment = SimpleNamespace(
-        id=payment_id,
-        org_id=row.org_id,
-        kind="checkout",
-        checkout_id=row.id,
-        customer_id=row.customer_id,
-        attempt=attempt,
-        amount=9900,
-        currency="usd",
-        platform_fee=495,
-        destination_account=None,
-        connect_mode=None,
-        payment_method_id="pm_card_visa",
-        intent_traceparent=None,
-        stripe_idempotency_key=key,
-    )
+    payment, customer = started
     return row, payment, customer
 
 

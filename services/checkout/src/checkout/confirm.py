@@ -51,7 +51,7 @@ from checkout.payment_states import (
     mark_payment_succeeded,
     payment_method_details,
 )
-from checkout.records import Checkout
+from checkout.records import Checkout, ConfirmedPayment, OrphanedPayment, Payment
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ConfirmOut, NextAction
 
@@ -109,7 +109,7 @@ async def confirm(
 async def _charge(
     runtime: CheckoutRuntime,
     row: Checkout,
-    payment: Any,
+    payment: Payment,
     customer: Any,
 ) -> ConfirmOut:
     try:
@@ -141,7 +141,7 @@ async def _begin(
     checkout_id: str,
     payment_method: str,
     client_secret: str | None,
-) -> tuple[Any, Checkout, Any] | ConfirmOut:
+) -> tuple[Payment, Checkout, Any] | ConfirmOut:
     """Phase 1, committed before Stripe is called: the guarded transition and the
     payment row that carries the idempotency key (one statement, see
     repository.start_payment). A checkout still `processing` with a payment whose
@@ -195,26 +195,9 @@ async def _begin(
             )
         if started is None:
             continue  # changed since it was read: its state now decides
-        attempt, idempotency_key, customer = started
+        payment, customer = started
         assert customer.id is not None
-        # The payment as its row stores it: what its intent create is built from.
-        payment = SimpleNamespace(
-            id=payment_id,
-            org_id=row.org_id,
-            kind=plan.kind,
-            checkout_id=row.id,
-            customer_id=row.customer_id,
-            attempt=attempt,
-            amount=plan.amount,
-            currency=plan.currency,
-            platform_fee=plan.platform_fee,
-            destination_account=plan.destination or plan.hold_for,
-            connect_mode=connect_mode,
-            payment_method_id=payment_method,
-            intent_traceparent=traceparent,
-            stripe_idempotency_key=idempotency_key,
-        )
-        processing = replace(row, status="processing", attempt=attempt)
+        processing = replace(row, status="processing", attempt=payment.attempt)
         return payment, processing, customer
     raise errors.checkout_in_progress()
 
@@ -250,7 +233,7 @@ async def abandon(
 
 
 async def record_failure(
-    runtime: CheckoutRuntime, payment: Any, exc: stripe.StripeError
+    runtime: CheckoutRuntime, payment: ConfirmedPayment, exc: stripe.StripeError
 ) -> ConfirmOut:
     """Stripe declined the intent's create (402) or refused its payment method (400)."""
     error_obj = as_dict(exc.error)
@@ -296,7 +279,7 @@ async def record_failure(
 async def _record_success(
     runtime: CheckoutRuntime,
     row: Checkout,
-    payment: Any,
+    payment: Payment,
     customer: Any,
     stripe_customer: str,
     intent: dict[str, Any],
@@ -310,8 +293,9 @@ async def _record_success(
         return False
     pm_id, fingerprint = payment_method_details(intent.get("payment_method"))
     now = service.utcnow()
-    paid = SimpleNamespace(
-        id=payment.id,
+    paid = replace(
+        payment,
+        status="succeeded",
         stripe_intent_id=intent["id"],
         payment_method_id=pm_id,
         card_fingerprint=fingerprint,
@@ -436,7 +420,7 @@ async def settle_left_payment_of(
 
 
 async def settle_left_payment(
-    runtime: CheckoutRuntime, payment: Any
+    runtime: CheckoutRuntime, payment: OrphanedPayment
 ) -> tuple[recovery.Resolution, ConfirmOut | None]:
     """A payment taken over from a confirm that died (recovery_repository), settled the way
     that confirm would have: from the intent Stripe has for it, or by sending its intent's
@@ -450,6 +434,7 @@ async def settle_left_payment(
     )
     answer: ConfirmOut | None = None
     if outcome.resolution is recovery.Resolution.REPLAY_CREATE:
+        assert payment.stripe_customer_id is not None  # decided only with one at Stripe
         try:
             intent = await stripe_creates.create_intent(
                 runtime, payment, payment.stripe_customer_id
@@ -484,7 +469,7 @@ async def settle_left_payment(
     return outcome.resolution, answer
 
 
-def _log_settling(payment: Any, resolution: recovery.Resolution, source: str) -> None:
+def _log_settling(payment: OrphanedPayment, resolution: recovery.Resolution, source: str) -> None:
     log.warning(
         "settling payment %s of checkout %s left by a dead confirm (%s): %s",
         payment.id,
@@ -499,7 +484,7 @@ def _log_settling(payment: Any, resolution: recovery.Resolution, source: str) ->
 INTENT_PAGES = 3
 
 
-async def _intent_of(runtime: CheckoutRuntime, payment: Any) -> dict[str, Any] | None:
+async def _intent_of(runtime: CheckoutRuntime, payment: OrphanedPayment) -> dict[str, Any] | None:
     """The intent Stripe has for `payment` (created with its metadata), or None. No
     Stripe customer recorded means confirm died before it could create one."""
     intents: Any = (

@@ -30,7 +30,6 @@ from typing import Any
 
 import stripe
 from prometheus_client import Counter
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.audit import audit
@@ -40,6 +39,7 @@ from bos_common.events import Envelope, OrganizationUpdatedV1
 from bos_common.stripe_api import as_dict, is_provider_outage, provider_unavailable
 from checkout import connect_repository, stripe_params
 from checkout.connect_repository import PayoutScheduleRecord
+from checkout.records import Payment
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ConnectedAccountOut, ErrorOut, PayoutScheduleState
 
@@ -71,7 +71,7 @@ async def charges_enabled(runtime: CheckoutRuntime, account: str | None) -> bool
 
 
 async def take_back_held_share(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Payment
 ) -> None:
     """A refunded payment that was taken on the platform (12.2): its merchant share is not
     owed any more. Still held, the transfer is canceled; already made, it is reversed on

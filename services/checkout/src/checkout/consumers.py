@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,12 +30,13 @@ from checkout import (
     renewals,
     repository,
 )
+from checkout.records import Payment
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.consumers")
 
 
-def _confirm_still_running(payment: Any, lease: timedelta) -> bool:
+def _confirm_still_running(payment: Payment, lease: timedelta) -> bool:
     """A pending payment whose lease is fresh: its confirm is still running (it renews
     the lease until Stripe's answer is recorded). Once the lease has run out, the confirm
     died between the Stripe call and its commit: the webhook's word is taken as is."""
@@ -83,7 +83,7 @@ def register(runtime: CheckoutRuntime) -> None:
         session: AsyncSession,
         event: PaymentSucceededV1 | PaymentFailedV1 | SetupSucceededV1,
         intent_id: str,
-        payment: Any,
+        payment: Payment,
     ) -> None:
         if _confirm_still_running(payment, runtime.payment_leases.lease):
             # 9.4: the webhook overtook the confirm's commit; the bus retries it shortly.
@@ -92,7 +92,9 @@ def register(runtime: CheckoutRuntime) -> None:
             await repository.update_payment(
                 session, payment.id, expected=(payment.status,), stripe_intent_id=intent_id
             )
-            payment = await repository.get_payment(session, payment.id)
+            reread = await repository.get_payment(session, payment.id)
+            assert reread is not None  # payments are never deleted
+            payment = reread
         if isinstance(event, PaymentFailedV1):
             error = payment_states.card_error(event.failure_code, event.decline_code)
             decline = payment_states.StripeDecline(

@@ -50,7 +50,10 @@ async def set_stripe_customer(conn: Driver, customer_id: str, stripe_id: str) ->
 
 
 async def set_default_payment_method(
-    session: AsyncSession, customer_id: str, payment_method_id: str, fingerprint: str | None
+    session: AsyncSession,
+    customer_id: str,
+    payment_method_id: str | None,
+    fingerprint: str | None,
 ) -> Row[Any] | None:
     """The customer as updated (saves fulfilment a SELECT)."""
     stmt = (

@@ -7,15 +7,13 @@ by one) records nothing (`bos_common.db.after_commit`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.audit import audit, audit_by
 from bos_common.auth import Identity
 from bos_common.db import after_commit
-from checkout.records import Checkout
+from checkout.records import Checkout, ConfirmedPayment, Payment
 
 CHECKOUTS_CREATED = Counter(
     "bos_checkout_sessions_created_total", "Checkout sessions created.", ["paid"]
@@ -88,17 +86,19 @@ def checkout_completed(
     after_commit(session, record)
 
 
-def payment_succeeded(payment: Any, session: AsyncSession | None = None) -> None:
+def payment_succeeded(payment: ConfirmedPayment, session: AsyncSession | None = None) -> None:
     """`session`: the transaction that made the transition (None: a statement that has
     committed already)."""
     _payment_outcome(payment, "succeeded", "", session)
 
 
-def payment_failed(payment: Any, code: str, session: AsyncSession) -> None:
+def payment_failed(payment: Payment, code: str, session: AsyncSession) -> None:
     _payment_outcome(payment, "failed", code, session)
 
 
-def _payment_outcome(payment: Any, outcome: str, code: str, session: AsyncSession | None) -> None:
+def _payment_outcome(
+    payment: ConfirmedPayment, outcome: str, code: str, session: AsyncSession | None
+) -> None:
     def record() -> None:
         PAYMENTS.labels(payment.kind, outcome, code).inc()
         audit(

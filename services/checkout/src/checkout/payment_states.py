@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.bus import NotReadyYet
@@ -32,6 +31,7 @@ from checkout import (
     service,
     stripe_params,
 )
+from checkout.records import Payment
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ErrorOut
 
@@ -83,7 +83,7 @@ SUCCEEDED = {"status": "succeeded", "error_code": None, "error_message": None}
 
 
 async def mark_payment_succeeded(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Payment
 ) -> None:
     if payment.status in ("succeeded", "refunded"):
         return
@@ -97,7 +97,7 @@ async def mark_payment_succeeded(
         await after_success(runtime, session, updated)
 
 
-async def after_success(runtime: CheckoutRuntime, session: AsyncSession, updated: Row[Any]) -> None:
+async def after_success(runtime: CheckoutRuntime, session: AsyncSession, updated: Payment) -> None:
     """The effects of a payment that has just turned `succeeded` (exactly once: only the
     caller whose guarded UPDATE made the transition gets here)."""
     funnel.payment_succeeded(updated, session)
@@ -114,13 +114,15 @@ async def after_success(runtime: CheckoutRuntime, session: AsyncSession, updated
 
 
 async def _fulfil_or_refund(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Payment
 ) -> None:
+    checkout_id = payment.checkout_id
+    assert checkout_id is not None  # after_success sends only a checkout's payment here
     # The common case first: the checkout is `processing` and fulfil's guarded UPDATE
     # takes it (no read before it); anything else is sorted out after.
-    fulfilled = await service.fulfil(runtime, session, payment.checkout_id, payment=payment)
+    fulfilled = await service.fulfil(runtime, session, checkout_id, payment=payment)
     if not fulfilled:
-        checkout = await repository.get_checkout_by_id(session, payment.checkout_id)
+        checkout = await repository.get_checkout_by_id(session, checkout_id)
         assert checkout is not None
         if checkout.status == "open":
             # A late success after the checkout had reopened (e.g. 3DS completed after a
@@ -139,7 +141,7 @@ async def _fulfil_or_refund(
         await _refund_duplicate(runtime, session, payment)
 
 
-async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None:
+async def _hold_merchant_share(session: AsyncSession, payment: Payment) -> None:
     """12.2: a payment taken on the platform keeps the merchant's share until the
     connected account is verified; the transfer worker then releases it."""
     await connect_repository.hold_transfer(
@@ -155,9 +157,10 @@ async def _hold_merchant_share(session: AsyncSession, payment: Row[Any]) -> None
 
 
 async def _refund_duplicate(
-    runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]
+    runtime: CheckoutRuntime, session: AsyncSession, payment: Payment
 ) -> None:
     log.error("refunding duplicate payment %s of checkout %s", payment.id, payment.checkout_id)
+    assert payment.stripe_intent_id is not None  # it succeeded: Stripe's intent is recorded
     await runtime.stripe.v1.refunds.create_async(
         stripe_params.refund(
             payment_intent=payment.stripe_intent_id,
@@ -224,7 +227,7 @@ async def mark_payment_failed(
     )
 
 
-async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:
+async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment: Payment) -> None:
     await runtime.publish(
         session,
         InvoicePaidV1(
@@ -245,7 +248,7 @@ async def publish_paid(runtime: CheckoutRuntime, session: AsyncSession, payment:
 async def publish_failed(
     runtime: CheckoutRuntime,
     session: AsyncSession,
-    payment: Row[Any],
+    payment: Payment,
     decline: StripeDecline | None,
 ) -> None:
     await runtime.publish(

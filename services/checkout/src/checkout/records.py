@@ -91,3 +91,115 @@ class ExpiredCheckout:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> ExpiredCheckout:
         return cls(id=row["id"], org_id=row["org_id"], coupon=row["coupon"])
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A payment: a checkout's charge (`checkout`, or `setup` for a card saved during a
+    trial), a subscription's renewal or a card update."""
+
+    id: str
+    org_id: str
+    kind: str
+    checkout_id: str | None
+    invoice_id: str | None
+    subscription_id: str | None
+    customer_id: str
+    attempt: int
+    status: str
+    amount: int
+    currency: str
+    platform_fee: int
+    net_amount: int
+    destination_account: str | None
+    connect_mode: str | None
+    stripe_intent_id: str | None
+    stripe_idempotency_key: str
+    payment_method_id: str | None
+    intent_traceparent: str | None
+    card_fingerprint: str | None
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Payment:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            kind=row["kind"],
+            checkout_id=row["checkout_id"],
+            invoice_id=row["invoice_id"],
+            subscription_id=row["subscription_id"],
+            customer_id=row["customer_id"],
+            attempt=row["attempt"],
+            status=row["status"],
+            amount=row["amount"],
+            currency=row["currency"],
+            platform_fee=row["platform_fee"],
+            net_amount=row["net_amount"],
+            destination_account=row["destination_account"],
+            connect_mode=row["connect_mode"],
+            stripe_intent_id=row["stripe_intent_id"],
+            stripe_idempotency_key=row["stripe_idempotency_key"],
+            payment_method_id=row["payment_method_id"],
+            intent_traceparent=row["intent_traceparent"],
+            card_fingerprint=row["card_fingerprint"],
+            error_code=row["error_code"],
+            error_message=row["error_message"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanedPayment:
+    """A pending payment taken over from a confirm that died: what its intent's create is
+    built from (stripe_creates.intent_create), the intent Stripe gave it if recorded, and
+    its customer's Stripe id (None: confirm died before creating the Stripe customer)."""
+
+    id: str
+    org_id: str
+    kind: str
+    checkout_id: str
+    customer_id: str
+    attempt: int
+    amount: int
+    currency: str
+    platform_fee: int
+    destination_account: str | None
+    connect_mode: str | None
+    payment_method_id: str | None
+    intent_traceparent: str | None
+    stripe_intent_id: str | None
+    stripe_idempotency_key: str
+    stripe_customer_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> OrphanedPayment:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            kind=row["kind"],
+            checkout_id=row["checkout_id"],
+            customer_id=row["customer_id"],
+            attempt=row["attempt"],
+            amount=row["amount"],
+            currency=row["currency"],
+            platform_fee=row["platform_fee"],
+            destination_account=row["destination_account"],
+            connect_mode=row["connect_mode"],
+            payment_method_id=row["payment_method_id"],
+            intent_traceparent=row["intent_traceparent"],
+            stripe_intent_id=row["stripe_intent_id"],
+            stripe_idempotency_key=row["stripe_idempotency_key"],
+            stripe_customer_id=row["stripe_customer_id"],
+            created_at=row["created_at"],
+        )
+
+
+# A payment whose intent is created by a confirm: the one it started, or one taken over
+# from a confirm that died.
+ConfirmedPayment = Payment | OrphanedPayment

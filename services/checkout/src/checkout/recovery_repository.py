@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkout.models import checkout_sessions as cs
 from checkout.models import customers, payments
+from checkout.records import OrphanedPayment
 
 RENEW_SQL = (
     "UPDATE checkout.payments SET updated_at = now()"
@@ -35,7 +36,7 @@ async def expire_payment_lease(session: AsyncSession, payment_id: str, lease: ti
 
 async def take_over_orphaned_payments(
     session: AsyncSession, lease: timedelta, limit: int = 50, *, checkout_id: str | None = None
-) -> list[Row[Any]]:
+) -> list[OrphanedPayment]:
     """Pending payments of `processing` checkouts (of `checkout_id` only, when given)
     whose lease ran out (no live request is confirming them), taken over: their lease is
     renewed in the same statement, so another replica's sweep skips them (`FOR UPDATE
@@ -86,4 +87,4 @@ async def take_over_orphaned_payments(
             .label("stripe_customer_id"),
         )
     )
-    return list((await session.execute(stmt)).all())
+    return [OrphanedPayment.from_row(row) for row in (await session.execute(stmt)).mappings()]

@@ -11,10 +11,8 @@ same PaymentIntent, so a renewal is never charged twice.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import stripe
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.events import Envelope, InvoiceCreatedV1, InvoiceVoidedV1
@@ -30,6 +28,7 @@ from checkout.payment_states import (
     publish_failed,
     publish_paid,
 )
+from checkout.records import Payment
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.renewals")
@@ -176,6 +175,7 @@ async def on_invoice_voided(
     assert isinstance(voided, InvoiceVoidedV1)
     await repository.void_invoice(session, voided.invoice_id)
     for payment in await repository.succeeded_payments_of_invoice(session, voided.invoice_id):
+        assert payment.stripe_intent_id is not None  # it succeeded: its intent is recorded
         await runtime.stripe.v1.refunds.create_async(
             stripe_params.refund(
                 payment_intent=payment.stripe_intent_id,
@@ -191,7 +191,7 @@ async def on_invoice_voided(
         await connect.take_back_held_share(runtime, session, payment)
 
 
-async def _republish(runtime: CheckoutRuntime, session: AsyncSession, payment: Row[Any]) -> None:
+async def _republish(runtime: CheckoutRuntime, session: AsyncSession, payment: Payment) -> None:
     if payment.status in ("succeeded", "refunded"):
         await publish_paid(runtime, session, payment)
     elif payment.status == "failed":

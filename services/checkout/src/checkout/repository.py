@@ -11,14 +11,14 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, String, any_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Executable, String, any_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.outbox import insert_sql, notify_channel, notify_sql
 from checkout.models import checkout_sessions as cs
 from checkout.models import outbox, payments, voided_invoices
-from checkout.records import Checkout, ExpiredCheckout
+from checkout.records import Checkout, ExpiredCheckout, Payment
 
 # A pool connection at the driver level (an asyncpg Connection, from
 # `Database.driver_connection()`): a hot path's single statement, atomic on its own.
@@ -95,22 +95,32 @@ async def expire_due(
 # --- payments --------------------------------------------------------------------------
 
 
-async def insert_payment(session: AsyncSession, **values: Any) -> Row[Any]:
-    return (await session.execute(insert(payments).values(**values).returning(*payments.c))).one()
+async def _payment(session: AsyncSession, stmt: Executable) -> Payment | None:
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else Payment.from_row(row)
 
 
-async def get_payment(session: AsyncSession, payment_id: str) -> Row[Any] | None:
-    return (await session.execute(select(payments).where(payments.c.id == payment_id))).first()
+async def _payments(session: AsyncSession, stmt: Executable) -> list[Payment]:
+    return [Payment.from_row(row) for row in (await session.execute(stmt)).mappings()]
 
 
-async def get_payment_by_idempotency_key(session: AsyncSession, key: str) -> Row[Any] | None:
+async def insert_payment(session: AsyncSession, **values: Any) -> Payment:
+    stmt = insert(payments).values(**values).returning(*payments.c)
+    return Payment.from_row((await session.execute(stmt)).mappings().one())
+
+
+async def get_payment(session: AsyncSession, payment_id: str) -> Payment | None:
+    return await _payment(session, select(payments).where(payments.c.id == payment_id))
+
+
+async def get_payment_by_idempotency_key(session: AsyncSession, key: str) -> Payment | None:
     q = select(payments).where(payments.c.stripe_idempotency_key == key)
-    return (await session.execute(q)).first()
+    return await _payment(session, q)
 
 
 async def get_payments_of(
     session: AsyncSession, payment_ids: Sequence[str], intent_ids: Sequence[str]
-) -> list[Row[Any]]:
+) -> list[Payment]:
     """The payments with any of these ids or Stripe intent ids (one statement; arrays,
     not IN lists, so it is one prepared statement whatever the batch's size)."""
     ids = bindparam("payment_ids", list(payment_ids), type_=ARRAY(String))
@@ -118,29 +128,29 @@ async def get_payments_of(
     q = select(payments).where(
         or_(payments.c.id == any_(ids), payments.c.stripe_intent_id == any_(intents))
     )
-    return list(await session.execute(q))
+    return await _payments(session, q)
 
 
 async def update_payment(
     session: AsyncSession, payment_id: str, *, expected: tuple[str, ...], **values: Any
-) -> Row[Any] | None:
+) -> Payment | None:
     stmt = (
         update(payments)
         .where(payments.c.id == payment_id, payments.c.status.in_(expected))
         .values(**values, updated_at=func.now())
         .returning(*payments.c)
     )
-    return (await session.execute(stmt)).first()
+    return await _payment(session, stmt)
 
 
-async def latest_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Row[Any] | None:
+async def latest_payment_of_checkout(session: AsyncSession, checkout_id: str) -> Payment | None:
     q = (
         select(payments)
         .where(payments.c.checkout_id == checkout_id)
         .order_by(payments.c.attempt.desc(), payments.c.created_at.desc())
         .limit(1)
     )
-    return (await session.execute(q)).first()
+    return await _payment(session, q)
 
 
 async def is_invoice_voided(session: AsyncSession, invoice_id: str) -> bool:
@@ -154,11 +164,11 @@ async def void_invoice(session: AsyncSession, invoice_id: str) -> None:
     )
 
 
-async def succeeded_payments_of_invoice(session: AsyncSession, invoice_id: str) -> list[Row[Any]]:
+async def succeeded_payments_of_invoice(session: AsyncSession, invoice_id: str) -> list[Payment]:
     q = select(payments).where(
         payments.c.invoice_id == invoice_id, payments.c.status == "succeeded"
     )
-    return list((await session.execute(q)).all())
+    return await _payments(session, q)
 
 
 # --- checkout creation: one statement ------------------------------------------------
@@ -321,10 +331,11 @@ WITH started AS (
     SELECT $4, org_id, $5, id, customer_id, attempt, $6, $7, $8, $9, $10, $11,
            left('bos-' || id || '-a' || attempt || '-' || $12::text, 255), $12::text, $13
     FROM started
-    RETURNING attempt, stripe_idempotency_key, customer_id
+    RETURNING *
 )
-SELECT p.attempt, p.stripe_idempotency_key, c.id, c.org_id, c.email, c.name,
-       c.external_user_id, c.stripe_customer_id
+SELECT p.*, c.id AS paying_customer_id, c.email AS customer_email,
+       c.name AS customer_name, c.external_user_id AS customer_external_user_id,
+       c.stripe_customer_id
 FROM payment p LEFT JOIN checkout.customers c ON c.id = p.customer_id
 """
 
@@ -344,9 +355,10 @@ async def start_payment(
     connect_mode: str | None,
     payment_method_id: str,
     intent_traceparent: str | None,
-) -> tuple[int, str, Any] | None:
-    """(attempt, Stripe idempotency key, customer), or None when the checkout is no longer
-    the open, unexpired one that was read (nothing written then)."""
+) -> tuple[Payment, Any] | None:
+    """(the payment as written, with its attempt and Stripe idempotency key; its
+    customer), or None when the checkout is no longer the open, unexpired one that was
+    read (nothing written then)."""
     row = await conn.fetchrow(
         START_PAYMENT_SQL,
         checkout_id,
@@ -366,14 +378,14 @@ async def start_payment(
     if row is None:
         return None
     customer = SimpleNamespace(
-        id=row["id"],
+        id=row["paying_customer_id"],
         org_id=row["org_id"],
-        email=row["email"],
-        name=row["name"],
-        external_user_id=row["external_user_id"],
+        email=row["customer_email"],
+        name=row["customer_name"],
+        external_user_id=row["customer_external_user_id"],
         stripe_customer_id=row["stripe_customer_id"],
     )
-    return row["attempt"], row["stripe_idempotency_key"], customer
+    return Payment.from_row(row), customer
 
 
 # Stripe's success and the fulfilment it causes, in one statement: the payment

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bos_common.auth import Identity
@@ -21,7 +20,7 @@ from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
 from checkout import customer_repository, errors, repository
 from checkout.clients import CouponOutcome
-from checkout.records import Checkout, ExpiredCheckout
+from checkout.records import Checkout, ExpiredCheckout, Payment
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
     CheckoutSessionOut,
@@ -220,7 +219,7 @@ async def fulfil(
     session: AsyncSession,
     checkout_id: str,
     *,
-    payment: Row[Any] | None,
+    payment: Payment | None,
 ) -> bool:
     """Publish `checkout.completed.v1` once per checkout; False when already done."""
     now = utcnow()
@@ -249,7 +248,7 @@ async def fulfil(
 
 
 def completed_event(
-    row: Checkout, customer: Any, payment: Any | None, completed_at: datetime
+    row: Checkout, customer: Any, payment: Payment | None, completed_at: datetime
 ) -> CheckoutCompletedV1:
     """`checkout.completed.v1` of `row` paid by `payment` (None: free), `customer` as it
     is after fulfilment (its Stripe customer and external user)."""
@@ -277,7 +276,7 @@ def completed_event(
     )
 
 
-def _intent(payment: Any | None, prefix: str) -> str | None:
+def _intent(payment: Payment | None, prefix: str) -> str | None:
     if payment is None or not payment.stripe_intent_id:
         return None
     return str(payment.stripe_intent_id) if payment.stripe_intent_id.startswith(prefix) else None
@@ -308,7 +307,7 @@ async def confirm_free(runtime: CheckoutRuntime, session: AsyncSession, row: Che
 def checkout_out(
     runtime: CheckoutRuntime,
     row: Checkout,
-    payment: Row[Any] | None = None,
+    payment: Payment | None = None,
     client_secret: str | None = None,
     price: PriceSnapshot | None = None,
 ) -> CheckoutSessionOut:
@@ -347,7 +346,7 @@ def checkout_out(
     )
 
 
-def payment_out(payment: Row[Any]) -> PaymentOut:
+def payment_out(payment: Payment) -> PaymentOut:
     error = None
     if payment.error_code:
         error = {"code": payment.error_code, "message": payment.error_message or ""}

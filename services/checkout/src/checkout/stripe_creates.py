@@ -12,6 +12,7 @@ from sqlalchemy import Row
 
 from bos_common.telemetry import TRACEPARENT_METADATA_KEY
 from checkout import customer_repository, stripe_params
+from checkout.records import ConfirmedPayment
 from checkout.runtime import CheckoutRuntime
 
 
@@ -48,11 +49,13 @@ async def _stripe_post(
     return data
 
 
-def intent_create(payment: Any, stripe_customer: str) -> tuple[str, Mapping[str, Any]]:
+def intent_create(payment: ConfirmedPayment, stripe_customer: str) -> tuple[str, Mapping[str, Any]]:
     """The create of `payment`'s intent (path, parameters), from what its row stores alone:
     sent under the payment's idempotency key by its confirm, and replayed byte for byte
     by the recovery of a confirm that died (Stripe refuses a key reused with other
     parameters)."""
+    # A confirm's payment always has its checkout and the card it was confirmed with.
+    assert payment.checkout_id is not None and payment.payment_method_id is not None
     metadata = {
         "org_id": payment.org_id,
         "checkout_id": payment.checkout_id,
@@ -83,7 +86,7 @@ def intent_create(payment: Any, stripe_customer: str) -> tuple[str, Mapping[str,
 
 
 async def create_intent(
-    runtime: CheckoutRuntime, payment: Any, stripe_customer: str
+    runtime: CheckoutRuntime, payment: ConfirmedPayment, stripe_customer: str
 ) -> dict[str, Any]:
     """The one create of `payment`'s intent, under its idempotency key (a second send is
     Stripe's replay of the first, never a second charge)."""
