@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import stripe
@@ -51,7 +50,13 @@ from checkout.payment_states import (
     mark_payment_succeeded,
     payment_method_details,
 )
-from checkout.records import Checkout, ConfirmedPayment, OrphanedPayment, Payment
+from checkout.records import (
+    Checkout,
+    ConfirmedPayment,
+    OrphanedPayment,
+    PayingCustomer,
+    Payment,
+)
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import ConfirmOut, NextAction
 
@@ -110,7 +115,7 @@ async def _charge(
     runtime: CheckoutRuntime,
     row: Checkout,
     payment: Payment,
-    customer: Any,
+    customer: PayingCustomer,
 ) -> ConfirmOut:
     try:
         stripe_customer = await stripe_creates.ensure_stripe_customer(runtime, customer)
@@ -141,7 +146,7 @@ async def _begin(
     checkout_id: str,
     payment_method: str,
     client_secret: str | None,
-) -> tuple[Payment, Checkout, Any] | ConfirmOut:
+) -> tuple[Payment, Checkout, PayingCustomer] | ConfirmOut:
     """Phase 1, committed before Stripe is called: the guarded transition and the
     payment row that carries the idempotency key (one statement, see
     repository.start_payment). A checkout still `processing` with a payment whose
@@ -196,7 +201,6 @@ async def _begin(
         if started is None:
             continue  # changed since it was read: its state now decides
         payment, customer = started
-        assert customer.id is not None
         processing = replace(row, status="processing", attempt=payment.attempt)
         return payment, processing, customer
     raise errors.checkout_in_progress()
@@ -280,7 +284,7 @@ async def _record_success(
     runtime: CheckoutRuntime,
     row: Checkout,
     payment: Payment,
-    customer: Any,
+    customer: PayingCustomer,
     stripe_customer: str,
     intent: dict[str, Any],
 ) -> bool:
@@ -300,11 +304,7 @@ async def _record_success(
         payment_method_id=pm_id,
         card_fingerprint=fingerprint,
     )
-    buyer = SimpleNamespace(
-        id=customer.id,
-        external_user_id=customer.external_user_id,
-        stripe_customer_id=stripe_customer,
-    )
+    buyer = replace(customer, stripe_customer_id=stripe_customer)
     event = outbox_row(
         service.completed_event(row, buyer, paid, now), producer=runtime.name, org_id=row.org_id
     )

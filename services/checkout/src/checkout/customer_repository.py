@@ -3,19 +3,19 @@ their Stripe customer and default card. Takes a connection; never opens one."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkout.models import checkout_sessions as cs
 from checkout.models import customers
+from checkout.records import Customer
 from checkout.repository import Driver
 
 
-async def get_customer(session: AsyncSession, org_id: str, customer_id: str) -> Row[Any] | None:
+async def get_customer(session: AsyncSession, org_id: str, customer_id: str) -> Customer | None:
     q = select(customers).where(customers.c.id == customer_id, customers.c.org_id == org_id)
-    return (await session.execute(q)).first()
+    row = (await session.execute(q)).mappings().first()
+    return None if row is None else Customer.from_row(row)
 
 
 async def list_customers(
@@ -26,7 +26,7 @@ async def list_customers(
     external_user_id: str | None,
     limit: int,
     starting_after: str | None,
-) -> list[Row[Any]]:
+) -> list[Customer]:
     q = select(customers).where(customers.c.org_id == org_id)
     if email is not None:
         q = q.where(func.lower(customers.c.email) == email.lower())
@@ -35,7 +35,7 @@ async def list_customers(
     if starting_after is not None:
         q = q.where(customers.c.id < starting_after)
     q = q.order_by(customers.c.id.desc()).limit(limit)
-    return list((await session.execute(q)).all())
+    return [Customer.from_row(row) for row in (await session.execute(q)).mappings()]
 
 
 SET_STRIPE_CUSTOMER_SQL = """
@@ -54,7 +54,7 @@ async def set_default_payment_method(
     customer_id: str,
     payment_method_id: str | None,
     fingerprint: str | None,
-) -> Row[Any] | None:
+) -> Customer | None:
     """The customer as updated (saves fulfilment a SELECT)."""
     stmt = (
         update(customers)
@@ -66,7 +66,8 @@ async def set_default_payment_method(
         )
         .returning(*customers.c)
     )
-    return (await session.execute(stmt)).first()
+    row = (await session.execute(stmt)).mappings().first()
+    return None if row is None else Customer.from_row(row)
 
 
 async def customer_has_paid_before(session: AsyncSession, customer_id: str) -> bool:

@@ -200,6 +200,66 @@ class OrphanedPayment:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer: one per organization and email (in any case), with its Stripe customer
+    and the card that paid last (its default for renewals)."""
+
+    id: str
+    org_id: str
+    email: str
+    name: str | None
+    external_user_id: str | None
+    stripe_customer_id: str | None
+    default_payment_method_id: str | None
+    card_fingerprint: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Customer:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            email=row["email"],
+            name=row["name"],
+            external_user_id=row["external_user_id"],
+            stripe_customer_id=row["stripe_customer_id"],
+            default_payment_method_id=row["default_payment_method_id"],
+            card_fingerprint=row["card_fingerprint"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PayingCustomer:
+    """The customer of a payment a confirm starts, as repository.start_payment returns it
+    beside the payment (its columns prefixed there): what creating its Stripe customer
+    and `checkout.completed.v1` need."""
+
+    id: str
+    org_id: str
+    email: str
+    name: str | None
+    external_user_id: str | None
+    stripe_customer_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> PayingCustomer:
+        return cls(
+            id=row["paying_customer_id"],
+            org_id=row["org_id"],
+            email=row["customer_email"],
+            name=row["customer_name"],
+            external_user_id=row["customer_external_user_id"],
+            stripe_customer_id=row["stripe_customer_id"],
+        )
+
+
 # A payment whose intent is created by a confirm: the one it started, or one taken over
 # from a confirm that died.
 ConfirmedPayment = Payment | OrphanedPayment
+
+# A customer as confirm or fulfilment has it: read whole, or with the payment it pays.
+BuyingCustomer = Customer | PayingCustomer

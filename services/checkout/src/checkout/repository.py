@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Executable, String, any_, bindparam, exists, func, or_, select, update
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bos_common.outbox import insert_sql, notify_channel, notify_sql
 from checkout.models import checkout_sessions as cs
 from checkout.models import outbox, payments, voided_invoices
-from checkout.records import Checkout, ExpiredCheckout, Payment
+from checkout.records import Checkout, ExpiredCheckout, PayingCustomer, Payment
 
 # A pool connection at the driver level (an asyncpg Connection, from
 # `Database.driver_connection()`): a hot path's single statement, atomic on its own.
@@ -355,7 +354,7 @@ async def start_payment(
     connect_mode: str | None,
     payment_method_id: str,
     intent_traceparent: str | None,
-) -> tuple[Payment, Any] | None:
+) -> tuple[Payment, PayingCustomer] | None:
     """(the payment as written, with its attempt and Stripe idempotency key; its
     customer), or None when the checkout is no longer the open, unexpired one that was
     read (nothing written then)."""
@@ -377,15 +376,8 @@ async def start_payment(
     )
     if row is None:
         return None
-    customer = SimpleNamespace(
-        id=row["paying_customer_id"],
-        org_id=row["org_id"],
-        email=row["customer_email"],
-        name=row["customer_name"],
-        external_user_id=row["customer_external_user_id"],
-        stripe_customer_id=row["stripe_customer_id"],
-    )
-    return Payment.from_row(row), customer
+    assert row["paying_customer_id"] is not None  # a checkout's customer is never deleted
+    return Payment.from_row(row), PayingCustomer.from_row(row)
 
 
 # Stripe's success and the fulfilment it causes, in one statement: the payment

@@ -20,7 +20,7 @@ from bos_common.errors import BOSError
 from bos_common.events import AppliedCoupon, CheckoutCompletedV1, PriceSnapshot
 from checkout import customer_repository, errors, repository
 from checkout.clients import CouponOutcome
-from checkout.records import Checkout, ExpiredCheckout, Payment
+from checkout.records import BuyingCustomer, Checkout, ExpiredCheckout, Payment
 from checkout.runtime import CheckoutRuntime
 from checkout.schemas import (
     CheckoutSessionOut,
@@ -248,7 +248,7 @@ async def fulfil(
 
 
 def completed_event(
-    row: Checkout, customer: Any, payment: Payment | None, completed_at: datetime
+    row: Checkout, customer: BuyingCustomer, payment: Payment | None, completed_at: datetime
 ) -> CheckoutCompletedV1:
     """`checkout.completed.v1` of `row` paid by `payment` (None: free), `customer` as it
     is after fulfilment (its Stripe customer and external user)."""

@@ -8,15 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row
-
 from bos_common.telemetry import TRACEPARENT_METADATA_KEY
 from checkout import customer_repository, stripe_params
-from checkout.records import ConfirmedPayment
+from checkout.records import BuyingCustomer, ConfirmedPayment
 from checkout.runtime import CheckoutRuntime
 
 
-async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: Row[Any]) -> str:
+async def ensure_stripe_customer(runtime: CheckoutRuntime, customer: BuyingCustomer) -> str:
     """Created on Stripe once and reused (3.1, 3.2); the key makes a race harmless."""
     if customer.stripe_customer_id:
         return str(customer.stripe_customer_id)
