@@ -2,7 +2,7 @@
 them, held transfers (12.2) and the payout schedule pushed to each account (12.4). Every
 function runs on the session it is given (its caller's transaction) and opens none; the
 rows connect.py works on come back typed (`AccountState`, `PayoutScheduleRecord`,
-`Transfer`, each built by its `from_row`)."""
+`Transfer`, `DueTransfer`, each built by its `from_row`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,6 +66,19 @@ class Transfer:
             last_error=row["last_error"],
             source_charge_id=row["source_charge_id"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DueTransfer:
+    """A held transfer whose time has come, with the PaymentIntent of its payment (whose
+    charge it draws on)."""
+
+    transfer: Transfer
+    stripe_intent_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> DueTransfer:
+        return cls(transfer=Transfer.from_row(row), stripe_intent_id=row["stripe_intent_id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +149,10 @@ async def hold_transfer(session: AsyncSession, **values: Any) -> None:
     await session.execute(insert(transfers).values(**values).on_conflict_do_nothing())
 
 
-async def due_transfers(session: AsyncSession, now: datetime, limit: int = 100) -> list[Row[Any]]:
-    """Held transfers whose account can now receive funds and whose time has come, with
-    the PaymentIntent of their payment (whose charge they draw on)."""
+async def due_transfers(
+    session: AsyncSession, now: datetime, limit: int = 100
+) -> list[DueTransfer]:
+    """Held transfers whose account can now receive funds and whose time has come."""
     q = (
         select(transfers, payments.c.stripe_intent_id)
         .join(payments, payments.c.id == transfers.c.payment_id)
@@ -157,7 +171,7 @@ async def due_transfers(session: AsyncSession, now: datetime, limit: int = 100) 
         .limit(limit)
         .with_for_update(skip_locked=True, of=transfers)
     )
-    return list((await session.execute(q)).all())
+    return [DueTransfer.from_row(row) for row in (await session.execute(q)).mappings()]
 
 
 async def mark_transfer(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
 
 import stripe
 
@@ -19,6 +18,7 @@ from checkout import (
     service,
     stripe_params,
 )
+from checkout.connect_repository import DueTransfer
 from checkout.runtime import CheckoutRuntime
 
 log = logging.getLogger("checkout.worker")
@@ -48,13 +48,13 @@ def transfer_retry_delay(attempts: int) -> timedelta:
     return min(TRANSFER_RETRY_FIRST * (2 ** min(attempts, 20)), TRANSFER_RETRY_MAX)
 
 
-async def _source_charge(runtime: CheckoutRuntime, transfer: Any) -> str | None:
+async def _source_charge(runtime: CheckoutRuntime, due: DueTransfer) -> str | None:
     """The charge the merchant's share came with: the PaymentIntent's latest_charge."""
-    if transfer.source_charge_id:
-        return str(transfer.source_charge_id)
-    if not transfer.stripe_intent_id:
+    if due.transfer.source_charge_id:
+        return due.transfer.source_charge_id
+    if not due.stripe_intent_id:
         return None
-    intent = await runtime.stripe.v1.payment_intents.retrieve_async(transfer.stripe_intent_id)
+    intent = await runtime.stripe.v1.payment_intents.retrieve_async(due.stripe_intent_id)
     charge = as_dict(intent).get("latest_charge")
     if isinstance(charge, dict):
         charge = charge.get("id")
@@ -66,10 +66,11 @@ async def release_transfers_once(runtime: CheckoutRuntime) -> int:
     tied to its charge (`source_transaction`) so pending funds are enough."""
     released = 0
     async with runtime.db.transaction() as s:
-        for transfer in await connect_repository.due_transfers(s, service.utcnow()):
-            charge: str | None = transfer.source_charge_id
+        for due in await connect_repository.due_transfers(s, service.utcnow()):
+            transfer = due.transfer
+            charge = transfer.source_charge_id
             try:
-                charge = await _source_charge(runtime, transfer)
+                charge = await _source_charge(runtime, due)
                 created = await runtime.stripe.v1.transfers.create_async(
                     stripe_params.held_transfer(
                         amount=transfer.amount,
