@@ -227,3 +227,29 @@ async def test_the_replayed_create_is_the_confirms_own_request(
 
     assert replayed["id"] == first.data["id"]
     assert len(await intents_at_stripe(runtime, taken.stripe_customer_id)) == 1
+
+
+async def test_the_same_confirm_again_while_3ds_is_pending_gets_the_next_action_again(
+    runtime: CheckoutRuntime, sim: httpx.AsyncClient
+) -> None:
+    """A customer whose confirm's answer was lost (the connection dropped after the intent
+    was recorded) sends it again: they get the pending 3-D Secure action again, not 409
+    `checkout_in_progress` until the authentication they never saw times out; after a
+    failed authentication, the retry's answer is that failure."""
+    three_ds = "pm_card_threeDSecure2Required"
+    checkout_id, _ = await a_checkout(runtime)
+    first = await confirm.confirm(runtime, api_key(), checkout_id, three_ds, None)
+    assert first.status == "requires_action" and first.next_action is not None
+
+    again = await confirm.confirm(runtime, api_key(), checkout_id, three_ds, None)
+
+    assert (again.status, again.payment_id) == ("requires_action", first.payment_id)
+    assert again.next_action == first.next_action
+
+    intent = first.next_action.client_secret.split("_secret_")[0]
+    r = await sim.post(f"/_sim/payment_intents/{intent}/authenticate", json={"outcome": "failure"})
+    assert r.status_code == 200, r.text
+    failed = await confirm.confirm(runtime, api_key(), checkout_id, three_ds, None)
+    assert (failed.status, failed.payment_id) == ("failed", first.payment_id)
+    checkout, payment = await settled(runtime, checkout_id, first.payment_id)
+    assert (checkout.status, payment.status) == ("open", "failed")

@@ -166,6 +166,8 @@ async def _begin(
                 continue
             if settled is not None and settled[1] is not None:
                 return settled[1]
+            if settled is None and (awaiting := await _awaiting_customer(runtime, row)):
+                return awaiting
         if row.status != "open":
             raise errors.checkout_not_open(row.status)
         if row.is_free:
@@ -484,16 +486,47 @@ def _log_settling(payment: OrphanedPayment, resolution: recovery.Resolution, sou
 INTENT_PAGES = 3
 
 
+async def _awaiting_customer(runtime: CheckoutRuntime, checkout: Checkout) -> ConfirmOut | None:
+    """A confirm while the checkout's payment awaits the customer's 3-D Secure (typically
+    the same confirm again, its answer lost to a dropped connection or a process killed
+    after it recorded the intent): that payment's answer, from its intent as Stripe has it
+    now (the next action again, or the outcome the authentication has had since), not a
+    409 the customer cannot get past. None in any other state."""
+    async with runtime.db.transaction() as s:
+        payment = await repository.latest_payment_of_checkout(s, checkout.id)
+    if (
+        payment is None
+        or payment.status != "requires_action"
+        or payment.attempt != checkout.attempt
+        or not payment.stripe_intent_id
+    ):
+        return None
+    try:
+        intent = await _retrieve_intent(runtime, payment.kind, payment.stripe_intent_id)
+    except stripe.StripeError as exc:
+        if is_provider_outage(exc):
+            raise provider_unavailable() from exc
+        raise
+    return await record_intent(runtime, payment.id, intent)
+
+
+async def _retrieve_intent(runtime: CheckoutRuntime, kind: str, intent_id: str) -> dict[str, Any]:
+    intents: Any = (
+        runtime.stripe.v1.setup_intents if kind == "setup" else runtime.stripe.v1.payment_intents
+    )
+    return as_dict(await intents.retrieve_async(intent_id))
+
+
 async def _intent_of(runtime: CheckoutRuntime, payment: OrphanedPayment) -> dict[str, Any] | None:
     """The intent Stripe has for `payment` (created with its metadata), or None. No
     Stripe customer recorded means confirm died before it could create one."""
+    if payment.stripe_intent_id:
+        return await _retrieve_intent(runtime, payment.kind, payment.stripe_intent_id)
     intents: Any = (
         runtime.stripe.v1.setup_intents
         if payment.kind == "setup"
         else runtime.stripe.v1.payment_intents
     )
-    if payment.stripe_intent_id:
-        return as_dict(await intents.retrieve_async(payment.stripe_intent_id))
     if not payment.stripe_customer_id:
         return None
     params: dict[str, Any] = {"customer": payment.stripe_customer_id, "limit": 100}
