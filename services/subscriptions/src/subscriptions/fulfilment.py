@@ -89,6 +89,9 @@ async def fulfil_checkout(
         )
     if done.trial is not None:
         await repository.insert_trial_history(session, done.trial)
+    confirmation = (
+        notification_rows(sub, [done.confirmation], now) if done.confirmation is not None else []
+    )
     await repository.record_fulfilment(
         session,
         sub=sub,
@@ -97,8 +100,8 @@ async def fulfil_checkout(
         events=[outbox_row(done.event, producer=rt.name, org_id=org_id)],
         invoice=done.invoice,
         attempt=done.attempt,
+        notification=confirmation[0] if confirmation else None,
     )
-    await _confirm(session, sub, done, now)
     if not done.then.empty:
         sub = await apply_outcome(rt, session, sub, None, done.then)
     if has_free and not sub["is_free"] and sub["status"] in ("active", "trialing"):
@@ -109,7 +112,8 @@ async def fulfil_checkout(
 async def _confirm(
     session: AsyncSession, sub: Row, done: billing.Fulfilment, now: datetime
 ) -> None:
-    """The customer's confirmation e-mail, in the fulfilment's transaction."""
+    """The customer's confirmation e-mail, in the fulfilment's transaction (a created
+    subscription's is part of `repository.record_fulfilment`)."""
     if done.confirmation is not None:
         await repository.enqueue_notifications(
             session, notification_rows(sub, [done.confirmation], now)
