@@ -107,7 +107,7 @@ async def build_message(
     if row.kind in RECEIPTS and row.invoice_id:
         inv = await repository.get_invoice(session, row.invoice_id)
         if inv is not None:
-            context["number"] = inv["number"]
+            context["number"] = inv.number
     locale = rt.settings.invoice_locale
     for key in ("amount", "amount_due", "amount_paid"):
         if isinstance(context.get(key), int):
@@ -130,7 +130,7 @@ async def build_message(
             inv, seller=org_name, locale=locale, font_path=rt.settings.invoice_font
         )
         message.add_attachment(
-            pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv['number']}.pdf"
+            pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv.number}.pdf"
         )
     return message
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,7 @@ from subscriptions import billing, repository
 from subscriptions.billing import Notice, Outcome
 from subscriptions.clock import wall_now
 from subscriptions.models import invoices, outbox, subscriptions
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Row
 from subscriptions.runtime import SubscriptionsRuntime
 
 # Above this many rows, invoices and events are written with COPY (a round trip more
@@ -31,29 +31,30 @@ class Decision:
     """A subscription, its pending invoice (locked, if any) and what billing decided."""
 
     sub: Row
-    inv: Row | None
+    inv: Invoice | None
     out: Outcome
 
 
-def invoice_created_event(sub: Row, inv: Row) -> InvoiceCreatedV1:
+def invoice_created_event(sub: Row, inv: Invoice) -> InvoiceCreatedV1:
+    assert inv.number is not None, "an invoice is announced once numbered"
     return InvoiceCreatedV1(
-        invoice_id=inv["id"],
-        number=inv["number"],
+        invoice_id=inv.id,
+        number=inv.number,
         subscription_id=sub["id"],
         customer_id=sub["customer_id"],
         customer_email=sub.get("customer_email"),
-        amount_due=inv["amount_due"],
-        currency=inv["currency"],
-        attempt=inv["attempt_count"],
-        idempotency_key=f"{inv['id']}:attempt:{inv['attempt_count']}",
-        billing_reason=inv["billing_reason"],
-        description=inv["lines"][0]["description"] if inv["lines"] else sub["product_name"],
-        period_start=inv["period_start"],
-        period_end=inv.get("period_end"),
+        amount_due=inv.amount_due,
+        currency=inv.currency,
+        attempt=inv.attempt_count,
+        idempotency_key=f"{inv.id}:attempt:{inv.attempt_count}",
+        billing_reason=inv.billing_reason,
+        description=inv.lines[0]["description"] if inv.lines else sub["product_name"],
+        period_start=inv.period_start,
+        period_end=inv.period_end,
         stripe_customer_id=sub.get("stripe_customer_id"),
         payment_method_id=sub.get("payment_method_id"),
         checkout_id=sub.get("checkout_id"),
-        created_at=inv["created_at"],
+        created_at=inv.created_at,
     )
 
 
@@ -83,17 +84,21 @@ def notification_rows(sub: Row, notices: list[Notice], now: datetime) -> list[Ro
     ]
 
 
-async def number_invoices(session: AsyncSession, new_invoices: list[Row]) -> None:
-    """Number `new_invoices`: one reservation per organization, in one order everywhere
-    (no deadlock between replicas), late in the transaction (the counter row's lock is
-    held to commit)."""
-    per_org: dict[str, list[Row]] = {}
-    for invoice in new_invoices:
-        per_org.setdefault(invoice["org_id"], []).append(invoice)
+async def number_invoices(session: AsyncSession, new_invoices: list[Invoice]) -> list[Invoice]:
+    """`new_invoices`, numbered (in their order): one reservation per organization, in one
+    order everywhere (no deadlock between replicas), late in the transaction (the counter
+    row's lock is held to commit)."""
+    per_org: dict[str, list[int]] = {}
+    for index, invoice in enumerate(new_invoices):
+        per_org.setdefault(invoice.org_id, []).append(index)
+    numbered = list(new_invoices)
     for org_id in sorted(per_org):
         first = await repository.allocate_invoice_numbers(session, org_id, len(per_org[org_id]))
-        for i, invoice in enumerate(per_org[org_id]):
-            invoice["number"] = repository.invoice_number(org_id, first + i)
+        for i, index in enumerate(per_org[org_id]):
+            numbered[index] = replace(
+                new_invoices[index], number=repository.invoice_number(org_id, first + i)
+            )
+    return numbered
 
 
 async def write_outcomes(
@@ -109,10 +114,10 @@ async def write_outcomes(
     sub_updates: list[Row] = [
         {"id": sub_id, "next_action_at": None, "updated_at": now} for sub_id in parked
     ]
-    invoice_updates: list[Row] = []
+    invoice_updates: list[Changes] = []
     attempts: list[Row] = []
     notices: list[Row] = []
-    new_invoices: list[Row] = []
+    new_invoices: list[Invoice] = []
     merged_subs: list[Row] = []
     for d in decisions:
         out = d.out
@@ -122,7 +127,7 @@ async def write_outcomes(
         merged = {**d.sub, **out.updates}
         merged_subs.append(merged)
         if d.inv is not None and out.invoice_updates:
-            invoice_updates.append({"id": d.inv["id"], **out.invoice_updates})
+            invoice_updates.append({"id": d.inv.id, **out.invoice_updates})
         if out.attempt is not None:
             attempts.append(out.attempt)
         notices.extend(notification_rows(merged, out.notices, now))
@@ -133,10 +138,12 @@ async def write_outcomes(
     await repository.update_rows(session, invoices, invoice_updates)
     await repository.insert_attempts(session, attempts)
     await repository.enqueue_notifications(session, notices)
+    numbered: dict[str, Invoice] = {}
     if new_invoices:
-        await number_invoices(session, new_invoices)
+        new_invoices = await number_invoices(session, new_invoices)
+        numbered = {invoice.id: invoice for invoice in new_invoices}
         if len(new_invoices) > COPY_ABOVE:
-            await repository.copy_rows(session, invoices, new_invoices)
+            await repository.copy_rows(session, invoices, [i.values() for i in new_invoices])
         else:
             await repository.insert_invoices(session, new_invoices)
 
@@ -144,10 +151,11 @@ async def write_outcomes(
     for d, merged in zip(decisions, merged_subs, strict=True):
         org_id = d.sub["org_id"]
         out = d.out
-        if out.new_invoice is not None and out.new_invoice["status"] == "open":
-            events.append((invoice_created_event(merged, out.new_invoice), org_id))
+        if out.new_invoice is not None and out.new_invoice.status == "open":
+            events.append((invoice_created_event(merged, numbered[out.new_invoice.id]), org_id))
         if d.inv is not None and out.republish:
-            events.append((invoice_created_event(merged, {**d.inv, **out.invoice_updates}), org_id))
+            republished = replace(d.inv, **out.invoice_updates)
+            events.append((invoice_created_event(merged, republished), org_id))
         events.extend((e, org_id) for e in out.events)
     if len(events) > COPY_ABOVE:
         await copy_events(
@@ -163,7 +171,7 @@ async def write_outcomes(
 
 
 async def apply_outcome(
-    rt: SubscriptionsRuntime, session: AsyncSession, sub: Row, inv: Row | None, out: Outcome
+    rt: SubscriptionsRuntime, session: AsyncSession, sub: Row, inv: Invoice | None, out: Outcome
 ) -> Row:
     """Write one decision; returns the subscription as it now is."""
     [written] = await write_outcomes(rt, session, [Decision(sub, inv, out)], now=rt.clock.now())

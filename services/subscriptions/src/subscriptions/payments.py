@@ -12,7 +12,7 @@ from bos_common.events import InvoicePaidV1, InvoicePaymentFailedV1
 from subscriptions import billing, repository
 from subscriptions.clock import utc
 from subscriptions.outcomes import apply_outcome
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions")
@@ -20,11 +20,11 @@ log = logging.getLogger("bos.subscriptions")
 
 async def _invoice_and_subscription(
     session: AsyncSession, invoice_id: str
-) -> tuple[Row, Row] | None:
+) -> tuple[Row, Invoice] | None:
     peek = await repository.get_invoice(session, invoice_id)
     if peek is None:
         return None
-    sub = await repository.get_subscription(session, peek["subscription_id"], lock=True)
+    sub = await repository.get_subscription(session, peek.subscription_id, lock=True)
     inv = await repository.get_invoice(session, invoice_id, lock=True)
     assert sub is not None and inv is not None
     return sub, inv
@@ -36,10 +36,10 @@ async def invoice_paid(rt: SubscriptionsRuntime, session: AsyncSession, ev: Invo
         log.warning("invoice.paid for unknown invoice %s", ev.invoice_id)
         return
     sub, inv = found
-    if inv["status"] in ("void", "uncollectible"):
+    if inv.status in ("void", "uncollectible"):
         log.error(
             "invoice %s was paid after it was voided: checkout must refund payment %s",
-            inv["id"],
+            inv.id,
             ev.payment_id,
         )
     out = billing.on_paid(

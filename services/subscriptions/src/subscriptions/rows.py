@@ -1,18 +1,100 @@
 """The row types of the service's data.
 
-`Row`: a subscription's or an invoice's row (or the changes to one) as a dict of column
-name to value, as the repository reads it and billing's decisions take it. `Notification`:
-a notification row, typed (built once, by the repository, from the SQL result)."""
+`Row`: a subscription's row as a dict of column name to value, as the repository reads it
+and billing's decisions take it. `Changes`: what a decision changes in a row (column name to
+new value). `Invoice` and `Notification`: rows, typed (built once, by the repository, from
+the SQL result, or by billing for a new one)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 Row = dict[str, Any]
+# The changed columns of a row, column name to new value (an UPDATE's SET).
+Changes = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An invoice: what is billed for one period (or a checkout), its payment state.
+    `number` is None on a new invoice until its writer numbers it."""
+
+    id: str
+    org_id: str
+    number: str | None
+    subscription_id: str
+    customer_id: str
+    customer_email: str | None
+    customer_name: str | None
+    status: str  # open | paid | void | uncollectible
+    billing_reason: str
+    currency: str
+    subtotal: int
+    discount_amount: int
+    tax: int
+    total: int
+    amount_due: int
+    amount_paid: int
+    lines: list[dict[str, Any]]
+    discount: dict[str, Any] | None
+    period_start: datetime
+    period_end: datetime | None
+    attempt_count: int
+    next_payment_attempt: datetime | None
+    payment_id: str | None
+    payment_intent_id: str | None
+    paid_at: datetime | None
+    voided_at: datetime | None
+    last_failure_code: str | None
+    last_failure_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Invoice:
+        return cls(
+            id=row["id"],
+            org_id=row["org_id"],
+            number=row["number"],
+            subscription_id=row["subscription_id"],
+            customer_id=row["customer_id"],
+            customer_email=row["customer_email"],
+            customer_name=row["customer_name"],
+            status=row["status"],
+            billing_reason=row["billing_reason"],
+            currency=row["currency"],
+            subtotal=row["subtotal"],
+            discount_amount=row["discount_amount"],
+            tax=row["tax"],
+            total=row["total"],
+            amount_due=row["amount_due"],
+            amount_paid=row["amount_paid"],
+            lines=row["lines"],
+            discount=row["discount"],
+            period_start=row["period_start"],
+            period_end=row["period_end"],
+            attempt_count=row["attempt_count"],
+            next_payment_attempt=row["next_payment_attempt"],
+            payment_id=row["payment_id"],
+            payment_intent_id=row["payment_intent_id"],
+            paid_at=row["paid_at"],
+            voided_at=row["voided_at"],
+            last_failure_code=row["last_failure_code"],
+            last_failure_message=row["last_failure_message"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def values(self) -> dict[str, Any]:
+        """Column name to value, for an INSERT."""
+        return {name: getattr(self, name) for name in INVOICE_COLUMNS}
+
+
+INVOICE_COLUMNS = tuple(f.name for f in fields(Invoice))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from bos_common.fields import JsonInteger
 from subscriptions import billing
+from subscriptions.rows import Invoice as InvoiceRow
 from subscriptions.rows import Row
 
 
@@ -269,26 +270,26 @@ def portal_subscription_out(sub: Row, next_billing: Row | None) -> PortalSubscri
     )
 
 
-def invoice_out(inv: Row, *, pdf_base: str = "/v1/invoices") -> Invoice:
+def invoice_out(inv: InvoiceRow, *, pdf_base: str = "/v1/invoices") -> Invoice:
     fields: dict[str, Any] = {
-        name: inv.get(name)
+        name: getattr(inv, name)
         for name in Invoice.model_fields
         if name
         not in ("object", "amount_remaining", "last_payment_error", "pdf_url", "lines", "discount")
     }
-    remaining = inv["amount_due"] - inv["amount_paid"] if inv["status"] == "open" else 0
+    remaining = inv.amount_due - inv.amount_paid if inv.status == "open" else 0
     error = (
-        PaymentError(code=inv.get("last_failure_code"), message=inv.get("last_failure_message"))
-        if inv.get("last_failure_code") or inv.get("last_failure_message")
+        PaymentError(code=inv.last_failure_code, message=inv.last_failure_message)
+        if inv.last_failure_code or inv.last_failure_message
         else None
     )
     return Invoice(
         **fields,
         amount_remaining=max(0, remaining),
         last_payment_error=error,
-        lines=[InvoiceLine(**line) for line in inv["lines"]],
-        discount=InvoiceDiscount(**inv["discount"]) if inv.get("discount") else None,
-        pdf_url=f"{pdf_base}/{inv['id']}/pdf",
+        lines=[InvoiceLine(**line) for line in inv.lines],
+        discount=InvoiceDiscount(**inv.discount) if inv.discount else None,
+        pdf_url=f"{pdf_base}/{inv.id}/pdf",
     )
 
 

@@ -17,7 +17,7 @@ from subscriptions import billing, repository
 from subscriptions.billing import Outcome
 from subscriptions.outcomes import apply_outcome
 from subscriptions.periods import period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 from subscriptions.runtime import SubscriptionsRuntime
 
 SUBSCRIPTION_NOT_FOUND = ("subscription_not_found", "Subscription not found")
@@ -29,7 +29,7 @@ INVOICE_NOT_FOUND = ("invoice_not_found", "Invoice not found")
 
 async def _locked(
     session: AsyncSession, org_id: str, sub_id: str, customer_id: str | None = None
-) -> tuple[Row, Row | None]:
+) -> tuple[Row, Invoice | None]:
     sub = await repository.get_subscription(
         session, sub_id, org_id=org_id, customer_id=customer_id, lock=True
     )
@@ -232,7 +232,7 @@ async def entitlements(
     }
 
 
-def next_billing(sub: Row, inv: Row | None) -> Row | None:
+def next_billing(sub: Row, inv: Invoice | None) -> Row | None:
     """When and how much the customer pays next (17.2); None when nothing is due."""
     if (
         sub["status"] == "canceled"
@@ -241,11 +241,11 @@ def next_billing(sub: Row, inv: Row | None) -> Row | None:
         or sub.get("interval") is None
     ):
         return None
-    if inv is not None and inv["status"] == "open":
+    if inv is not None and inv.status == "open":
         return {
-            "date": inv.get("next_payment_attempt") or inv["created_at"],
-            "amount": inv["amount_due"],
-            "currency": inv["currency"],
+            "date": inv.next_payment_attempt or inv.created_at,
+            "amount": inv.amount_due,
+            "currency": inv.currency,
         }
     start = sub["trial_end"] if sub["status"] == "trialing" else sub.get("current_period_end")
     if start is None:

@@ -18,7 +18,7 @@ from subscriptions.billing.outcome import Notice, Outcome, Policy, notice
 from subscriptions.billing.schedule import trial_schedule
 from subscriptions.clock import utc
 from subscriptions.periods import period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Fulfilment:
     sub: Row
     event: SubscriptionCreatedV1
     updates: Row = field(default_factory=dict)
-    invoice: Row | None = None
+    invoice: Invoice | None = None
     attempt: Row | None = None
     trial: Row | None = None
     trial_denied: bool = False
@@ -42,7 +42,7 @@ class Fulfilment:
     confirmation: Notice | None = None
 
 
-def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Row | None) -> Notice:
+def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Invoice | None) -> Notice:
     """The e-mail confirming a completed checkout, once per checkout: what the customer now
     has (a trial and when it ends, a paid period, free access) and, when checkout charged
     something, the receipt (its invoice, attached as a PDF)."""
@@ -50,12 +50,12 @@ def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Row | None) -> Noti
         "checkout_completed",
         ev.checkout_id,
         sub,
-        invoice_id=invoice["id"] if invoice else None,
+        invoice_id=invoice.id if invoice else None,
         status=sub["status"],
         is_free=sub["is_free"],
         trial_end=sub.get("trial_end"),
         current_period_end=sub.get("current_period_end"),
-        amount_paid=invoice["amount_paid"] if invoice else 0,
+        amount_paid=invoice.amount_paid if invoice else 0,
     )
 
 
@@ -113,7 +113,7 @@ def checkout_invoice(
     with_plan: bool,
     period_start: datetime,
     period_end_: datetime | None,
-) -> Row | None:
+) -> Invoice | None:
     """The invoice of what checkout already charged. Checkout's figures: `amount_total` is
     the first period after the discount (without the setup fee); it charges
     `(0 if trial_days else amount_total) + setup_fee`, so a trial pays only the fee (6.2)."""
@@ -167,38 +167,38 @@ def checkout_invoice(
         ]
     coupon = ev.coupon.model_dump() if ev.coupon else None
     paid_at = utc(ev.completed_at)
-    return {
-        "id": new_id("inv"),
-        "org_id": sub["org_id"],
-        "number": None,
-        "subscription_id": sub["id"],
-        "customer_id": sub["customer_id"],
-        "customer_email": sub.get("customer_email"),
-        "customer_name": sub.get("customer_name"),
-        "status": "paid",
-        "billing_reason": "subscription_create" if price.type == "recurring" else "one_time",
-        "currency": sub["currency"],
-        "subtotal": subtotal,
-        "discount_amount": discount,
-        "tax": 0,
-        "total": total,
-        "amount_due": total,
-        "amount_paid": total,
-        "lines": lines,
-        "discount": coupon_summary(coupon, discount) if discount else None,
-        "period_start": period_start,
-        "period_end": period_end_,
-        "attempt_count": 1,
-        "next_payment_attempt": None,
-        "payment_id": ev.payment_id,
-        "payment_intent_id": ev.payment_intent_id,
-        "paid_at": paid_at,
-        "voided_at": None,
-        "last_failure_code": None,
-        "last_failure_message": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return Invoice(
+        id=new_id("inv"),
+        org_id=sub["org_id"],
+        number=None,
+        subscription_id=sub["id"],
+        customer_id=sub["customer_id"],
+        customer_email=sub.get("customer_email"),
+        customer_name=sub.get("customer_name"),
+        status="paid",
+        billing_reason="subscription_create" if price.type == "recurring" else "one_time",
+        currency=sub["currency"],
+        subtotal=subtotal,
+        discount_amount=discount,
+        tax=0,
+        total=total,
+        amount_due=total,
+        amount_paid=total,
+        lines=lines,
+        discount=coupon_summary(coupon, discount) if discount else None,
+        period_start=period_start,
+        period_end=period_end_,
+        attempt_count=1,
+        next_payment_attempt=None,
+        payment_id=ev.payment_id,
+        payment_intent_id=ev.payment_intent_id,
+        paid_at=paid_at,
+        voided_at=None,
+        last_failure_code=None,
+        last_failure_message=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def fulfil(
@@ -297,7 +297,7 @@ def fulfil(
         "next_action": None,
         "next_action_at": None,
     }
-    invoice: Row | None = None
+    invoice: Invoice | None = None
     trial: Row | None = None
     trial_denied = False
     then = Outcome()
@@ -365,19 +365,19 @@ def fulfil(
 
     attempt: Row | None = None
     if invoice is not None:
-        sub["latest_invoice_id"] = invoice["id"]
+        sub["latest_invoice_id"] = invoice.id
         attempt = {
-            "invoice_id": invoice["id"],
+            "invoice_id": invoice.id,
             "attempt": 1,
             "org_id": org_id,
             "customer_id": sub["customer_id"],
             "status": "succeeded",
-            "amount": invoice["amount_paid"],
+            "amount": invoice.amount_paid,
             "currency": sub["currency"],
             "payment_id": ev.payment_id,
             "failure_code": None,
             "failure_message": None,
-            "created_at": invoice["paid_at"],
+            "created_at": invoice.paid_at,
         }
     event = created_event(sub, trial_denied=trial_denied)
     return Fulfilment(

@@ -15,14 +15,14 @@ from subscriptions.billing.invoicing import issue_invoice
 from subscriptions.billing.outcome import Outcome, Policy, notice
 from subscriptions.billing.schedule import after_period
 from subscriptions.periods import next_period_end, period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 
 # --- transitions ----------------------------------------------------------------------
 
 
 def end_subscription(
     sub: Row,
-    inv: Row | None,
+    inv: Invoice | None,
     *,
     now: datetime,
     reason: str,
@@ -41,7 +41,7 @@ def end_subscription(
             "pending_invoice_id": None,
         }
     )
-    if inv is not None and inv["status"] == "open":
+    if inv is not None and inv.status == "open":
         out.invoice_updates = {
             "status": invoice_status,
             "voided_at": now,
@@ -50,7 +50,7 @@ def end_subscription(
         }
         out.events.append(
             InvoiceVoidedV1(
-                invoice_id=inv["id"],
+                invoice_id=inv.id,
                 subscription_id=sub["id"],
                 customer_id=sub["customer_id"],
                 voided_at=now,
@@ -69,7 +69,7 @@ def end_subscription(
 
 
 def cancel(
-    sub: Row, inv: Row | None, *, now: datetime, at_period_end: bool, reason: str = "requested"
+    sub: Row, inv: Invoice | None, *, now: datetime, at_period_end: bool, reason: str = "requested"
 ) -> Outcome:
     """Cancel at once, or at the period end. A trial, a free or one-time subscription, an
     unpaid one and one whose next invoice is already out end at once (a trial is never
@@ -134,7 +134,7 @@ def cancel(
     return out
 
 
-def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outcome:
+def on_due(sub: Row, inv: Invoice | None, *, now: datetime, policy: Policy) -> Outcome:
     """The scheduler's step for a subscription whose `next_action_at` has come."""
     action = sub.get("next_action")
     status = sub["status"]
@@ -218,7 +218,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         )
 
     if action == "await_payment":
-        if inv is None or inv["status"] != "open":
+        if inv is None or inv.status != "open":
             nxt, at = after_period(sub)
             return Outcome(
                 updates={"pending_invoice_id": None, "next_action": nxt, "next_action_at": at}
@@ -231,7 +231,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         )
 
     if action == "retry_payment":
-        if inv is None or inv["status"] != "open":
+        if inv is None or inv.status != "open":
             nxt, at = after_period(sub)
             return Outcome(
                 updates={"pending_invoice_id": None, "next_action": nxt, "next_action_at": at}
@@ -239,7 +239,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         return Outcome(
             updates={"next_action": "await_payment", "next_action_at": now + policy.result_timeout},
             invoice_updates={
-                "attempt_count": inv["attempt_count"] + 1,
+                "attempt_count": inv.attempt_count + 1,
                 "next_payment_attempt": None,
                 "updated_at": now,
             },

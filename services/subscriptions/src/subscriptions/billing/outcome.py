@@ -9,7 +9,7 @@ from typing import Any
 from bos_common.events import (
     Event,
 )
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Row
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ class Outcome:
     announced with invoice.created.v1; `republish` re-announces an existing open invoice
     (a resend or a dunning retry)."""
 
-    updates: Row = field(default_factory=dict)
-    new_invoice: Row | None = None
-    invoice_updates: Row = field(default_factory=dict)
+    updates: Changes = field(default_factory=dict)
+    new_invoice: Invoice | None = None
+    invoice_updates: Changes = field(default_factory=dict)
     republish: bool = False
     events: list[Event] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)

@@ -25,7 +25,7 @@ from subscriptions.models import (
 )
 from subscriptions.repository.base import driver_connection, json_value, pg_type
 from subscriptions.repository.invoice import allocate_numbers, invoice_number_sql, invoice_prefix
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 
 _CLAIM_CHECKOUT_SQL = f"""
 WITH claim AS (
@@ -155,7 +155,7 @@ async def record_fulfilment(
     checkout_id: str,
     outcome: str,
     events: list[dict[str, Any]],
-    invoice: Row | None,
+    invoice: Invoice | None,
     attempt: Row | None,
     notification: Row | None = None,
 ) -> None:
@@ -174,10 +174,11 @@ async def record_fulfilment(
     inv_cols = att_cols = None
     if invoice is not None:
         assert attempt is not None
-        invoice = {k: v for k, v in invoice.items() if k != "number"}
-        inv_cols, att_cols = tuple(invoice), tuple(attempt)
-        params |= _params(invoices, "i_", invoice) | _params(invoice_attempts, "a_", attempt)
-        params["number_prefix"] = invoice_prefix(invoice["org_id"])
+        inv_values = invoice.values()
+        del inv_values["number"]  # the statement numbers it
+        inv_cols, att_cols = tuple(inv_values), tuple(attempt)
+        params |= _params(invoices, "i_", inv_values) | _params(invoice_attempts, "a_", attempt)
+        params["number_prefix"] = invoice_prefix(invoice.org_id)
     note_cols = None
     if notification is not None:
         note_cols = tuple(notification)

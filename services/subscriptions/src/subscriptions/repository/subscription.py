@@ -21,7 +21,7 @@ from subscriptions.models import (
     trial_history,
 )
 from subscriptions.repository.base import all_rows, one_row
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row
 
 # --- subscriptions ------------------------------------------------------------------------
 
@@ -249,7 +249,7 @@ async def insert_trial_history(session: AsyncSession, values: Row) -> None:
 
 async def claim_due(
     session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[Row, Row | None]]:
+) -> list[tuple[Row, Invoice | None]]:
     """Due subscriptions (locked, skipping rows another replica holds) with their pending
     invoice."""
     due = (
@@ -266,14 +266,14 @@ async def claim_due(
         await session.execute(select(*cols).where(subscriptions.c.id.in_(select(due.c.id))))
     )
     pending = [s["pending_invoice_id"] for s in subs if s.get("pending_invoice_id")]
-    by_id: dict[str, Row] = {}
+    by_id: dict[str, Invoice] = {}
     if pending:
-        for inv in all_rows(
-            await session.execute(
-                select(invoices).where(invoices.c.id.in_(pending)).with_for_update()
-            )
-        ):
-            by_id[inv["id"]] = inv
+        result = await session.execute(
+            select(invoices).where(invoices.c.id.in_(pending)).with_for_update()
+        )
+        for row in result.mappings():
+            inv = Invoice.from_row(row)
+            by_id[inv.id] = inv
     return [(s, by_id.get(s.get("pending_invoice_id") or "")) for s in subs]
 
 
