@@ -7,41 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from subscriptions import billing
 from subscriptions.billing import Policy
-from subscriptions.testing import invoice_row
+from subscriptions.testing import invoice_row, subscription_row
 
 T = datetime(2026, 1, 31, 15, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
 def sub(**kw):
-    base = {
-        "id": "sub_1",
-        "org_id": "org_1",
-        "customer_id": "cus_1",
-        "product_id": "prod_1",
-        "product_name": "Pro",
-        "price_id": "price_1",
-        "amount": 5000,
-        "currency": "usd",
-        "interval": "month",
-        "is_free": False,
-        "status": "active",
-        "coupon": None,
-        "discount_start": None,
-        "current_period_start": T,
-        "current_period_end": T + 28 * DAY,
-        "billing_anchor": T,
-        "trial_end": None,
-        "cancel_at_period_end": False,
-        "pending_invoice_id": None,
-        "past_due_since": None,
-        "canceled_at": None,
-        "cancel_reason": None,
-        "customer_email": "a@example.com",
-        "next_action": "renew",
-    }
-    base.update(kw)
-    return base
+    return subscription_row(
+        **{"current_period_start": T, "current_period_end": T + 28 * DAY, "billing_anchor": T, **kw}
+    )
 
 
 def test_discounts_percent_rounds_half_up_and_amount_never_exceeds_subtotal():

@@ -12,6 +12,7 @@ from bos_common.fields import JsonInteger
 from subscriptions import billing
 from subscriptions.rows import Invoice as InvoiceRow
 from subscriptions.rows import Row
+from subscriptions.rows import Subscription as SubscriptionRow
 
 
 class _In(BaseModel):
@@ -220,11 +221,11 @@ class Entitlements(BaseModel):
 # --- presenters ------------------------------------------------------------------------------
 
 
-def discount_of(sub: Row) -> Discount | None:
-    coupon = sub.get("coupon")
+def discount_of(sub: SubscriptionRow) -> Discount | None:
+    coupon = sub.coupon
     if not coupon:
         return None
-    start = sub.get("discount_start")
+    start = sub.discount_start
     return Discount(
         coupon_id=coupon.get("coupon_id"),
         code=coupon.get("code"),
@@ -237,34 +238,34 @@ def discount_of(sub: Row) -> Discount | None:
     )
 
 
-def subscription_out(sub: Row) -> Subscription:
+def subscription_out(sub: SubscriptionRow) -> Subscription:
     return Subscription(**_subscription_fields(sub))
 
 
-def _subscription_fields(sub: Row) -> Row:
+def _subscription_fields(sub: SubscriptionRow) -> Row:
     fields: dict[str, Any] = {
-        name: sub.get(name)
+        name: getattr(sub, name)
         for name in Subscription.model_fields
         if name not in ("object", "discount")
     }
-    fields["features"] = list(sub.get("features") or [])
-    fields["metadata"] = dict(sub.get("metadata") or {})
-    fields["cancel_at_period_end"] = bool(sub.get("cancel_at_period_end"))
+    fields["features"] = list(sub.features or [])
+    fields["metadata"] = dict(sub.metadata or {})
+    fields["cancel_at_period_end"] = bool(sub.cancel_at_period_end)
     fields["discount"] = discount_of(sub)
     return fields
 
 
-def portal_subscription_out(sub: Row, next_billing: Row | None) -> PortalSubscription:
+def portal_subscription_out(sub: SubscriptionRow, next_billing: Row | None) -> PortalSubscription:
     return PortalSubscription(
         **_subscription_fields(sub),
         plan=Plan(
-            product_id=sub["product_id"],
-            product_name=sub["product_name"],
-            price_id=sub["price_id"],
-            amount=sub["amount"],
-            currency=sub["currency"],
-            interval=sub.get("interval"),
-            features=list(sub.get("features") or []),
+            product_id=sub.product_id,
+            product_name=sub.product_name,
+            price_id=sub.price_id,
+            amount=sub.amount,
+            currency=sub.currency,
+            interval=sub.interval,
+            features=list(sub.features or []),
         ),
         next_billing=NextBilling(**next_billing) if next_billing else None,
     )

@@ -21,7 +21,7 @@ from bos_common.events import (
     PriceSnapshot,
 )
 from subscriptions.models import outbox
-from subscriptions.rows import Invoice
+from subscriptions.rows import Invoice, Subscription
 
 
 def uid(prefix: str) -> str:
@@ -121,6 +121,57 @@ def coupon(
         duration=duration,
         duration_in_months=months,
     )
+
+
+def subscription_row(**changes: Any) -> Subscription:
+    """A subscription for the billing unit tests: "sub_1", an active monthly USD 50.00 plan
+    of "cus_1" since 2026-01-31 (renewing on 2026-02-28), with `changes` applied."""
+    start, end = datetime(2026, 1, 31, 15, tzinfo=UTC), datetime(2026, 2, 28, 15, tzinfo=UTC)
+    base = Subscription(
+        id="sub_1",
+        org_id="org_1",
+        customer_id="cus_1",
+        customer_email="a@example.com",
+        customer_name=None,
+        external_user_id=None,
+        checkout_id="co_1",
+        product_id="prod_1",
+        product_name="Pro",
+        price_id="price_1",
+        price_type="recurring",
+        interval="month",
+        amount=5000,
+        currency="usd",
+        is_free=False,
+        features=[],
+        metadata={},
+        status="active",
+        billing_anchor=start,
+        current_period_start=start,
+        current_period_end=end,
+        trial_start=None,
+        trial_end=None,
+        trial_reminder_for=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        cancel_reason=None,
+        coupon=None,
+        discount_start=None,
+        stripe_customer_id=None,
+        payment_method_id=None,
+        card_fingerprint=None,
+        payment_method_updated_at=None,
+        latest_invoice_id=None,
+        pending_invoice_id=None,
+        past_due_since=None,
+        hard_declined=False,
+        next_action="renew",
+        next_action_at=end,
+        created_at=start,
+        updated_at=start,
+    )
+    return dataclasses.replace(base, **changes)
 
 
 def invoice_row(**changes: Any) -> Invoice:

@@ -13,7 +13,7 @@ from bos_common.db import after_commit
 from bos_common.errors import InvalidRequest, NotFound, PermissionDenied
 from subscriptions import repository, service
 from subscriptions.pdf import parse_locale, render_invoice_pdf
-from subscriptions.rows import Invoice
+from subscriptions.rows import Invoice, Subscription
 from subscriptions.runtime import SubscriptionsRuntime
 
 
@@ -62,9 +62,7 @@ async def find_invoice(
     return inv
 
 
-def audited(
-    session: Any, identity: Identity, action: str, sub: dict[str, Any], **extra: Any
-) -> None:
+def audited(session: Any, identity: Identity, action: str, sub: Subscription, **extra: Any) -> None:
     """The audit line (plan 18.3) of an action on `sub` by the caller (a merchant's API
     key, or the customer in the portal), once the request's transaction committed."""
     after_commit(
@@ -72,11 +70,11 @@ def audited(
         lambda: audit_by(
             action,
             identity,
-            org_id=sub["org_id"],
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            status=sub["status"],
-            cancel_at_period_end=sub["cancel_at_period_end"],
+            org_id=sub.org_id,
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            status=sub.status,
+            cancel_at_period_end=sub.cancel_at_period_end,
             **extra,
         ),
     )

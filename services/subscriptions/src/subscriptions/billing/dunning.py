@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bos_common.events import (
@@ -9,7 +10,7 @@ from bos_common.events import (
 )
 from subscriptions.billing.lifecycle import on_due
 from subscriptions.billing.outcome import Outcome, Policy, notice
-from subscriptions.rows import Invoice, Row
+from subscriptions.rows import Invoice, Subscription
 
 # Stripe decline codes after which retrying the same card cannot succeed (the customer
 # must act: new card, or authenticate on-session).
@@ -53,7 +54,7 @@ def is_hard_decline(failure_code: str | None, decline_code: str | None) -> bool:
 
 
 def on_payment_failed(
-    sub: Row,
+    sub: Subscription,
     inv: Invoice,
     *,
     now: datetime,
@@ -83,10 +84,10 @@ def on_payment_failed(
             "created_at": failed_at,
         }
     )
-    if inv.status != "open" or attempt != inv.attempt_count or sub["status"] == "canceled":
+    if inv.status != "open" or attempt != inv.attempt_count or sub.status == "canceled":
         return out  # stale: a later attempt or a payment already decided this invoice
     hard = hard_decline if hard_decline is not None else is_hard_decline(failure_code, decline_code)
-    since = sub.get("past_due_since") or now
+    since = sub.past_due_since or now
     retries_done = inv.attempt_count - 1
     out.invoice_updates = {
         "last_failure_code": decline_code or failure_code,
@@ -94,11 +95,13 @@ def on_payment_failed(
         "updated_at": now,
     }
     if not hard and retries_done >= len(policy.retry_days):
-        exhausted = on_due({**sub, "next_action": "dunning_exhausted"}, inv, now=now, policy=policy)
+        exhausted = on_due(
+            replace(sub, next_action="dunning_exhausted"), inv, now=now, policy=policy
+        )
         exhausted.attempt = out.attempt
         exhausted.invoice_updates.update(out.invoice_updates)
         return exhausted
-    status = "incomplete" if sub["status"] == "incomplete" else "past_due"
+    status = "incomplete" if sub.status == "incomplete" else "past_due"
     if hard:
         grace_end = since + timedelta(days=policy.grace_days)
         next_action, next_at, next_attempt = "dunning_exhausted", max(now, grace_end), None
@@ -115,9 +118,9 @@ def on_payment_failed(
     }
     out.events.append(
         SubscriptionPastDueV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
             invoice_id=inv.id,
             attempt=attempt,
             next_attempt_at=next_attempt,

@@ -25,7 +25,7 @@ from subscriptions.models import (
 )
 from subscriptions.repository.base import driver_connection, json_value, pg_type
 from subscriptions.repository.invoice import allocate_numbers, invoice_number_sql, invoice_prefix
-from subscriptions.rows import Invoice, Row
+from subscriptions.rows import Invoice, Row, Subscription
 
 _CLAIM_CHECKOUT_SQL = f"""
 WITH claim AS (
@@ -151,7 +151,7 @@ def _params(table: Table, prefix: str, row: Row) -> dict[str, Any]:
 async def record_fulfilment(
     session: AsyncSession,
     *,
-    sub: Row,
+    sub: Subscription,
     checkout_id: str,
     outcome: str,
     events: list[dict[str, Any]],
@@ -165,8 +165,9 @@ async def record_fulfilment(
     attempt, and the customer's confirmation e-mail (once per dedupe key, as
     `enqueue_notifications` writes it). `invoice` has no "number"; `attempt` goes with
     `invoice`."""
+    sub_values = sub.values()
     params: dict[str, Any] = {
-        **_params(subscriptions, "s_", sub),
+        **_params(subscriptions, "s_", sub_values),
         "checkout_id": checkout_id,
         "outcome": outcome,
         **array_params(events, "e_"),
@@ -183,7 +184,7 @@ async def record_fulfilment(
     if notification is not None:
         note_cols = tuple(notification)
         params |= _params(notifications, "n_", notification)
-    sql, names, defaults = _compiled((tuple(sub), inv_cols, att_cols, note_cols))
+    sql, names, defaults = _compiled((tuple(sub_values), inv_cols, att_cols, note_cols))
     values = defaults | params
     conn = await driver_connection(session)
     await conn.execute(sql, *(values[name] for name in names))
