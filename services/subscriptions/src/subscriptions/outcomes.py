@@ -35,11 +35,10 @@ class Decision:
     out: Outcome
 
 
-def invoice_created_event(sub: Subscription, inv: Invoice) -> InvoiceCreatedV1:
-    assert inv.number is not None, "an invoice is announced once numbered"
+def invoice_created_event(sub: Subscription, inv: Invoice, number: str) -> InvoiceCreatedV1:
     return InvoiceCreatedV1(
         invoice_id=inv.id,
-        number=inv.number,
+        number=number,
         subscription_id=sub.id,
         customer_id=sub.customer_id,
         customer_email=sub.customer_email,
@@ -84,21 +83,19 @@ def notification_rows(sub: Subscription, notices: list[Notice], now: datetime) -
     ]
 
 
-async def number_invoices(session: AsyncSession, new_invoices: list[Invoice]) -> list[Invoice]:
-    """`new_invoices`, numbered (in their order): one reservation per organization, in one
-    order everywhere (no deadlock between replicas), late in the transaction (the counter
-    row's lock is held to commit)."""
-    per_org: dict[str, list[int]] = {}
-    for index, invoice in enumerate(new_invoices):
-        per_org.setdefault(invoice.org_id, []).append(index)
-    numbered = list(new_invoices)
+async def number_invoices(session: AsyncSession, new_invoices: list[Invoice]) -> dict[str, str]:
+    """The numbers of `new_invoices`, by invoice id: one reservation per organization, in
+    one order everywhere (no deadlock between replicas), late in the transaction (the
+    counter row's lock is held to commit)."""
+    per_org: dict[str, list[str]] = {}
+    for invoice in new_invoices:
+        per_org.setdefault(invoice.org_id, []).append(invoice.id)
+    numbers: dict[str, str] = {}
     for org_id in sorted(per_org):
         first = await repository.allocate_invoice_numbers(session, org_id, len(per_org[org_id]))
-        for i, index in enumerate(per_org[org_id]):
-            numbered[index] = replace(
-                new_invoices[index], number=repository.invoice_number(org_id, first + i)
-            )
-    return numbered
+        for i, invoice_id in enumerate(per_org[org_id]):
+            numbers[invoice_id] = repository.invoice_number(org_id, first + i)
+    return numbers
 
 
 async def write_outcomes(
@@ -138,24 +135,27 @@ async def write_outcomes(
     await repository.update_rows(session, invoices, invoice_updates)
     await repository.insert_attempts(session, attempts)
     await repository.enqueue_notifications(session, notices)
-    numbered: dict[str, Invoice] = {}
+    numbers: dict[str, str] = {}
     if new_invoices:
-        new_invoices = await number_invoices(session, new_invoices)
-        numbered = {invoice.id: invoice for invoice in new_invoices}
-        if len(new_invoices) > COPY_ABOVE:
-            await repository.copy_rows(session, invoices, [i.values() for i in new_invoices])
+        # Numbered as they are written (a number set on the row, not a copy of the invoice).
+        numbers = await number_invoices(session, new_invoices)
+        rows = [i.values() | {"number": numbers[i.id]} for i in new_invoices]
+        if len(rows) > COPY_ABOVE:
+            await repository.copy_rows(session, invoices, rows)
         else:
-            await repository.insert_invoices(session, new_invoices)
+            await repository.insert_invoices(session, rows)
 
     events: list[tuple[Event, str | None]] = []
     for d, merged in zip(decisions, merged_subs, strict=True):
         org_id = d.sub.org_id
         out = d.out
         if out.new_invoice is not None and out.new_invoice.status == "open":
-            events.append((invoice_created_event(merged, numbered[out.new_invoice.id]), org_id))
+            new = out.new_invoice
+            events.append((invoice_created_event(merged, new, numbers[new.id]), org_id))
         if d.inv is not None and out.republish:
             republished = replace(d.inv, **out.invoice_updates)
-            events.append((invoice_created_event(merged, republished), org_id))
+            assert republished.number is not None, "a written invoice has its number"
+            events.append((invoice_created_event(merged, republished, republished.number), org_id))
         events.extend((e, org_id) for e in out.events)
     if len(events) > COPY_ABOVE:
         await copy_events(

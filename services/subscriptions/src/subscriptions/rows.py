@@ -125,7 +125,7 @@ SUBSCRIPTION_COLUMNS = tuple(f.name for f in fields(Subscription))
 @dataclass(frozen=True, slots=True)
 class Invoice:
     """An invoice: what is billed for one period (or a checkout), its payment state.
-    `number` is None on a new invoice until its writer numbers it."""
+    `number` is None on a new invoice (billing's): its writer numbers the row it inserts."""
 
     id: str
     org_id: str

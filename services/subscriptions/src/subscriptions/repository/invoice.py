@@ -62,9 +62,10 @@ async def allocate_invoice_numbers(session: AsyncSession, org_id: str, count: in
     return last - count + 1
 
 
-async def insert_invoices(session: AsyncSession, rows: list[Invoice]) -> None:
+async def insert_invoices(session: AsyncSession, rows: list[Row]) -> None:
+    """New invoices, as column values (`Invoice.values()`, numbered)."""
     if rows:
-        await session.execute(insert(invoices), [row.values() for row in rows])
+        await session.execute(insert(invoices), rows)
 
 
 async def get_invoice(
