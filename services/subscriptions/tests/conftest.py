@@ -103,7 +103,8 @@ class Driver:
 
     async def sub(self, sub_id: str) -> dict[str, Any]:
         async with self.rt.db.transaction() as session:
-            return await service.get_subscription(session, self.org, sub_id)
+            sub = await service.get_subscription(session, self.org, sub_id)
+        return sub.values()  # column -> value, as the tests read it
 
     async def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         return await testing.published(self.rt.db, self.org, event_type)

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from subscriptions import billing
 from subscriptions.billing import Policy
+from subscriptions.testing import invoice_row, subscription_row
 
 T = datetime(2026, 1, 31, 15, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
 def sub(**kw):
-    base = {
-        "id": "sub_1",
-        "org_id": "org_1",
-        "customer_id": "cus_1",
-        "product_id": "prod_1",
-        "product_name": "Pro",
-        "price_id": "price_1",
-        "amount": 5000,
-        "currency": "usd",
-        "interval": "month",
-        "is_free": False,
-        "status": "active",
-        "coupon": None,
-        "discount_start": None,
-        "current_period_start": T,
-        "current_period_end": T + 28 * DAY,
-        "billing_anchor": T,
-        "trial_end": None,
-        "cancel_at_period_end": False,
-        "pending_invoice_id": None,
-        "past_due_since": None,
-        "canceled_at": None,
-        "cancel_reason": None,
-        "customer_email": "a@example.com",
-        "next_action": "renew",
-    }
-    base.update(kw)
-    return base
+    return subscription_row(
+        **{"current_period_start": T, "current_period_end": T + 28 * DAY, "billing_anchor": T, **kw}
+    )
 
 
 def test_discounts_percent_rounds_half_up_and_amount_never_exceeds_subtotal():
@@ -89,15 +66,7 @@ def test_cancel_at_period_end_schedules_the_end():
 
 def test_payment_failure_schedule_then_exhaustion():
     policy = Policy(retry_days=(1, 3, 5))
-    inv = {
-        "id": "inv_1",
-        "org_id": "org_1",
-        "customer_id": "cus_1",
-        "status": "open",
-        "attempt_count": 1,
-        "currency": "usd",
-        "amount_due": 5000,
-    }
+    inv = invoice_row(id="inv_1", org_id="org_1", customer_id="cus_1", amount_due=5000)
     kw = {
         "policy": policy,
         "payment_id": None,
@@ -113,17 +82,17 @@ def test_payment_failure_schedule_then_exhaustion():
     assert out.updates["next_action_at"] == T + DAY
     since = sub(status="past_due", past_due_since=T)
     out = billing.on_payment_failed(
-        since, {**inv, "attempt_count": 3}, now=T + 3 * DAY, attempt=3, failed_at=T, **kw
+        since, replace(inv, attempt_count=3), now=T + 3 * DAY, attempt=3, failed_at=T, **kw
     )
     assert out.updates["next_action_at"] == T + 5 * DAY
     out = billing.on_payment_failed(
-        since, {**inv, "attempt_count": 4}, now=T + 5 * DAY, attempt=4, failed_at=T, **kw
+        since, replace(inv, attempt_count=4), now=T + 5 * DAY, attempt=4, failed_at=T, **kw
     )
     assert out.updates["status"] == "canceled"
     assert out.invoice_updates["status"] == "uncollectible"
     # A failure for an older attempt changes nothing but the history.
     stale = billing.on_payment_failed(
-        since, {**inv, "attempt_count": 2}, now=T, attempt=1, failed_at=T, **kw
+        since, replace(inv, attempt_count=2), now=T, attempt=1, failed_at=T, **kw
     )
     assert stale.updates == {} and stale.attempt is not None
 
@@ -131,7 +100,8 @@ def test_payment_failure_schedule_then_exhaustion():
 def test_zero_total_invoice_is_paid_at_once():
     s = sub(coupon={"percent_off": 100, "duration": "forever"}, discount_start=T)
     out = billing.on_due(s, None, now=T + 28 * DAY, policy=Policy())
-    assert out.new_invoice["status"] == "paid" and out.new_invoice["total"] == 0
+    assert out.new_invoice is not None
+    assert out.new_invoice.status == "paid" and out.new_invoice.total == 0
     assert out.updates["current_period_end"] > T + 28 * DAY
     assert out.updates["next_action"] == "renew"
 

@@ -277,3 +277,26 @@ async def test_8_1_checkout_invoices_are_numbered_in_sequence_with_their_payment
             assert (await s.execute(select(expr))).scalar_one() == invoice.invoice_number(
                 drv.org, n
             )
+
+
+async def test_a_created_subscription_writes_its_confirmation_in_the_fulfilment_statement(drv):
+    """The customer's confirmation e-mail is part of `repository.record_fulfilment`'s one
+    statement: the paid path issues no INSERT of its own for it."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    engine = drv.rt.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        sub = await drv.checkout(price(amount=5000), email="pat@example.com")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.lstrip().startswith("INSERT") and "notif" in s]
+    [row] = await drv.notifications("checkout_completed")
+    assert row["to_email"] == "pat@example.com" and row["status"] == "pending"
+    assert row["invoice_id"] == sub["latest_invoice_id"]
+    assert row["context"]["subscription_id"] == sub["id"]

@@ -216,3 +216,57 @@ async def test_a_paid_checkout_is_confirmed_once_with_its_invoice(drv, sink):
     assert invoice["number"] in text and "$50.00" in text
     [pdf] = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
     assert pdf.get_filename() == f"invoice-{invoice['number']}.pdf"
+
+
+async def _three_pending(drv) -> None:
+    """Three notifications due for ann@example.com: the confirmation, an extension, a
+    cancellation."""
+    sub = await drv.checkout(price(trial_days=14), trial_days=14, email="ann@example.com")
+    await drv.client.post(
+        f"/v1/subscriptions/{sub['id']}/extend-trial", json={"days": 7}, headers=drv.api()
+    )
+    await drv.client.post(f"/v1/subscriptions/{sub['id']}/cancel", headers=drv.api())
+
+
+async def test_a_pass_stopped_by_the_database_releases_the_rows_it_did_not_try(
+    drv, sink, monkeypatch
+):
+    """The database fails while the second message is being built: the pass stops, and
+    that row and the third are due again at once (not after the lease); the first was
+    sent and is not sent again."""
+    import sqlalchemy.exc
+
+    await _three_pending(drv)
+    real = repository.organization_name
+    calls = 0
+
+    async def failing_on_the_second(session, org_id):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise sqlalchemy.exc.OperationalError("select", {}, ConnectionRefusedError())
+        return await real(session, org_id)
+
+    monkeypatch.setattr(repository, "organization_name", failing_on_the_second)
+    live = Mailer(sink.url, "billing@bos.localhost")
+    with pytest.raises(sqlalchemy.exc.OperationalError):
+        await send_pending(drv.rt, live)
+    assert len(sink.find(to="ann@example.com")) == 1
+    monkeypatch.setattr(repository, "organization_name", real)
+    assert await send_pending(drv.rt, live) == 2
+    assert len(sink.find(to="ann@example.com")) == 3
+    assert [r["attempts"] for r in await drv.notifications()] == [1, 1, 1]
+
+
+async def test_a_pass_out_of_time_releases_the_rest(drv, sink, monkeypatch):
+    """Past its sending budget the pass leaves the rest, due again at once."""
+    from subscriptions import notifications
+
+    await _three_pending(drv)
+    monkeypatch.setattr(notifications, "SEND_BUDGET", timedelta(0))
+    live = Mailer(sink.url, "billing@bos.localhost")
+    assert await send_pending(drv.rt, live) == 3
+    assert sink.find(to="ann@example.com") == []
+    monkeypatch.undo()
+    assert await send_pending(drv.rt, live) == 3
+    assert len(sink.find(to="ann@example.com")) == 3

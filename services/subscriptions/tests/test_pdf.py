@@ -9,25 +9,20 @@ import pypdf
 import pytest
 
 from subscriptions.pdf import money, render_invoice_pdf
+from subscriptions.testing import invoice_row
 
 
 def invoice(**kw):
     base = {
-        "id": "inv_1",
         "number": "ACME-000042",
-        "status": "open",
-        "org_id": "org_1",
-        "customer_id": "cus_1",
         "customer_email": "ada@example.com",
         "customer_name": "Ada Lovelace",
         "currency": "eur",
         "subtotal": 10000,
         "discount_amount": 2000,
         "discount": {"code": "SAVE20", "percent_off": 20.0, "amount": 2000},
-        "tax": 0,
         "total": 8000,
         "amount_due": 8000,
-        "amount_paid": 0,
         "lines": [
             {
                 "description": "Pro (Jan 31, 2026 - Feb 28, 2026)",
@@ -36,14 +31,8 @@ def invoice(**kw):
                 "amount": 10000,
             }
         ],
-        "period_start": datetime(2026, 1, 31, tzinfo=UTC),
-        "period_end": datetime(2026, 2, 28, tzinfo=UTC),
-        "created_at": datetime(2026, 1, 31, tzinfo=UTC),
-        "paid_at": None,
-        "next_payment_attempt": None,
     }
-    base.update(kw)
-    return base
+    return invoice_row(**{**base, **kw})
 
 
 def text_of(pdf: bytes) -> str:

@@ -16,7 +16,7 @@ from bos_common.outbox import add_events, outbox_row
 from subscriptions import billing, repository
 from subscriptions.models import outbox
 from subscriptions.outcomes import apply_outcome, end_free_subscriptions, notification_rows
-from subscriptions.rows import Row
+from subscriptions.rows import Subscription
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions")
@@ -24,7 +24,7 @@ log = logging.getLogger("bos.subscriptions")
 
 async def fulfil_checkout(
     rt: SubscriptionsRuntime, session: AsyncSession, org_id: str | None, ev: CheckoutCompletedV1
-) -> Row | None:
+) -> Subscription | None:
     """Create (or, for a canceled free one, reactivate) the subscription a checkout paid
     for; None when the checkout was already fulfilled."""
     if not org_id:
@@ -73,12 +73,12 @@ async def fulfil_checkout(
                 ev.checkout_id,
                 ev.customer_id,
                 product_id,
-                sub["id"],
+                sub.id,
                 ": the payment must be refunded" if paid else "",
             )
         else:
-            await repository.update_subscription(session, sub["id"], done.updates)
-        await repository.set_checkout_subscription(session, ev.checkout_id, sub["id"], done.kind)
+            await repository.update_subscription(session, sub.id, done.updates)
+        await repository.set_checkout_subscription(session, ev.checkout_id, sub.id, done.kind)
         await add_events(session, outbox, [(done.event, org_id)], producer=rt.name)
         await _confirm(session, sub, done, now)
         return sub
@@ -89,6 +89,9 @@ async def fulfil_checkout(
         )
     if done.trial is not None:
         await repository.insert_trial_history(session, done.trial)
+    confirmation = (
+        notification_rows(sub, [done.confirmation], now) if done.confirmation is not None else []
+    )
     await repository.record_fulfilment(
         session,
         sub=sub,
@@ -97,19 +100,20 @@ async def fulfil_checkout(
         events=[outbox_row(done.event, producer=rt.name, org_id=org_id)],
         invoice=done.invoice,
         attempt=done.attempt,
+        notification=confirmation[0] if confirmation else None,
     )
-    await _confirm(session, sub, done, now)
     if not done.then.empty:
         sub = await apply_outcome(rt, session, sub, None, done.then)
-    if has_free and not sub["is_free"] and sub["status"] in ("active", "trialing"):
+    if has_free and not sub.is_free and sub.status in ("active", "trialing"):
         await end_free_subscriptions(rt, session, sub)
     return sub
 
 
 async def _confirm(
-    session: AsyncSession, sub: Row, done: billing.Fulfilment, now: datetime
+    session: AsyncSession, sub: Subscription, done: billing.Fulfilment, now: datetime
 ) -> None:
-    """The customer's confirmation e-mail, in the fulfilment's transaction."""
+    """The customer's confirmation e-mail, in the fulfilment's transaction (a created
+    subscription's is part of `repository.record_fulfilment`)."""
     if done.confirmation is not None:
         await repository.enqueue_notifications(
             session, notification_rows(sub, [done.confirmation], now)

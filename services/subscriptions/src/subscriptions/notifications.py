@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import aiosmtplib
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from bos_common.errors import is_dependency_unavailable
 from subscriptions import repository
 from subscriptions.clock import wall_now
 from subscriptions.pdf import money, render_invoice_pdf
@@ -27,6 +28,8 @@ log = logging.getLogger("bos.subscriptions.notifications")
 MAX_ATTEMPTS = 10
 # How long a claimed batch is its sender's: longer than sending a batch takes.
 CLAIM_LEASE = timedelta(seconds=60)
+# How long a pass sends before leaving the rest to the next one: well within the lease.
+SEND_BUDGET = CLAIM_LEASE / 2
 
 SUBJECTS = {
     "trial_extended": "Your {product} trial was extended",
@@ -104,7 +107,7 @@ async def build_message(
     if row.kind in RECEIPTS and row.invoice_id:
         inv = await repository.get_invoice(session, row.invoice_id)
         if inv is not None:
-            context["number"] = inv["number"]
+            context["number"] = inv.number
     locale = rt.settings.invoice_locale
     for key in ("amount", "amount_due", "amount_paid"):
         if isinstance(context.get(key), int):
@@ -127,7 +130,7 @@ async def build_message(
             inv, seller=org_name, locale=locale, font_path=rt.settings.invoice_font
         )
         message.add_attachment(
-            pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv['number']}.pdf"
+            pdf, maintype="application", subtype="pdf", filename=f"invoice-{inv.number}.pdf"
         )
     return message
 
@@ -135,7 +138,7 @@ async def build_message(
 async def send_pending(
     rt: SubscriptionsRuntime, mailer: Mailer, *, limit: int = 20, now: datetime | None = None
 ) -> int:
-    """Send one batch of due notifications; returns how many were tried. Due and retry
+    """Send one batch of due notifications; returns how many were claimed. Due and retry
     times are real time (`wall_now`), not the billing clock; `now` is for tests."""
     now = now or wall_now()
     async with rt.db.transaction() as session:
@@ -143,30 +146,67 @@ async def send_pending(
     # Each one recorded as soon as it is sent: a sender killed mid-batch sends again only
     # the message it was sending, the rest when their lease runs out. Past most of the
     # lease (a slow SMTP server), the rest is left for the next pass, never sent by two.
-    claimed = asyncio.get_running_loop().time()
-    for row in rows:
-        if asyncio.get_running_loop().time() - claimed > CLAIM_LEASE.total_seconds() / 2:
-            break
-        attempts = row.attempts + 1
-        async with rt.db.transaction() as session:
-            try:
-                message = await build_message(rt, session, row, mailer.sender)
-                await mailer.send(message)
-            except Exception as exc:  # noqa: BLE001 - SMTP or rendering: retry later
-                log.warning("notification %s (%s) failed: %s", row.id, row.kind, exc)
+    # A pass that stops early (that budget used, or the database failing) releases the
+    # rows it never handed to the mailer, so they do not wait out the lease.
+    loop = asyncio.get_running_loop()
+    claimed = loop.time()
+    untried = 0  # rows[untried:] were never handed to the mailer
+    try:
+        for index, row in enumerate(rows):
+            if loop.time() - claimed > SEND_BUDGET.total_seconds():
+                break
+            attempts = row.attempts + 1
+            async with rt.db.transaction() as session:
+                try:
+                    message = await build_message(rt, session, row, mailer.sender)
+                except Exception as exc:
+                    if is_dependency_unavailable(exc):
+                        raise  # the database, not this row: the pass stops
+                    await _record_failure(session, row, attempts, exc, now)
+                    untried = index + 1
+                    continue
+                # From here on the message may be out: this row keeps its lease.
+                untried = index + 1
+                try:
+                    await mailer.send(message)
+                except Exception as exc:  # noqa: BLE001 - SMTP: retry later
+                    await _record_failure(session, row, attempts, exc, now)
+                    continue
                 await repository.record_notification_attempt(
-                    session,
-                    row.id,
-                    attempts=attempts,
-                    last_error=str(exc)[:500],
-                    status="failed" if attempts >= MAX_ATTEMPTS else "pending",
-                    next_attempt_at=now + timedelta(seconds=min(2**attempts, 3600)),
+                    session, row.id, attempts=attempts, status="sent", sent_at=now, last_error=None
                 )
-                continue
-            await repository.record_notification_attempt(
-                session, row.id, attempts=attempts, status="sent", sent_at=now, last_error=None
-            )
+    except Exception:
+        await _release(rt, rows[untried:], now)
+        raise
+    await _release(rt, rows[untried:], now)
     return len(rows)
+
+
+async def _record_failure(
+    session: Any, row: Notification, attempts: int, exc: Exception, now: datetime
+) -> None:
+    log.warning("notification %s (%s) failed: %s", row.id, row.kind, exc)
+    await repository.record_notification_attempt(
+        session,
+        row.id,
+        attempts=attempts,
+        last_error=str(exc)[:500],
+        status="failed" if attempts >= MAX_ATTEMPTS else "pending",
+        next_attempt_at=now + timedelta(seconds=min(2**attempts, 3600)),
+    )
+
+
+async def _release(rt: SubscriptionsRuntime, rows: list[Notification], now: datetime) -> None:
+    """Best effort: with the database down this fails too, and the lease is the fallback."""
+    if not rows:
+        return
+    try:
+        async with rt.db.transaction() as session:
+            await repository.release_notifications(
+                session, [row.id for row in rows], leased_until=now + CLAIM_LEASE, due=now
+            )
+    except Exception as exc:  # noqa: BLE001 - the lease runs out instead
+        log.warning("releasing %d notifications failed: %s", len(rows), exc)
 
 
 async def notification_loop(rt: SubscriptionsRuntime) -> None:

@@ -12,7 +12,7 @@ from bos_common.events import InvoicePaidV1, InvoicePaymentFailedV1
 from subscriptions import billing, repository
 from subscriptions.clock import utc
 from subscriptions.outcomes import apply_outcome
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Subscription
 from subscriptions.runtime import SubscriptionsRuntime
 
 log = logging.getLogger("bos.subscriptions")
@@ -20,11 +20,11 @@ log = logging.getLogger("bos.subscriptions")
 
 async def _invoice_and_subscription(
     session: AsyncSession, invoice_id: str
-) -> tuple[Row, Row] | None:
+) -> tuple[Subscription, Invoice] | None:
     peek = await repository.get_invoice(session, invoice_id)
     if peek is None:
         return None
-    sub = await repository.get_subscription(session, peek["subscription_id"], lock=True)
+    sub = await repository.get_subscription(session, peek.subscription_id, lock=True)
     inv = await repository.get_invoice(session, invoice_id, lock=True)
     assert sub is not None and inv is not None
     return sub, inv
@@ -36,10 +36,10 @@ async def invoice_paid(rt: SubscriptionsRuntime, session: AsyncSession, ev: Invo
         log.warning("invoice.paid for unknown invoice %s", ev.invoice_id)
         return
     sub, inv = found
-    if inv["status"] in ("void", "uncollectible"):
+    if inv.status in ("void", "uncollectible"):
         log.error(
             "invoice %s was paid after it was voided: checkout must refund payment %s",
-            inv["id"],
+            inv.id,
             ev.payment_id,
         )
     out = billing.on_paid(
@@ -99,12 +99,12 @@ async def payment_method_updated(
     )
     changed = 0
     for sub in subs:
-        if sub["status"] == "canceled":
+        if sub.status == "canceled":
             continue
-        seen = sub.get("payment_method_updated_at")
+        seen = sub.payment_method_updated_at
         if seen is not None and utc(at) <= seen:
             continue  # an older card update arriving late
-        updates: Row = {
+        updates: Changes = {
             "payment_method_id": payment_method_id,
             "payment_method_updated_at": utc(at),
             "updated_at": now,
@@ -112,11 +112,11 @@ async def payment_method_updated(
         if stripe_customer_id:
             updates["stripe_customer_id"] = stripe_customer_id
         if (
-            sub["status"] in ("past_due", "incomplete")
-            and sub.get("pending_invoice_id")
-            and sub.get("next_action") in ("retry_payment", "dunning_exhausted")
+            sub.status in ("past_due", "incomplete")
+            and sub.pending_invoice_id
+            and sub.next_action in ("retry_payment", "dunning_exhausted")
         ):
             updates.update(next_action="retry_payment", next_action_at=now, hard_declined=False)
-        await repository.update_subscription(session, sub["id"], updates)
+        await repository.update_subscription(session, sub.id, updates)
         changed += 1
     return changed

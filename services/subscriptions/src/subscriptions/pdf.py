@@ -14,7 +14,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision
 from fpdf import FPDF
 
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -105,7 +105,7 @@ class _Doc(FPDF):
 
 
 def render_invoice_pdf(
-    inv: Row,
+    inv: Invoice,
     *,
     seller: str,
     locale: str = "en_US",
@@ -121,16 +121,16 @@ def render_invoice_pdf(
         return _render(_Doc(font), inv, seller, locale, seller_id)
 
 
-def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None) -> bytes:
+def _render(doc: _Doc, inv: Invoice, seller: str, locale: str, seller_id: str | None) -> bytes:
     def amount(value: int) -> str:
-        text = money(value, inv["currency"], locale)
+        text = money(value, inv.currency, locale)
         if not doc.shows(text):
-            code = inv["currency"].upper()
+            code = inv.currency.upper()
             digits = get_currency_precision(code)
             text = f"{Decimal(value).scaleb(-digits):,.{digits}f} {code}"
         return text
 
-    doc.set_title(f"Invoice {inv['number']}")
+    doc.set_title(f"Invoice {inv.number}")
     doc.set_author(seller)
     doc.set_creator("BOS")
     doc.add_page()
@@ -140,8 +140,8 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
     doc.font(20, bold=True)
     doc.set_text_color(*ACCENT)
     doc.cell(w * 0.65, 10, doc.safe(seller))
-    status = STATUS_LABEL.get(inv["status"], inv["status"].upper())
-    doc.set_text_color(22, 163, 74) if inv["status"] == "paid" else doc.set_text_color(185, 28, 28)
+    status = STATUS_LABEL.get(inv.status, inv.status.upper())
+    doc.set_text_color(22, 163, 74) if inv.status == "paid" else doc.set_text_color(185, 28, 28)
     doc.cell(w * 0.35, 10, status, align="R", new_x="LMARGIN", new_y="NEXT")
     doc.set_text_color(0, 0, 0)
     doc.font(10)
@@ -153,20 +153,20 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
     doc.cell(w, 9, "Invoice", new_x="LMARGIN", new_y="NEXT")
     doc.font(10)
     facts = [
-        ("Invoice number", inv["number"]),
-        ("Invoice ID", inv["id"]),
-        ("Date of issue", _date(inv["created_at"], locale)),
+        ("Invoice number", inv.number),
+        ("Invoice ID", inv.id),
+        ("Date of issue", _date(inv.created_at, locale)),
         (
             "Billing period",
-            f"{_date(inv['period_start'], locale)} - {_date(inv.get('period_end'), locale)}"
-            if inv.get("period_end")
-            else _date(inv["period_start"], locale),
+            f"{_date(inv.period_start, locale)} - {_date(inv.period_end, locale)}"
+            if inv.period_end
+            else _date(inv.period_start, locale),
         ),
     ]
-    if inv["status"] == "paid" and inv.get("paid_at"):
-        facts.append(("Paid on", _date(inv["paid_at"], locale)))
-    elif inv["status"] == "open":
-        facts.append(("Due", _date(inv.get("next_payment_attempt") or inv["created_at"], locale)))
+    if inv.status == "paid" and inv.paid_at:
+        facts.append(("Paid on", _date(inv.paid_at, locale)))
+    elif inv.status == "open":
+        facts.append(("Due", _date(inv.next_payment_attempt or inv.created_at, locale)))
     for label, value in facts:
         doc.cell(40, 6, label)
         doc.cell(w - 40, 6, doc.safe(str(value)), new_x="LMARGIN", new_y="NEXT")
@@ -175,9 +175,9 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
     doc.font(10, bold=True)
     doc.cell(w, 6, "Bill to", new_x="LMARGIN", new_y="NEXT")
     doc.font(10)
-    for line in (inv.get("customer_name"), inv.get("customer_email"), inv["customer_id"]):
-        if line:
-            doc.cell(w, 5, doc.safe(line), new_x="LMARGIN", new_y="NEXT")
+    for party in (inv.customer_name, inv.customer_email, inv.customer_id):
+        if party:
+            doc.cell(w, 5, doc.safe(party), new_x="LMARGIN", new_y="NEXT")
     doc.ln(6)
 
     # Lines
@@ -190,7 +190,7 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
         doc.cell(width, 8, text, align=align, fill=True)
     doc.ln(8)
     doc.font(10)
-    for line in inv["lines"]:
+    for line in inv.lines:
         doc.cell(cols[0], 7, doc.safe(line["description"])[:70])
         doc.cell(cols[1], 7, str(line.get("quantity", 1)), align="R")
         doc.cell(cols[2], 7, amount(line.get("unit_amount", line["amount"])), align="R")
@@ -199,9 +199,9 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
 
     # Totals
     label_w, value_w = w * 0.8, w * 0.2
-    discount = inv.get("discount") or {}
-    rows = [("Subtotal", amount(inv["subtotal"]), False)]
-    if inv["discount_amount"]:
+    discount = inv.discount or {}
+    rows = [("Subtotal", amount(inv.subtotal), False)]
+    if inv.discount_amount:
         label = "Discount"
         if discount.get("code"):
             off = (
@@ -210,16 +210,14 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
                 else ""
             )
             label = f"Discount ({discount['code']}{', ' + off if off else ''})"
-        rows.append((label, "-" + amount(inv["discount_amount"]), False))
-    rows.append(("Tax", amount(inv["tax"]), False))
-    rows.append(("Total", amount(inv["total"]), True))
-    rows.append(("Amount paid", amount(inv["amount_paid"]), False))
+        rows.append((label, "-" + amount(inv.discount_amount), False))
+    rows.append(("Tax", amount(inv.tax), False))
+    rows.append(("Total", amount(inv.total), True))
+    rows.append(("Amount paid", amount(inv.amount_paid), False))
     rows.append(
         (
             "Amount due",
-            amount(
-                max(0, inv["amount_due"] - inv["amount_paid"]) if inv["status"] == "open" else 0
-            ),
+            amount(max(0, inv.amount_due - inv.amount_paid) if inv.status == "open" else 0),
             True,
         )
     )
@@ -235,7 +233,7 @@ def _render(doc: _Doc, inv: Row, seller: str, locale: str, seller_id: str | None
         w,
         4,
         doc.safe(
-            f"Invoice {inv['number']} issued by {seller}. Amounts in {inv['currency'].upper()}. "
+            f"Invoice {inv.number} issued by {seller}. Amounts in {inv.currency.upper()}. "
             "Tax: none charged."
         ),
     )

@@ -44,12 +44,12 @@ async def run_due(
         decisions: list[Decision] = []
         parked: list[str] = []
         for sub, inv in pairs:
-            SCHEDULED.labels(sub.get("next_action") or "none").inc()
+            SCHEDULED.labels(sub.next_action or "none").inc()
             try:
                 out = billing.on_due(sub, inv, now=now, policy=rt.policy)
             except Exception:  # noqa: BLE001 - one bad row must not stall the others
-                log.exception("scheduled action failed for %s; parked", sub["id"])
-                parked.append(sub["id"])
+                log.exception("scheduled action failed for %s; parked", sub.id)
+                parked.append(sub.id)
                 continue
             decisions.append(Decision(sub, inv, out))
         await write_outcomes(rt, session, decisions, now=now, parked=parked)

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from bos_common.fields import JsonInteger
 from subscriptions import billing
+from subscriptions.rows import Invoice as InvoiceRow
 from subscriptions.rows import Row
+from subscriptions.rows import Subscription as SubscriptionRow
 
 
 class _In(BaseModel):
@@ -219,11 +221,11 @@ class Entitlements(BaseModel):
 # --- presenters ------------------------------------------------------------------------------
 
 
-def discount_of(sub: Row) -> Discount | None:
-    coupon = sub.get("coupon")
+def discount_of(sub: SubscriptionRow) -> Discount | None:
+    coupon = sub.coupon
     if not coupon:
         return None
-    start = sub.get("discount_start")
+    start = sub.discount_start
     return Discount(
         coupon_id=coupon.get("coupon_id"),
         code=coupon.get("code"),
@@ -236,59 +238,59 @@ def discount_of(sub: Row) -> Discount | None:
     )
 
 
-def subscription_out(sub: Row) -> Subscription:
+def subscription_out(sub: SubscriptionRow) -> Subscription:
     return Subscription(**_subscription_fields(sub))
 
 
-def _subscription_fields(sub: Row) -> Row:
+def _subscription_fields(sub: SubscriptionRow) -> Row:
     fields: dict[str, Any] = {
-        name: sub.get(name)
+        name: getattr(sub, name)
         for name in Subscription.model_fields
         if name not in ("object", "discount")
     }
-    fields["features"] = list(sub.get("features") or [])
-    fields["metadata"] = dict(sub.get("metadata") or {})
-    fields["cancel_at_period_end"] = bool(sub.get("cancel_at_period_end"))
+    fields["features"] = list(sub.features or [])
+    fields["metadata"] = dict(sub.metadata or {})
+    fields["cancel_at_period_end"] = bool(sub.cancel_at_period_end)
     fields["discount"] = discount_of(sub)
     return fields
 
 
-def portal_subscription_out(sub: Row, next_billing: Row | None) -> PortalSubscription:
+def portal_subscription_out(sub: SubscriptionRow, next_billing: Row | None) -> PortalSubscription:
     return PortalSubscription(
         **_subscription_fields(sub),
         plan=Plan(
-            product_id=sub["product_id"],
-            product_name=sub["product_name"],
-            price_id=sub["price_id"],
-            amount=sub["amount"],
-            currency=sub["currency"],
-            interval=sub.get("interval"),
-            features=list(sub.get("features") or []),
+            product_id=sub.product_id,
+            product_name=sub.product_name,
+            price_id=sub.price_id,
+            amount=sub.amount,
+            currency=sub.currency,
+            interval=sub.interval,
+            features=list(sub.features or []),
         ),
         next_billing=NextBilling(**next_billing) if next_billing else None,
     )
 
 
-def invoice_out(inv: Row, *, pdf_base: str = "/v1/invoices") -> Invoice:
+def invoice_out(inv: InvoiceRow, *, pdf_base: str = "/v1/invoices") -> Invoice:
     fields: dict[str, Any] = {
-        name: inv.get(name)
+        name: getattr(inv, name)
         for name in Invoice.model_fields
         if name
         not in ("object", "amount_remaining", "last_payment_error", "pdf_url", "lines", "discount")
     }
-    remaining = inv["amount_due"] - inv["amount_paid"] if inv["status"] == "open" else 0
+    remaining = inv.amount_due - inv.amount_paid if inv.status == "open" else 0
     error = (
-        PaymentError(code=inv.get("last_failure_code"), message=inv.get("last_failure_message"))
-        if inv.get("last_failure_code") or inv.get("last_failure_message")
+        PaymentError(code=inv.last_failure_code, message=inv.last_failure_message)
+        if inv.last_failure_code or inv.last_failure_message
         else None
     )
     return Invoice(
         **fields,
         amount_remaining=max(0, remaining),
         last_payment_error=error,
-        lines=[InvoiceLine(**line) for line in inv["lines"]],
-        discount=InvoiceDiscount(**inv["discount"]) if inv.get("discount") else None,
-        pdf_url=f"{pdf_base}/{inv['id']}/pdf",
+        lines=[InvoiceLine(**line) for line in inv.lines],
+        discount=InvoiceDiscount(**inv.discount) if inv.discount else None,
+        pdf_url=f"{pdf_base}/{inv.id}/pdf",
     )
 
 

@@ -6,6 +6,7 @@ the caller's transaction. A checkout's fulfilment is `fulfilment.py`, payment re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -17,7 +18,7 @@ from subscriptions import billing, repository
 from subscriptions.billing import Outcome
 from subscriptions.outcomes import apply_outcome
 from subscriptions.periods import period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Row, Subscription
 from subscriptions.runtime import SubscriptionsRuntime
 
 SUBSCRIPTION_NOT_FOUND = ("subscription_not_found", "Subscription not found")
@@ -29,21 +30,21 @@ INVOICE_NOT_FOUND = ("invoice_not_found", "Invoice not found")
 
 async def _locked(
     session: AsyncSession, org_id: str, sub_id: str, customer_id: str | None = None
-) -> tuple[Row, Row | None]:
+) -> tuple[Subscription, Invoice | None]:
     sub = await repository.get_subscription(
         session, sub_id, org_id=org_id, customer_id=customer_id, lock=True
     )
     if sub is None:
         raise NotFound(*SUBSCRIPTION_NOT_FOUND)
     inv = None
-    if sub.get("pending_invoice_id"):
-        inv = await repository.get_invoice(session, sub["pending_invoice_id"], lock=True)
+    if sub.pending_invoice_id:
+        inv = await repository.get_invoice(session, sub.pending_invoice_id, lock=True)
     return sub, inv
 
 
 async def get_subscription(
     session: AsyncSession, org_id: str, sub_id: str, customer_id: str | None = None
-) -> Row:
+) -> Subscription:
     sub = await repository.get_subscription(session, sub_id, org_id=org_id, customer_id=customer_id)
     if sub is None:
         raise NotFound(*SUBSCRIPTION_NOT_FOUND)
@@ -58,7 +59,7 @@ async def cancel_subscription(
     *,
     at_period_end: bool,
     customer_id: str | None = None,
-) -> Row:
+) -> Subscription:
     sub, inv = await _locked(session, org_id, sub_id, customer_id)
     out = billing.cancel(sub, inv, now=rt.clock.now(), at_period_end=at_period_end)
     return await apply_outcome(rt, session, sub, inv, out)
@@ -71,37 +72,38 @@ async def reactivate_subscription(
     sub_id: str,
     *,
     customer_id: str | None = None,
-) -> Row:
+) -> Subscription:
     """Undo a cancel-at-period-end before the period ends (17.4)."""
     sub, _ = await _locked(session, org_id, sub_id, customer_id)
     now = rt.clock.now()
-    if sub["status"] == "canceled" or (
-        sub.get("cancel_at_period_end") and sub["current_period_end"] <= now
-    ):
+    end = sub.current_period_end
+    if sub.status == "canceled" or (sub.cancel_at_period_end and end is not None and end <= now):
         raise Conflict(
             "subscription_not_reactivatable",
             "This subscription has ended and cannot be reactivated.",
         )
-    if not sub.get("cancel_at_period_end"):
+    if not sub.cancel_at_period_end:
         return sub  # nothing to undo
-    updates: Row = {"cancel_at_period_end": False, "canceled_at": None, "cancel_reason": None}
-    updates["next_action"], updates["next_action_at"] = billing.after_period({**sub, **updates})
+    updates: Changes = {"cancel_at_period_end": False, "canceled_at": None, "cancel_reason": None}
+    updates["next_action"], updates["next_action_at"] = billing.after_period(
+        replace(sub, **updates)
+    )
     out = Outcome(updates=updates)
     out.events.append(
         SubscriptionReactivatedV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
-            current_period_end=sub.get("current_period_end"),
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
+            current_period_end=sub.current_period_end,
             reactivated_at=now,
         )
     )
     out.notices.append(
         billing.notice(
             "subscription_reactivated",
-            f"{sub['id']}:{now.isoformat()}",
+            f"{sub.id}:{now.isoformat()}",
             sub,
-            current_period_end=sub.get("current_period_end"),
+            current_period_end=sub.current_period_end,
         )
     )
     return await apply_outcome(rt, session, sub, None, out)
@@ -109,29 +111,30 @@ async def reactivate_subscription(
 
 async def extend_trial(
     rt: SubscriptionsRuntime, session: AsyncSession, org_id: str, sub_id: str, days: int
-) -> Row:
+) -> Subscription:
     sub, inv = await _locked(session, org_id, sub_id)
     now = rt.clock.now()
-    if sub["status"] != "trialing":
+    if sub.status != "trialing":
         raise Conflict("not_trialing", "Only a subscription in trial can have its trial extended.")
-    if inv is not None or sub["trial_end"] <= now:
+    assert sub.trial_end is not None, "a subscription in trial has its end"
+    if inv is not None or sub.trial_end <= now:
         raise Conflict("trial_ended", "The trial has already ended.")
-    previous = sub["trial_end"]
+    previous = sub.trial_end
     trial_end = previous + timedelta(days=days)
-    updates: Row = {
+    updates: Changes = {
         "trial_end": trial_end,
         "current_period_end": trial_end,
         "billing_anchor": trial_end,
     }
     updates["next_action"], updates["next_action_at"] = billing.trial_schedule(
-        {**sub, **updates}, now, rt.policy
+        replace(sub, **updates), now, rt.policy
     )
     out = Outcome(updates=updates)
     out.events.append(
         SubscriptionTrialExtendedV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
             days=days,
             previous_trial_end=previous,
             trial_end=trial_end,
@@ -140,7 +143,7 @@ async def extend_trial(
     out.notices.append(
         billing.notice(
             "trial_extended",
-            f"{sub['id']}:{trial_end.isoformat()}",
+            f"{sub.id}:{trial_end.isoformat()}",
             sub,
             days=days,
             trial_end=trial_end,
@@ -152,15 +155,16 @@ async def extend_trial(
 
 async def end_trial(
     rt: SubscriptionsRuntime, session: AsyncSession, org_id: str, sub_id: str
-) -> Row:
+) -> Subscription:
     """Convert now: the trial ends and the first period is invoiced (charged by checkout)."""
     sub, inv = await _locked(session, org_id, sub_id)
     now = rt.clock.now()
-    if sub["status"] != "trialing":
+    if sub.status != "trialing":
         raise Conflict("not_trialing", "Only a subscription in trial can end its trial.")
     if inv is not None:
         return sub  # already converting
-    ended = {**sub, "trial_end": now, "current_period_end": now}
+    assert sub.interval is not None, "a trial of a plan"
+    ended = replace(sub, trial_end=now, current_period_end=now)
     out = billing.issue_invoice(
         ended,
         now=now,
@@ -168,7 +172,7 @@ async def end_trial(
         reason="trial_conversion",
         anchor=now,
         period_start=now,
-        period_end_=period_end(now, sub["interval"]),
+        period_end_=period_end(now, sub.interval),
     )
     out.updates = {"trial_end": now, "current_period_end": now, **out.updates}
     return await apply_outcome(rt, session, sub, None, out)
@@ -232,25 +236,20 @@ async def entitlements(
     }
 
 
-def next_billing(sub: Row, inv: Row | None) -> Row | None:
+def next_billing(sub: Subscription, inv: Invoice | None) -> Row | None:
     """When and how much the customer pays next (17.2); None when nothing is due."""
-    if (
-        sub["status"] == "canceled"
-        or sub.get("cancel_at_period_end")
-        or sub["is_free"]
-        or sub.get("interval") is None
-    ):
+    if sub.status == "canceled" or sub.cancel_at_period_end or sub.is_free or sub.interval is None:
         return None
-    if inv is not None and inv["status"] == "open":
+    if inv is not None and inv.status == "open":
         return {
-            "date": inv.get("next_payment_attempt") or inv["created_at"],
-            "amount": inv["amount_due"],
-            "currency": inv["currency"],
+            "date": inv.next_payment_attempt or inv.created_at,
+            "amount": inv.amount_due,
+            "currency": inv.currency,
         }
-    start = sub["trial_end"] if sub["status"] == "trialing" else sub.get("current_period_end")
+    start = sub.trial_end if sub.status == "trialing" else sub.current_period_end
     if start is None:
         return None
-    coupon = sub.get("coupon")
-    applies = billing.discount_applies(coupon, sub.get("discount_start") or start, start)
-    amount = sub["amount"] - (billing.discount_amount(coupon, sub["amount"]) if applies else 0)
-    return {"date": start, "amount": amount, "currency": sub["currency"]}
+    coupon = sub.coupon
+    applies = billing.discount_applies(coupon, sub.discount_start or start, start)
+    amount = sub.amount - (billing.discount_amount(coupon, sub.amount) if applies else 0)
+    return {"date": start, "amount": amount, "currency": sub.currency}

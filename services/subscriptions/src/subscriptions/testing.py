@@ -3,8 +3,9 @@ builders, signed identities, and readers of what the service published."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from bos_common.events import (
     PriceSnapshot,
 )
 from subscriptions.models import outbox
+from subscriptions.rows import Invoice, Subscription
 
 
 def uid(prefix: str) -> str:
@@ -119,6 +121,106 @@ def coupon(
         duration=duration,
         duration_in_months=months,
     )
+
+
+def subscription_row(**changes: Any) -> Subscription:
+    """A subscription for the billing unit tests: "sub_1", an active monthly USD 50.00 plan
+    of "cus_1" since 2026-01-31 (renewing on 2026-02-28), with `changes` applied."""
+    start, end = datetime(2026, 1, 31, 15, tzinfo=UTC), datetime(2026, 2, 28, 15, tzinfo=UTC)
+    base = Subscription(
+        id="sub_1",
+        org_id="org_1",
+        customer_id="cus_1",
+        customer_email="a@example.com",
+        customer_name=None,
+        external_user_id=None,
+        checkout_id="co_1",
+        product_id="prod_1",
+        product_name="Pro",
+        price_id="price_1",
+        price_type="recurring",
+        interval="month",
+        amount=5000,
+        currency="usd",
+        is_free=False,
+        features=[],
+        metadata={},
+        status="active",
+        billing_anchor=start,
+        current_period_start=start,
+        current_period_end=end,
+        trial_start=None,
+        trial_end=None,
+        trial_reminder_for=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        cancel_reason=None,
+        coupon=None,
+        discount_start=None,
+        stripe_customer_id=None,
+        payment_method_id=None,
+        card_fingerprint=None,
+        payment_method_updated_at=None,
+        latest_invoice_id=None,
+        pending_invoice_id=None,
+        past_due_since=None,
+        hard_declined=False,
+        next_action="renew",
+        next_action_at=end,
+        created_at=start,
+        updated_at=start,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def invoice_row(**changes: Any) -> Invoice:
+    """An invoice for the billing and rendering unit tests: an open first invoice of
+    "sub_1" (USD 50.00, one line, a month from 2026-01-31), with `changes` applied."""
+    start, end = datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 28, tzinfo=UTC)
+    base = Invoice(
+        id="inv_1",
+        org_id="org_1",
+        number="ORG1-000001",
+        subscription_id="sub_1",
+        customer_id="cus_1",
+        customer_email="a@example.com",
+        customer_name=None,
+        status="open",
+        billing_reason="subscription_cycle",
+        currency="usd",
+        subtotal=5000,
+        discount_amount=0,
+        tax=0,
+        total=5000,
+        amount_due=5000,
+        amount_paid=0,
+        lines=[
+            {
+                "type": "subscription",
+                "description": "Pro (Jan 31, 2026 - Feb 28, 2026)",
+                "quantity": 1,
+                "unit_amount": 5000,
+                "amount": 5000,
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+            }
+        ],
+        discount=None,
+        period_start=start,
+        period_end=end,
+        attempt_count=1,
+        next_payment_attempt=None,
+        payment_id=None,
+        payment_intent_id=None,
+        paid_at=None,
+        voided_at=None,
+        last_failure_code=None,
+        last_failure_message=None,
+        created_at=start,
+        updated_at=start,
+    )
+    return dataclasses.replace(base, **changes)
 
 
 def invoice_paid(

@@ -13,6 +13,7 @@ from bos_common.db import after_commit
 from bos_common.errors import InvalidRequest, NotFound, PermissionDenied
 from subscriptions import repository, service
 from subscriptions.pdf import parse_locale, render_invoice_pdf
+from subscriptions.rows import Invoice, Subscription
 from subscriptions.runtime import SubscriptionsRuntime
 
 
@@ -37,33 +38,31 @@ def portal_customer(identity: Identity) -> tuple[str, str]:
 
 
 async def pdf_response(
-    rt: SubscriptionsRuntime, session: Any, inv: dict[str, Any], locale: str | None
+    rt: SubscriptionsRuntime, session: Any, inv: Invoice, locale: str | None
 ) -> Response:
     try:
         loc = parse_locale(locale) if locale else rt.settings.invoice_locale
     except ValueError:
         raise InvalidRequest("invalid_locale", "Unknown locale.", param="locale") from None
-    seller = await repository.organization_name(session, inv["org_id"]) or inv["org_id"]
+    seller = await repository.organization_name(session, inv.org_id) or inv.org_id
     pdf = render_invoice_pdf(inv, seller=seller, locale=loc, font_path=rt.settings.invoice_font)
     return Response(
         content=pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="invoice-{inv["number"]}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="invoice-{inv.number}.pdf"'},
     )
 
 
 async def find_invoice(
     session: Any, invoice_id: str, org_id: str, customer_id: str | None = None
-) -> dict[str, Any]:
+) -> Invoice:
     inv = await repository.get_invoice(session, invoice_id, org_id=org_id, customer_id=customer_id)
     if inv is None:
         raise NotFound(*service.INVOICE_NOT_FOUND)
     return inv
 
 
-def audited(
-    session: Any, identity: Identity, action: str, sub: dict[str, Any], **extra: Any
-) -> None:
+def audited(session: Any, identity: Identity, action: str, sub: Subscription, **extra: Any) -> None:
     """The audit line (plan 18.3) of an action on `sub` by the caller (a merchant's API
     key, or the customer in the portal), once the request's transaction committed."""
     after_commit(
@@ -71,11 +70,11 @@ def audited(
         lambda: audit_by(
             action,
             identity,
-            org_id=sub["org_id"],
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            status=sub["status"],
-            cancel_at_period_end=sub["cancel_at_period_end"],
+            org_id=sub.org_id,
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            status=sub.status,
+            cancel_at_period_end=sub.cancel_at_period_end,
             **extra,
         ),
     )

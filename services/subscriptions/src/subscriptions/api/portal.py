@@ -12,6 +12,7 @@ from bos_common.errors import ServiceUnavailable
 from subscriptions import repository, service
 from subscriptions.api.deps import Limit, Rt, audited, find_invoice, pdf_response, portal_customer
 from subscriptions.portal_page import portal_response
+from subscriptions.rows import Subscription
 from subscriptions.schemas import (
     Invoice,
     InvoiceList,
@@ -31,10 +32,10 @@ router = APIRouter()
 # --- portal ------------------------------------------------------------------------------------
 
 
-async def _portal_view(session: Any, sub: dict[str, Any]) -> PortalSubscription:
+async def _portal_view(session: Any, sub: Subscription) -> PortalSubscription:
     inv = None
-    if sub.get("pending_invoice_id"):
-        inv = await repository.get_invoice(session, sub["pending_invoice_id"])
+    if sub.pending_invoice_id:
+        inv = await repository.get_invoice(session, sub.pending_invoice_id)
     return portal_subscription_out(sub, service.next_billing(sub, inv))
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from bos_common.coupons import discount_for
 from bos_common.ids import new_id
 from subscriptions.periods import add_months
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row, Subscription
 
 
 def discount_amount(coupon: Row | None, subtotal: int) -> int:
@@ -52,12 +52,17 @@ def describe_period(start: datetime, end: datetime | None) -> str:
 
 
 def build_invoice(
-    sub: Row, *, now: datetime, reason: str, period_start: datetime, period_end_: datetime | None
-) -> Row:
+    sub: Subscription,
+    *,
+    now: datetime,
+    reason: str,
+    period_start: datetime,
+    period_end_: datetime | None,
+) -> Invoice:
     """A new (open) invoice for one period of `sub`, numbered later."""
-    subtotal = int(sub["amount"])
-    coupon = sub.get("coupon")
-    start = sub.get("discount_start") or period_start
+    subtotal = int(sub.amount)
+    coupon = sub.coupon
+    start = sub.discount_start or period_start
     applies = discount_applies(coupon, start, period_start)
     discount = discount_amount(coupon, subtotal) if applies else 0
     tax = 0
@@ -65,7 +70,7 @@ def build_invoice(
     lines = [
         {
             "type": "subscription",
-            "description": f"{sub['product_name']} ({describe_period(period_start, period_end_)})",
+            "description": f"{sub.product_name} ({describe_period(period_start, period_end_)})",
             "quantity": 1,
             "unit_amount": subtotal,
             "amount": subtotal,
@@ -73,38 +78,38 @@ def build_invoice(
             "period_end": period_end_.isoformat() if period_end_ else None,
         }
     ]
-    return {
-        "id": new_id("inv"),
-        "org_id": sub["org_id"],
-        "number": None,
-        "subscription_id": sub["id"],
-        "customer_id": sub["customer_id"],
-        "customer_email": sub.get("customer_email"),
-        "customer_name": sub.get("customer_name"),
-        "status": "open" if total > 0 else "paid",
-        "billing_reason": reason,
-        "currency": sub["currency"],
-        "subtotal": subtotal,
-        "discount_amount": discount,
-        "tax": tax,
-        "total": total,
-        "amount_due": total,
-        "amount_paid": 0,
-        "lines": lines,
-        "discount": coupon_summary(coupon, discount) if discount else None,
-        "period_start": period_start,
-        "period_end": period_end_,
-        "attempt_count": 1,
-        "next_payment_attempt": None,
-        "payment_id": None,
-        "payment_intent_id": None,
-        "paid_at": now if total <= 0 else None,
-        "voided_at": None,
-        "last_failure_code": None,
-        "last_failure_message": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return Invoice(
+        id=new_id("inv"),
+        org_id=sub.org_id,
+        number=None,
+        subscription_id=sub.id,
+        customer_id=sub.customer_id,
+        customer_email=sub.customer_email,
+        customer_name=sub.customer_name,
+        status="open" if total > 0 else "paid",
+        billing_reason=reason,
+        currency=sub.currency,
+        subtotal=subtotal,
+        discount_amount=discount,
+        tax=tax,
+        total=total,
+        amount_due=total,
+        amount_paid=0,
+        lines=lines,
+        discount=coupon_summary(coupon, discount) if discount else None,
+        period_start=period_start,
+        period_end=period_end_,
+        attempt_count=1,
+        next_payment_attempt=None,
+        payment_id=None,
+        payment_intent_id=None,
+        paid_at=now if total <= 0 else None,
+        voided_at=None,
+        last_failure_code=None,
+        last_failure_message=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def coupon_summary(coupon: Row | None, amount: int) -> Row | None:

@@ -6,7 +6,7 @@ what follows. Pure: the service reads what it needs first (`needs_canceled_free`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,7 +18,7 @@ from subscriptions.billing.outcome import Notice, Outcome, Policy, notice
 from subscriptions.billing.schedule import trial_schedule
 from subscriptions.clock import utc
 from subscriptions.periods import period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Row, Subscription
 
 
 @dataclass
@@ -31,10 +31,10 @@ class Fulfilment:
     duplicate, which is refunded)."""
 
     kind: Literal["created", "reactivated", "duplicate"]
-    sub: Row
+    sub: Subscription
     event: SubscriptionCreatedV1
-    updates: Row = field(default_factory=dict)
-    invoice: Row | None = None
+    updates: Changes = field(default_factory=dict)
+    invoice: Invoice | None = None
     attempt: Row | None = None
     trial: Row | None = None
     trial_denied: bool = False
@@ -42,7 +42,7 @@ class Fulfilment:
     confirmation: Notice | None = None
 
 
-def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Row | None) -> Notice:
+def confirmation(ev: CheckoutCompletedV1, sub: Subscription, invoice: Invoice | None) -> Notice:
     """The e-mail confirming a completed checkout, once per checkout: what the customer now
     has (a trial and when it ends, a paid period, free access) and, when checkout charged
     something, the receipt (its invoice, attached as a PDF)."""
@@ -50,12 +50,12 @@ def confirmation(ev: CheckoutCompletedV1, sub: Row, invoice: Row | None) -> Noti
         "checkout_completed",
         ev.checkout_id,
         sub,
-        invoice_id=invoice["id"] if invoice else None,
-        status=sub["status"],
-        is_free=sub["is_free"],
-        trial_end=sub.get("trial_end"),
-        current_period_end=sub.get("current_period_end"),
-        amount_paid=invoice["amount_paid"] if invoice else 0,
+        invoice_id=invoice.id if invoice else None,
+        status=sub.status,
+        is_free=sub.is_free,
+        trial_end=sub.trial_end,
+        current_period_end=sub.current_period_end,
+        amount_paid=invoice.amount_paid if invoice else 0,
     )
 
 
@@ -79,41 +79,41 @@ def needs_trial_check(ev: CheckoutCompletedV1) -> bool:
 
 
 def created_event(
-    sub: Row, *, reactivated: bool = False, trial_denied: bool = False
+    sub: Subscription, *, reactivated: bool = False, trial_denied: bool = False
 ) -> SubscriptionCreatedV1:
     return SubscriptionCreatedV1(
-        subscription_id=sub["id"],
-        checkout_id=sub.get("checkout_id"),
-        customer_id=sub["customer_id"],
-        external_user_id=sub.get("external_user_id"),
-        product_id=sub["product_id"],
-        price_id=sub["price_id"],
-        status=sub["status"],
-        is_free=sub["is_free"],
-        amount=sub["amount"],
-        currency=sub["currency"],
-        interval=sub.get("interval"),
-        current_period_start=sub["current_period_start"],
-        current_period_end=sub.get("current_period_end"),
-        trial_start=sub.get("trial_start"),
-        trial_end=sub.get("trial_end"),
+        subscription_id=sub.id,
+        checkout_id=sub.checkout_id,
+        customer_id=sub.customer_id,
+        external_user_id=sub.external_user_id,
+        product_id=sub.product_id,
+        price_id=sub.price_id,
+        status=sub.status,
+        is_free=sub.is_free,
+        amount=sub.amount,
+        currency=sub.currency,
+        interval=sub.interval,
+        current_period_start=sub.current_period_start,
+        current_period_end=sub.current_period_end,
+        trial_start=sub.trial_start,
+        trial_end=sub.trial_end,
         trial_denied=trial_denied,
         reactivated=reactivated,
-        features=list(sub.get("features") or []),
-        metadata=dict(sub.get("metadata") or {}),
-        created_at=sub["created_at"],
+        features=list(sub.features or []),
+        metadata=dict(sub.metadata or {}),
+        created_at=sub.created_at,
     )
 
 
 def checkout_invoice(
-    sub: Row,
+    sub: Subscription,
     ev: CheckoutCompletedV1,
     *,
     now: datetime,
     with_plan: bool,
     period_start: datetime,
     period_end_: datetime | None,
-) -> Row | None:
+) -> Invoice | None:
     """The invoice of what checkout already charged. Checkout's figures: `amount_total` is
     the first period after the discount (without the setup fee); it charges
     `(0 if trial_days else amount_total) + setup_fee`, so a trial pays only the fee (6.2)."""
@@ -167,38 +167,38 @@ def checkout_invoice(
         ]
     coupon = ev.coupon.model_dump() if ev.coupon else None
     paid_at = utc(ev.completed_at)
-    return {
-        "id": new_id("inv"),
-        "org_id": sub["org_id"],
-        "number": None,
-        "subscription_id": sub["id"],
-        "customer_id": sub["customer_id"],
-        "customer_email": sub.get("customer_email"),
-        "customer_name": sub.get("customer_name"),
-        "status": "paid",
-        "billing_reason": "subscription_create" if price.type == "recurring" else "one_time",
-        "currency": sub["currency"],
-        "subtotal": subtotal,
-        "discount_amount": discount,
-        "tax": 0,
-        "total": total,
-        "amount_due": total,
-        "amount_paid": total,
-        "lines": lines,
-        "discount": coupon_summary(coupon, discount) if discount else None,
-        "period_start": period_start,
-        "period_end": period_end_,
-        "attempt_count": 1,
-        "next_payment_attempt": None,
-        "payment_id": ev.payment_id,
-        "payment_intent_id": ev.payment_intent_id,
-        "paid_at": paid_at,
-        "voided_at": None,
-        "last_failure_code": None,
-        "last_failure_message": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return Invoice(
+        id=new_id("inv"),
+        org_id=sub.org_id,
+        number=None,
+        subscription_id=sub.id,
+        customer_id=sub.customer_id,
+        customer_email=sub.customer_email,
+        customer_name=sub.customer_name,
+        status="paid",
+        billing_reason="subscription_create" if price.type == "recurring" else "one_time",
+        currency=sub.currency,
+        subtotal=subtotal,
+        discount_amount=discount,
+        tax=0,
+        total=total,
+        amount_due=total,
+        amount_paid=total,
+        lines=lines,
+        discount=coupon_summary(coupon, discount) if discount else None,
+        period_start=period_start,
+        period_end=period_end_,
+        attempt_count=1,
+        next_payment_attempt=None,
+        payment_id=ev.payment_id,
+        payment_intent_id=ev.payment_intent_id,
+        paid_at=paid_at,
+        voided_at=None,
+        last_failure_code=None,
+        last_failure_message=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def fulfil(
@@ -207,8 +207,8 @@ def fulfil(
     *,
     now: datetime,
     policy: Policy,
-    live: Row | None,
-    canceled_free: Row | None,
+    live: Subscription | None,
+    canceled_free: Subscription | None,
     trial_used: str | None,
 ) -> Fulfilment:
     """Fulfil the checkout: `live` is the customer's live subscription to the product
@@ -217,7 +217,7 @@ def fulfil(
     have another trial (read when `needs_trial_check`; None: eligible)."""
     price = ev.price
     if live is not None:
-        linked = {**live, "checkout_id": ev.checkout_id}
+        linked = replace(live, checkout_id=ev.checkout_id)
         return Fulfilment("duplicate", live, created_event(linked))
 
     start = utc(ev.completed_at)
@@ -265,7 +265,7 @@ def fulfil(
             "pending_invoice_id": None,
             "past_due_since": None,
         }
-        back = {**canceled_free, **updates}
+        back = replace(canceled_free, **updates)
         return Fulfilment(
             "reactivated",
             back,
@@ -274,30 +274,30 @@ def fulfil(
             confirmation=confirmation(ev, back, None),
         )
 
-    sub: Row = {
+    sub = Subscription(
         **base,
-        "id": new_id("sub"),
-        "created_at": now,
-        "status": "active",
-        "billing_anchor": None,
-        "current_period_start": start,
-        "current_period_end": None,
-        "trial_start": None,
-        "trial_end": None,
-        "trial_reminder_for": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-        "cancel_reason": None,
-        "discount_start": None,
-        "latest_invoice_id": None,
-        "pending_invoice_id": None,
-        "past_due_since": None,
-        "hard_declined": False,
-        "next_action": None,
-        "next_action_at": None,
-    }
-    invoice: Row | None = None
+        id=new_id("sub"),
+        created_at=now,
+        status="active",
+        billing_anchor=None,
+        current_period_start=start,
+        current_period_end=None,
+        trial_start=None,
+        trial_end=None,
+        trial_reminder_for=None,
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        cancel_reason=None,
+        discount_start=None,
+        latest_invoice_id=None,
+        pending_invoice_id=None,
+        past_due_since=None,
+        hard_declined=False,
+        next_action=None,
+        next_action_at=None,
+    )
+    invoice: Invoice | None = None
     trial: Row | None = None
     trial_denied = False
     then = Outcome()
@@ -310,21 +310,23 @@ def fulfil(
             )
     elif ev.trial_days > 0 and trial_used is None:
         trial_end = start + timedelta(days=ev.trial_days)
-        sub.update(
+        sub = replace(
+            sub,
             status="trialing",
             trial_start=start,
             trial_end=trial_end,
             current_period_end=trial_end,
             billing_anchor=trial_end,
         )
-        sub["next_action"], sub["next_action_at"] = trial_schedule(sub, now, policy)
+        next_action, next_action_at = trial_schedule(sub, now, policy)
+        sub = replace(sub, next_action=next_action, next_action_at=next_action_at)
         trial = {
             "org_id": org_id,
             "product_id": price.product_id,
             "customer_id": ev.customer_id,
             "email": ev.customer_email.strip().lower(),
             "card_fingerprint": ev.card_fingerprint,
-            "subscription_id": sub["id"],
+            "subscription_id": sub.id,
             "created_at": now,
         }
         # A setup fee was charged at checkout (6.2); the plan is charged at trial end.
@@ -335,8 +337,9 @@ def fulfil(
         # 6.6: this customer, email or card had the trial: no second one, the first
         # period is charged now (checkout took only a card or a setup fee).
         trial_denied = True
-        end = period_end(start, sub["interval"])
-        sub.update(status="incomplete", billing_anchor=start, current_period_end=end)
+        assert sub.interval is not None  # recurring
+        end = period_end(start, sub.interval)
+        sub = replace(sub, status="incomplete", billing_anchor=start, current_period_end=end)
         invoice = checkout_invoice(
             sub, ev, now=now, with_plan=False, period_start=start, period_end_=end
         )
@@ -350,12 +353,14 @@ def fulfil(
             period_end_=end,
         )
     else:
-        end = period_end(start, sub["interval"])
-        sub.update(
+        assert sub.interval is not None  # recurring
+        end = period_end(start, sub.interval)
+        sub = replace(
+            sub,
             status="active",
             billing_anchor=start,
             current_period_end=end,
-            discount_start=start if sub["coupon"] else None,
+            discount_start=start if sub.coupon else None,
             next_action="renew",
             next_action_at=end,
         )
@@ -365,19 +370,19 @@ def fulfil(
 
     attempt: Row | None = None
     if invoice is not None:
-        sub["latest_invoice_id"] = invoice["id"]
+        sub = replace(sub, latest_invoice_id=invoice.id)
         attempt = {
-            "invoice_id": invoice["id"],
+            "invoice_id": invoice.id,
             "attempt": 1,
             "org_id": org_id,
-            "customer_id": sub["customer_id"],
+            "customer_id": sub.customer_id,
             "status": "succeeded",
-            "amount": invoice["amount_paid"],
-            "currency": sub["currency"],
+            "amount": invoice.amount_paid,
+            "currency": sub.currency,
             "payment_id": ev.payment_id,
             "failure_code": None,
             "failure_message": None,
-            "created_at": invoice["paid_at"],
+            "created_at": invoice.paid_at,
         }
     event = created_event(sub, trial_denied=trial_denied)
     return Fulfilment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bos_common.events import (
@@ -9,7 +10,7 @@ from bos_common.events import (
 )
 from subscriptions.billing.lifecycle import on_due
 from subscriptions.billing.outcome import Outcome, Policy, notice
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Subscription
 
 # Stripe decline codes after which retrying the same card cannot succeed (the customer
 # must act: new card, or authenticate on-session).
@@ -53,8 +54,8 @@ def is_hard_decline(failure_code: str | None, decline_code: str | None) -> bool:
 
 
 def on_payment_failed(
-    sub: Row,
-    inv: Row,
+    sub: Subscription,
+    inv: Invoice,
     *,
     now: datetime,
     policy: Policy,
@@ -70,35 +71,37 @@ def on_payment_failed(
     """A charge failed: past_due (features on within grace) and the next dunning step."""
     out = Outcome(
         attempt={
-            "invoice_id": inv["id"],
+            "invoice_id": inv.id,
             "attempt": attempt,
-            "org_id": inv["org_id"],
-            "customer_id": inv["customer_id"],
+            "org_id": inv.org_id,
+            "customer_id": inv.customer_id,
             "status": "failed",
             "amount": amount,
-            "currency": inv["currency"],
+            "currency": inv.currency,
             "payment_id": payment_id,
             "failure_code": decline_code or failure_code,
             "failure_message": failure_message,
             "created_at": failed_at,
         }
     )
-    if inv["status"] != "open" or attempt != inv["attempt_count"] or sub["status"] == "canceled":
+    if inv.status != "open" or attempt != inv.attempt_count or sub.status == "canceled":
         return out  # stale: a later attempt or a payment already decided this invoice
     hard = hard_decline if hard_decline is not None else is_hard_decline(failure_code, decline_code)
-    since = sub.get("past_due_since") or now
-    retries_done = inv["attempt_count"] - 1
+    since = sub.past_due_since or now
+    retries_done = inv.attempt_count - 1
     out.invoice_updates = {
         "last_failure_code": decline_code or failure_code,
         "last_failure_message": failure_message,
         "updated_at": now,
     }
     if not hard and retries_done >= len(policy.retry_days):
-        exhausted = on_due({**sub, "next_action": "dunning_exhausted"}, inv, now=now, policy=policy)
+        exhausted = on_due(
+            replace(sub, next_action="dunning_exhausted"), inv, now=now, policy=policy
+        )
         exhausted.attempt = out.attempt
         exhausted.invoice_updates.update(out.invoice_updates)
         return exhausted
-    status = "incomplete" if sub["status"] == "incomplete" else "past_due"
+    status = "incomplete" if sub.status == "incomplete" else "past_due"
     if hard:
         grace_end = since + timedelta(days=policy.grace_days)
         next_action, next_at, next_attempt = "dunning_exhausted", max(now, grace_end), None
@@ -115,10 +118,10 @@ def on_payment_failed(
     }
     out.events.append(
         SubscriptionPastDueV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
-            invoice_id=inv["id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
+            invoice_id=inv.id,
             attempt=attempt,
             next_attempt_at=next_attempt,
             failure_code=decline_code or failure_code,
@@ -127,10 +130,10 @@ def on_payment_failed(
     out.notices.append(
         notice(
             "payment_failed",
-            f"{inv['id']}:{attempt}",
+            f"{inv.id}:{attempt}",
             sub,
-            invoice_id=inv["id"],
-            amount_due=inv["amount_due"],
+            invoice_id=inv.id,
+            amount_due=inv.amount_due,
             next_attempt_at=next_attempt,
             hard_decline=hard,
             failure_message=failure_message,

@@ -3,6 +3,7 @@ step for a due subscription."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from bos_common.events import (
@@ -15,14 +16,14 @@ from subscriptions.billing.invoicing import issue_invoice
 from subscriptions.billing.outcome import Outcome, Policy, notice
 from subscriptions.billing.schedule import after_period
 from subscriptions.periods import next_period_end, period_end
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Subscription
 
 # --- transitions ----------------------------------------------------------------------
 
 
 def end_subscription(
-    sub: Row,
-    inv: Row | None,
+    sub: Subscription,
+    inv: Invoice | None,
     *,
     now: datetime,
     reason: str,
@@ -34,14 +35,14 @@ def end_subscription(
         updates={
             "status": "canceled",
             "ended_at": ended_at,
-            "canceled_at": sub.get("canceled_at") or now,
-            "cancel_reason": sub.get("cancel_reason") or reason,
+            "canceled_at": sub.canceled_at or now,
+            "cancel_reason": sub.cancel_reason or reason,
             "next_action": None,
             "next_action_at": None,
             "pending_invoice_id": None,
         }
     )
-    if inv is not None and inv["status"] == "open":
+    if inv is not None and inv.status == "open":
         out.invoice_updates = {
             "status": invoice_status,
             "voided_at": now,
@@ -50,17 +51,17 @@ def end_subscription(
         }
         out.events.append(
             InvoiceVoidedV1(
-                invoice_id=inv["id"],
-                subscription_id=sub["id"],
-                customer_id=sub["customer_id"],
+                invoice_id=inv.id,
+                subscription_id=sub.id,
+                customer_id=sub.customer_id,
                 voided_at=now,
             )
         )
     out.events.append(
         SubscriptionEndedV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
             reason=out.updates["cancel_reason"],
             ended_at=ended_at,
         )
@@ -69,36 +70,42 @@ def end_subscription(
 
 
 def cancel(
-    sub: Row, inv: Row | None, *, now: datetime, at_period_end: bool, reason: str = "requested"
+    sub: Subscription,
+    inv: Invoice | None,
+    *,
+    now: datetime,
+    at_period_end: bool,
+    reason: str = "requested",
 ) -> Outcome:
     """Cancel at once, or at the period end. A trial, a free or one-time subscription, an
     unpaid one and one whose next invoice is already out end at once (a trial is never
     charged, 6.4; a canceled subscription is never charged again)."""
-    if sub["status"] == "canceled":
+    if sub.status == "canceled":
         return Outcome()
-    if sub.get("cancel_at_period_end") and at_period_end:
+    if sub.cancel_at_period_end and at_period_end:
         return Outcome()  # already scheduled
     immediate = (
         not at_period_end
-        or sub["status"] in ("trialing", "past_due", "incomplete")
-        or sub.get("current_period_end") is None
-        or sub["current_period_end"] <= now
-        or sub.get("pending_invoice_id") is not None
+        or sub.status in ("trialing", "past_due", "incomplete")
+        or sub.current_period_end is None
+        or sub.current_period_end <= now
+        or sub.pending_invoice_id is not None
     )
     if immediate:
         out = end_subscription(sub, inv, now=now, reason=reason, ended_at=now)
         out.updates["canceled_at"] = now
         out.updates["cancel_reason"] = reason
         out.events[-1] = SubscriptionEndedV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
             reason=reason,
             ended_at=now,
         )
         ends_at = now
     else:
-        ends_at = sub["current_period_end"]
+        assert sub.current_period_end is not None  # else `immediate`
+        ends_at = sub.current_period_end
         out = Outcome(
             updates={
                 "cancel_at_period_end": True,
@@ -111,9 +118,9 @@ def cancel(
     out.events.insert(
         0,
         SubscriptionCanceledV1(
-            subscription_id=sub["id"],
-            customer_id=sub["customer_id"],
-            product_id=sub["product_id"],
+            subscription_id=sub.id,
+            customer_id=sub.customer_id,
+            product_id=sub.product_id,
             reason=reason,
             at_period_end=not immediate,
             canceled_at=now,
@@ -124,7 +131,7 @@ def cancel(
         out.notices.append(
             notice(
                 "subscription_canceled",
-                f"{sub['id']}:{now.isoformat()}",
+                f"{sub.id}:{now.isoformat()}",
                 sub,
                 reason=reason,
                 ends_at=ends_at,
@@ -134,39 +141,40 @@ def cancel(
     return out
 
 
-def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outcome:
+def on_due(sub: Subscription, inv: Invoice | None, *, now: datetime, policy: Policy) -> Outcome:
     """The scheduler's step for a subscription whose `next_action_at` has come."""
-    action = sub.get("next_action")
-    status = sub["status"]
+    action = sub.next_action
+    status = sub.status
     if status == "canceled" or action is None:
         return Outcome(updates={"next_action": None, "next_action_at": None})
 
     if action == "trial_reminder":
         if status != "trialing":
             return Outcome(updates={"next_action": None, "next_action_at": None})
-        if sub["trial_end"] <= now:  # too late to warn: convert instead
-            return on_due({**sub, "next_action": "convert_trial"}, inv, now=now, policy=policy)
+        assert sub.trial_end is not None, "a subscription in trial has its end"
+        if sub.trial_end <= now:  # too late to warn: convert instead
+            return on_due(replace(sub, next_action="convert_trial"), inv, now=now, policy=policy)
         out = Outcome(
             updates={
-                "trial_reminder_for": sub["trial_end"],
+                "trial_reminder_for": sub.trial_end,
                 "next_action": "convert_trial",
-                "next_action_at": sub["trial_end"],
+                "next_action_at": sub.trial_end,
             },
             events=[
                 SubscriptionTrialWillEndV1(
-                    subscription_id=sub["id"],
-                    customer_id=sub["customer_id"],
-                    product_id=sub["product_id"],
-                    trial_end=sub["trial_end"],
+                    subscription_id=sub.id,
+                    customer_id=sub.customer_id,
+                    product_id=sub.product_id,
+                    trial_end=sub.trial_end,
                 )
             ],
         )
         out.notices.append(
             notice(
                 "trial_ending",
-                f"{sub['id']}:{sub['trial_end'].isoformat()}",
+                f"{sub.id}:{sub.trial_end.isoformat()}",
                 sub,
-                trial_end=sub["trial_end"],
+                trial_end=sub.trial_end,
             )
         )
         return out
@@ -174,7 +182,8 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
     if action == "convert_trial":
         if status != "trialing":
             return Outcome(updates={"next_action": None, "next_action_at": None})
-        start = sub["trial_end"]
+        assert sub.trial_end is not None and sub.interval is not None, "a trial of a plan"
+        start = sub.trial_end
         return issue_invoice(
             sub,
             now=now,
@@ -182,22 +191,22 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
             reason="trial_conversion",
             anchor=start,
             period_start=start,
-            period_end_=period_end(start, sub["interval"]),
+            period_end_=period_end(start, sub.interval),
         )
 
     if action == "renew":
-        if status not in ("active",) or sub.get("current_period_end") is None:
+        if status not in ("active",) or sub.current_period_end is None or sub.interval is None:
             return Outcome(updates={"next_action": None, "next_action_at": None})
-        if sub.get("cancel_at_period_end"):
+        if sub.cancel_at_period_end:
             return end_subscription(
                 sub,
                 inv,
                 now=now,
-                reason=sub.get("cancel_reason") or "requested",
-                ended_at=sub["current_period_end"],
+                reason=sub.cancel_reason or "requested",
+                ended_at=sub.current_period_end,
             )
-        start = sub["current_period_end"]
-        anchor = sub.get("billing_anchor") or sub["current_period_start"]
+        start = sub.current_period_end
+        anchor = sub.billing_anchor or sub.current_period_start
         return issue_invoice(
             sub,
             now=now,
@@ -205,7 +214,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
             reason="subscription_cycle",
             anchor=anchor,
             period_start=start,
-            period_end_=next_period_end(anchor, sub["interval"], start),
+            period_end_=next_period_end(anchor, sub.interval, start),
         )
 
     if action == "end_at_period_end":
@@ -213,12 +222,12 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
             sub,
             inv,
             now=now,
-            reason=sub.get("cancel_reason") or "requested",
-            ended_at=sub.get("current_period_end") or now,
+            reason=sub.cancel_reason or "requested",
+            ended_at=sub.current_period_end or now,
         )
 
     if action == "await_payment":
-        if inv is None or inv["status"] != "open":
+        if inv is None or inv.status != "open":
             nxt, at = after_period(sub)
             return Outcome(
                 updates={"pending_invoice_id": None, "next_action": nxt, "next_action_at": at}
@@ -231,7 +240,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         )
 
     if action == "retry_payment":
-        if inv is None or inv["status"] != "open":
+        if inv is None or inv.status != "open":
             nxt, at = after_period(sub)
             return Outcome(
                 updates={"pending_invoice_id": None, "next_action": nxt, "next_action_at": at}
@@ -239,7 +248,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         return Outcome(
             updates={"next_action": "await_payment", "next_action_at": now + policy.result_timeout},
             invoice_updates={
-                "attempt_count": inv["attempt_count"] + 1,
+                "attempt_count": inv.attempt_count + 1,
                 "next_payment_attempt": None,
                 "updated_at": now,
             },
@@ -255,9 +264,9 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         out.events.insert(
             0,
             SubscriptionCanceledV1(
-                subscription_id=sub["id"],
-                customer_id=sub["customer_id"],
-                product_id=sub["product_id"],
+                subscription_id=sub.id,
+                customer_id=sub.customer_id,
+                product_id=sub.product_id,
                 reason="payment_failed",
                 at_period_end=False,
                 canceled_at=now,
@@ -267,7 +276,7 @@ def on_due(sub: Row, inv: Row | None, *, now: datetime, policy: Policy) -> Outco
         out.notices.append(
             notice(
                 "subscription_canceled",
-                f"{sub['id']}:{now.isoformat()}",
+                f"{sub.id}:{now.isoformat()}",
                 sub,
                 reason="payment_failed",
                 ends_at=now,

@@ -9,7 +9,7 @@ from typing import Any
 from bos_common.events import (
     Event,
 )
-from subscriptions.rows import Row
+from subscriptions.rows import Changes, Invoice, Row, Subscription
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,9 @@ class Outcome:
     announced with invoice.created.v1; `republish` re-announces an existing open invoice
     (a resend or a dunning retry)."""
 
-    updates: Row = field(default_factory=dict)
-    new_invoice: Row | None = None
-    invoice_updates: Row = field(default_factory=dict)
+    updates: Changes = field(default_factory=dict)
+    new_invoice: Invoice | None = None
+    invoice_updates: Changes = field(default_factory=dict)
     republish: bool = False
     events: list[Event] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
@@ -56,18 +56,20 @@ class Outcome:
         )
 
 
-def sub_context(sub: Row) -> Row:
+def sub_context(sub: Subscription) -> Row:
     return {
-        "subscription_id": sub["id"],
-        "product_name": sub["product_name"],
-        "customer_name": sub.get("customer_name"),
-        "amount": sub["amount"],
-        "currency": sub["currency"],
-        "interval": sub.get("interval"),
+        "subscription_id": sub.id,
+        "product_name": sub.product_name,
+        "customer_name": sub.customer_name,
+        "amount": sub.amount,
+        "currency": sub.currency,
+        "interval": sub.interval,
     }
 
 
-def notice(kind: str, key: str, sub: Row, invoice_id: str | None = None, **extra: Any) -> Notice:
+def notice(
+    kind: str, key: str, sub: Subscription, invoice_id: str | None = None, **extra: Any
+) -> Notice:
     context = sub_context(sub)
     context.update({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in extra.items()})
     return Notice(kind=kind, dedupe_key=f"{kind}:{key}", context=context, invoice_id=invoice_id)

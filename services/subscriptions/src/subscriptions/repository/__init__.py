@@ -19,6 +19,7 @@ from subscriptions.repository.notification import (
     enqueue_notifications,
     organization_name,
     record_notification_attempt,
+    release_notifications,
     upsert_organization,
 )
 from subscriptions.repository.subscription import (
@@ -70,6 +71,7 @@ __all__ = [
     "trial_used",
     "update_invoice",
     "record_notification_attempt",
+    "release_notifications",
     "update_rows",
     "update_subscription",
     "upsert_organization",

@@ -11,12 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from subscriptions.rows import Row
 
 
-def one_row(result: Any) -> Row | None:
-    row = result.first()
-    return dict(row._mapping) if row is not None else None
-
-
 def all_rows(result: Any) -> list[Row]:
+    """A result's records as dicts (projections; entities are built by their `from_row`)."""
     return [dict(r._mapping) for r in result.all()]
 
 

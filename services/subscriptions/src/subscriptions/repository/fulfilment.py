@@ -18,13 +18,14 @@ from subscriptions.models import (
     LIVE_STATUSES,
     invoice_attempts,
     invoices,
+    notifications,
     outbox,
     subscription_checkouts,
     subscriptions,
 )
 from subscriptions.repository.base import driver_connection, json_value, pg_type
 from subscriptions.repository.invoice import allocate_numbers, invoice_number_sql, invoice_prefix
-from subscriptions.rows import Row
+from subscriptions.rows import Invoice, Row, Subscription
 
 _CLAIM_CHECKOUT_SQL = f"""
 WITH claim AS (
@@ -63,9 +64,11 @@ async def claim_checkout_and_look(
 
 
 # One statement per shape of the rows it writes (the columns the fulfilment fills, with or
-# without an invoice), built with SQLAlchemy Core and compiled once for the driver:
-# compiling per call would cost more CPU than the statement.
-_Shape = tuple[tuple[str, ...], tuple[str, ...] | None, tuple[str, ...] | None]
+# without an invoice, with or without a notification), built with SQLAlchemy Core and
+# compiled once for the driver: compiling per call would cost more CPU than the statement.
+_Shape = tuple[
+    tuple[str, ...], tuple[str, ...] | None, tuple[str, ...] | None, tuple[str, ...] | None
+]
 _COMPILED: dict[_Shape, tuple[str, list[str], dict[str, Any]]] = {}
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call, unused-ignore]
 
@@ -75,7 +78,7 @@ def _binds(table: Table, prefix: str, columns: tuple[str, ...]) -> list[BindPara
 
 
 def _fulfilment_statement(shape: _Shape) -> Any:
-    sub_cols, inv_cols, att_cols = shape
+    sub_cols, inv_cols, att_cols, note_cols = shape
     sub_id = bindparam("s_id", type_=subscriptions.c.id.type)
     ctes = [
         insert(subscriptions)
@@ -112,6 +115,14 @@ def _fulfilment_statement(shape: _Shape) -> Any:
             .cte("a")
         )
         ctes += [seq, inv, att]
+    if note_cols is not None:
+        ctes.append(
+            insert(notifications)
+            .values(dict(zip(note_cols, _binds(notifications, "n_", note_cols), strict=True)))
+            .on_conflict_do_nothing(index_elements=[notifications.c.dedupe_key])
+            .returning(notifications.c.id)
+            .cte("n")
+        )
     # The relay's wake-up, once the events are written.
     return notify(outbox).where(exists(select(events.c.id))).add_cte(*ctes)
 
@@ -140,19 +151,23 @@ def _params(table: Table, prefix: str, row: Row) -> dict[str, Any]:
 async def record_fulfilment(
     session: AsyncSession,
     *,
-    sub: Row,
+    sub: Subscription,
     checkout_id: str,
     outcome: str,
     events: list[dict[str, Any]],
-    invoice: Row | None,
+    invoice: Invoice | None,
     attempt: Row | None,
+    notification: Row | None = None,
 ) -> None:
     """In one statement: the new subscription, the checkout's outcome, the events
-    (`bos_common.outbox.outbox_row`, with the relay's wake-up), and the paid invoice of
-    the checkout, numbered (`allocate_numbers`, `invoice_number_sql`), with its succeeded
-    attempt. `invoice` has no "number"; `attempt` goes with `invoice`."""
+    (`bos_common.outbox.outbox_row`, with the relay's wake-up), the paid invoice of the
+    checkout, numbered (`allocate_numbers`, `invoice_number_sql`), with its succeeded
+    attempt, and the customer's confirmation e-mail (once per dedupe key, as
+    `enqueue_notifications` writes it). `invoice` has no "number"; `attempt` goes with
+    `invoice`."""
+    sub_values = sub.values()
     params: dict[str, Any] = {
-        **_params(subscriptions, "s_", sub),
+        **_params(subscriptions, "s_", sub_values),
         "checkout_id": checkout_id,
         "outcome": outcome,
         **array_params(events, "e_"),
@@ -160,11 +175,16 @@ async def record_fulfilment(
     inv_cols = att_cols = None
     if invoice is not None:
         assert attempt is not None
-        invoice = {k: v for k, v in invoice.items() if k != "number"}
-        inv_cols, att_cols = tuple(invoice), tuple(attempt)
-        params |= _params(invoices, "i_", invoice) | _params(invoice_attempts, "a_", attempt)
-        params["number_prefix"] = invoice_prefix(invoice["org_id"])
-    sql, names, defaults = _compiled((tuple(sub), inv_cols, att_cols))
+        inv_values = invoice.values()
+        del inv_values["number"]  # the statement numbers it
+        inv_cols, att_cols = tuple(inv_values), tuple(attempt)
+        params |= _params(invoices, "i_", inv_values) | _params(invoice_attempts, "a_", attempt)
+        params["number_prefix"] = invoice_prefix(invoice.org_id)
+    note_cols = None
+    if notification is not None:
+        note_cols = tuple(notification)
+        params |= _params(notifications, "n_", notification)
+    sql, names, defaults = _compiled((tuple(sub_values), inv_cols, att_cols, note_cols))
     values = defaults | params
     conn = await driver_connection(session)
     await conn.execute(sql, *(values[name] for name in names))

@@ -15,8 +15,8 @@ from subscriptions.models import (
     invoice_sequences,
     invoices,
 )
-from subscriptions.repository.base import all_rows, one_row
-from subscriptions.rows import Row
+from subscriptions.repository.base import all_rows
+from subscriptions.rows import Changes, Invoice, Row
 
 # --- invoices ----------------------------------------------------------------------------
 
@@ -63,6 +63,7 @@ async def allocate_invoice_numbers(session: AsyncSession, org_id: str, count: in
 
 
 async def insert_invoices(session: AsyncSession, rows: list[Row]) -> None:
+    """New invoices, as column values (`Invoice.values()`, numbered)."""
     if rows:
         await session.execute(insert(invoices), rows)
 
@@ -74,7 +75,7 @@ async def get_invoice(
     org_id: str | None = None,
     customer_id: str | None = None,
     lock: bool = False,
-) -> Row | None:
+) -> Invoice | None:
     stmt = select(invoices).where(invoices.c.id == invoice_id)
     if org_id is not None:
         stmt = stmt.where(invoices.c.org_id == org_id)
@@ -82,10 +83,11 @@ async def get_invoice(
         stmt = stmt.where(invoices.c.customer_id == customer_id)
     if lock:
         stmt = stmt.with_for_update()
-    return one_row(await session.execute(stmt))
+    row = (await session.execute(stmt)).mappings().first()
+    return Invoice.from_row(row) if row is not None else None
 
 
-async def update_invoice(session: AsyncSession, invoice_id: str, values: Row) -> None:
+async def update_invoice(session: AsyncSession, invoice_id: str, values: Changes) -> None:
     if values:
         await session.execute(update(invoices).where(invoices.c.id == invoice_id).values(**values))
 
@@ -98,13 +100,14 @@ async def list_invoices(
     subscription_id: str | None,
     limit: int,
     starting_after: str | None,
-) -> tuple[list[Row], bool]:
+) -> tuple[list[Invoice], bool]:
     stmt = select(invoices).where(invoices.c.org_id == org_id)
     if customer_id:
         stmt = stmt.where(invoices.c.customer_id == customer_id)
     if subscription_id:
         stmt = stmt.where(invoices.c.subscription_id == subscription_id)
-    return await newest_first_page(session, invoices, stmt, org_id, limit, starting_after)
+    rows, more = await newest_first_page(session, invoices, stmt, org_id, limit, starting_after)
+    return [Invoice.from_row(row) for row in rows], more
 
 
 async def insert_attempts(session: AsyncSession, rows: list[Row]) -> None:

@@ -79,6 +79,22 @@ async def claim_notifications(
     return sorted(rows, key=lambda r: r.created_at)
 
 
+async def release_notifications(
+    session: AsyncSession, ids: list[uuid.UUID], *, leased_until: datetime, due: datetime
+) -> None:
+    """Claimed notifications handed back unsent: due again at `due`. Only those still under
+    the caller's lease (`leased_until`): one another sender claimed since is left alone."""
+    await session.execute(
+        update(notifications)
+        .where(
+            notifications.c.id.in_(ids),
+            notifications.c.status == "pending",
+            notifications.c.next_attempt_at == leased_until,
+        )
+        .values(next_attempt_at=due)
+    )
+
+
 async def record_notification_attempt(
     session: AsyncSession,
     notification_id: uuid.UUID,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import Result, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +21,19 @@ from subscriptions.models import (
     subscriptions,
     trial_history,
 )
-from subscriptions.repository.base import all_rows, one_row
-from subscriptions.rows import Row
+from subscriptions.repository.base import all_rows
+from subscriptions.rows import Changes, Invoice, Row, Subscription
 
 # --- subscriptions ------------------------------------------------------------------------
+
+
+def _one(result: Result[Any]) -> Subscription | None:
+    row = result.mappings().first()
+    return Subscription.from_row(row) if row is not None else None
+
+
+def _all(result: Result[Any]) -> list[Subscription]:
+    return [Subscription.from_row(row) for row in result.mappings()]
 
 
 async def get_subscription(
@@ -33,7 +43,7 @@ async def get_subscription(
     org_id: str | None = None,
     customer_id: str | None = None,
     lock: bool = False,
-) -> Row | None:
+) -> Subscription | None:
     stmt = select(subscriptions).where(subscriptions.c.id == sub_id)
     if org_id is not None:
         stmt = stmt.where(subscriptions.c.org_id == org_id)
@@ -41,10 +51,10 @@ async def get_subscription(
         stmt = stmt.where(subscriptions.c.customer_id == customer_id)
     if lock:
         stmt = stmt.with_for_update()
-    return one_row(await session.execute(stmt))
+    return _one(await session.execute(stmt))
 
 
-async def update_subscription(session: AsyncSession, sub_id: str, values: Row) -> None:
+async def update_subscription(session: AsyncSession, sub_id: str, values: Changes) -> None:
     if values:
         await session.execute(
             update(subscriptions).where(subscriptions.c.id == sub_id).values(**values)
@@ -53,7 +63,7 @@ async def update_subscription(session: AsyncSession, sub_id: str, values: Row) -
 
 async def live_subscription(
     session: AsyncSession, org_id: str, customer_id: str, product_id: str, *, lock: bool = False
-) -> Row | None:
+) -> Subscription | None:
     stmt = select(subscriptions).where(
         subscriptions.c.org_id == org_id,
         subscriptions.c.customer_id == customer_id,
@@ -62,12 +72,12 @@ async def live_subscription(
     )
     if lock:
         stmt = stmt.with_for_update()
-    return one_row(await session.execute(stmt))
+    return _one(await session.execute(stmt))
 
 
 async def last_canceled_free(
     session: AsyncSession, org_id: str, customer_id: str, product_id: str
-) -> Row | None:
+) -> Subscription | None:
     stmt = (
         select(subscriptions)
         .where(
@@ -81,12 +91,12 @@ async def last_canceled_free(
         .limit(1)
         .with_for_update()
     )
-    return one_row(await session.execute(stmt))
+    return _one(await session.execute(stmt))
 
 
 async def live_free_subscriptions(
     session: AsyncSession, org_id: str, customer_id: str, *, except_id: str
-) -> list[Row]:
+) -> list[Subscription]:
     stmt = (
         select(subscriptions)
         .where(
@@ -99,7 +109,7 @@ async def live_free_subscriptions(
         .order_by(subscriptions.c.id)
         .with_for_update()
     )
-    return all_rows(await session.execute(stmt))
+    return _all(await session.execute(stmt))
 
 
 async def customer_subscriptions(
@@ -109,7 +119,7 @@ async def customer_subscriptions(
     *,
     statuses: Iterable[str] | None = None,
     lock: bool = False,
-) -> list[Row]:
+) -> list[Subscription]:
     stmt = select(subscriptions).where(
         subscriptions.c.org_id == org_id, subscriptions.c.customer_id == customer_id
     )
@@ -118,16 +128,16 @@ async def customer_subscriptions(
     stmt = stmt.order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
     if lock:
         stmt = stmt.with_for_update()
-    return all_rows(await session.execute(stmt))
+    return _all(await session.execute(stmt))
 
 
 async def subscriptions_of_customer_any_org(
     session: AsyncSession, customer_id: str, *, lock: bool = False
-) -> list[Row]:
+) -> list[Subscription]:
     stmt = select(subscriptions).where(subscriptions.c.customer_id == customer_id)
     if lock:
         stmt = stmt.with_for_update()
-    return all_rows(await session.execute(stmt))
+    return _all(await session.execute(stmt))
 
 
 async def list_subscriptions(
@@ -139,7 +149,7 @@ async def list_subscriptions(
     status: str | None,
     limit: int,
     starting_after: str | None,
-) -> tuple[list[Row], bool]:
+) -> tuple[list[Subscription], bool]:
     stmt = select(subscriptions).where(subscriptions.c.org_id == org_id)
     if customer_id:
         stmt = stmt.where(subscriptions.c.customer_id == customer_id)
@@ -147,7 +157,10 @@ async def list_subscriptions(
         stmt = stmt.where(subscriptions.c.external_user_id == external_user_id)
     if status:
         stmt = stmt.where(subscriptions.c.status == status)
-    return await newest_first_page(session, subscriptions, stmt, org_id, limit, starting_after)
+    rows, more = await newest_first_page(
+        session, subscriptions, stmt, org_id, limit, starting_after
+    )
+    return [Subscription.from_row(row) for row in rows], more
 
 
 # The entitlements read is the hottest query: plain SQL on the asyncpg connection, which
@@ -249,7 +262,7 @@ async def insert_trial_history(session: AsyncSession, values: Row) -> None:
 
 async def claim_due(
     session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[Row, Row | None]]:
+) -> list[tuple[Subscription, Invoice | None]]:
     """Due subscriptions (locked, skipping rows another replica holds) with their pending
     invoice."""
     due = (
@@ -262,19 +275,19 @@ async def claim_due(
     )
     # Everything the decisions need (not features and metadata: less JSON to decode).
     cols = [c for c in subscriptions.c if c.name not in ("features", "metadata")]
-    subs = all_rows(
+    subs = _all(
         await session.execute(select(*cols).where(subscriptions.c.id.in_(select(due.c.id))))
     )
-    pending = [s["pending_invoice_id"] for s in subs if s.get("pending_invoice_id")]
-    by_id: dict[str, Row] = {}
+    pending = [s.pending_invoice_id for s in subs if s.pending_invoice_id]
+    by_id: dict[str, Invoice] = {}
     if pending:
-        for inv in all_rows(
-            await session.execute(
-                select(invoices).where(invoices.c.id.in_(pending)).with_for_update()
-            )
-        ):
-            by_id[inv["id"]] = inv
-    return [(s, by_id.get(s.get("pending_invoice_id") or "")) for s in subs]
+        result = await session.execute(
+            select(invoices).where(invoices.c.id.in_(pending)).with_for_update()
+        )
+        for row in result.mappings():
+            inv = Invoice.from_row(row)
+            by_id[inv.id] = inv
+    return [(s, by_id.get(s.pending_invoice_id or "")) for s in subs]
 
 
 async def live_subscriptions_page(
