@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from bos_common.auth import Identity
-from bos_common.errors import BOSError
 from bos_common.stripe_api import as_dict
 from bos_common.testing import Infra, migrate
 from checkout import confirm, recovery, recovery_repository, repository, stripe_creates, worker
@@ -254,39 +253,3 @@ async def test_the_same_confirm_again_while_3ds_is_pending_gets_the_next_action_
     assert (failed.status, failed.payment_id) == ("failed", first.payment_id)
     checkout, payment = await settled(runtime, checkout_id, first.payment_id)
     assert (checkout.status, payment.status) == ("open", "failed")
-
-
-async def test_the_same_confirm_again_after_the_sweep_paid_it_gets_that_payment(
-    runtime: CheckoutRuntime, monkeypatch: pytest.MonkeyPatch, sim: httpx.AsyncClient
-) -> None:
-    """The customer's confirm lost its answer and the recovery sweep finished its payment
-    before the retry came: the retry (same card) gets that payment, not 409
-    `checkout_complete`; another card still gets the 409."""
-    r = await sim.post(
-        "/v1/payment_methods",
-        data={"type": "card", "card[number]": "4242424242424242", "card[exp_month]": "12"}
-        | {"card[exp_year]": "2034", "card[cvc]": "123"},
-        headers={"Authorization": "Bearer pk_test_bos"},
-    )
-    assert r.status_code == 200, r.text
-    card = str(r.json()["id"])
-    dying_before_the_intent(runtime, monkeypatch, sent=False)
-    checkout_id, _ = await a_checkout(runtime)
-    with pytest.raises(ProcessDied):
-        await confirm.confirm(runtime, api_key(), checkout_id, card, None)
-    async with runtime.db.transaction() as s:
-        payment = await repository.latest_payment_of_checkout(s, checkout_id)
-        assert payment is not None
-        await recovery_repository.expire_payment_lease(s, payment.id, runtime.payment_leases.lease)
-    for _ in range(20):
-        if not await worker.settle_orphaned_payments_once(runtime):
-            break
-    checkout, paid = await settled(runtime, checkout_id, payment.id)
-    assert paid.status == "succeeded" and checkout.payment_id == payment.id
-
-    again = await confirm.confirm(runtime, api_key(), checkout_id, card, None)
-
-    assert (again.status, again.payment_id) == ("processing", payment.id)
-    with pytest.raises(BOSError) as refused:
-        await confirm.confirm(runtime, api_key(), checkout_id, "pm_card_mastercard", None)
-    assert refused.value.code == "checkout_in_progress"

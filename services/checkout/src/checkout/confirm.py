@@ -168,8 +168,6 @@ async def _begin(
                 return settled[1]
             if settled is None and (awaiting := await _awaiting_customer(runtime, row)):
                 return awaiting
-        if row.payment_id is not None and (paid := await _paid_with(runtime, row, payment_method)):
-            return paid
         if row.status != "open":
             raise errors.checkout_not_open(row.status)
         if row.is_free:
@@ -510,21 +508,6 @@ async def _awaiting_customer(runtime: CheckoutRuntime, checkout: Checkout) -> Co
             raise provider_unavailable() from exc
         raise
     return await record_intent(runtime, payment.id, intent)
-
-
-async def _paid_with(
-    runtime: CheckoutRuntime, checkout: Checkout, payment_method: str
-) -> ConfirmOut | None:
-    """A confirm of a checkout already paid with this payment method (typically the same
-    confirm again, its answer lost while its payment went through, finished by the
-    recovery sweep): the answer it would have had, not a 409. None for another card."""
-    assert checkout.payment_id is not None
-    async with runtime.db.transaction() as s:
-        payment = await repository.get_payment(s, checkout.payment_id)
-    if payment is None or payment.payment_method_id != payment_method:
-        return None
-    status = "complete" if checkout.status == "complete" else "processing"
-    return ConfirmOut(status=status, checkout_id=checkout.id, payment_id=payment.id)
 
 
 async def _retrieve_intent(runtime: CheckoutRuntime, kind: str, intent_id: str) -> dict[str, Any]:
